@@ -1,0 +1,62 @@
+# Two commands: `make run` and `make test`. Every install step lives here and is idempotent.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP_QUIET := 2>&1 | grep -vE '^(WARNING: Location|\[notice\])' || true
+
+INTENT_CONFIG ?= intent.toml
+INTENT_CLICKHOUSE_URL ?= chdb://./data/clickhouse
+export INTENT_CONFIG INTENT_CLICKHOUSE_URL
+
+.PHONY: run test lint install install-test browser snippet bench demo clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip $(PIP_QUIET)
+	@$(BIN)/pip install -q --disable-pip-version-check -e '.[test]' $(PIP_QUIET)
+	@$(BIN)/python -c 'import intent, collector, chdb, clickhouse_connect' || (echo "install failed" >&2; exit 1)
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's Chromium for the browser tests (CI runs as root; no browser download).
+browser:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian chromium for browser tests..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || { echo "chromium is required for browser tests and could not be installed" >&2; exit 1; }
+
+snippet:
+	@cd js-snippet && { [ -d node_modules ] || npm ci --silent --no-audit --no-fund >/dev/null 2>&1 || npm install --silent --no-audit --no-fund >/dev/null; }
+
+run: $(STAMP)
+	@$(BIN)/intent init --if-missing
+	@$(BIN)/intent migrate
+	@$(BIN)/intent serve
+
+test: $(STAMP) browser snippet
+	@$(BIN)/ruff check collector intent tests bench
+	@$(BIN)/mypy
+	@cd js-snippet && npm test --silent
+	@$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+lint: $(STAMP)
+	@$(BIN)/ruff check collector intent tests bench
+	@$(BIN)/ruff format --check collector intent tests bench
+	@$(BIN)/mypy
+
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq wrk >/dev/null; }
+	@$(BIN)/python -m bench
+
+demo: $(STAMP)
+	@$(BIN)/intent init --if-missing
+	@$(BIN)/intent demo
+
+clean:
+	rm -rf $(VENV) data spool js-snippet/node_modules

@@ -1,0 +1,351 @@
+"""The one ASGI app: the beacon endpoint, health, metrics, the snippet, and the intent API."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from urllib.parse import urlsplit
+
+import orjson
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from collector import beacon, pipeline
+from collector.clientip import _addr, client_ip
+from collector.enrich import Enricher, build_enricher
+from collector.errors import error_response
+from collector.metrics import Metrics
+from collector.settings import Settings
+from collector.spool import Spool, SpoolFull
+from collector.writer import DropCounter, Salts, Writer
+from intent import keys
+from intent.store import Store, StoreError, connect
+
+log = logging.getLogger("intent.collector")
+
+
+class RateLimiter:
+    """Token bucket per client IP; idle buckets are pruned so memory stays bounded."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self._pruned = time.monotonic()
+
+    def allow(self, key: str, cost: float = 1.0) -> float:
+        """0 if allowed, else seconds until it would be."""
+        now = time.monotonic()
+        tokens, last = self.buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < cost:
+            self.buckets[key] = (tokens, now)
+            return (cost - tokens) / self.rate
+        self.buckets[key] = (tokens - cost, now)
+        if now - self._pruned > 60 or len(self.buckets) > 100_000:
+            idle = self.burst / self.rate
+            self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < idle}
+            self._pruned = now
+        return 0.0
+
+
+class RecentIds:
+    """Client-sent event ids seen lately: a retried beacon is stored once."""
+
+    def __init__(self, size: int = 200_000) -> None:
+        self.size = size
+        self.ids: OrderedDict[str, None] = OrderedDict()
+
+    def seen(self, event_id: str) -> bool:
+        if event_id in self.ids:
+            return True
+        self.ids[event_id] = None
+        if len(self.ids) > self.size:
+            self.ids.popitem(last=False)
+        return False
+
+
+@dataclass
+class Collector:
+    """Everything the endpoints share, created once per app."""
+
+    settings: Settings
+    enricher: Enricher
+    metrics: Metrics = field(default_factory=Metrics)
+    drops: DropCounter = field(default_factory=DropCounter)
+    recent: RecentIds = field(default_factory=RecentIds)
+    store: Store | None = None
+    spool: Spool | None = None
+    writer: Writer | None = None
+    context: pipeline.Context | None = None
+    limiter: RateLimiter | None = None
+    snippet: tuple[bytes, bytes, str] | None = None  # plain, gzipped, etag
+
+
+def _snippet() -> tuple[bytes, bytes, str] | None:
+    try:
+        body = resources.files("collector").joinpath("static/intent.js").read_bytes()
+    except (FileNotFoundError, OSError):
+        return None
+    etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+    return body, gzip.compress(body, 9, mtime=0), etag
+
+
+async def ingest(request: Request) -> Response:
+    c: Collector = request.app.state.collector
+    if request.method == "OPTIONS":
+        return Response(status_code=204, headers=_cors(request))
+    try:
+        return await _ingest(request, c)
+    except ClientDisconnect:
+        return Response(status_code=400)
+    except Exception:  # nothing a client sends may become a 500
+        c.metrics.internal_errors.inc()
+        log.exception("unexpected error while ingesting")
+        return error_response(503, "temporarily unable to accept events", headers={"Retry-After": "5"})
+
+
+def _cors(request: Request) -> dict[str, str]:
+    origin = request.headers.get("origin")
+    headers = {"Vary": "Origin"}
+    if origin:
+        headers["Access-Control-Allow-Origin"] = origin
+        headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+        headers["Access-Control-Max-Age"] = "86400"
+    return headers
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > beacon.MAX_BODY_BYTES:
+        raise beacon.BeaconError(None, f"body larger than {beacon.MAX_BODY_BYTES} bytes", 413)
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > beacon.MAX_BODY_BYTES:
+            raise beacon.BeaconError(None, f"body larger than {beacon.MAX_BODY_BYTES} bytes", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _ingest(request: Request, c: Collector) -> Response:
+    assert c.spool is not None and c.context is not None and c.limiter is not None
+    cors = _cors(request)
+    metrics = c.metrics
+    peer = request.client.host if request.client else None
+    ip = client_ip(peer, request.headers.get("x-forwarded-for"), c.settings.trusted_proxies)
+    wait = c.limiter.allow(str(ip))
+    if wait:
+        metrics.rejected.labels("429").inc()
+        return error_response(
+            429, "too many requests from this address",
+            headers={**cors, "Retry-After": str(max(1, round(wait)))},
+        )  # fmt: skip
+    # Any content type is read as JSON: text/plain avoids a CORS preflight, and a hand-typed
+    # curl (form-encoded by default) should work too.
+    try:
+        body = await _read_body(request)
+        beacons = beacon.parse(body)
+    except beacon.BeaconError as exc:
+        metrics.rejected.labels(str(exc.status)).inc()
+        return error_response(exc.status, exc.message, code=None if exc.status != 400 else "invalid_field" if exc.field else "invalid_body", field=exc.field, headers=cors)  # noqa: E501
+
+    api_key = None
+    auth = request.headers.get("authorization", "")
+    if auth:
+        if not auth.lower().startswith("bearer ") or c.store is None:
+            return error_response(401, "expected Authorization: Bearer KEY", headers=cors)
+        api_key = await asyncio.to_thread(keys.verify, c.store, auth[7:].strip())
+        if api_key is None or api_key.scope != "write":
+            metrics.rejected.labels("401").inc()
+            return error_response(401, "invalid or read-only API key", headers=cors)
+
+    origin = request.headers.get("origin")
+    origin_host = ""
+    if origin and origin != "null":
+        try:
+            origin_host = urlsplit(origin).hostname or ""
+        except ValueError:
+            origin_host = "\x00"
+    now = datetime.now(UTC)
+    ua = request.headers.get("user-agent", "")
+    dnt = request.headers.get("dnt") == "1" or request.headers.get("sec-gpc") == "1"
+    rows: list[bytes] = []
+    dropped: dict[str, int] = {}
+    for b in beacons:
+        site = c.settings.sites.get(b.site)
+        if site is None or (api_key is not None and b.site not in api_key.sites):
+            metrics.rejected.labels("403").inc()
+            return error_response(403, f"unknown site {b.site!r}", code="unknown_site", field="site", headers=cors)  # noqa: E501
+        if api_key is None and origin_host and not site.allows_origin(origin_host):
+            metrics.rejected.labels("403").inc()
+            return error_response(403, "origin not allowed for this site", code="origin_not_allowed", headers=cors)  # noqa: E501
+        event_ip, event_ua = ip, ua
+        if api_key is not None:  # server-side tracking may pass the visitor's ip and agent
+            event_ip = _addr(b.client_ip) if b.client_ip else ip
+            event_ua = b.client_ua or ua
+        event = pipeline.Event(b, site, event_ip, event_ua, now, dnt=dnt)
+        result = pipeline.run(event, c.context)
+        if isinstance(result, pipeline.Drop):
+            reason = result.reason
+        elif c.recent.seen(b.row["event_id"]):
+            reason = "duplicate"
+        else:
+            rows.append(orjson.dumps(result.row))
+            continue
+        dropped[reason] = dropped.get(reason, 0) + 1
+        c.drops.add(b.site, now.date(), reason)
+        metrics.dropped.labels(reason).inc()
+    if rows:
+        try:
+            await c.spool.append(rows)
+        except SpoolFull as exc:
+            metrics.rejected.labels("503").inc()
+            log.warning("answering 503: %s", exc)
+            return error_response(
+                503, "cannot accept events durably right now; retry later",
+                headers={**cors, "Retry-After": "5"},
+            )  # fmt: skip
+        metrics.accepted.labels(beacons[0].site).inc(len(rows))
+    headers = dict(cors)
+    if dropped:
+        headers["X-Intent-Dropped"] = ", ".join(sorted(dropped))
+    body = orjson.dumps({"accepted": len(rows), "dropped": dropped})
+    return Response(body, status_code=202, media_type="application/json", headers=headers)
+
+
+async def healthz(request: Request) -> Response:
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+async def readyz(request: Request) -> Response:
+    c: Collector = request.app.state.collector
+    problems = []
+    if c.store is None or not await asyncio.to_thread(c.store.ping):
+        problems.append("clickhouse unreachable")
+    if c.spool is None or c.spool.bytes >= c.spool.max_bytes:
+        problems.append("spool full")
+    if c.writer is not None and not c.writer.healthy:
+        problems.append(f"writer failing: {c.writer.last_error}")
+    body = {"status": "ok" if not problems else "unavailable", "problems": problems,
+            "spool_bytes": c.spool.bytes if c.spool else 0}  # fmt: skip
+    return Response(orjson.dumps(body), status_code=200 if not problems else 503, media_type="application/json")  # noqa: E501
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    c: Collector = request.app.state.collector
+    if c.spool is not None:
+        c.metrics.spool_bytes.set(c.spool.bytes)
+    return Response(generate_latest(c.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def snippet(request: Request) -> Response:
+    c: Collector = request.app.state.collector
+    if c.snippet is None:
+        return error_response(404, "the snippet is not built (cd js-snippet && npm run build)")
+    plain, gz, etag = c.snippet
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "public, max-age=86400, stale-while-revalidate=604800",
+        "Vary": "Accept-Encoding",
+        "Access-Control-Allow-Origin": "*",
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        plain = gz
+    return Response(plain, media_type="application/javascript; charset=utf-8", headers=headers)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    collector: Collector = request.app.state.collector
+    collector.metrics.internal_errors.inc()
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(503, "temporarily unavailable", headers={"Retry-After": "5"})
+
+
+def collector_routes() -> list[BaseRoute]:
+    return [
+        Route("/api/event", ingest, methods=["POST", "OPTIONS"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/js/intent.js", snippet, methods=["GET"]),
+    ]
+
+
+def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlette:
+    """The app; the database, spool and writer open in its lifespan."""
+    collector = Collector(settings=settings, enricher=enricher or build_enricher(settings))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(start, collector)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(stop, collector)
+
+    routes = collector_routes()
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, Exception: unexpected_error},
+    )
+    app.state.collector = collector
+    return app
+
+
+def start(c: Collector) -> None:
+    from intent.migrate import migrate
+
+    s = c.settings
+    c.store = connect(s.clickhouse_url)
+    migrate(c.store, s)
+    salts = Salts(c.store)
+    salts.prefetch(datetime.now(UTC).date())
+    c.spool = Spool(s.spool_dir, s.spool_max_bytes, s.writer_batch_rows, s.writer_interval_ms / 1000)
+    c.context = pipeline.Context(enricher=c.enricher, salt=salts, store_ip_prefix=s.store_ip_prefix)
+    c.limiter = RateLimiter(s.rate_limit_per_second, s.rate_limit_burst)
+    c.snippet = _snippet()
+    c.writer = Writer(c.store, c.spool, c.drops, salts, c.metrics, s.writer_interval_ms / 1000)
+    c.writer.start()  # replays whatever a previous run left in the spool
+    log.info("collector ready: %d site(s), spool %s", len(s.sites), s.spool_dir)
+
+
+def stop(c: Collector) -> None:
+    """SIGTERM: drain the spool into ClickHouse before exiting."""
+    if c.writer is not None:
+        c.writer.stop()
+    if c.spool is not None:
+        c.spool.close()
+
+
+def store_of(app: Starlette) -> Store:
+    store = app.state.collector.store
+    if store is None:
+        raise StoreError("the store is not open yet")
+    return store
+

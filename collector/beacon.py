@@ -1,0 +1,202 @@
+"""Parse and validate a beacon body into event rows. Pure: no I/O, no clock, no settings.
+
+A body is one JSON object or an array of up to MAX_BATCH objects. The whole body is rejected
+(400, naming the first bad field) if any event in it is invalid, so a client never has to guess
+which half of a batch was stored.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_BATCH = 100
+MAX_URL = 2000
+MAX_TITLE = 300
+MAX_NAME = 120
+MAX_VISITOR = 128
+MAX_PROPS_BYTES = 2048
+MAX_ENGAGED_MS = 24 * 3600 * 1000
+TYPES = ("pageview", "engagement", "event", "identify")
+UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+_DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_NAME = re.compile(r"^[\w.:/ -]{1,120}$")
+
+
+class BeaconError(Exception):
+    """A client error: the HTTP status, a machine code, a message and the field at fault."""
+
+    def __init__(self, field: str | None, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+@dataclass(slots=True)
+class Beacon:
+    """One validated event: the row fields it fills, plus what only the pipeline may use."""
+
+    site: str
+    row: dict[str, Any]
+    client_visitor: str = ""
+    email_domain: str = ""
+    client_ip: str = ""  # honoured only with a write key (server-side tracking)
+    client_ua: str = ""
+
+
+def parse_body(body: bytes) -> list[Any]:
+    if len(body) > MAX_BODY_BYTES:
+        raise BeaconError(None, f"body larger than {MAX_BODY_BYTES} bytes", 413)
+    if not body.strip():
+        raise BeaconError(None, "empty body: expected a JSON object or array")
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BeaconError(None, "body is not valid JSON") from None
+    if isinstance(doc, dict):
+        return [doc]
+    if isinstance(doc, list):
+        if not doc:
+            raise BeaconError(None, "empty array: nothing to record")
+        if len(doc) > MAX_BATCH:
+            raise BeaconError(None, f"batch larger than {MAX_BATCH} events", 413)
+        return doc
+    raise BeaconError(None, "expected a JSON object or an array of objects")
+
+
+def _text(obj: dict[str, Any], key: str, limit: int, where: str, required: bool = False) -> str:
+    value = obj.get(key)
+    if value is None or value == "":
+        if required:
+            raise BeaconError(where + key, f"{key} is required")
+        return ""
+    if not isinstance(value, str):
+        raise BeaconError(where + key, f"{key} must be a string")
+    if len(value) > limit:
+        raise BeaconError(where + key, f"{key} longer than {limit} characters")
+    if "\x00" in value:
+        raise BeaconError(where + key, f"{key} contains a NUL character")
+    return value
+
+
+def _int(obj: dict[str, Any], key: str, low: int, high: int, where: str) -> int:
+    value = obj.get(key, 0)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BeaconError(where + key, f"{key} must be a number")
+    if value != value or value < low or value > high:  # NaN or out of range
+        raise BeaconError(where + key, f"{key} must be between {low} and {high}")
+    return int(value)
+
+
+def _url_parts(url: str, field: str) -> tuple[str, str, dict[str, str]]:
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        raise BeaconError(field, "not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise BeaconError(field, "must be an absolute http(s) URL")
+    query = {k: v[:MAX_NAME] for k, v in parse_qsl(parts.query)}
+    return host, parts.path or "/", query
+
+
+def email_domain(value: str, field: str) -> str:
+    """The domain of an email address or a bare domain, lower-cased; the address is discarded."""
+    domain = value.rsplit("@", 1)[-1].strip().lower().rstrip(".")
+    if not _DOMAIN.match(domain):
+        raise BeaconError(field, "not a valid email domain")
+    return domain
+
+
+def validate(obj: Any, index: int | None = None) -> Beacon:
+    where = "" if index is None else f"[{index}]."
+    if not isinstance(obj, dict):
+        raise BeaconError(where.rstrip(".") or None, "each event must be a JSON object")
+    site = _text(obj, "site", 100, where, required=True)
+    kind = _text(obj, "type", 20, where) or "pageview"
+    if kind not in TYPES:
+        raise BeaconError(where + "type", f"type must be one of {', '.join(TYPES)}")
+    url = _text(obj, "url", MAX_URL, where, required=kind in ("pageview", "engagement"))
+    host, path, query = _url_parts(url, where + "url") if url else ("", "", {})
+    referrer = _text(obj, "referrer", MAX_URL, where)
+    referrer_host = ""
+    if referrer:
+        try:
+            referrer_host = (urlsplit(referrer).hostname or "").lower()
+        except ValueError:
+            referrer_host = ""
+    name = _text(obj, "name", MAX_NAME, where, required=kind == "event")
+    if name and not _NAME.match(name):
+        raise BeaconError(where + "name", "name may hold letters, digits, space and _ . : / -")
+    event_id = obj.get("id")
+    if event_id is None or event_id == "":
+        eid = uuid.uuid4()
+    else:
+        try:
+            eid = uuid.UUID(str(event_id)) if isinstance(event_id, str) else None
+        except ValueError:
+            eid = None
+        if eid is None:
+            raise BeaconError(where + "id", "id must be a UUID")
+    props = obj.get("props")
+    props_json = ""
+    if props is not None:
+        if not isinstance(props, dict):
+            raise BeaconError(where + "props", "props must be an object")
+        try:
+            props_json = orjson.dumps(props).decode()
+        except TypeError:
+            raise BeaconError(where + "props", "props must be plain JSON") from None
+        if len(props_json) > MAX_PROPS_BYTES:
+            raise BeaconError(where + "props", f"props larger than {MAX_PROPS_BYTES} bytes")
+        if props_json == "{}":
+            props_json = ""
+    domain = ""
+    if kind == "identify":
+        raw = _text(obj, "domain", 320, where) or _text(obj, "email", 320, where)
+        if not raw:
+            raise BeaconError(where + "domain", "identify needs a domain (or an email)")
+        domain = email_domain(raw, where + ("domain" if obj.get("domain") else "email"))
+    row: dict[str, Any] = {
+        "event_id": str(eid),
+        "site": site,
+        "type": kind,
+        "name": name,
+        "url": url,
+        "host": host,
+        "path": path,
+        "title": _text(obj, "title", MAX_TITLE, where),
+        "referrer": referrer,
+        "referrer_host": referrer_host,
+        "props": props_json,
+        "engaged_ms": _int(obj, "engaged_ms", 0, MAX_ENGAGED_MS, where),
+        "scroll": _int(obj, "scroll", 0, 100, where),
+    }
+    for key in UTM:
+        row[key] = query.get(key, "")
+    return Beacon(
+        site=site,
+        row=row,
+        client_visitor=_text(obj, "visitor", MAX_VISITOR, where),
+        email_domain=domain,
+        client_ip=_text(obj, "ip", 64, where),
+        client_ua=_text(obj, "ua", 1000, where),
+    )
+
+
+def parse(body: bytes) -> list[Beacon]:
+    """Body bytes -> validated beacons, or BeaconError naming the first bad field."""
+    items = parse_body(body)
+    if len(items) == 1:
+        return [validate(items[0])]
+    return [validate(item, i) for i, item in enumerate(items)]

@@ -1,0 +1,152 @@
+"""The write-ahead spool: a 202 is sent only after the event is fsynced here.
+
+Group commit: concurrent requests append to one in-memory batch; one flusher writes and fsyncs
+it in a worker thread (the event loop never blocks on the disk) and then releases every waiting
+request at once. Segments are append-only files; a segment is sealed (renamed `.seg`) when it
+holds enough rows or is old enough, and the writer sends sealed segments to ClickHouse with the
+segment's name as the insert deduplication token, deleting the file only once ClickHouse
+confirmed it. A `kill -9` therefore loses nothing acknowledged and duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+
+class SpoolFull(Exception):
+    """The spool is at its byte bound: answer 503 until the writer catches up."""
+
+
+class Spool:
+    def __init__(self, directory: Path, max_bytes: int, segment_rows: int, segment_age_s: float):
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self.segment_rows = segment_rows
+        self.segment_age_s = segment_age_s
+        directory.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()  # guards the open segment
+        self._bytes_lock = threading.Lock()  # guards the byte count (loop and writer thread)
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._rows = 0
+        self._opened = 0.0
+        self._seq = 0
+        self._pending: list[bytes] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flushing = False
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-fsync")
+        self.fsyncs = 0
+        self.appended = 0
+        self.bytes = 0
+        self.last_error = ""
+        for leftover in sorted(directory.glob("*.open")):  # from a crash: seal it as it is
+            leftover.rename(leftover.with_suffix(".seg"))
+        self.bytes = sum(p.stat().st_size for p in directory.glob("*.seg"))
+
+    # -- the request side (event loop) ---------------------------------------------------
+
+    async def append(self, lines: list[bytes]) -> None:
+        """Return once `lines` are on disk (fsynced); raise SpoolFull past the bound."""
+        size = sum(len(line) + 1 for line in lines)
+        with self._bytes_lock:  # reserve now so concurrent requests see the bound
+            if self.bytes + size > self.max_bytes:
+                raise SpoolFull(f"spool holds {self.bytes} bytes (bound {self.max_bytes})")
+            self.bytes += size
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._pending.extend(lines)
+        self._waiters.append(waiter)
+        if not self._flushing:
+            self._flushing = True
+            loop.create_task(self._flush_loop())
+        await waiter
+
+    async def _flush_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                lines, waiters = self._pending, self._waiters
+                self._pending, self._waiters = [], []
+                try:
+                    await loop.run_in_executor(self._io, self._write, lines)
+                except Exception as exc:  # disk full, I/O error: those requests get 503
+                    with self._bytes_lock:
+                        self.bytes -= sum(len(line) + 1 for line in lines)
+                    self.last_error = str(exc)
+                    for w in waiters:
+                        if not w.done():
+                            w.set_exception(SpoolFull(f"spool write failed: {exc}"))
+                    continue
+                for w in waiters:
+                    if not w.done():
+                        w.set_result(None)
+        finally:
+            self._flushing = False
+
+    # -- the disk side (one worker thread, and the writer thread for sealing) ------------
+
+    def _write(self, lines: list[bytes]) -> None:
+        data = b"\n".join(lines) + b"\n"
+        with self._lock:
+            if self._fd is None:
+                self._open_segment()
+            assert self._fd is not None
+            os.write(self._fd, data)
+            os.fsync(self._fd)
+            self.fsyncs += 1
+            self.appended += len(lines)
+            self._rows += len(lines)
+            if self._rows >= self.segment_rows:
+                self._seal_locked()
+
+    def _open_segment(self) -> None:
+        self._seq += 1
+        name = f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}.open"
+        self._path = self.directory / name
+        self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._fsync_dir()
+        self._rows = 0
+        self._opened = time.monotonic()
+
+    def _seal_locked(self) -> None:
+        if self._fd is None or self._path is None:
+            return
+        os.close(self._fd)
+        self._path.rename(self._path.with_suffix(".seg"))
+        self._fsync_dir()
+        self._fd = None
+        self._path = None
+        self._rows = 0
+
+    def _fsync_dir(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def seal_if_due(self, force: bool = False) -> None:
+        """Seal the open segment when old enough (called by the writer thread)."""
+        with self._lock:
+            if self._fd is not None and (
+                force or time.monotonic() - self._opened >= self.segment_age_s
+            ):
+                self._seal_locked()
+
+    def sealed(self) -> list[Path]:
+        return sorted(self.directory.glob("*.seg"))
+
+    def remove(self, segment: Path) -> None:
+        size = segment.stat().st_size
+        segment.unlink()
+        with self._bytes_lock:
+            self.bytes -= size
+
+    def close(self) -> None:
+        self.seal_if_due(force=True)
+        self._io.shutdown(wait=True)

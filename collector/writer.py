@@ -1,0 +1,193 @@
+"""The batch writer: sealed spool segments -> ClickHouse `events`, in a background thread.
+
+A segment is inserted as one block whose deduplication token is the segment's name, and is
+deleted only after ClickHouse confirmed it; a failed insert leaves it in the spool and is
+retried with backoff. Drop counts and the daily visitor salt are maintained here too, so the
+request path never waits on the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from collector.metrics import Metrics
+from collector.spool import Spool
+from intent.store import Store, StoreError
+
+log = logging.getLogger("intent.writer")
+
+
+class DropCounter:
+    """(site, day, reason) -> count, flushed to `dropped_events` by the writer."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str, str]] = Counter()
+
+    def add(self, site: str, day: date, reason: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[(site, day.isoformat(), reason)] += n
+
+    def take(self) -> Counter[tuple[str, str, str]]:
+        with self._lock:
+            counts, self._counts = self._counts, Counter()
+        return counts
+
+    def give_back(self, counts: Counter[tuple[str, str, str]]) -> None:
+        with self._lock:
+            self._counts.update(counts)
+
+
+class Salts:
+    """The day's random salt for visitor ids, shared by every replica through ClickHouse."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._cache: dict[date, bytes] = {}
+
+    def prefetch(self, day: date) -> bytes:
+        salt = self._cache.get(day)
+        if salt is None:
+            query = "SELECT salt FROM salts WHERE day = {day:Date} ORDER BY created LIMIT 1"
+            found = self.store.scalar(query, {"day": day})
+            if found is None:
+                self.store.insert_rows(
+                    "salts",
+                    [{"day": day.isoformat(), "salt": secrets.token_hex(32),
+                      "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")}],
+                )  # fmt: skip
+                found = self.store.scalar(query, {"day": day})
+            salt = bytes.fromhex(str(found))
+            self._cache = {d: s for d, s in self._cache.items() if d >= day - timedelta(days=1)}
+            self._cache[day] = salt
+        return salt
+
+    def __call__(self, day: date) -> bytes:
+        return self._cache.get(day) or self.prefetch(day)
+
+    def forget_old(self, today: date) -> None:
+        """Yesterday's salt is kept until today's visits no longer need it; older ones go."""
+        self.store.command(
+            "ALTER TABLE salts DELETE WHERE day < {day:Date}", {"day": today - timedelta(days=1)}
+        )
+
+
+class Writer:
+    def __init__(
+        self,
+        store: Store,
+        spool: Spool,
+        drops: DropCounter,
+        salts: Salts,
+        metrics: Metrics,
+        interval_s: float,
+    ) -> None:
+        self.store = store
+        self.spool = spool
+        self.drops = drops
+        self.salts = salts
+        self.metrics = metrics
+        self.interval_s = interval_s
+        self.backoff_s = 0.0
+        self.healthy = True
+        self.last_error = ""
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="intent-writer", daemon=True)
+        self._salted_day: date | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Drain: seal the open segment and send everything once more before returning."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval_s / 4 if not self.backoff_s else self.backoff_s)
+            self._wake.clear()
+            self.cycle()
+        self.spool.seal_if_due(force=True)
+        self.cycle()
+
+    def cycle(self) -> None:
+        """One pass: seal a due segment, send sealed ones, flush drop counts, keep salts fresh."""
+        self.spool.seal_if_due()
+        ok = self.send_sealed()
+        ok = self.flush_drops() and ok
+        ok = self.keep_salts() and ok
+        self.healthy = ok
+        self.backoff_s = 0.0 if ok else min(max(self.backoff_s * 2, 0.5), 30.0)
+        self.metrics.spool_bytes.set(self.spool.bytes)
+
+    def send_sealed(self) -> bool:
+        for segment in self.spool.sealed():
+            if not self.send(segment):
+                return False
+        return True
+
+    def send(self, segment: Path) -> bool:
+        block = _valid_lines(segment.read_bytes())
+        started = time.perf_counter()
+        try:
+            if block:
+                self.store.insert_json("events", block, dedup_token=f"spool:{segment.stem}")
+        except StoreError as exc:
+            self.metrics.insert_errors.inc()
+            self.last_error = str(exc)
+            log.warning("insert of %s failed, kept in the spool: %s", segment.name, exc)
+            return False
+        rows = block.count(b"\n")
+        self.metrics.batch_rows.observe(rows)
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.metrics.rows_written.inc(rows)
+        self.spool.remove(segment)
+        return True
+
+    def flush_drops(self) -> bool:
+        counts = self.drops.take()
+        if not counts:
+            return True
+        rows = [{"site": s, "day": d, "reason": r, "count": n} for (s, d, r), n in counts.items()]
+        try:
+            self.store.insert_rows("dropped_events", rows)
+        except StoreError as exc:
+            self.drops.give_back(counts)
+            self.last_error = str(exc)
+            return False
+        return True
+
+    def keep_salts(self) -> bool:
+        today = datetime.now(UTC).date()
+        try:
+            self.salts.prefetch(today)
+            if datetime.now(UTC).hour >= 23:
+                self.salts.prefetch(today + timedelta(days=1))
+            if self._salted_day != today:
+                self.salts.forget_old(today)
+                self._salted_day = today
+        except StoreError as exc:
+            self.last_error = str(exc)
+            return False
+        return True
+
+
+def _valid_lines(data: bytes) -> bytes:
+    """Every acknowledged write ends in a newline; a torn tail (a crash mid-write, never
+    acknowledged) does not, and is left out."""
+    end = data.rfind(b"\n")
+    if end + 1 != len(data):
+        log.warning("skipping a torn spool tail of %d bytes", len(data) - end - 1)
+    return data[: end + 1]

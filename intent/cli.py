@@ -1,0 +1,205 @@
+"""`intent`: the one command-line entry point. Errors are one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from collector.settings import Settings, SettingsError, load_settings
+from intent.store import Store, StoreError, connect
+
+STARTER_CONFIG = """\
+# intent configuration: sites, their domains, scoring rules, digest and webhooks.
+# Deployment settings (ClickHouse URL, port, MaxMind files...) are INTENT_* environment
+# variables: see docs/configuration.md.
+
+[sites.localhost]
+domains = ["localhost", "127.0.0.1"]
+# respect_dnt = true          # drop visits that send Do-Not-Track / Global Privacy Control
+# exclude_domains = ["example.com"]   # your own company and existing customers
+# exclude_cidrs = ["203.0.113.0/24"]  # your office
+# digest_recipients = ["sales@example.com"]
+# slack_webhook = "https://hooks.slack.com/services/..."
+"""
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit status 1."""
+
+
+def settings(require_config: bool = True) -> Settings:
+    return load_settings(require_config=require_config)
+
+
+def open_store(s: Settings) -> Store:
+    return connect(s.clickhouse_url)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = Path(args.config)
+    if path.exists():
+        if args.if_missing:
+            return 0
+        raise CliError(f"{path} already exists; not overwriting it")
+    path.write_text(STARTER_CONFIG, encoding="utf-8")
+    print(f"wrote {path} with one site, 'localhost'")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from intent.migrate import dry_run, migrate
+
+    s = settings(require_config=False)
+    if args.dry_run:
+        store = None
+        if not args.all:
+            try:
+                store = open_store(s)
+            except StoreError:
+                store = None
+        print(dry_run(s, store))
+        return 0
+    ran = migrate(open_store(s), s)
+    if ran:
+        for m in ran:
+            print(f"applied {m.version:04d}_{m.name}")
+    else:
+        print("schema is up to date")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    s = settings()
+    host = args.host or s.host
+    port = args.port or s.port
+    workers = args.workers or s.workers
+    if s.embedded and workers > 1:
+        raise CliError(
+            f"--workers {workers}: the embedded ClickHouse (chdb://) can be opened by one "
+            "process only; run 1 worker, or set INTENT_CLICKHOUSE_URL to a ClickHouse server"
+        )
+    from collector.app import create_app
+
+    logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"intent serving on http://{host}:{port} (ClickHouse {_where(s)})", flush=True)
+    if workers > 1:
+        uvicorn.run("intent.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+    else:
+        uvicorn.run(create_app(s), host=host, port=port, log_level="warning",
+                    timeout_graceful_shutdown=20)  # fmt: skip
+    return 0
+
+
+def _where(s: Settings) -> str:
+    from intent.store import describe
+
+    return describe(s.clickhouse_url)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    s = settings()
+    store = open_store(s)
+    sql = """
+        SELECT site, count() AS events, countIf(type = 'pageview') AS pageviews,
+               uniqExact(visitor_id) AS visitors, uniqExactIf(company_key, company_key != '') AS companies,
+               max(ts) AS last_event
+        FROM events
+        WHERE ({site:String} = '' OR site = {site:String})
+          AND ts >= now64(3) - toIntervalDay({days:UInt32})
+        GROUP BY site ORDER BY site
+    """
+    rows = store.query_dicts(sql, {"site": args.site or "", "days": args.days})
+    dropped = store.query(
+        "SELECT site, reason, sum(count) FROM dropped_events "
+        "WHERE ({site:String} = '' OR site = {site:String}) AND day >= today() - {days:UInt32} "
+        "GROUP BY site, reason ORDER BY site, reason",
+        {"site": args.site or "", "days": args.days},
+    )
+    if not rows:
+        print(f"no events in the last {args.days} days")
+    for r in rows:
+        print(
+            f"{r['site']}: {r['events']} events, {r['pageviews']} page views, "
+            f"{r['visitors']} visitors, {r['companies']} companies, last {r['last_event']:%Y-%m-%d %H:%M:%S} UTC"
+        )
+    for site, reason, count in dropped:
+        print(f"{site}: dropped {count} ({reason})")
+    return 0
+
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="intent", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="run the collector, API and dashboard")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("init", help="write a starter intent.toml")
+    p.add_argument("--config", default=_config_default())
+    p.add_argument("--if-missing", action="store_true", help="do nothing if the file exists")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("migrate", help="apply pending schema migrations")
+    p.add_argument("--dry-run", action="store_true", help="print the SQL, change nothing")
+    p.add_argument("--all", action="store_true", help="with --dry-run: every migration")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("stats", help="events, visitors and drops per site")
+    p.add_argument("--site")
+    p.add_argument("--days", type=int, default=30)
+    p.set_defaults(func=cmd_stats)
+
+    for register in _extensions():
+        register(sub)
+    return parser
+
+
+def _config_default() -> str:
+    import os
+
+    return os.environ.get("INTENT_CONFIG", "intent.toml")
+
+
+def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
+    """Command groups that live beside the code they drive (each module has `register`)."""
+    import importlib
+
+    out = []
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(name)
+        out.append(module.register)
+    return out
+
+
+# Modules that add subcommands: each defines register(subparsers).
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except (SettingsError, StoreError, CliError) as exc:
+        print(f"intent {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"intent {args.command}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""The one ClickHouse client factory and the thin wrapper every query goes through.
+
+`chdb://PATH` opens ClickHouse embedded in this process (one process per path: chDB locks it);
+`http(s)://user:pass@host:port/db` talks to a ClickHouse server. Same SQL for both. Values are
+always bound server-side (`{name:Type}`), never formatted into SQL.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+ROW_SETTINGS = {"output_format_json_escape_forward_slashes": 0}
+
+
+class StoreError(Exception):
+    """ClickHouse could not be reached or refused a statement; the message is one line."""
+
+
+class StoreLockedError(StoreError):
+    """The embedded database is held by another process (usually the running server)."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300]
+
+
+def embedded_path(url: str) -> Path | None:
+    if not url.startswith("chdb://"):
+        return None
+    return Path(url[len("chdb://") :]).expanduser().resolve()
+
+
+def describe(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    path = embedded_path(url)
+    if path is not None:
+        return f"chdb://{path}"
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    user = f"{parts.username}@" if parts.username else ""
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
+class Store:
+    """One ClickHouse connection. Thread-safe: calls on the embedded engine are serialised."""
+
+    def __init__(self, url: str) -> None:
+        import clickhouse_connect
+        from clickhouse_connect.driver.exceptions import ClickHouseError
+
+        self.url = url
+        self.embedded = url.startswith("chdb://")
+        self._lock = threading.RLock() if self.embedded else None
+        path = embedded_path(url)
+        try:
+            if path is not None:
+                path.mkdir(parents=True, exist_ok=True)
+                self.client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+            else:
+                self.client = clickhouse_connect.get_client(
+                    dsn=url, connect_timeout=5, send_receive_timeout=60
+                )
+        except (ClickHouseError, OSError, RuntimeError) as exc:
+            message = _one_line(exc)
+            if "lock" in message.lower() and path is not None:
+                raise StoreLockedError(
+                    f"the embedded database {path} is in use by another process "
+                    "(is `intent serve` running? stop it, or use its HTTP API)"
+                ) from None
+            raise StoreError(f"cannot open ClickHouse at {describe(url)}: {message}") from None
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        from clickhouse_connect.driver.exceptions import ClickHouseError
+
+        try:
+            if self._lock is None:
+                yield
+            else:
+                with self._lock:
+                    yield
+        except ClickHouseError as exc:
+            raise StoreError(_one_line(exc)) from exc
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        with self._guard():
+            return list(self.client.query(sql, parameters=dict(params or {})).result_rows)
+
+    def query_dicts(
+        self, sql: str, params: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        with self._guard():
+            result = self.client.query(sql, parameters=dict(params or {}))
+            names = result.column_names
+            return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    def command(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        with self._guard():
+            self.client.command(sql, parameters=dict(params or {}), settings=dict(settings or {}))
+
+    def insert_json(self, table: str, block: bytes, dedup_token: str | None = None) -> None:
+        """Insert a JSONEachRow block; a repeated token is stored once (see migrations)."""
+        settings: dict[str, Any] = {"input_format_skip_unknown_fields": 1}
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
+        with self._guard():
+            self.client.raw_insert(table, insert_block=block, fmt="JSONEachRow", settings=settings)
+
+    def insert_rows(
+        self, table: str, rows: Sequence[Mapping[str, Any]], dedup_token: str | None = None
+    ) -> None:
+        if rows:
+            block = b"\n".join(orjson.dumps(r, default=str) for r in rows) + b"\n"
+            self.insert_json(table, block, dedup_token)
+
+    def ping(self) -> bool:
+        try:
+            return self.scalar("SELECT 1") == 1
+        except StoreError:
+            return False
+
+    def close(self) -> None:
+        with self._guard():
+            self.client.close()
+
+
+_open: dict[str, Store] = {}
+_open_lock = threading.Lock()
+
+
+def connect(url: str) -> Store:
+    """The process-wide Store for a URL (chDB allows one embedded path per process)."""
+    key = describe(url)
+    with _open_lock:
+        store = _open.get(key)
+        if store is None:
+            store = _open[key] = Store(url)
+        return store
+
+
+def close_all() -> None:
+    with _open_lock:
+        for store in _open.values():
+            store.close()
+        _open.clear()
