@@ -101,6 +101,7 @@ class Writer:
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="intent-writer", daemon=True)
         self._salted_day: date | None = None
+        self._cycle_lock = threading.Lock()  # the thread and an explicit flush() never overlap
 
     def start(self) -> None:
         self._thread.start()
@@ -122,8 +123,19 @@ class Writer:
         self.spool.seal_if_due(force=True)
         self.cycle()
 
+    def flush(self) -> bool:
+        """Send everything accepted so far, now (tests, `intent demo`, shutdown)."""
+        with self._cycle_lock:
+            self.spool.seal_if_due(force=True)
+        self.cycle()
+        return self.healthy
+
     def cycle(self) -> None:
         """One pass: seal a due segment, send sealed ones, flush drop counts, keep salts fresh."""
+        with self._cycle_lock:
+            self._cycle()
+
+    def _cycle(self) -> None:
         self.spool.seal_if_due()
         ok = self.send_sealed()
         ok = self.flush_drops() and ok

@@ -1,0 +1,166 @@
+"""Real fixtures: one embedded ClickHouse (chDB) per test session, real uvicorn servers on
+loopback ports, settings parsed from real TOML files.
+
+chDB opens one database path per process, so every test shares the session database and keeps
+to its own site name (the `site` fixture); nothing here is a mock of our own code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from collector.app import Collector, create_app
+from collector.settings import Settings, load_settings
+from intent.migrate import migrate
+from intent.store import Store, connect
+
+CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+_sites = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def ch_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return "chdb://" + str(tmp_path_factory.mktemp("clickhouse"))
+
+
+@pytest.fixture(scope="session")
+def store(ch_url: str) -> Store:
+    s = connect(ch_url)
+    migrate(s, Settings(config_path=Path("unused.toml"), clickhouse_url=ch_url))
+    return s
+
+
+@pytest.fixture
+def site() -> str:
+    """A site name of this test's own, so tests sharing the session database never collide."""
+    return f"site{next(_sites)}-{os.getpid()}"
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, ch_url: str, store: Store) -> SettingsFactory:
+    """Settings from a real intent.toml and INTENT_* values. `toml` replaces the config;
+    `env` adds variables. The default config has one site named by the `site` argument."""
+
+    def factory(site: str = "localhost", toml: str | None = None, **env: str) -> Settings:
+        config = tmp_path / f"intent-{next(_sites)}.toml"
+        if toml is None:
+            toml = f'[sites."{site}"]\ndomains = ["localhost", "127.0.0.1", "example.com"]\n'
+        config.write_text(toml, encoding="utf-8")
+        values = {
+            "INTENT_CONFIG": str(config),
+            "INTENT_CLICKHOUSE_URL": ch_url,
+            "INTENT_SPOOL_DIR": str(tmp_path / f"spool-{next(_sites)}"),
+            "INTENT_WRITER_INTERVAL_MS": "200",
+            **env,
+        }
+        return load_settings(values)
+
+    return factory
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """A real uvicorn serving the real app on a loopback port, in a thread of this process."""
+
+    url: str
+    app: Any
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @property
+    def collector(self) -> Collector:
+        c: Collector = self.app.state.collector
+        return c
+
+    def flush(self) -> None:
+        """Send everything accepted so far to ClickHouse now."""
+        assert self.collector.writer is not None
+        assert self.collector.writer.flush(), self.collector.writer.last_error
+
+    def post(self, body: Any, ua: str = CHROME_UA, **headers: str) -> httpx.Response:
+        content = body if isinstance(body, bytes | str) else httpx.Request("POST", "/", json=body).content
+        return httpx.post(
+            self.url + "/api/event",
+            content=content,
+            headers={"User-Agent": ua, "Content-Type": "text/plain", **headers},
+            timeout=10,
+        )
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def start_server(app: Any, port: int | None = None, host: str = "127.0.0.1") -> LiveServer:
+    port = port or free_port()
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+
+    def run() -> None:
+        asyncio.run(server.serve())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    return LiveServer(f"http://127.0.0.1:{port}", app, server, thread)
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Settings], LiveServer]]:
+    """Start the real app for some settings; every server started is stopped afterwards."""
+    started: list[LiveServer] = []
+
+    def factory(settings: Settings, enricher: Any = None) -> LiveServer:
+        live = start_server(create_app(settings, enricher))
+        started.append(live)
+        return live
+
+    yield factory
+    for live in started:
+        live.stop()
+
+
+@pytest.fixture
+def server(site: str, make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer]) -> LiveServer:
+    """The real app for this test's own site."""
+    return serve(make_settings(site))
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 15.0) -> bool:
+    """Poll until `check()` is true; a correctness wait, never a speed assertion."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
