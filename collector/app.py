@@ -164,7 +164,7 @@ async def _ingest(request: Request, c: Collector) -> Response:
         beacons = beacon.parse(body)
     except beacon.BeaconError as exc:
         metrics.rejected.labels(str(exc.status)).inc()
-        return error_response(exc.status, exc.message, code=None if exc.status != 400 else "invalid_field" if exc.field else "invalid_body", field=exc.field, headers=cors)  # noqa: E501
+        return error_response(exc.status, exc.message, code=None if exc.status != 400 else "invalid_field" if exc.field else "invalid_body", field=exc.field, headers=cors)
 
     api_key = None
     auth = request.headers.get("authorization", "")
@@ -192,10 +192,10 @@ async def _ingest(request: Request, c: Collector) -> Response:
         site = c.settings.sites.get(b.site)
         if site is None or (api_key is not None and b.site not in api_key.sites):
             metrics.rejected.labels("403").inc()
-            return error_response(403, f"unknown site {b.site!r}", code="unknown_site", field="site", headers=cors)  # noqa: E501
+            return error_response(403, f"unknown site {b.site!r}", code="unknown_site", field="site", headers=cors)
         if api_key is None and origin_host and not site.allows_origin(origin_host):
             metrics.rejected.labels("403").inc()
-            return error_response(403, "origin not allowed for this site", code="origin_not_allowed", headers=cors)  # noqa: E501
+            return error_response(403, "origin not allowed for this site", code="origin_not_allowed", headers=cors)
         event_ip, event_ua = ip, ua
         if api_key is not None:  # server-side tracking may pass the visitor's ip and agent
             event_ip = _addr(b.client_ip) if b.client_ip else ip
@@ -245,7 +245,7 @@ async def readyz(request: Request) -> Response:
         problems.append(f"writer failing: {c.writer.last_error}")
     body = {"status": "ok" if not problems else "unavailable", "problems": problems,
             "spool_bytes": c.spool.bytes if c.spool else 0}  # fmt: skip
-    return Response(orjson.dumps(body), status_code=200 if not problems else 503, media_type="application/json")  # noqa: E501
+    return Response(orjson.dumps(body), status_code=200 if not problems else 503, media_type="application/json")
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -344,7 +344,7 @@ def stop(c: Collector) -> None:
 
 
 def store_of(app: Starlette) -> Store:
-    store = app.state.collector.store
+    store: Store | None = app.state.collector.store
     if store is None:
         raise StoreError("the store is not open yet")
     return store

@@ -143,11 +143,11 @@ def validate(obj: Any, index: int | None = None) -> Beacon:
         eid = uuid.uuid4()
     else:
         try:
-            eid = uuid.UUID(str(event_id)) if isinstance(event_id, str) else None
+            if not isinstance(event_id, str):
+                raise ValueError(event_id)
+            eid = uuid.UUID(event_id)
         except ValueError:
-            eid = None
-        if eid is None:
-            raise BeaconError(where + "id", "id must be a UUID")
+            raise BeaconError(where + "id", "id must be a UUID") from None
     props = obj.get("props")
     props_json = ""
     if props is not None:

@@ -39,6 +39,7 @@ class Spool:
         self._pending: list[bytes] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._flushing = False
+        self._task: asyncio.Task[None] | None = None
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-fsync")
         self.fsyncs = 0
         self.appended = 0
@@ -63,7 +64,7 @@ class Spool:
         self._waiters.append(waiter)
         if not self._flushing:
             self._flushing = True
-            loop.create_task(self._flush_loop())
+            self._task = loop.create_task(self._flush_loop())
         await waiter
 
     async def _flush_loop(self) -> None:

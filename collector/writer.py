@@ -145,10 +145,7 @@ class Writer:
         self.metrics.spool_bytes.set(self.spool.bytes)
 
     def send_sealed(self) -> bool:
-        for segment in self.spool.sealed():
-            if not self.send(segment):
-                return False
-        return True
+        return all(self.send(segment) for segment in self.spool.sealed())
 
     def send(self, segment: Path) -> bool:
         block = _valid_lines(segment.read_bytes())

@@ -93,7 +93,7 @@ class Store:
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         with self._guard():
-            return list(self.client.query(sql, parameters=dict(params or {})).result_rows)
+            return [tuple(r) for r in self.client.query(sql, parameters=dict(params or {})).result_rows]
 
     def query_dicts(
         self, sql: str, params: Mapping[str, Any] | None = None
@@ -133,7 +133,7 @@ class Store:
 
     def ping(self) -> bool:
         try:
-            return self.scalar("SELECT 1") == 1
+            return bool(self.scalar("SELECT 1") == 1)
         except StoreError:
             return False
 
