@@ -308,7 +308,9 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlett
         finally:
             await asyncio.to_thread(stop, collector)
 
-    routes = collector_routes()
+    from intent import dashboard  # imports this module: load it once the app is defined
+
+    routes = collector_routes() + dashboard.routes()
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

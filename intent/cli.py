@@ -183,7 +183,9 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.Argument
 
 
 # Modules that add subcommands: each defines register(subparsers).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "intent.users",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

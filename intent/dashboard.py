@@ -1,0 +1,545 @@
+"""The sales dashboard: server-rendered pages (Jinja2, autoescaped) under /dashboard/.
+
+No JavaScript at all: every page is plain HTML and one CSS file, served with a strict
+Content-Security-Policy. Sign-in is an email + password (`intent users create`) or an API key;
+the session is a random token in an HttpOnly, SameSite=Lax cookie (Secure behind https).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from collector.app import Collector, RateLimiter, store_of
+from collector.clientip import _addr, _trusted, client_ip
+from intent import keys, users
+from intent.store import Store
+
+SESSION_COOKIE = "intent_session"
+CSRF_COOKIE = "intent_csrf"
+TIERS = ("hot", "warm", "cold")
+# No script at all; styles only from our own CSS file; the digest preview is the one frame.
+CSP = (
+    "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-src 'self'; "
+    "frame-ancestors 'none'"
+)
+# The digest's own HTML (an email body, inline styles) is shown framed and sandboxed.
+DIGEST_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'self'; sandbox"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+
+COMPANIES = """
+SELECT * FROM (
+    SELECT company_key,
+           argMax(company_name, day) AS c_name, argMax(company_domain, day) AS c_domain,
+           argMax(country, day) AS c_country, argMax(score, day) AS c_score,
+           argMax(tier, day) AS c_tier, argMax(transition, day) AS c_transition,
+           argMax(reasons, day) AS c_reasons, argMax(visitors, day) AS c_visitors,
+           argMax(last_seen, day) AS c_last_seen, argMax(is_customer, day) AS c_customer,
+           max(day) AS c_day
+    FROM company_scores FINAL
+    WHERE site = {site:String} AND day >= today() - {days:UInt32}
+    GROUP BY company_key
+)
+WHERE ({tier:String} = '' OR c_tier = {tier:String})
+  AND ({country:String} = '' OR c_country = {country:String})
+  AND ({q:String} = '' OR positionCaseInsensitiveUTF8(c_name, {q:String}) > 0
+       OR positionCaseInsensitiveUTF8(c_domain, {q:String}) > 0)
+ORDER BY multiIf(c_tier = 'hot', 0, c_tier = 'warm', 1, 2), c_score DESC, company_key
+LIMIT {limit:UInt32}
+"""
+
+COMPANY_FACETS = """
+SELECT c_tier, c_country, count() AS companies FROM (
+    SELECT company_key, argMax(tier, day) AS c_tier, argMax(country, day) AS c_country
+    FROM company_scores FINAL
+    WHERE site = {site:String} AND day >= today() - {days:UInt32}
+    GROUP BY company_key
+)
+GROUP BY c_tier, c_country
+"""
+
+SCORE_HISTORY = """
+SELECT day, company_name, company_domain, country, company_source, confidence, score, tier,
+       transition, reasons, visitors, active_days, first_seen, last_seen, top_pages, is_customer
+FROM company_scores FINAL
+WHERE site = {site:String} AND company_key = {company:String} AND day >= today() - {days:UInt32}
+ORDER BY day
+"""
+
+COMPANY_ACTIVITY = """
+SELECT day, kind, key, sum(hits) AS hits, uniqExact(visitor_id) AS visitors,
+       sum(engaged_ms) AS engaged_ms, max(max_scroll) AS scroll
+FROM daily_activity
+WHERE site = {site:String} AND company_key = {company:String} AND day >= today() - {days:UInt32}
+GROUP BY day, kind, key
+ORDER BY day DESC, hits DESC, key
+"""
+
+# Page titles, referrers and browsers are only in raw events; this scan stays within one
+# company's rows (events are ordered by site, day, company).
+COMPANY_VISITS = """
+SELECT toDate(ts) AS day, groupUniqArray(10)(referrer) AS referrers,
+       groupUniqArray(10)(concat(browser, ' on ', os, ' (', device, ')')) AS agents,
+       groupUniqArrayIf(50)((path, title), type = 'pageview') AS titles
+FROM events
+WHERE site = {site:String} AND company_key = {company:String}
+  AND ts >= now64(3) - toIntervalDay({days:UInt32})
+GROUP BY day
+"""
+
+COVERAGE = """
+SELECT traffic_class, company_source, count() AS events, uniqExact(visitor_id) AS visitors
+FROM events
+WHERE site = {site:String} AND ts >= now64(3) - toIntervalDay({days:UInt32})
+  AND type = 'pageview'
+GROUP BY traffic_class, company_source
+"""
+
+DROPPED = """
+SELECT reason, sum(count) AS dropped
+FROM dropped_events
+WHERE site = {site:String} AND day >= today() - {days:UInt32}
+GROUP BY reason
+ORDER BY dropped DESC, reason
+"""
+
+ACCEPTED = """
+SELECT count() AS events, max(ts) AS last_event
+FROM events
+WHERE site = {site:String} AND ts >= now64(3) - toIntervalDay({days:UInt32})
+"""
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("intent", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _urlpart(value: str) -> str:
+    return quote(value, safe="")
+
+
+_env.filters["urlpart"] = _urlpart
+
+
+def security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _collector(request: Request) -> Collector:
+    c: Collector = request.app.state.collector
+    return c
+
+
+def _is_https(request: Request) -> bool:
+    if request.url.scheme == "https":
+        return True
+    peer = _addr(request.client.host) if request.client else None
+    proxies = _collector(request).settings.trusted_proxies
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return peer is not None and _trusted(peer, proxies) and forwarded == "https"
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("session", None)
+    context.setdefault("site", None)
+    context.setdefault("sites", ())
+    context.setdefault("page", "")
+    html = _env.get_template(template).render(request=request, **context)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def not_found(request: Request, session: users.Session | None = None) -> HTMLResponse:
+    return render(request, "error.html", 404, session=session,
+                  message="There is nothing here, or you may not see it.")  # fmt: skip
+
+
+def _cookie(response: Response, request: Request, name: str, value: str, max_age: int | None,
+            samesite: str = "lax") -> None:  # fmt: skip
+    response.set_cookie(name, value, max_age=max_age, path="/dashboard", httponly=True,
+                        samesite=samesite, secure=_is_https(request))  # type: ignore[arg-type]  # fmt: skip
+
+
+def allowed_sites(request: Request, session: users.Session) -> list[str]:
+    configured = sorted(_collector(request).settings.sites)
+    return [s for s in configured if not session.sites or s in session.sites]
+
+
+def _safe_next(value: str | None) -> str:
+    """Only our own pages: never an absolute or scheme-relative URL (open redirect)."""
+    if value and value.startswith("/dashboard/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/dashboard/"
+
+
+def _login_redirect(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse("/dashboard/login?" + urlencode({"next": target}), status_code=303)
+
+
+Page = Callable[[Request, Store, users.Session, str], Response]
+
+
+def site_page(name: str, handler: Page) -> Callable[[Request], Response]:
+    """A page of one site: signed in, and the site must be one this session may see (else 404,
+    so site names do not leak)."""
+
+    def endpoint(request: Request) -> Response:
+        store = store_of(request.app)
+        session = users.session(store, request.cookies.get(SESSION_COOKIE, ""))
+        if session is None:
+            return _login_redirect(request)
+        site = request.path_params["site"]
+        sites = allowed_sites(request, session)
+        if site not in sites:
+            return not_found(request, session)
+        response = handler(request, store, session, site)
+        if isinstance(response, HTMLResponse) and response.status_code == 200:
+            return response
+        return security_headers(response)
+
+    endpoint.__name__ = name
+    return endpoint
+
+
+def page(request: Request, template: str, session: users.Session, site: str, name: str,
+         **context: Any) -> HTMLResponse:  # fmt: skip
+    return render(request, template, session=session, site=site, page=name,
+                  sites=allowed_sites(request, session), **context)  # fmt: skip
+
+
+def _days(request: Request, default: int, maximum: int = 365) -> int:
+    raw = request.query_params.get("days", "")
+    return min(int(raw), maximum) if raw.isdigit() and int(raw) > 0 else default
+
+
+def _site_today(request: Request, site: str) -> date:
+    tz = _collector(request).settings.sites[site].timezone
+    return datetime.now(ZoneInfo(tz)).date()
+
+
+# ---- pages
+
+
+def companies_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
+    q = request.query_params
+    tier = q.get("tier", "") if q.get("tier", "") in TIERS else ""
+    country = q.get("country", "").strip()[:2].upper()
+    search = q.get("q", "").strip()[:100]
+    days = _days(request, 30)
+    rows = store.query_dicts(COMPANIES, {"site": site, "days": days, "tier": tier,
+                                         "country": country, "q": search, "limit": 200})  # fmt: skip
+    facets = store.query_dicts(COMPANY_FACETS, {"site": site, "days": days})
+    tier_counts = {t: sum(f["companies"] for f in facets if f["c_tier"] == t
+                          and (not country or f["c_country"] == country)) for t in TIERS}  # fmt: skip
+    countries = sorted({f["c_country"] for f in facets if f["c_country"]})
+    return page(request, "companies.html", session, site, "companies", companies=rows,
+                tier=tier, country=country, q=search, days=days, tier_counts=tier_counts,
+                countries=countries, total=sum(tier_counts.values()))  # fmt: skip
+
+
+def company_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
+    company = request.path_params["company"]
+    days = _days(request, 90)
+    params = {"site": site, "company": company, "days": days}
+    history = store.query_dicts(SCORE_HISTORY, params)
+    activity = store.query_dicts(COMPANY_ACTIVITY, params)
+    if not history and not activity:
+        return not_found(request, session)
+    visits = {r["day"]: r for r in store.query_dicts(COMPANY_VISITS, params)}
+    titles: dict[str, str] = {}
+    for v in visits.values():
+        for path, title in v["titles"]:
+            if title:
+                titles.setdefault(path, title)
+    timeline: dict[date, dict[str, Any]] = {}
+    pages: dict[str, dict[str, Any]] = {}
+    for r in activity:
+        day = timeline.setdefault(r["day"], {"day": r["day"], "pages": [], "events": [],
+                                             "visitors": 0, "referrers": [], "agents": []})  # fmt: skip
+        day["pages" if r["kind"] == "page" else "events"].append(r)
+        day["visitors"] = max(day["visitors"], r["visitors"])
+        if r["kind"] == "page":
+            p = pages.setdefault(r["key"], {"path": r["key"], "hits": 0, "engaged_ms": 0,
+                                            "days": 0, "title": titles.get(r["key"], "")})  # fmt: skip
+            p["hits"] += r["hits"]
+            p["engaged_ms"] += r["engaged_ms"]
+            p["days"] += 1
+    for day_value, v in visits.items():
+        if day_value in timeline:
+            timeline[day_value]["referrers"] = sorted(x for x in v["referrers"] if x)
+            timeline[day_value]["agents"] = sorted(v["agents"])
+    latest = history[-1] if history else None
+    return page(request, "company.html", session, site, "companies", company=company,
+                latest=latest, history=list(reversed(history)), chart=score_chart(history),
+                timeline=sorted(timeline.values(), key=lambda d: d["day"], reverse=True),
+                pages=sorted(pages.values(), key=lambda p: (-p["hits"], p["path"])),
+                days=days)  # fmt: skip
+
+
+def score_chart(history: list[dict[str, Any]], width: int = 640, height: int = 180) -> dict[str, Any]:
+    """Score history as coordinates for an inline SVG (no script, no inline style)."""
+    if not history:
+        return {"points": [], "polyline": "", "width": width, "height": height, "max": 0}
+    left, right, top, bottom = 40, 10, 10, 24
+    top_score = max(max(float(h["score"]) for h in history), 1.0)
+    first, last = history[0]["day"], history[-1]["day"]
+    span = max((last - first).days, 1)
+    points = []
+    for h in history:
+        x = left + (width - left - right) * ((h["day"] - first).days / span)
+        y = top + (height - top - bottom) * (1 - float(h["score"]) / top_score)
+        points.append({"x": round(x, 1), "y": round(y, 1), "day": h["day"], "score": h["score"],
+                       "tier": h["tier"]})  # fmt: skip
+    return {
+        "points": points,
+        "polyline": " ".join(f"{p['x']},{p['y']}" for p in points),
+        "width": width, "height": height, "max": round(top_score, 1),
+        "left": left, "bottom": height - bottom, "right": width - right, "top": top,
+        "first": first, "last": last,
+    }  # fmt: skip
+
+
+def digest_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
+    day = _digest_day(request, site)
+    builder = _digest_module()
+    rows: list[dict[str, Any]] = []
+    if builder is None:  # until intent.digest exists: today's hot and warm companies
+        rows = store.query_dicts(COMPANIES, {"site": site, "days": 1, "tier": "", "country": "",
+                                             "q": "", "limit": 50})  # fmt: skip
+        rows = [r for r in rows if r["c_tier"] in ("hot", "warm") and r["c_day"] == day]
+    return page(request, "digest.html", session, site, "digest", day=day,
+                has_digest=builder is not None, companies=rows,
+                frame_url=f"/dashboard/sites/{_urlpart(site)}/digest.html?date={day}")  # fmt: skip
+
+
+def _digest_day(request: Request, site: str) -> date:
+    raw = request.query_params.get("date", "")
+    try:
+        return date.fromisoformat(raw) if raw else _site_today(request, site)
+    except ValueError:
+        return _site_today(request, site)
+
+
+def _digest_module() -> Any:
+    try:
+        from intent import digest  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:
+        return None
+    return digest if hasattr(digest, "build_digest") and hasattr(digest, "render") else None
+
+
+def digest_frame(request: Request, store: Store, session: users.Session, site: str) -> Response:
+    """The digest's own HTML, framed by the digest page: no script may run in it."""
+    module = _digest_module()
+    if module is None:
+        return not_found(request, session)
+    digest = module.build_digest(store, site, _digest_day(request, site))
+    html = module.render(digest, "html")
+    headers = {**SECURITY_HEADERS, "Content-Security-Policy": DIGEST_CSP, "X-Frame-Options": "SAMEORIGIN"}
+    return HTMLResponse(html, headers=headers)
+
+
+def coverage_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
+    days = _days(request, 7)
+    rows = store.query_dicts(COVERAGE, {"site": site, "days": days})
+    total = sum(r["events"] for r in rows) or 0
+
+    def shares(column: str) -> list[dict[str, Any]]:
+        grouped: dict[str, dict[str, int]] = {}
+        for r in rows:
+            g = grouped.setdefault(r[column] or "", {"events": 0, "visitors": 0})
+            g["events"] += r["events"]
+            g["visitors"] += r["visitors"]
+        return [{"name": name, **v, "share": v["events"] / total if total else 0.0}
+                for name, v in sorted(grouped.items(), key=lambda kv: -kv[1]["events"])]  # fmt: skip
+
+    identified = sum(r["events"] for r in rows if r["company_source"])
+    return page(request, "coverage.html", session, site, "coverage", days=days, total=total,
+                identified=identified, identified_share=identified / total if total else 0.0,
+                by_class=shares("traffic_class"), by_source=shares("company_source"))  # fmt: skip
+
+
+def dropped_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
+    days = _days(request, 7)
+    rows = store.query_dicts(DROPPED, {"site": site, "days": days})
+    accepted = store.query_dicts(ACCEPTED, {"site": site, "days": days})[0]
+    dropped = sum(r["dropped"] for r in rows)
+    received = dropped + accepted["events"]
+    for r in rows:
+        r["share"] = r["dropped"] / received if received else 0.0
+    return page(request, "dropped.html", session, site, "dropped", days=days, reasons=rows,
+                dropped=dropped, accepted=accepted["events"], received=received)  # fmt: skip
+
+
+def install_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
+    scheme = "https" if _is_https(request) else request.url.scheme
+    base = f"{scheme}://{request.url.netloc}"
+    recent = store.query_dicts(ACCEPTED, {"site": site, "days": 1})[0]
+    config = _collector(request).settings.sites[site]
+    return page(request, "install.html", session, site, "install", base=base,
+                domains=config.domains, recent=recent)  # fmt: skip
+
+
+# ---- sign-in, sign-out, site picker
+
+
+async def login(request: Request) -> Response:
+    c = _collector(request)
+    store = store_of(request.app)
+    if request.method == "GET":
+        token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+        response = render(request, "login.html", csrf=token, error="",
+                          next=_safe_next(request.query_params.get("next")))  # fmt: skip
+        _cookie(response, request, CSRF_COOKIE, token, 3600, samesite="strict")
+        return response
+    form = await request.form()
+    next_url = _safe_next(str(form.get("next", "")))
+    token = request.cookies.get(CSRF_COOKIE, "")
+    if not token or not secrets.compare_digest(token, str(form.get("csrf", ""))) or not _same_origin(request):
+        return render(request, "login.html", 403, csrf=secrets.token_urlsafe(24), next=next_url,
+                      error="The sign-in form expired. Please try again.")  # fmt: skip
+    limiter = _login_limiter(request)
+    ip = client_ip(request.client.host if request.client else None,
+                   request.headers.get("x-forwarded-for"), c.settings.trusted_proxies)  # fmt: skip
+    wait = limiter.allow(str(ip))
+    if wait:
+        response = render(request, "login.html", 429, csrf=token, next=next_url,
+                          error="Too many sign-in attempts. Wait a minute and try again.")  # fmt: skip
+        response.headers["Retry-After"] = str(max(1, round(wait)))
+        return response
+    api_key = str(form.get("api_key", "")).strip()
+    opened: tuple[str, str] | None = None
+    if api_key:
+        key = await asyncio.to_thread(keys.verify, store, api_key)
+        if key is not None:
+            opened = await asyncio.to_thread(users.open_session, store, "key", key.prefix, key.sites)
+    else:
+        user = await asyncio.to_thread(users.authenticate, store, str(form.get("email", "")),
+                                       str(form.get("password", "")))  # fmt: skip
+        if user is not None:
+            opened = await asyncio.to_thread(users.open_session, store, "user", user.user_id, ())
+    if opened is None:
+        return render(request, "login.html", 401, csrf=token, next=next_url,
+                      email=str(form.get("email", ""))[:200],
+                      error="That email and password, or that API key, did not match.")  # fmt: skip
+    signed_in = RedirectResponse(next_url, status_code=303)
+    _cookie(signed_in, request, SESSION_COOKIE, opened[0], None)
+    signed_in.delete_cookie(CSRF_COOKIE, path="/dashboard")
+    return security_headers(signed_in)
+
+
+def _same_origin(request: Request) -> bool:
+    """A form post must come from our own pages (SameSite is the first line; this the second)."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    host = request.headers.get("host", "")
+    return origin.split("://", 1)[-1] == host
+
+
+def _login_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter | None = getattr(request.app.state, "login_limiter", None)
+    if limiter is None:  # ten tries at once, then one every five seconds per address
+        limiter = request.app.state.login_limiter = RateLimiter(0.2, 10)
+    return limiter
+
+
+async def logout(request: Request) -> Response:
+    store = store_of(request.app)
+    token = request.cookies.get(SESSION_COOKIE, "")
+    form = await request.form()
+    session = await asyncio.to_thread(users.session, store, token)
+    if session is not None:
+        if not secrets.compare_digest(session.csrf, str(form.get("csrf", ""))) or not _same_origin(request):
+            return render(request, "error.html", 403, session=session,
+                          message="The sign-out form expired. Please try again.")  # fmt: skip
+        await asyncio.to_thread(users.revoke_session, store, token)
+    response = RedirectResponse("/dashboard/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/dashboard")
+    return security_headers(response)
+
+
+def home(request: Request) -> Response:
+    store = store_of(request.app)
+    session = users.session(store, request.cookies.get(SESSION_COOKIE, ""))
+    if session is None:
+        return _login_redirect(request)
+    sites = allowed_sites(request, session)
+    wanted = request.query_params.get("site", "")
+    if wanted in sites or len(sites) == 1:
+        target = wanted if wanted in sites else sites[0]
+        return security_headers(RedirectResponse(f"/dashboard/sites/{_urlpart(target)}/companies", 303))
+    return render(request, "sites.html", session=session, sites=sites)
+
+
+def root(request: Request) -> Response:
+    return RedirectResponse("/dashboard/", status_code=307)
+
+
+def _static_files() -> Mapping[str, tuple[bytes, str]]:
+    folder = resources.files("intent").joinpath("static")
+    return {
+        "dashboard.css": (folder.joinpath("dashboard.css").read_bytes(), "text/css; charset=utf-8"),
+        "favicon.svg": (folder.joinpath("favicon.svg").read_bytes(), "image/svg+xml"),
+    }
+
+
+_STATIC = _static_files()
+
+
+def static(request: Request) -> Response:
+    found = _STATIC.get(request.path_params["name"])
+    if found is None:
+        return Response(status_code=404, headers=SECURITY_HEADERS)
+    body, media_type = found
+    return Response(body, media_type=media_type,
+                    headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"})  # fmt: skip
+
+
+def routes() -> list[BaseRoute]:
+    def site_route(path: str, name: str, handler: Page) -> Route:
+        return Route("/dashboard/sites/{site}" + path, site_page(name, handler), methods=["GET"])
+
+    return [
+        Route("/", root, methods=["GET"]),
+        Route("/dashboard", root, methods=["GET"]),
+        Route("/dashboard/", home, methods=["GET"]),
+        Route("/dashboard/login", login, methods=["GET", "POST"]),
+        Route("/dashboard/logout", logout, methods=["POST"]),
+        Route("/dashboard/static/{name}", static, methods=["GET"]),
+        site_route("/companies", "companies", companies_page),
+        site_route("/companies/{company:path}", "company", company_page),
+        site_route("/digest", "digest", digest_page),
+        site_route("/digest.html", "digest_frame", digest_frame),
+        site_route("/coverage", "coverage", coverage_page),
+        site_route("/dropped", "dropped", dropped_page),
+        site_route("/install", "install", install_page),
+    ]
+
