@@ -308,9 +308,9 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlett
         finally:
             await asyncio.to_thread(stop, collector)
 
-    from intent import dashboard  # imports this module: load it once the app is defined
+    from intent import api, dashboard  # they import this module: load them once the app is defined
 
-    routes = collector_routes() + dashboard.routes()
+    routes = collector_routes() + api.routes(settings) + dashboard.routes()
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -84,16 +84,20 @@ def drop_bot(event: Event, ctx: Context) -> Event | Drop:
 def put_visitor_id(event: Event, ctx: Context) -> Event | Drop:
     """A keyed hash of (daily salt, site, IP, user agent): no cookie, unlinkable across days.
     An opaque id from the snippet is used only when the site allows persistent ids."""
-    site = event.site.name.encode()
     if event.beacon.client_visitor and event.site.allow_visitor_id:
-        data = b"v\x00" + site + b"\x00" + event.beacon.client_visitor.encode()
-        key = b"intent-persistent-visitor"
-    else:
-        ip = event.ip.packed if event.ip is not None else b""
-        data = b"d\x00" + site + b"\x00" + ip + b"\x00" + event.user_agent.encode()
-        key = ctx.salt(event.ts.date())
+        event.row["visitor_id"] = persistent_visitor_id(event.site.name, event.beacon.client_visitor)
+        return event
+    ip = event.ip.packed if event.ip is not None else b""
+    data = b"d\x00" + event.site.name.encode() + b"\x00" + ip + b"\x00" + event.user_agent.encode()
+    key = ctx.salt(event.ts.date())
     event.row["visitor_id"] = hashlib.blake2b(data, key=key[:64], digest_size=8).hexdigest()
     return event
+
+
+def persistent_visitor_id(site: str, client_visitor: str) -> str:
+    """The stored id for a site-supplied visitor id (also how the API finds it to forget it)."""
+    data = b"v\x00" + site.encode() + b"\x00" + client_visitor.encode()
+    return hashlib.blake2b(data, key=b"intent-persistent-visitor", digest_size=8).hexdigest()
 
 
 def put_network(event: Event, ctx: Context) -> Event | Drop:

@@ -74,6 +74,8 @@ class Settings:
     geoip_paths: tuple[Path, ...] = ()
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 200
+    api_rate_limit_per_second: float = 10.0
+    api_rate_limit_burst: int = 100
     retention_days: int = 395
     cluster: str = ""
     store_ip_prefix: bool = False
@@ -185,6 +187,16 @@ ENV: dict[str, tuple[str, Any, str]] = {
         "rate_limit_burst",
         _int(1),
         "requests a client IP may send at once before the rate applies (default 200)",
+    ),
+    "INTENT_API_RATE_LIMIT": (
+        "api_rate_limit_per_second",
+        _float,
+        "/api/v1 requests per second per API key (default 10)",
+    ),
+    "INTENT_API_RATE_LIMIT_BURST": (
+        "api_rate_limit_burst",
+        _int(1),
+        "/api/v1 requests an API key may send at once before the rate applies (default 100)",
     ),
     "INTENT_RETENTION_DAYS": (
         "retention_days",

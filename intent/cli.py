@@ -185,6 +185,7 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.Argument
 # Modules that add subcommands: each defines register(subparsers).
 COMMAND_MODULES: tuple[str, ...] = (
     "intent.users",
+    "intent.keys",
 )
 
 

@@ -1,10 +1,46 @@
-"""API keys. Placeholder until the API issue lands: no key is valid."""
+"""API keys: `int_<prefix>_<secret>`, stored as sha256 of the whole key with the short prefix
+visible. Verified keys are cached in memory for `CACHE_SECONDS`, so the hot path does not query
+ClickHouse per request; a revocation takes effect at once in the process that revoked it and
+within `CACHE_SECONDS` everywhere else (docs/api.md).
+"""
 
 from __future__ import annotations
 
+import argparse
+import hashlib
+import hmac
+import secrets
+import threading
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from intent.store import Store
+
+SCOPES = ("read", "write")
+CACHE_SECONDS = 10.0
+_CACHE_MAX = 10_000
+_PREFIX_LEN = 8
+_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o/1/l: prefixes are read aloud
+_KEY_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+INSERT_KEY = "api_keys"
+SELECT_BY_PREFIX = """
+    SELECT prefix, key_hash, sites, scope, revoked_at
+    FROM api_keys FINAL
+    WHERE prefix = {prefix:String}
+"""
+SELECT_ALL = """
+    SELECT prefix, name, sites, scope, created_at, revoked_at
+    FROM api_keys FINAL
+    ORDER BY created_at, prefix
+"""
+SELECT_ROW = """
+    SELECT prefix, key_hash, name, sites, scope, created_at
+    FROM api_keys FINAL
+    WHERE prefix = {prefix:String} AND revoked_at IS NULL
+"""
 
 
 @dataclass(frozen=True)
@@ -13,6 +49,154 @@ class ApiKey:
     sites: tuple[str, ...]
     scope: str  # read | write
 
+    def can_write(self) -> bool:
+        return self.scope == "write"
+
+
+def hash_key(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def parse(token: str) -> tuple[str, str] | None:
+    """(prefix, secret) of a well-formed key, else None."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != "int" or len(parts[1]) != _PREFIX_LEN or len(parts[2]) < 20:
+        return None
+    return parts[1], parts[2]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create(store: Store, sites: list[str], scope: str = "read", name: str = "") -> tuple[str, ApiKey]:
+    """A new key: returns the plain key (shown once) and what it grants."""
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+    if not sites:
+        raise ValueError("a key needs at least one site")
+    prefix = "".join(secrets.choice(_ALPHABET) for _ in range(_PREFIX_LEN))
+    secret = "".join(secrets.choice(_KEY_CHARS) for _ in range(32))  # ~190 bits
+    token = f"int_{prefix}_{secret}"
+    now = _now()
+    store.insert_rows(INSERT_KEY, [{
+        "prefix": prefix, "key_hash": hash_key(token), "name": name, "sites": sorted(set(sites)),
+        "scope": scope, "created_at": now, "revoked_at": None, "updated_at": now,
+    }])  # fmt: skip
+    return token, ApiKey(prefix, tuple(sorted(set(sites))), scope)
+
+
+def revoke(store: Store, prefix: str) -> bool:
+    """Mark a key revoked; False if no live key has that prefix."""
+    rows = store.query_dicts(SELECT_ROW, {"prefix": prefix})
+    if not rows:
+        return False
+    row = rows[0]
+    now = _now()
+    store.insert_rows(INSERT_KEY, [{**row, "revoked_at": now, "updated_at": now}])
+    _cache.forget_prefix(prefix)
+    return True
+
+
+def list_keys(store: Store) -> list[dict[str, Any]]:
+    return store.query_dicts(SELECT_ALL)
+
+
+class _Cache:
+    """key hash -> (ApiKey or None, expiry). Unknown keys are cached too, so a client hammering
+    with a wrong key does not reach ClickHouse on every request."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, tuple[ApiKey | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> tuple[bool, ApiKey | None]:
+        with self._lock:
+            hit = self._items.get(digest)
+        if hit is None or hit[1] < time.monotonic():
+            return False, None
+        return True, hit[0]
+
+    def put(self, digest: str, key: ApiKey | None) -> None:
+        with self._lock:
+            if len(self._items) >= _CACHE_MAX:
+                self._items.clear()
+            self._items[digest] = (key, time.monotonic() + CACHE_SECONDS)
+
+    def forget_prefix(self, prefix: str) -> None:
+        with self._lock:
+            self._items = {d: v for d, v in self._items.items() if v[0] is None or v[0].prefix != prefix}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_cache = _Cache()
+
 
 def verify(store: Store, token: str) -> ApiKey | None:
-    return None
+    """The key's grant, or None for a malformed, unknown or revoked key."""
+    parsed = parse(token)
+    if parsed is None:
+        return None
+    digest = hash_key(token)
+    hit, cached = _cache.get(digest)
+    if hit:
+        return cached
+    found: ApiKey | None = None
+    for row in store.query_dicts(SELECT_BY_PREFIX, {"prefix": parsed[0]}):
+        if row["revoked_at"] is None and hmac.compare_digest(row["key_hash"], digest):
+            found = ApiKey(row["prefix"], tuple(row["sites"]), row["scope"])
+    _cache.put(digest, found)
+    return found
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    from intent.cli import CliError, open_store, settings
+
+    s = settings()
+    unknown = [name for name in args.site if name not in s.sites]
+    if unknown:
+        raise CliError(f"unknown site {unknown[0]!r} (sites: {', '.join(sorted(s.sites))})")
+    token, key = create(open_store(s), args.site, args.scope, args.name or "")
+    print(token)
+    print(f"# key {key.prefix} ({key.scope}) for {', '.join(key.sites)}: shown once, store it now")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from intent.cli import open_store, settings
+
+    rows = list_keys(open_store(settings()))
+    if not rows:
+        print("no API keys (create one with `intent keys create --site SITE`)")
+    for r in rows:
+        state = f"revoked {r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "active"
+        print(f"{r['prefix']}  {r['scope']:<5}  {','.join(r['sites'])}  {r['name'] or '-'}  "
+              f"created {r['created_at']:%Y-%m-%d %H:%M}  {state}")  # fmt: skip
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    from intent.cli import CliError, open_store, settings
+
+    prefix = args.prefix.removeprefix("int_").split("_")[0]
+    if not revoke(open_store(settings()), prefix):
+        raise CliError(f"no active key with prefix {prefix!r} (see `intent keys list`)")
+    print(f"revoked {prefix}; servers stop accepting it within {CACHE_SECONDS:.0f} s")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("keys", help="create, list and revoke API keys")
+    keys_sub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    c = keys_sub.add_parser("create", help="create a key (printed once)")
+    c.add_argument("--site", action="append", required=True, help="a site the key may read (repeatable)")
+    c.add_argument("--scope", choices=SCOPES, default="read", help="read (default) or write")
+    c.add_argument("--name", help="a label, e.g. the CRM it is for")
+    c.set_defaults(func=cmd_create)
+    keys_sub.add_parser("list", help="list keys (prefix, scope, sites)").set_defaults(func=cmd_list)
+    r = keys_sub.add_parser("revoke", help="revoke a key by its prefix")
+    r.add_argument("prefix")
+    r.set_defaults(func=cmd_revoke)

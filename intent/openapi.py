@@ -1,0 +1,272 @@
+"""The OpenAPI 3.1 document of /api/v1, built from code beside the routes (tests/intent/
+test_openapi.py checks every route is described and that responses match it)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import orjson
+
+from intent.api import DEFAULT_LIMIT, DIGEST_FORMATS, MAX_DAYS, MAX_LIMIT
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": _ref("Error")}},
+    }
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}}
+ERRORS = {
+    "400": _error("an invalid parameter (named in error.field)"),
+    "401": _error("missing, invalid or revoked API key"),
+    "404": _error("no such site for this key, or no such object"),
+    "429": _error("rate limited (per API key)", RETRY_AFTER),
+    "503": _error("temporarily unavailable", RETRY_AFTER),
+}
+
+SITE = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"},
+        "description": "a site this key may read"}  # fmt: skip
+NULLABLE_STRING = {"type": "string"}
+TIMESTAMP = {"type": "string", "format": "date-time"}
+DAY = {"type": "string", "format": "date"}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["status", "code", "message", "field"],
+                "properties": {
+                    "status": {"type": "integer"},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": ["string", "null"]},
+                },
+            }
+        },
+    },
+    "Company": {
+        "type": "object",
+        "required": ["key", "name", "domain", "score", "tier", "reasons", "changed_at"],
+        "properties": {
+            "key": {"type": "string", "description": "stable id: the domain where known"},
+            "name": {"type": "string"},
+            "domain": {"type": "string"},
+            "country": {"type": "string"},
+            "source": {"type": "string", "description": "how the company was identified"},
+            "confidence": {"type": "number"},
+            "score": {"type": "number"},
+            "tier": {"type": "string", "description": "hot, warm or cold"},
+            "previous_tier": {"type": "string"},
+            "previous_score": {"type": "number"},
+            "transition": {"type": "string", "description": "e.g. became_hot, cooled; empty if none"},
+            "reasons": {"type": "array", "items": {"type": "string"}},
+            "visitors": {"type": "integer"},
+            "active_days": {"type": "integer"},
+            "first_seen": TIMESTAMP,
+            "last_seen": TIMESTAMP,
+            "top_pages": {"type": "array", "items": {"type": "string"}},
+            "is_customer": {"type": "boolean"},
+            "day": DAY,
+            "changed_at": {**TIMESTAMP, "description": "when score, tier or reasons last changed"},
+        },
+    },
+    "CompanyPage": {
+        "type": "object",
+        "required": ["data", "has_more", "next_cursor"],
+        "properties": {
+            "data": {"type": "array", "items": _ref("Company")},
+            "has_more": {"type": "boolean"},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    },
+    "CompanyProfile": {
+        "allOf": [
+            _ref("Company"),
+            {
+                "type": "object",
+                "required": ["score_history", "timeline", "window_visitors", "window_days"],
+                "properties": {
+                    "window_days": {"type": "integer"},
+                    "window_visitors": {"type": "integer"},
+                    "score_history": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["day", "score", "tier"],
+                            "properties": {
+                                "day": DAY, "score": {"type": "number"}, "tier": {"type": "string"},
+                                "transition": {"type": "string"},
+                                "reasons": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                    },
+                    "timeline": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["day", "pages", "events"],
+                            "properties": {
+                                "day": DAY,
+                                "pages": {"type": "array", "items": {
+                                    "type": "object",
+                                    "required": ["path", "hits"],
+                                    "properties": {
+                                        "path": {"type": "string"}, "hits": {"type": "integer"},
+                                        "engaged_ms": {"type": "integer"},
+                                        "max_scroll": {"type": "integer"},
+                                        "visitors": {"type": "integer"},
+                                    },
+                                }},
+                                "events": {"type": "array", "items": {
+                                    "type": "object",
+                                    "required": ["name", "hits"],
+                                    "properties": {
+                                        "name": {"type": "string"}, "hits": {"type": "integer"},
+                                        "visitors": {"type": "integer"},
+                                    },
+                                }},
+                            },
+                        },
+                    },
+                },
+            },
+        ]
+    },
+    "Forgotten": {
+        "type": "object",
+        "required": ["site", "visitor", "deleted"],
+        "properties": {
+            "site": {"type": "string"},
+            "visitor": {"type": "string"},
+            "deleted": {
+                "type": "object",
+                "properties": {
+                    "events": {"type": "integer"},
+                    "daily_activity": {"type": "integer"},
+                    "identities": {"type": "integer"},
+                },
+            },
+        },
+    },
+}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+PATHS: dict[str, Any] = {
+    "/api/v1/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "this document",
+            "security": [],
+            "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}},
+        }
+    },
+    "/api/v1/sites/{site}/companies": {
+        "get": {
+            "operationId": "listCompanies",
+            "summary": "companies by (changed_at, key): incremental sync with updated_since and cursor",
+            "parameters": [
+                SITE,
+                _query("tier", {"type": "string", "pattern": "^[a-z_]{1,20}$"}, "only this tier"),
+                _query("min_score", {"type": "number", "minimum": 0, "maximum": 1e9}, "only companies scoring at least this"),
+                _query("country", {"type": "string", "pattern": "^[A-Za-z]{2}$"}, "ISO 3166 alpha-2"),
+                _query("updated_since", {"type": "string", "format": "date-time"}, "companies whose score, tier or reasons changed at or after this time (ISO 8601)"),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"),
+                _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+            ],
+            "responses": {
+                "200": {"description": "one page", "content": {"application/json": {"schema": _ref("CompanyPage")}}},
+                **ERRORS,
+            },
+        }
+    },
+    "/api/v1/sites/{site}/companies/{company}": {
+        "get": {
+            "operationId": "getCompany",
+            "summary": "one company: score, tier, reasons, score history, visitors, daily timeline",
+            "parameters": [
+                SITE,
+                {"name": "company", "in": "path", "required": True, "schema": {"type": "string"}, "description": "the company key"},
+                _query("days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS, "default": 30}, "history and timeline window"),
+            ],
+            "responses": {
+                "200": {"description": "the company", "content": {"application/json": {"schema": _ref("CompanyProfile")}}},
+                **ERRORS,
+            },
+        }
+    },
+    "/api/v1/sites/{site}/digest": {
+        "get": {
+            "operationId": "getDigest",
+            "summary": "the daily digest of a date",
+            "parameters": [
+                SITE,
+                _query("date", {"type": "string", "format": "date"}, "YYYY-MM-DD (default today, UTC)"),
+                _query("format", {"type": "string", "enum": list(DIGEST_FORMATS), "default": "json"}, "output format"),
+            ],
+            "responses": {
+                "200": {
+                    "description": "the digest",
+                    "content": {media.split(";")[0]: {"schema": {"type": "object"} if fmt == "json" else {"type": "string"}}
+                                for fmt, media in DIGEST_FORMATS.items()},
+                },
+                **ERRORS,
+            },
+        }
+    },
+    "/api/v1/sites/{site}/visitors/{visitor}": {
+        "delete": {
+            "operationId": "forgetVisitor",
+            "summary": "privacy deletion of one visitor's events, activity and identities (write scope)",
+            "parameters": [
+                SITE,
+                {"name": "visitor", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+                 "description": "the stored visitor id, or the site's own id for a persistent visitor"},
+            ],
+            "responses": {
+                "200": {"description": "what was deleted", "content": {"application/json": {"schema": _ref("Forgotten")}}},
+                "403": _error("the key is read-only"),
+                **ERRORS,
+            },
+        }
+    },
+}  # fmt: skip
+
+
+def spec() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "intent API",
+            "version": "1",
+            "description": "CRM sync: companies with buying intent, their scores and timelines. "
+            "Authenticate with `Authorization: Bearer int_...` (see docs/api.md).",
+        },
+        "security": [{"bearerAuth": []}],
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+@cache
+def document() -> bytes:
+    return orjson.dumps(spec())

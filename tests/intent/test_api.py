@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from collector.pipeline import persistent_visitor_id
+from collector.settings import Settings
+from intent import keys
+from intent.store import Store
+from tests.conftest import LiveServer, SettingsFactory
+
+from .scores import score_row, tick, write_scores
+
+
+class Client:
+    def __init__(self, live: LiveServer, token: str, site: str) -> None:
+        self.live, self.token, self.site = live, token, site
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return httpx.get(f"{self.live.url}/api/v1/sites/{self.site}{path}", params=params,
+                         headers={"Authorization": f"Bearer {self.token}"}, timeout=10)  # fmt: skip
+
+    def delete(self, path: str) -> httpx.Response:
+        return httpx.delete(f"{self.live.url}/api/v1/sites/{self.site}{path}",
+                            headers={"Authorization": f"Bearer {self.token}"}, timeout=10)  # fmt: skip
+
+
+@pytest.fixture
+def api(make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], store: Store, site: str) -> Client:
+    live = serve(make_settings(site, INTENT_API_RATE_LIMIT_BURST="10000"))
+    token, _ = keys.create(store, [site], "write")
+    return Client(live, token, site)
+
+
+def test_paging_while_scores_change_returns_every_company_exactly_once(api: Client, store: Store, site: str) -> None:
+    initial = [f"c{i:02d}.example" for i in range(30)]
+    write_scores(store, [score_row(site, k, score=float(i)) for i, k in enumerate(initial)])
+    seen: list[str] = []
+    added: list[str] = []
+    params: dict[str, Any] = {"limit": 7}
+    pages = 0
+    while True:
+        r = api.get("/companies", **params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        seen += [c["key"] for c in body["data"]]
+        pages += 1
+        if not body["has_more"]:
+            assert body["next_cursor"] is None
+            break
+        # Between pages: rescore companies not yet returned (the ones the next page would hold
+        # and some further on) and add new companies. Offset paging would skip some of these.
+        unseen = [k for k in initial if k not in seen]
+        rescored = unseen[:3] + unseen[-2:]
+        new = [f"new{pages}-{j}.example" for j in range(2)]
+        added += new
+        write_scores(store, [score_row(site, k, score=99.0, tier="hot") for k in rescored + new])
+        params = {"limit": 7, "cursor": body["next_cursor"]}
+    assert sorted(seen) == sorted(initial + added)
+    assert len(seen) == len(set(seen))
+    assert pages > 4
+
+
+def test_a_company_rescored_after_it_was_returned_comes_again_later(api: Client, store: Store, site: str) -> None:
+    write_scores(store, [score_row(site, k) for k in ("a.example", "b.example", "c.example")])
+    first = api.get("/companies", limit=2).json()
+    assert [c["key"] for c in first["data"]] == ["a.example", "b.example"]
+    write_scores(store, [score_row(site, "a.example", score=90.0, tier="hot")])
+    rest = api.get("/companies", limit=2, cursor=first["next_cursor"]).json()
+    assert [(c["key"], c["tier"]) for c in rest["data"]] == [("c.example", "warm"), ("a.example", "hot")]
+
+
+def test_filters_and_updated_since_use_the_latest_snapshot(api: Client, store: Store, site: str) -> None:
+    yesterday = date.today() - timedelta(days=1)
+    write_scores(store, [
+        score_row(site, "old.example", score=80.0, tier="hot", day=yesterday),
+        score_row(site, "fr.example", score=30.0, tier="warm", country="FR"),
+        score_row(site, "hot.example", score=85.0, tier="hot"),
+    ])  # fmt: skip
+    cut = tick()
+    write_scores(store, [score_row(site, "old.example", score=20.0, tier="cold")])  # today replaces yesterday
+    keys_of = lambda r: [c["key"] for c in r.json()["data"]]  # noqa: E731
+    assert keys_of(api.get("/companies", tier="hot")) == ["hot.example"]
+    assert keys_of(api.get("/companies", min_score=50)) == ["hot.example"]
+    assert keys_of(api.get("/companies", country="fr")) == ["fr.example"]
+    since = cut.isoformat().replace("+00:00", "Z")
+    r = api.get("/companies", updated_since=since)
+    assert keys_of(r) == ["old.example"]
+    company = r.json()["data"][0]
+    assert company["score"] == 20.0 and company["tier"] == "cold" and company["day"] == date.today().isoformat()
+    assert company["changed_at"].endswith("Z") and company["reasons"] == ["old.example read pricing"]
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"limit": "0"}, "limit"), ({"limit": "abc"}, "limit"), ({"limit": "1001"}, "limit"),
+    ({"cursor": "garbage!"}, "cursor"), ({"cursor": "WzEsMl0"}, "cursor"),
+    ({"updated_since": "yesterday"}, "updated_since"), ({"updated_since": "0001-01-01"}, "updated_since"),
+    ({"min_score": "high"}, "min_score"), ({"min_score": "nan"}, "min_score"),
+    ({"country": "USA"}, "country"), ({"tier": "<script>"}, "tier"), ({"sort": "score"}, "sort"),
+])  # fmt: skip
+def test_invalid_parameters_are_400_in_the_one_error_shape(api: Client, params: dict[str, str], field: str) -> None:
+    r = api.get("/companies", **params)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["status"] == 400 and error["code"] == "invalid_parameter" and error["field"] == field
+    assert set(error) == {"status", "code", "message", "field"}
+
+
+def test_company_profile_has_history_visitors_and_timeline(api: Client, store: Store, site: str) -> None:
+    today = date.today()
+    write_scores(store, [
+        score_row(site, "acme.com", score=20.0, tier="cold", day=today - timedelta(days=2)),
+        score_row(site, "acme.com", score=45.0, tier="warm", day=today - timedelta(days=1), transition="became_warm"),
+        score_row(site, "acme.com", score=82.0, tier="hot", day=today, transition="became_hot",
+                  reasons=["3 visitors", "read pricing twice"]),
+    ])  # fmt: skip
+    ts = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.000")
+    activity = [
+        ("v1", "page", "/pricing", 3, today), ("v2", "page", "/pricing", 1, today),
+        ("v1", "event", "demo_request", 1, today), ("v3", "page", "/docs", 2, today - timedelta(days=1)),
+    ]
+    store.insert_rows("daily_activity", [
+        {"site": site, "day": day, "company_key": "acme.com", "visitor_id": v, "kind": kind, "key": key,
+         "hits": hits, "engaged_ms": 1000 * hits, "max_scroll": 50, "first_ts": ts, "last_ts": ts}
+        for v, kind, key, hits, day in activity
+    ])  # fmt: skip
+    r = api.get("/companies/acme.com", days=7)
+    assert r.status_code == 200, r.text
+    p = r.json()
+    assert (p["key"], p["score"], p["tier"], p["reasons"]) == ("acme.com", 82.0, "hot", ["3 visitors", "read pricing twice"])
+    assert [(h["day"], h["tier"]) for h in p["score_history"]] == [
+        ((today - timedelta(days=2)).isoformat(), "cold"), ((today - timedelta(days=1)).isoformat(), "warm"),
+        (today.isoformat(), "hot")]  # fmt: skip
+    assert p["window_visitors"] == 3
+    first = p["timeline"][0]
+    assert first["day"] == today.isoformat()
+    assert first["pages"] == [{"path": "/pricing", "hits": 4, "engaged_ms": 4000, "max_scroll": 50, "visitors": 2}]
+    assert first["events"] == [{"name": "demo_request", "hits": 1, "visitors": 1}]
+    assert p["timeline"][1]["pages"][0]["path"] == "/docs"
+
+    missing = api.get("/companies/nobody.example")
+    assert missing.status_code == 404 and missing.json()["error"]["field"] == "company"
+    assert api.get("/companies/acme.com", days=0).status_code == 400
+
+
+def _event(site: str, visitor: str, type_: str = "pageview", domain: str = "") -> dict[str, Any]:
+    return {"event_id": f"{abs(hash((site, visitor, type_))) % 10**12:012d}-0000-4000-8000-000000000000"[-36:],
+            "site": site, "ts": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.000"), "type": type_,
+            "path": "/pricing", "visitor_id": visitor, "company_key": "acme.com", "company_domain": domain}  # fmt: skip
+
+
+def test_delete_visitor_removes_events_activity_and_identities(api: Client, store: Store, site: str) -> None:
+    own = persistent_visitor_id(site, "crm-contact-42")
+    rows = [_event(site, "aaaa1111aaaa1111"), _event(site, "aaaa1111aaaa1111", "identify", "acme.com"),
+            _event(site, own), _event(site, "bbbb2222bbbb2222")]  # fmt: skip
+    for i, row in enumerate(rows):
+        row["event_id"] = f"00000000-0000-4000-8000-{i:012d}"
+    store.insert_rows("events", rows)
+
+    def counts(visitor: str) -> list[int]:
+        return [int(store.scalar("SELECT count() FROM {t:Identifier} WHERE site = {s:String} AND visitor_id = {v:String}",
+                                 {"t": t, "s": site, "v": visitor})) for t in ("events", "daily_activity", "identities")]  # fmt: skip
+
+    assert counts("aaaa1111aaaa1111") == [2, 1, 1]
+    r = api.delete("/visitors/aaaa1111aaaa1111")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"site": site, "visitor": "aaaa1111aaaa1111", "deleted": {"events": 2, "daily_activity": 1, "identities": 1}}
+    assert counts("aaaa1111aaaa1111") == [0, 0, 0]
+    # The site's own id for a persistent visitor finds the stored (hashed) id.
+    assert api.delete("/visitors/crm-contact-42").json()["deleted"]["events"] == 1
+    assert counts(own) == [0, 0, 0]
+    assert counts("bbbb2222bbbb2222") == [1, 1, 0]
+    assert api.delete("/visitors/aaaa1111aaaa1111").json()["deleted"] == {"events": 0, "daily_activity": 0, "identities": 0}
+
+
+def test_digest_rejects_unknown_format_and_bad_date(api: Client) -> None:
+    assert api.get("/digest", format="pdf").json()["error"]["field"] == "format"
+    assert api.get("/digest", date="31/12/2026").json()["error"]["field"] == "date"
