@@ -29,7 +29,7 @@ from collector.clientip import _addr, client_ip
 from collector.enrich import Enricher, build_enricher
 from collector.errors import error_response
 from collector.metrics import Metrics
-from collector.settings import Settings
+from collector.settings import Settings, SiteConfig
 from collector.spool import Spool, SpoolFull
 from collector.writer import DropCounter, Salts, Writer
 from intent import keys
@@ -64,19 +64,25 @@ class RateLimiter:
 
 
 class RecentIds:
-    """Client-sent event ids seen lately: a retried beacon is stored once."""
+    """Client-sent event ids seen lately (bounded, per process): a retried beacon is stored once."""
 
     def __init__(self, size: int = 200_000) -> None:
         self.size = size
         self.ids: OrderedDict[str, None] = OrderedDict()
 
     def seen(self, event_id: str) -> bool:
+        """True if already seen; otherwise remember it and return False."""
         if event_id in self.ids:
             return True
         self.ids[event_id] = None
         if len(self.ids) > self.size:
             self.ids.popitem(last=False)
         return False
+
+    def forget(self, event_ids: list[str]) -> None:
+        """The request that claimed these ids was not accepted: a retry must get through."""
+        for event_id in event_ids:
+            self.ids.pop(event_id, None)
 
 
 @dataclass
@@ -183,11 +189,8 @@ async def _ingest(request: Request, c: Collector) -> Response:
             origin_host = urlsplit(origin).hostname or ""
         except ValueError:
             origin_host = "\x00"
-    now = datetime.now(UTC)
-    ua = request.headers.get("user-agent", "")
-    dnt = request.headers.get("dnt") == "1" or request.headers.get("sec-gpc") == "1"
-    rows: list[bytes] = []
-    dropped: dict[str, int] = {}
+    # Refuse the whole body before anything is counted or remembered.
+    sites: list[SiteConfig] = []
     for b in beacons:
         site = c.settings.sites.get(b.site)
         if site is None or (api_key is not None and b.site not in api_key.sites):
@@ -195,27 +198,35 @@ async def _ingest(request: Request, c: Collector) -> Response:
             return error_response(403, f"unknown site {b.site!r}", code="unknown_site", field="site", headers=cors)
         if api_key is None and origin_host and not site.allows_origin(origin_host):
             metrics.rejected.labels("403").inc()
-            return error_response(403, "origin not allowed for this site", code="origin_not_allowed", headers=cors)
+            return error_response(403, "origin not allowed for this site", code="origin_not_allowed", field="origin", headers=cors)
+        sites.append(site)
+
+    now = datetime.now(UTC)
+    ua = request.headers.get("user-agent", "")
+    dnt = request.headers.get("dnt") == "1" or request.headers.get("sec-gpc") == "1"
+    rows: list[bytes] = []
+    claimed: list[str] = []  # client ids this request is first to use
+    dropped: list[tuple[str, str]] = []  # (site, reason)
+    for b, site in zip(beacons, sites, strict=True):
         event_ip, event_ua = ip, ua
         if api_key is not None:  # server-side tracking may pass the visitor's ip and agent
             event_ip = _addr(b.client_ip) if b.client_ip else ip
             event_ua = b.client_ua or ua
-        event = pipeline.Event(b, site, event_ip, event_ua, now, dnt=dnt)
-        result = pipeline.run(event, c.context)
+        result = pipeline.run(pipeline.Event(b, site, event_ip, event_ua, now, dnt=dnt), c.context)
         if isinstance(result, pipeline.Drop):
-            reason = result.reason
-        elif c.recent.seen(b.row["event_id"]):
-            reason = "duplicate"
-        else:
-            rows.append(orjson.dumps(result.row))
+            dropped.append((b.site, result.reason))
             continue
-        dropped[reason] = dropped.get(reason, 0) + 1
-        c.drops.add(b.site, now.date(), reason)
-        metrics.dropped.labels(reason).inc()
+        if b.client_id:
+            if c.recent.seen(b.row["event_id"]):
+                dropped.append((b.site, "duplicate"))
+                continue
+            claimed.append(b.row["event_id"])
+        rows.append(orjson.dumps(result.row))
     if rows:
         try:
             await c.spool.append(rows)
         except SpoolFull as exc:
+            c.recent.forget(claimed)
             metrics.rejected.labels("503").inc()
             log.warning("answering 503: %s", exc)
             return error_response(
@@ -223,10 +234,15 @@ async def _ingest(request: Request, c: Collector) -> Response:
                 headers={**cors, "Retry-After": "5"},
             )  # fmt: skip
         metrics.accepted.labels(beacons[0].site).inc(len(rows))
+    reasons: dict[str, int] = {}
+    for site_name, reason in dropped:  # counted only once the request is answered 202
+        reasons[reason] = reasons.get(reason, 0) + 1
+        c.drops.add(site_name, now.date(), reason)
+        metrics.dropped.labels(reason).inc()
     headers = dict(cors)
-    if dropped:
-        headers["X-Intent-Dropped"] = ", ".join(sorted(dropped))
-    body = orjson.dumps({"accepted": len(rows), "dropped": dropped})
+    if reasons:
+        headers["X-Intent-Dropped"] = ", ".join(sorted(reasons))
+    body = orjson.dumps({"accepted": len(rows), "dropped": reasons})
     return Response(body, status_code=202, media_type="application/json", headers=headers)
 
 
@@ -252,6 +268,7 @@ async def metrics_endpoint(request: Request) -> Response:
     c: Collector = request.app.state.collector
     if c.spool is not None:
         c.metrics.spool_bytes.set(c.spool.bytes)
+        c.metrics.spool_fsyncs.set(c.spool.fsyncs)
     return Response(generate_latest(c.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -50,6 +50,7 @@ class Beacon:
     email_domain: str = ""
     client_ip: str = ""  # honoured only with a write key (server-side tracking)
     client_ua: str = ""
+    client_id: bool = False  # the client sent `id`: a retry with the same id is stored once
 
 
 def parse_body(body: bytes) -> list[Any]:
@@ -191,6 +192,7 @@ def validate(obj: Any, index: int | None = None) -> Beacon:
         email_domain=domain,
         client_ip=_text(obj, "ip", 64, where),
         client_ua=_text(obj, "ua", 1000, where),
+        client_id=not (event_id is None or event_id == ""),
     )
 
 

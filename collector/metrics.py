@@ -15,6 +15,11 @@ class Metrics:
         self.spool_bytes = Gauge("intent_spool_bytes", "Bytes waiting in the spool", registry=r)
         self.rows_written = Counter("intent_writer_rows", "Rows written to ClickHouse", registry=r)
         self.insert_errors = Counter("intent_writer_insert_errors", "Failed ClickHouse inserts", registry=r)
+        self.quarantined = Counter(
+            "intent_spool_quarantined_segments", "Spool segments ClickHouse rejected as bad data", registry=r
+        )
+        self.spool_fsyncs = Gauge("intent_spool_fsyncs", "fsyncs of the spool (group commits)", registry=r)
+        self.writer_healthy = Gauge("intent_writer_healthy", "1 when the last writer pass succeeded", registry=r)
         self.batch_rows = Histogram(
             "intent_writer_batch_rows", "Rows per ClickHouse insert", registry=r,
             buckets=(1, 10, 100, 1000, 5000, 10000, 50000),

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -134,6 +135,17 @@ def _url(raw: str) -> str:
     value = raw.strip()
     if not re.match(r"^(chdb://.+|https?://[^/\s]+.*)$", value):
         raise ValueError("expected chdb://PATH or http(s)://user:pass@host:port/db")
+    if value.startswith("http"):
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise ValueError(f"not a valid URL: {exc}") from None
+        if not parts.hostname:
+            raise ValueError("expected http(s)://user:pass@host:port/db")
+        database = parts.path.strip("/")
+        if database and not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", database):
+            raise ValueError(f"database name {database!r}: letters, digits and '_' only")
     return value
 
 
@@ -147,6 +159,13 @@ def _paths(raw: str) -> tuple[Path, ...]:
 
 def _str(raw: str) -> str:
     return raw.strip()
+
+
+def _cluster(raw: str) -> str:
+    value = raw.strip()
+    if value and not re.match(r"^[A-Za-z0-9_]+$", value):
+        raise ValueError("a cluster name is letters, digits and '_' only")
+    return value
 
 
 def _log_level(raw: str) -> str:
@@ -203,7 +222,7 @@ ENV: dict[str, tuple[str, Any, str]] = {
         _int(1, 36500),
         "days raw events are kept (ClickHouse TTL, default 395)",
     ),
-    "INTENT_CLUSTER": ("cluster", _str, "ClickHouse cluster name for ON CLUSTER DDL (default none)"),
+    "INTENT_CLUSTER": ("cluster", _cluster, "ClickHouse cluster name for ON CLUSTER DDL (default none)"),
     "INTENT_STORE_IP_PREFIX": (
         "store_ip_prefix",
         _bool,

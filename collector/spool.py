@@ -6,29 +6,92 @@ request at once. Segments are append-only files; a segment is sealed (renamed `.
 holds enough rows or is old enough, and the writer sends sealed segments to ClickHouse with the
 segment's name as the insert deduplication token, deleting the file only once ClickHouse
 confirmed it. A `kill -9` therefore loses nothing acknowledged and duplicates nothing.
+
+Several processes may share one INTENT_SPOOL_DIR (`--workers N`, or two servers on one disk):
+each claims its own `slot-N` subdirectory under an exclusive flock, and at start-up adopts the
+segments of any slot nobody holds (a worker that is gone), so nothing is left behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import logging
 import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+log = logging.getLogger("intent.spool")
+MAX_SLOTS = 256
+
 
 class SpoolFull(Exception):
     """The spool is at its byte bound: answer 503 until the writer catches up."""
 
 
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _try_lock(directory: Path) -> int | None:
+    """An fd holding `directory/.lock` exclusively, or None if another process holds it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _claim_slot(root: Path) -> tuple[Path, int]:
+    for n in range(MAX_SLOTS):
+        directory = root / f"slot-{n}"
+        fd = _try_lock(directory)
+        if fd is not None:
+            return directory, fd
+    raise OSError(f"all {MAX_SLOTS} spool slots under {root} are in use")
+
+
+def _adopt_orphans(root: Path, mine: Path) -> int:
+    """Move the segments of slots no process holds into `mine` (names, hence dedup tokens,
+    unchanged). Returns how many were adopted."""
+    moved = 0
+    for other in sorted(root.glob("slot-*")):
+        if other == mine or not other.is_dir():
+            continue
+        fd = _try_lock(other)
+        if fd is None:
+            continue  # a live process owns it
+        try:
+            for segment in sorted([*other.glob("*.open"), *other.glob("*.seg")]):
+                segment.rename(mine / (segment.stem + ".seg"))
+                moved += 1
+            if moved:
+                _fsync_dir(other)
+                _fsync_dir(mine)
+        finally:
+            os.close(fd)
+    return moved
+
+
 class Spool:
-    def __init__(self, directory: Path, max_bytes: int, segment_rows: int, segment_age_s: float):
-        self.directory = directory
+    def __init__(self, root: Path, max_bytes: int, segment_rows: int, segment_age_s: float):
+        self.root = root
         self.max_bytes = max_bytes
         self.segment_rows = segment_rows
         self.segment_age_s = segment_age_s
-        directory.mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
+        self.directory, self._slot_fd = _claim_slot(root)
+        directory = self.directory
         self._lock = threading.Lock()  # guards the open segment
         self._bytes_lock = threading.Lock()  # guards the byte count (loop and writer thread)
         self._fd: int | None = None
@@ -47,6 +110,9 @@ class Spool:
         self.last_error = ""
         for leftover in sorted(directory.glob("*.open")):  # from a crash: seal it as it is
             leftover.rename(leftover.with_suffix(".seg"))
+        adopted = _adopt_orphans(root, directory)
+        if adopted:
+            log.info("adopted %d spool segment(s) left by another process", adopted)
         self.bytes = sum(p.stat().st_size for p in directory.glob("*.seg"))
 
     # -- the request side (event loop) ---------------------------------------------------
@@ -97,8 +163,15 @@ class Spool:
             if self._fd is None:
                 self._open_segment()
             assert self._fd is not None
-            os.write(self._fd, data)
-            os.fsync(self._fd)
+            start = os.lseek(self._fd, 0, os.SEEK_END)
+            try:
+                written = os.write(self._fd, data)
+                while written < len(data):
+                    written += os.write(self._fd, data[written:])
+                os.fsync(self._fd)
+            except OSError:
+                self._abandon_locked(start)
+                raise
             self.fsyncs += 1
             self.appended += len(lines)
             self._rows += len(lines)
@@ -124,12 +197,23 @@ class Spool:
         self._path = None
         self._rows = 0
 
+    def _abandon_locked(self, good_size: int) -> None:
+        """A failed write (disk full, I/O error): cut the segment back to its last acknowledged
+        line and seal it, so the next write starts a clean segment."""
+        with contextlib.suppress(OSError):
+            assert self._fd is not None
+            os.ftruncate(self._fd, good_size)
+            os.fsync(self._fd)
+        with contextlib.suppress(OSError):
+            self._seal_locked()
+        if self._fd is not None:  # sealing failed: drop the fd, the file is found at start-up
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+            self._path = None
+
     def _fsync_dir(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync_dir(self.directory)
 
     def seal_if_due(self, force: bool = False) -> None:
         """Seal the open segment when old enough (called by the writer thread)."""
@@ -148,6 +232,22 @@ class Spool:
         with self._bytes_lock:
             self.bytes -= size
 
+    def quarantine(self, segment: Path) -> Path:
+        """Set aside a segment ClickHouse rejects as data (it would block every later one);
+        it stays on disk as `.bad` for an operator and no longer counts against the bound."""
+        bad = segment.with_suffix(".bad")
+        size = segment.stat().st_size
+        segment.rename(bad)
+        with self._bytes_lock:
+            self.bytes -= size
+        return bad
+
+    def segments(self) -> list[Path]:
+        """Every segment holding events not yet in ClickHouse (open or sealed)."""
+        return sorted([*self.directory.glob("*.open"), *self.directory.glob("*.seg")])
+
     def close(self) -> None:
         self.seal_if_due(force=True)
         self._io.shutdown(wait=True)
+        with contextlib.suppress(OSError):
+            os.close(self._slot_fd)

@@ -44,38 +44,62 @@ class DropCounter:
             self._counts.update(counts)
 
 
+SALT_QUERY = "SELECT salt FROM salts WHERE day = {day:Date} ORDER BY created LIMIT 1"
+
+
 class Salts:
-    """The day's random salt for visitor ids, shared by every replica through ClickHouse."""
+    """The day's random salt for visitor ids, shared by every replica through ClickHouse.
+
+    The request path only reads the cache (no I/O): the writer thread confirms today's salt
+    (and tomorrow's from 23:00 UTC) with ClickHouse. Should a day start while ClickHouse is
+    unreachable, a provisional salt is made locally and offered to ClickHouse once it is back;
+    the oldest salt of the day wins, so replicas converge."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._cache: dict[date, bytes] = {}
+        self._confirmed: set[date] = set()
+        self._lock = threading.Lock()
 
     def prefetch(self, day: date) -> bytes:
-        salt = self._cache.get(day)
-        if salt is None:
-            query = "SELECT salt FROM salts WHERE day = {day:Date} ORDER BY created LIMIT 1"
-            found = self.store.scalar(query, {"day": day})
-            if found is None:
-                self.store.insert_rows(
-                    "salts",
-                    [{"day": day.isoformat(), "salt": secrets.token_hex(32),
-                      "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")}],
-                )  # fmt: skip
-                found = self.store.scalar(query, {"day": day})
-            salt = bytes.fromhex(str(found))
+        """Make sure ClickHouse holds a salt for `day` and cache the one it holds (I/O)."""
+        if day in self._confirmed:
+            return self._cache[day]
+        found = self.store.scalar(SALT_QUERY, {"day": day})
+        if found is None:
+            with self._lock:
+                candidate = self._cache.get(day) or secrets.token_bytes(32)
+            self.store.insert_rows(
+                "salts",
+                [{"day": day.isoformat(), "salt": candidate.hex(),
+                  "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")}],
+            )  # fmt: skip
+            found = self.store.scalar(SALT_QUERY, {"day": day})
+        salt = bytes.fromhex(str(found))
+        with self._lock:
             self._cache = {d: s for d, s in self._cache.items() if d >= day - timedelta(days=1)}
             self._cache[day] = salt
+            self._confirmed = {d for d in self._confirmed if d >= day - timedelta(days=1)}
+            self._confirmed.add(day)
         return salt
 
     def __call__(self, day: date) -> bytes:
-        return self._cache.get(day) or self.prefetch(day)
+        salt = self._cache.get(day)
+        if salt is None:
+            with self._lock:
+                salt = self._cache.setdefault(day, secrets.token_bytes(32))
+        return salt
 
     def forget_old(self, today: date) -> None:
         """Yesterday's salt is kept until today's visits no longer need it; older ones go."""
         self.store.command(
             "ALTER TABLE salts DELETE WHERE day < {day:Date}", {"day": today - timedelta(days=1)}
         )
+
+
+# ClickHouse error codes meaning "this block's data is bad", not "ClickHouse is unwell":
+# retrying such a segment can never succeed, so it is set aside instead of blocking the rest.
+DATA_ERRORS = frozenset({6, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 130, 376, 377})
 
 
 class Writer:
@@ -143,6 +167,7 @@ class Writer:
         self.healthy = ok
         self.backoff_s = 0.0 if ok else min(max(self.backoff_s * 2, 0.5), 30.0)
         self.metrics.spool_bytes.set(self.spool.bytes)
+        self.metrics.writer_healthy.set(1 if ok else 0)
 
     def send_sealed(self) -> bool:
         return all(self.send(segment) for segment in self.spool.sealed())
@@ -155,6 +180,12 @@ class Writer:
                 self.store.insert_json("events", block, dedup_token=f"spool:{segment.stem}")
         except StoreError as exc:
             self.metrics.insert_errors.inc()
+            if exc.code in DATA_ERRORS:
+                bad = self.spool.quarantine(segment)
+                self.metrics.quarantined.inc()
+                log.error("ClickHouse rejected the data in %s; set aside as %s: %s",
+                          segment.name, bad.name, exc)  # fmt: skip
+                return True
             self.last_error = str(exc)
             log.warning("insert of %s failed, kept in the spool: %s", segment.name, exc)
             return False

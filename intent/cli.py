@@ -58,15 +58,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         if not args.all:
             try:
                 store = open_store(s)
-            except StoreError:
-                store = None
+            except StoreError as exc:
+                print(f"-- {exc}: showing every migration")
         print(dry_run(s, store))
         return 0
-    ran = migrate(open_store(s), s)
-    if ran:
-        for m in ran:
-            print(f"applied {m.version:04d}_{m.name}")
-    else:
+    done = migrate(open_store(s), s)
+    for line in done:
+        print(line)
+    if not done:
         print("schema is up to date")
     return 0
 
@@ -84,7 +83,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "process only; run 1 worker, or set INTENT_CLICKHOUSE_URL to a ClickHouse server"
         )
     from collector.app import create_app
+    from intent.migrate import migrate
 
+    if workers == 1:  # open and migrate here so a locked or unreachable database is one line
+        migrate(open_store(s), s)
     logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"intent serving on http://{host}:{port} (ClickHouse {_where(s)})", flush=True)
     if workers > 1:

@@ -2,6 +2,11 @@
 
 DDL cannot take bound parameters, so the only text substituted into migrations is the
 deployment's own validated settings: `${ON_CLUSTER}`, `${REPLICATED}`, `${RETENTION_DAYS}`.
+
+Retention: a table whose migration says `TTL <expr> + INTERVAL ${RETENTION_DAYS} DAY` follows
+INTENT_RETENTION_DAYS. New installs get the setting in the CREATE; on an existing install
+`migrate` (which `intent serve` runs at start) compares each such table's TTL with the setting
+and issues `ALTER TABLE ... MODIFY TTL` when they differ.
 """
 
 from __future__ import annotations
@@ -32,10 +37,18 @@ class Migration:
     statements: tuple[str, ...]
 
 
+TABLE_TTL = """
+SELECT name, engine_full FROM system.tables
+WHERE database = currentDatabase() AND name IN {tables:Array(String)}
+"""
+
+_RETENTION_TTL = re.compile(
+    r"CREATE TABLE IF NOT EXISTS (\w+)[^;]*?\bTTL (.+?) \+ INTERVAL \$\{RETENTION_DAYS\} DAY", re.S
+)
+
+
 def _render(sql: str, settings: Settings) -> str:
-    cluster = settings.cluster
-    if cluster and not re.match(r"^[A-Za-z0-9_]+$", cluster):
-        raise ValueError("INTENT_CLUSTER: letters, digits and '_' only")
+    cluster = settings.cluster  # validated by collector.settings: letters, digits, '_'
     return (
         sql.replace("${ON_CLUSTER}", f"ON CLUSTER {cluster}" if cluster else "")
         .replace("${REPLICATED}", "Replicated" if cluster else "")
@@ -48,13 +61,19 @@ def _split(sql: str) -> tuple[str, ...]:
     return tuple(s.strip() for s in "\n".join(lines).split(";") if s.strip())
 
 
-def available(settings: Settings) -> list[Migration]:
+def _files() -> list[tuple[int, str, str]]:
     out = []
     for entry in resources.files("intent.migrations").iterdir():
         match = re.match(r"^(\d{4})_([a-z0-9_]+)\.sql$", entry.name)
         if match:
-            sql = _render(entry.read_text(encoding="utf-8"), settings)
-            out.append(Migration(int(match.group(1)), match.group(2), _split(sql)))
+            out.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    return out
+
+
+def available(settings: Settings) -> list[Migration]:
+    out = []
+    for version, name, text in _files():
+        out.append(Migration(version, name, _split(_render(text, settings))))
     out.sort(key=lambda m: m.version)
     versions = [m.version for m in out]
     if len(set(versions)) != len(versions):
@@ -62,27 +81,63 @@ def available(settings: Settings) -> list[Migration]:
     return out
 
 
+LEDGER_EXISTS = """
+SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'schema_migrations'
+"""
+
+
 def applied(store: Store) -> set[int]:
+    if not store.scalar(LEDGER_EXISTS):
+        return set()
     return {int(row[0]) for row in store.query("SELECT version FROM schema_migrations")}
 
 
 def pending(store: Store, settings: Settings) -> list[Migration]:
-    store.command(_render(LEDGER, settings))
     done = applied(store)
     return [m for m in available(settings) if m.version not in done]
 
 
-def migrate(store: Store, settings: Settings) -> list[Migration]:
-    """Apply pending migrations in order; re-running is a no-op. Returns what was applied."""
-    ran = []
+def retention_tables() -> dict[str, str]:
+    """Tables whose TTL follows INTENT_RETENTION_DAYS -> their TTL expression (before `+`)."""
+    out = {}
+    for _version, _name, text in _files():
+        text = "\n".join(ln for ln in text.splitlines() if not ln.strip().startswith("--"))
+        for match in _RETENTION_TTL.finditer(text):
+            out[match.group(1)] = " ".join(match.group(2).split())
+    return out
+
+
+def retention_changes(store: Store, settings: Settings) -> list[str]:
+    """`ALTER TABLE ... MODIFY TTL` for each retention table whose TTL differs from the setting."""
+    tables = retention_tables()
+    days = int(settings.retention_days)
+    on_cluster = _render(" ${ON_CLUSTER}", settings).rstrip()
+    out = []
+    for name, engine in store.query(TABLE_TTL, {"tables": sorted(tables)}):
+        applied = re.search(r"\bTTL .*?toIntervalDay\((\d+)\)", str(engine))
+        if applied is None or int(applied.group(1)) != days:
+            out.append(
+                f"ALTER TABLE {name}{on_cluster} MODIFY TTL {tables[name]} + INTERVAL {days} DAY"
+            )
+    return out
+
+
+def migrate(store: Store, settings: Settings) -> list[str]:
+    """Apply pending migrations in order, then any retention change; re-running is a no-op.
+    Returns what was done: migration names (`0001_events`) and retention statements."""
+    store.command(_render(LEDGER, settings))
+    done = []
     for migration in pending(store, settings):
         for statement in migration.statements:
             store.command(statement)
         store.insert_rows(
             "schema_migrations", [{"version": migration.version, "name": migration.name}]
         )
-        ran.append(migration)
-    return ran
+        done.append(f"applied {migration.version:04d}_{migration.name}")
+    for statement in retention_changes(store, settings):
+        store.command(statement)
+        done.append(statement)
+    return done
 
 
 def dry_run(settings: Settings, store: Store | None = None) -> str:
@@ -92,4 +147,9 @@ def dry_run(settings: Settings, store: Store | None = None) -> str:
     for m in todo:
         parts.append(f"-- {m.version:04d}_{m.name}")
         parts.extend(s + ";" for s in m.statements)
+    if store is not None:
+        changes = retention_changes(store, settings)
+        if changes:
+            parts.append(f"-- retention: {settings.retention_days} days")
+            parts.extend(s + ";" for s in changes)
     return "\n".join(parts)

@@ -7,6 +7,9 @@ always bound server-side (`{name:Type}`), never formatted into SQL.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -20,7 +23,14 @@ ROW_SETTINGS = {"output_format_json_escape_forward_slashes": 0}
 
 
 class StoreError(Exception):
-    """ClickHouse could not be reached or refused a statement; the message is one line."""
+    """ClickHouse could not be reached or refused a statement; the message is one line.
+
+    `code` is ClickHouse's numeric error code when the message carries one (`Code: 60.`)."""
+
+    @property
+    def code(self) -> int | None:
+        match = re.search(r"Code: (\d+)\.", str(self))
+        return int(match.group(1)) if match else None
 
 
 class StoreLockedError(StoreError):
@@ -50,6 +60,52 @@ def describe(url: str) -> str:
     return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
 
+_LOCKED_MESSAGE = (
+    "the embedded database {path} is in use by another process "
+    "(is `intent serve` running? stop it first, or point INTENT_CLICKHOUSE_URL at a ClickHouse server)"
+)
+_DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def _check_unlocked(path: Path) -> None:
+    """chDB takes an exclusive flock on PATH/status while a process has the database open; its
+    own error on a second open is a generic one (and prints to stderr), so look first."""
+    try:
+        fd = os.open(path / "status", os.O_RDONLY)
+    except OSError:
+        return  # no status file: nobody has it open
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except BlockingIOError:
+        raise StoreLockedError(_LOCKED_MESSAGE.format(path=path)) from None
+    finally:
+        os.close(fd)
+
+
+def _ensure_database(url: str) -> None:
+    """Create the URL's database on a ClickHouse server when it does not exist yet."""
+    import clickhouse_connect
+
+    parts = urlsplit(url)
+    database = parts.path.strip("/")
+    if not database or database == "default":
+        return
+    if not _DATABASE.match(database):
+        raise StoreError(f"database name {database!r}: letters, digits and '_' only")
+    bare = parts._replace(path="").geturl()
+    client = clickhouse_connect.get_client(dsn=bare, connect_timeout=5, send_receive_timeout=60)
+    try:
+        exists = client.query(
+            "SELECT count() FROM system.databases WHERE name = {db:String}",
+            parameters={"db": database},
+        ).result_rows[0][0]
+        if not exists:  # the name was checked against _DATABASE above: DDL takes no parameters
+            client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    finally:
+        client.close()
+
+
 class Store:
     """One ClickHouse connection. Thread-safe: calls on the embedded engine are serialised."""
 
@@ -64,18 +120,17 @@ class Store:
         try:
             if path is not None:
                 path.mkdir(parents=True, exist_ok=True)
+                _check_unlocked(path)
                 self.client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
             else:
+                _ensure_database(url)
                 self.client = clickhouse_connect.get_client(
                     dsn=url, connect_timeout=5, send_receive_timeout=60
                 )
         except (ClickHouseError, OSError, RuntimeError) as exc:
             message = _one_line(exc)
             if "lock" in message.lower() and path is not None:
-                raise StoreLockedError(
-                    f"the embedded database {path} is in use by another process "
-                    "(is `intent serve` running? stop it, or use its HTTP API)"
-                ) from None
+                raise StoreLockedError(_LOCKED_MESSAGE.format(path=path)) from None
             raise StoreError(f"cannot open ClickHouse at {describe(url)}: {message}") from None
 
     @contextmanager
