@@ -1,0 +1,460 @@
+"""Company scores: pure scoring of one company's rollup activity, and daily snapshots per site.
+
+`score_company` is pure (rules + activity + day -> score, tier, reasons). `compute_scores` reads
+only the rollups (`daily_activity`, `daily_companies`, `identities`) for the rules' window and
+scores every company; `score_site` adds transitions against the previous snapshot and writes the
+day's rows to `company_scores`. How the numbers work: docs/scoring.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from collector.settings import SiteConfig
+from intent.rules import Rules, parse_rules
+from intent.store import Store
+
+log = logging.getLogger("intent.scoring")
+
+TIER_RANK = {"": -1, "cold": 0, "warm": 1, "hot": 2}
+TOP_PAGES = 5
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A signal (or customer page/event) seen from one visitor on one day."""
+
+    visitor: str
+    day: date
+    signal: str  # a signal name, or "" for a customer-only page/event
+    customer: bool = False
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What the rollups say about one company inside the scoring window."""
+
+    hits: Sequence[Hit] = ()
+    visitor_last_days: Sequence[date] = ()  # one entry per distinct visitor: their last active day
+    active_days: Sequence[date] = ()  # distinct days with any activity
+
+
+@dataclass(frozen=True)
+class Score:
+    score: float
+    tier: str
+    reasons: tuple[str, ...]
+    visitors: int
+    active_days: int
+    is_customer: bool
+    buying_age: int | None  # days since the latest buying signal, None if none in the window
+
+
+def decay(age_days: float, half_life_days: float) -> float:
+    """Weight of points `age_days` old: 1 today, 1/2 after one half-life, 1/4 after two."""
+    return float(0.5 ** (max(age_days, 0) / half_life_days))
+
+
+def fmt_points(points: float) -> str:
+    """+32, +7.4, -10: whole numbers from 10 up, one decimal below."""
+    sign = "-" if points < 0 else "+"
+    size = abs(points)
+    text = f"{size:.0f}" if size >= 9.95 else f"{size:.1f}".rstrip("0").rstrip(".")
+    return sign + text
+
+
+def when(age: int) -> str:
+    return "today" if age == 0 else "yesterday" if age == 1 else f"{age} days ago"
+
+
+def score_company(rules: Rules, activity: Activity, day: date) -> Score:
+    """Sum of capped, decayed signal points + breadth + frequency; tier; reasons in words."""
+    half = rules.half_life_days
+
+    def age(d: date) -> int:
+        return (day - d).days
+
+    # A signal counts once per visitor per day, however often it was reloaded.
+    per_visitor_day: dict[tuple[str, date], set[str]] = defaultdict(set)
+    customer_hits = 0
+    for h in activity.hits:
+        if age(h.day) < 0:
+            continue
+        if h.customer:
+            customer_hits += 1
+        if h.signal:
+            per_visitor_day[(h.visitor, h.day)].add(h.signal)
+
+    points: dict[str, float] = defaultdict(float)
+    count: dict[str, int] = defaultdict(int)
+    latest: dict[str, int] = {}
+    buying_age: int | None = None
+    for (_visitor, d), names in per_visitor_day.items():
+        signals = [s for s in (rules.signal(n) for n in names) if s is not None]
+        positive = sum(s.points for s in signals if s.points > 0)
+        # One visitor's positive points in one day are capped; each signal keeps its share.
+        scale = min(1.0, rules.cap_per_visitor_day / positive) if positive > 0 else 1.0
+        weight = decay(age(d), half)
+        for s in signals:
+            points[s.name] += s.points * (scale if s.points > 0 else 1.0) * weight
+            count[s.name] += 1
+            latest[s.name] = min(latest.get(s.name, age(d)), age(d))
+            if s.buying and (buying_age is None or age(d) < buying_age):
+                buying_age = age(d)
+
+    visitor_weights = sorted(
+        (decay(age(d), half) for d in activity.visitor_last_days if age(d) >= 0), reverse=True
+    )
+    day_weights = sorted(
+        (decay(age(d), half) for d in set(activity.active_days) if age(d) >= 0), reverse=True
+    )
+    # The most recent visitor and the most recent day are free; each extra one adds points.
+    breadth = min(rules.breadth_max, rules.breadth_points * sum(visitor_weights[1:]))
+    frequency = min(rules.frequency_max, rules.frequency_points * sum(day_weights[1:]))
+    total = max(0.0, sum(points.values()) + breadth + frequency)
+    score = round(total, 1)
+
+    recent_buying = buying_age is not None and buying_age < rules.buying_window_days
+    if score >= rules.hot and recent_buying:
+        tier = "hot"
+    elif score >= rules.warm:
+        tier = "warm"
+    else:
+        tier = "cold"
+
+    visitors = len(visitor_weights)
+    reasons = [
+        f"{visitors} visitor{'s' if visitors != 1 else ''}"
+        + (f" ({fmt_points(breadth)})" if breadth >= 0.05 else "")
+    ]
+    order = [s.name for s in rules.signals]
+    for name in sorted(points, key=lambda n: (-abs(points[n]), order.index(n))):
+        if abs(points[name]) < 0.05:
+            continue
+        n = count[name]
+        seen = f"×{n}" if n > 1 else when(latest[name])
+        reasons.append(f"{name} {seen} ({fmt_points(points[name])})")
+    days = len(day_weights)
+    reasons.append(
+        f"{days} active day{'s' if days != 1 else ''}"
+        + (f" ({fmt_points(frequency)})" if frequency >= 0.05 else "")
+    )
+    if score >= rules.hot and not recent_buying:
+        buying = "/".join(s.name for s in rules.signals if s.buying)
+        reasons.append(f"not hot: no {buying} in {rules.buying_window_days} days")
+    if customer_hits:
+        reasons.append("existing customer (login/app pages)")
+    return Score(score, tier, tuple(reasons), visitors, days, customer_hits > 0, buying_age)
+
+
+def transition(tier: str, previous: str) -> str:
+    """newly_hot, newly_warm, cooling (tier dropped), still_hot, or ''."""
+    if tier == "hot":
+        return "still_hot" if previous == "hot" else "newly_hot"
+    if TIER_RANK[tier] < TIER_RANK.get(previous, -1):
+        return "cooling"
+    if tier == "warm" and previous in ("", "cold"):
+        return "newly_warm"
+    return ""
+
+
+# --- Reading the rollups -------------------------------------------------------------------
+
+# Activity per company in the window. A visitor's anonymous activity (company_key '') is
+# attributed to the company they identified as (identities) within the same window.
+_ATTRIBUTED = """
+    ident AS (
+        SELECT visitor_id, argMax(company_domain, ts) AS domain
+        FROM identities
+        WHERE site = {site:String} AND toDate(ts) BETWEEN {start:Date} AND {day:Date}
+        GROUP BY visitor_id
+    ),
+    activity AS (
+        SELECT if(a.company_key = '', i.domain, a.company_key) AS ck,
+               a.visitor_id AS visitor_id, a.day AS day, a.kind AS kind, a.key AS key,
+               a.hits AS hits, a.first_ts AS first_ts, a.last_ts AS last_ts
+        FROM (
+            SELECT company_key, visitor_id, day, kind, key,
+                   sum(hits) AS hits, min(first_ts) AS first_ts, max(last_ts) AS last_ts
+            FROM daily_activity
+            WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date}
+              AND (company_key != '' OR visitor_id IN (SELECT visitor_id FROM ident))
+            GROUP BY company_key, visitor_id, day, kind, key
+        ) AS a
+        LEFT JOIN ident AS i ON a.visitor_id = i.visitor_id
+        WHERE ck != ''
+    )
+"""
+
+# Only rows that match a signal or a customer rule leave ClickHouse.
+SIGNAL_ROWS = (
+    "WITH"
+    + _ATTRIBUTED
+    + """
+SELECT ck, visitor_id, day, kind, key
+FROM activity
+WHERE (kind = 'event' AND has({events:Array(String)}, key))
+   OR (kind = 'page' AND {page_regex:String} != '' AND match(key, concat('(?i)', {page_regex:String})))
+GROUP BY ck, visitor_id, day, kind, key
+"""
+)
+
+# Per company: visitors' last active days, distinct active days, first/last seen.
+COMPANY_ROWS = (
+    "WITH"
+    + _ATTRIBUTED
+    + """
+SELECT ck, groupArray(last_day) AS visitor_last_days,
+       arrayDistinct(arrayFlatten(groupArray(days))) AS active_days,
+       min(first) AS first_seen, max(last) AS last_seen
+FROM (
+    SELECT ck, visitor_id, max(day) AS last_day, groupUniqArray(day) AS days,
+           min(first_ts) AS first, max(last_ts) AS last
+    FROM activity
+    GROUP BY ck, visitor_id
+)
+GROUP BY ck
+"""
+)
+
+TOP_PAGE_ROWS = (
+    "WITH"
+    + _ATTRIBUTED
+    + """
+SELECT ck, key, sum(hits) AS views
+FROM activity
+WHERE kind = 'page'
+GROUP BY ck, key
+ORDER BY ck, views DESC, key
+LIMIT {top:UInt32} BY ck
+"""
+)
+
+# The latest known name, domain and place of each company seen in the window.
+COMPANY_FACTS = """
+SELECT company_key,
+       argMax(company_name, day) AS company_name, argMax(company_domain, day) AS company_domain,
+       argMax(country, day) AS country, argMax(company_source, day) AS company_source,
+       max(confidence) AS confidence
+FROM daily_companies
+WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date}
+GROUP BY company_key
+"""
+
+SNAPSHOT = """
+SELECT company_key, company_name, company_domain, country, company_source, confidence,
+       score, tier, previous_tier, transition, reasons, first_seen, last_seen, is_customer,
+       changed_at
+FROM company_scores FINAL
+WHERE site = {site:String} AND day = {day:Date}
+"""
+
+PREVIOUS_DAY = """
+SELECT max(day) FROM company_scores
+WHERE site = {site:String} AND day < {day:Date} AND day >= {day:Date} - 400
+"""
+
+
+@dataclass
+class CompanyScore:
+    """One row of the `company_scores` snapshot (same names as the columns)."""
+
+    site: str
+    day: date
+    company_key: str
+    company_name: str = ""
+    company_domain: str = ""
+    country: str = ""
+    company_source: str = ""
+    confidence: float = 0.0
+    score: float = 0.0
+    tier: str = "cold"
+    previous_tier: str = ""
+    previous_score: float = 0.0
+    transition: str = ""
+    reasons: list[str] = field(default_factory=list)
+    visitors: int = 0
+    active_days: int = 0
+    first_seen: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    last_seen: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    top_pages: list[str] = field(default_factory=list)
+    is_customer: bool = False
+    changed_at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    computed_at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+
+    def row(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["day"] = self.day.isoformat()
+        out["is_customer"] = int(self.is_customer)
+        for k in ("first_seen", "last_seen", "changed_at", "computed_at"):
+            out[k] = _ch_time(getattr(self, k))
+        return out
+
+
+def _ch_time(t: datetime) -> str:
+    if t.tzinfo is not None:
+        t = t.astimezone(UTC)
+    return t.strftime("%Y-%m-%d %H:%M:%S.") + f"{t.microsecond // 1000:03d}"
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def rules_of(site: SiteConfig) -> Rules:
+    return site.rules if isinstance(site.rules, Rules) else parse_rules({})
+
+
+def compute_scores(
+    store: Store, site: str, rules: Rules, day: date, window_days: int | None = None
+) -> list[CompanyScore]:
+    """Score every company with activity in the window ending on `day` (no writes)."""
+    window = window_days or rules.window_days
+    start = day - timedelta(days=window - 1)
+    params: dict[str, Any] = {
+        "site": site,
+        "start": start,
+        "day": day,
+        "events": list(rules.signal_events),
+        "page_regex": rules.signal_page_regex,
+        "top": TOP_PAGES,
+    }
+    activities: dict[str, dict[str, Any]] = {}
+    for ck, last_days, days, first, last in store.query(COMPANY_ROWS, params):
+        activities[ck] = {
+            "last_days": last_days,
+            "days": days,
+            "first": first,
+            "last": last,
+            "hits": [],
+        }
+    classified: dict[tuple[str, str], tuple[str, bool]] = {}
+    for ck, visitor, d, kind, key in store.query(SIGNAL_ROWS, params):
+        what = classified.get((kind, key))
+        if what is None:
+            sig, cust = rules.classify_event(key) if kind == "event" else rules.classify_page(key)
+            what = classified[(kind, key)] = (sig.name if sig else "", cust)
+        if ck in activities and (what[0] or what[1]):
+            activities[ck]["hits"].append(Hit(visitor, d, what[0], what[1]))
+    top: dict[str, list[str]] = defaultdict(list)
+    for ck, key, _views in store.query(TOP_PAGE_ROWS, params):
+        top[ck].append(key)
+    facts = {r["company_key"]: r for r in store.query_dicts(COMPANY_FACTS, params)}
+
+    out = []
+    for ck, a in activities.items():
+        s = score_company(rules, Activity(a["hits"], a["last_days"], a["days"]), day)
+        f = facts.get(ck, {})
+        out.append(
+            CompanyScore(
+                site=site,
+                day=day,
+                company_key=ck,
+                company_name=f.get("company_name") or ck,
+                company_domain=f.get("company_domain") or ("" if " " in ck else ck),
+                country=f.get("country", ""),
+                company_source=f.get("company_source") or "identify",
+                confidence=float(f.get("confidence", 1.0)),
+                score=s.score,
+                tier=s.tier,
+                reasons=list(s.reasons),
+                visitors=s.visitors,
+                active_days=s.active_days,
+                first_seen=_utc(a["first"]),
+                last_seen=_utc(a["last"]),
+                top_pages=top.get(ck, []),
+                is_customer=s.is_customer,
+            )
+        )
+    out.sort(key=lambda c: (-c.score, c.company_key))
+    return out
+
+
+def snapshot(store: Store, site: str, day: date) -> dict[str, dict[str, Any]]:
+    """The stored snapshot rows of one day, by company key."""
+    return {r["company_key"]: r for r in store.query_dicts(SNAPSHOT, {"site": site, "day": day})}
+
+
+def previous_snapshot(store: Store, site: str, day: date) -> dict[str, dict[str, Any]]:
+    """The latest snapshot before `day` (usually yesterday's)."""
+    prev = store.scalar(PREVIOUS_DAY, {"site": site, "day": day})
+    if prev is None or prev == date(1970, 1, 1):
+        return {}
+    return snapshot(store, site, prev)
+
+
+def with_history(
+    site: str,
+    day: date,
+    scores: Sequence[CompanyScore],
+    previous: Mapping[str, Mapping[str, Any]],
+    same_day: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+) -> list[CompanyScore]:
+    """Transitions against the previous snapshot; changed_at kept while nothing changed.
+
+    A company that was warm or hot and has no activity left in the window is kept as a cold,
+    cooling row so the drop is reported once.
+    """
+    out = []
+    seen = set()
+    for c in scores:
+        seen.add(c.company_key)
+        out.append(c)
+    for ck, p in list(previous.items()) + list(same_day.items()):
+        if ck in seen or (p["tier"] == "cold" and ck not in same_day):
+            continue
+        seen.add(ck)
+        out.append(
+            CompanyScore(
+                site=site, day=day, company_key=ck, company_name=p["company_name"],
+                company_domain=p["company_domain"], country=p["country"],
+                company_source=p["company_source"], confidence=float(p["confidence"]),
+                reasons=["no visits in the scoring window"], first_seen=_utc(p["first_seen"]),
+                last_seen=_utc(p["last_seen"]), is_customer=bool(p["is_customer"]),
+            )
+        )  # fmt: skip
+    result = []
+    for c in out:
+        before = previous.get(c.company_key)
+        c = replace(
+            c,
+            previous_tier=before["tier"] if before else "",
+            previous_score=float(before["score"]) if before else 0.0,
+        )
+        c.transition = "" if c.is_customer else transition(c.tier, c.previous_tier)
+        last = same_day.get(c.company_key) or before
+        unchanged = (
+            last is not None
+            and float(last["score"]) == c.score
+            and last["tier"] == c.tier
+            and list(last["reasons"]) == c.reasons
+        )
+        c.changed_at = _utc(last["changed_at"]) if unchanged and last is not None else now
+        c.computed_at = now
+        result.append(c)
+    return result
+
+
+def score_site(store: Store, site: SiteConfig, day: date) -> list[CompanyScore]:
+    """Score every company of a site for `day` and write that day's snapshot rows."""
+    now = datetime.now(UTC)
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # DateTime64(3) keeps ms
+    scores = compute_scores(store, site.name, rules_of(site), day)
+    previous = previous_snapshot(store, site.name, day)
+    same_day = snapshot(store, site.name, day)
+    result = with_history(site.name, day, scores, previous, same_day, now)
+    write(store, result)
+    log.info("scored %s for %s: %d companies", site.name, day, len(result))
+    return result
+
+
+def write(store: Store, scores: Iterable[CompanyScore]) -> None:
+    rows = [c.row() for c in scores]
+    for i in range(0, len(rows), 10_000):
+        store.insert_rows("company_scores", rows[i : i + 10_000])
