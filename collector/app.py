@@ -343,6 +343,7 @@ def start(c: Collector) -> None:
     s = c.settings
     c.store = connect(s.clickhouse_url)
     migrate(c.store, s)
+    c.enricher.load_ranges(c.store)  # the owner's company ranges; re-read when they change
     salts = Salts(c.store)
     salts.prefetch(datetime.now(UTC).date())
     c.spool = Spool(s.spool_dir, s.spool_max_bytes, s.writer_batch_rows, s.writer_interval_ms / 1000)
@@ -360,6 +361,7 @@ def stop(c: Collector) -> None:
         c.writer.stop()
     if c.spool is not None:
         c.spool.close()
+    c.enricher.close()
 
 
 def store_of(app: Starlette) -> Store:

@@ -188,6 +188,7 @@ def _extensions() -> list[Callable[[argparse._SubParsersAction[argparse.Argument
 COMMAND_MODULES: tuple[str, ...] = (
     "intent.users",
     "intent.keys",
+    "collector.enrich.commands",
 )
 
 

@@ -1,0 +1,139 @@
+"""CLI: `intent ranges import|list`, `intent geoip check`, `intent coverage`, `intent forget`."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from typing import Any
+
+from intent.cli import CliError, open_store, settings
+
+SAMPLE_IPS = ("8.8.8.8", "1.1.1.1", "81.2.69.142", "2001:4860:4860::8888")
+
+
+def cmd_ranges_import(args: argparse.Namespace) -> int:
+    from collector.enrich.ranges import import_csv
+
+    store = open_store(settings(require_config=False))
+    try:
+        report = import_csv(store, args.file, replace=args.replace)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    *bad, summary = report.lines()
+    for line in bad:
+        print(line, file=sys.stderr)
+    print(summary + (" (every other range removed)" if report.replaced else ""))
+    print("a running server picks the change up within 30 seconds")
+    return 1 if report.errors else 0
+
+
+def cmd_ranges_list(args: argparse.Namespace) -> int:
+    from collector.enrich.ranges import SELECT_RANGES
+
+    store = open_store(settings(require_config=False))
+    rows = store.query(SELECT_RANGES)
+    for cidr, domain, name in rows:
+        print(f"{cidr},{domain},{name}")
+    if not rows:
+        print("no company ranges (import some with `intent ranges import FILE.csv`)", file=sys.stderr)
+    return 0
+
+
+def cmd_geoip_check(args: argparse.Namespace) -> int:
+    from collector.enrich.geoip import GeoIP, open_databases
+    from collector.enrich.traffic import classify
+
+    s = settings(require_config=False)
+    if not s.geoip_paths:
+        raise CliError("no databases configured: set INTENT_GEOIP_PATHS to your .mmdb files")
+    databases, failed = open_databases(s.geoip_paths)
+    for db in databases:
+        print(f"{db.path}: {db.database_type} ({db.kind}), built {db.build:%Y-%m-%d}, "
+              f"{db.node_count} nodes, IPv{db.ip_version}")  # fmt: skip
+        ip = _sample_ip(db, args.ip)
+        if ip is None:
+            print("  no sample address found in this database")
+            continue
+        found = GeoIP([db]).lookup(ip)
+        facts = {k: v for k, v in _fields(found).items() if v}
+        facts["class"] = classify(found)
+        print(f"  {ip} -> " + ", ".join(f"{k} {v}" for k, v in facts.items()))
+    for path, why in failed:
+        print(f"{path}: FAILED, {why}")
+    return 1 if failed else 0
+
+
+def _fields(found: Any) -> dict[str, Any]:
+    return {name: getattr(found, name) for name in found.__slots__}
+
+
+def _sample_ip(db: Any, wanted: str | None) -> Any:
+    """The address asked for, else a well-known one the file knows, else its first network."""
+    candidates = [wanted] if wanted else list(SAMPLE_IPS)
+    for text in candidates:
+        try:
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            raise CliError(f"--ip: not an IP address: {text!r}") from None
+        if wanted or db.get(ip) is not None:
+            return ip
+    for network, _record in db.reader:
+        address = network.network_address
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        return address
+    return None
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from collector.enrich.coverage import coverage
+
+    s = settings()
+    if args.site not in s.sites:
+        raise CliError(f"--site: unknown site {args.site!r} (sites: {', '.join(s.sites) or 'none'})")
+    for line in coverage(open_store(s), args.site, args.days).lines():
+        print(line)
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    from collector.enrich.privacy import forget_visitor
+    from collector.pipeline import persistent_visitor_id
+
+    s = settings()
+    if args.site not in s.sites:
+        raise CliError(f"--site: unknown site {args.site!r}")
+    visitor = args.visitor or persistent_visitor_id(args.site, args.client_id)
+    deleted = forget_visitor(open_store(s), args.site, visitor)
+    print(f"visitor {visitor} of {args.site}: deleted " + ", ".join(f"{n} {t} row(s)" for t, n in deleted.items()))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ranges = sub.add_parser("ranges", help="your own IP ranges -> company (CRM knowledge)")
+    ranges_sub = ranges.add_subparsers(dest="ranges_command", required=True, metavar="COMMAND")
+    p = ranges_sub.add_parser("import", help="import FILE.csv with columns cidr,domain,name")
+    p.add_argument("file")
+    p.add_argument("--replace", action="store_true", help="remove every range not in this file")
+    p.set_defaults(func=cmd_ranges_import)
+    p = ranges_sub.add_parser("list", help="print the stored ranges as CSV")
+    p.set_defaults(func=cmd_ranges_list)
+
+    geoip = sub.add_parser("geoip", help="MaxMind databases")
+    geoip_sub = geoip.add_subparsers(dest="geoip_command", required=True, metavar="COMMAND")
+    p = geoip_sub.add_parser("check", help="type, build date, size and a sample lookup per file")
+    p.add_argument("--ip", help="look this address up instead of a sample")
+    p.set_defaults(func=cmd_geoip_check)
+
+    p = sub.add_parser("coverage", help="share of visits identified, by traffic class and source")
+    p.add_argument("--site", required=True)
+    p.add_argument("--days", type=int, default=7)
+    p.set_defaults(func=cmd_coverage)
+
+    p = sub.add_parser("forget", help="delete one visitor's events, activity and identities")
+    p.add_argument("--site", required=True)
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--visitor", help="the stored visitor id (as shown by intent)")
+    who.add_argument("--client-id", help="the opaque visitor id your snippet sent")
+    p.set_defaults(func=cmd_forget)

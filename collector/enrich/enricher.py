@@ -1,0 +1,109 @@
+"""The Enricher: every configured reader, opened once, behind two calls the pipeline makes per
+event, `network(ip)` and `company(ip, network, site)`. Lookups are cached per IP, so a busy
+office or a returning visitor costs a dictionary probe."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+from collector.clientip import IPAddress
+from collector.enrich import ranges as owner_ranges
+from collector.enrich.company import from_network
+from collector.enrich.geoip import Database, GeoIP, Lookup, open_databases
+from collector.enrich.model import UNKNOWN, Company, NetworkInfo
+from collector.enrich.traffic import classify
+from collector.settings import Settings, SiteConfig
+from intent.store import Store, StoreError
+
+log = logging.getLogger("intent.enrich")
+
+CACHE_SIZE = 65536
+RANGES_REFRESH_S = 30.0
+_EMPTY = Lookup()
+
+
+class Enricher:
+    def __init__(
+        self,
+        databases: list[Database] | None = None,
+        failed: list[tuple[Path, str]] | None = None,
+        ranges: owner_ranges.RangeTable | None = None,
+    ) -> None:
+        self.geoip = GeoIP(databases or [])
+        self.failed = failed or []
+        self.ranges = ranges or owner_ranges.RangeTable()
+        self._network: Callable[[IPAddress], NetworkInfo] = lru_cache(CACHE_SIZE)(self._lookup)
+        self._ranges_version: tuple[int, str] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def network(self, ip: IPAddress | None) -> NetworkInfo:
+        return UNKNOWN if ip is None else self._network(ip)
+
+    def company(self, ip: IPAddress | None, network: NetworkInfo, site: SiteConfig) -> Company | None:
+        """The owner's ranges, then MaxMind's organisation, then the AS organisation."""
+        return self.ranges.lookup(ip) or from_network(network)
+
+    def _lookup(self, ip: IPAddress) -> NetworkInfo:
+        found = self.geoip.lookup(ip) if self.geoip.databases else _EMPTY
+        traffic_class = classify(found)
+        if traffic_class not in ("education", "government") and self.ranges.lookup(ip):
+            traffic_class = "business"  # the owner knows this range is a company's
+        if found is _EMPTY and traffic_class == "unknown":
+            return UNKNOWN
+        return NetworkInfo(
+            country=found.country, region=found.region, city=found.city, asn=found.asn,
+            as_org=found.as_org, isp=found.isp, organization=found.organization,
+            domain=found.domain, connection_type=found.connection_type,
+            traffic_class=traffic_class, user_type=found.user_type,
+        )  # fmt: skip
+
+    # The owner's ranges live in ClickHouse; the running server picks up an import by itself.
+    def set_ranges(self, table: owner_ranges.RangeTable) -> None:
+        self.ranges = table
+        self._network = lru_cache(CACHE_SIZE)(self._lookup)  # cached classes may have changed
+
+    def load_ranges(self, store: Store, refresh_s: float = RANGES_REFRESH_S) -> None:
+        """Load `company_ranges` now and, with refresh_s > 0, re-check it in the background."""
+        self.refresh_ranges(store)
+        if refresh_s > 0 and self._thread is None:
+            self._stop = threading.Event()
+            self._thread = threading.Thread(
+                target=self._watch, args=(store, refresh_s), name="intent-ranges", daemon=True
+            )
+            self._thread.start()
+
+    def refresh_ranges(self, store: Store) -> bool:
+        """Reload if the table changed since the last load; True when it reloaded."""
+        current = owner_ranges.version(store)
+        if current == self._ranges_version:
+            return False
+        self.set_ranges(owner_ranges.load(store))
+        self._ranges_version = current
+        log.info("loaded %d company range(s)", len(self.ranges))
+        return True
+
+    def _watch(self, store: Store, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            try:
+                self.refresh_ranges(store)
+            except StoreError as exc:
+                log.warning("could not reload company ranges: %s", exc)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+
+def build_enricher(settings: Settings) -> Enricher:
+    """Open every configured MaxMind database once; a bad file is skipped with a warning."""
+    databases, failed = open_databases(settings.geoip_paths)
+    for db in databases:
+        log.info("GeoIP %s: %s, built %s", db.path, db.database_type, db.build.date())
+    return Enricher(databases, failed)
