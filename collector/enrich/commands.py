@@ -1,4 +1,5 @@
-"""CLI: `intent ranges import|list`, `intent geoip check`, `intent coverage`, `intent forget`."""
+"""CLI: `intent ranges import|list`, `intent geoip check`, `intent coverage`, `intent forget`
+(the deletion itself is intent.api.forget_visitor, shared with the HTTP API)."""
 
 from __future__ import annotations
 
@@ -98,15 +99,14 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from collector.enrich.privacy import forget_visitor
-    from collector.pipeline import persistent_visitor_id
+    from intent.api import forget_visitor  # the one deletion, shared with DELETE /api/v1/...
 
     s = settings()
     if args.site not in s.sites:
         raise CliError(f"--site: unknown site {args.site!r}")
-    visitor = args.visitor or persistent_visitor_id(args.site, args.client_id)
-    deleted = forget_visitor(open_store(s), args.site, visitor)
-    print(f"visitor {visitor} of {args.site}: deleted " + ", ".join(f"{n} {t} row(s)" for t, n in deleted.items()))
+    deleted = forget_visitor(open_store(s), args.site, args.visitor)
+    rows = ", ".join(f"{n} {table} row(s)" for table, n in deleted.items())
+    print(f"visitor {args.visitor} of {args.site}: deleted {rows}")
     return 0
 
 
@@ -133,7 +133,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("forget", help="delete one visitor's events, activity and identities")
     p.add_argument("--site", required=True)
-    who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--visitor", help="the stored visitor id (as shown by intent)")
-    who.add_argument("--client-id", help="the opaque visitor id your snippet sent")
+    p.add_argument("--visitor", required=True,
+                   help="the stored visitor id, or your own id for a persistent visitor")  # fmt: skip
     p.set_defaults(func=cmd_forget)
