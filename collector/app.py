@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -36,6 +37,17 @@ from intent import keys
 from intent.store import Store, StoreError, connect
 
 log = logging.getLogger("intent.collector")
+
+# How every uvicorn that serves this app must run. uvicorn believes X-Forwarded-For from
+# 127.0.0.1 by default (proxy_headers, FORWARDED_ALLOW_IPS) and rewrites the peer address
+# before the app sees it; only INTENT_TRUSTED_PROXIES may decide that (collector.clientip).
+# No access log: it would write visitors' raw IPs.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "proxy_headers": False,
+    "server_header": False,
+    "access_log": False,
+    "log_level": "warning",
+}
 
 
 class RateLimiter:

@@ -82,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"--workers {workers}: the embedded ClickHouse (chdb://) can be opened by one "
             "process only; run 1 worker, or set INTENT_CLICKHOUSE_URL to a ClickHouse server"
         )
-    from collector.app import create_app
+    from collector.app import UVICORN_OPTIONS, create_app
     from intent.migrate import migrate
 
     if workers == 1:  # open and migrate here so a locked or unreachable database is one line
@@ -90,10 +90,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"intent serving on http://{host}:{port} (ClickHouse {_where(s)})", flush=True)
     if workers > 1:
-        uvicorn.run("intent.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+        uvicorn.run("intent.asgi:app", host=host, port=port, workers=workers,
+                    timeout_graceful_shutdown=20, **UVICORN_OPTIONS)  # fmt: skip
     else:
-        uvicorn.run(create_app(s), host=host, port=port, log_level="warning",
-                    timeout_graceful_shutdown=20)  # fmt: skip
+        uvicorn.run(create_app(s), host=host, port=port,
+                    timeout_graceful_shutdown=20, **UVICORN_OPTIONS)  # fmt: skip
     return 0
 
 

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import uvicorn
 
-from collector.app import Collector, create_app
+from collector.app import UVICORN_OPTIONS, Collector, create_app
 from collector.settings import Settings, load_settings
 from intent.migrate import migrate
 from intent.store import Store, connect
@@ -118,7 +118,7 @@ class LiveServer:
 
 def start_server(app: Any, port: int | None = None, host: str = "127.0.0.1") -> LiveServer:
     port = port or free_port()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host=host, port=port, lifespan="on", **UVICORN_OPTIONS)
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 
