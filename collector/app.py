@@ -33,7 +33,7 @@ from collector.metrics import Metrics
 from collector.settings import Settings, SiteConfig
 from collector.spool import Spool, SpoolFull
 from collector.writer import DropCounter, Salts, Writer
-from intent import keys
+from intent import keys, webhooks
 from intent.store import Store, StoreError, connect
 
 log = logging.getLogger("intent.collector")
@@ -112,6 +112,7 @@ class Collector:
     context: pipeline.Context | None = None
     limiter: RateLimiter | None = None
     snippet: tuple[bytes, bytes, str] | None = None  # plain, gzipped, etag
+    deliverer: webhooks.Deliverer | None = None
 
 
 def _snippet() -> tuple[bytes, bytes, str] | None:
@@ -364,11 +365,14 @@ def start(c: Collector) -> None:
     c.snippet = _snippet()
     c.writer = Writer(c.store, c.spool, c.drops, salts, c.metrics, s.writer_interval_ms / 1000)
     c.writer.start()  # replays whatever a previous run left in the spool
+    c.deliverer = webhooks.start(c.store, s)  # sends what a previous run left queued
     log.info("collector ready: %d site(s), spool %s", len(s.sites), s.spool_dir)
 
 
 def stop(c: Collector) -> None:
     """SIGTERM: drain the spool into ClickHouse before exiting."""
+    if c.deliverer is not None:
+        c.deliverer.stop()
     if c.writer is not None:
         c.writer.stop()
     if c.spool is not None:

@@ -190,6 +190,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "intent.users",
     "intent.keys",
     "collector.enrich.commands",
+    "intent.webhooks",
 )
 
 

@@ -1,0 +1,363 @@
+"""Signed webhooks when a company becomes hot, becomes warm or cools.
+
+Scoring calls `enqueue(store, site, scores)` after each run; messages wait in the
+`webhook_deliveries` table (so a restart loses nothing) until the `Deliverer` thread sends them,
+signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature), retrying with
+backoff for about 27 hours. Targets resolving to non-public addresses (loopback, private,
+link-local, cloud metadata, ...) are refused unless the webhook sets allow_private; the
+connection goes to the address that was checked (no DNS rebinding), redirects are not followed,
+time-outs are short. Delivery is at least once: receivers dedupe on webhook-id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import ipaddress
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+from standardwebhooks import Webhook
+
+from collector.settings import Settings, SiteConfig, WebhookConfig
+from intent.store import Store, StoreError
+
+log = logging.getLogger("intent.webhooks")
+
+EVENT_OF_TRANSITION = {
+    "newly_hot": "company.became_hot",
+    "newly_warm": "company.became_warm",
+    "cooling": "company.cooled",
+}
+# Seconds to wait before attempt 1, 2, ...: the Standard Webhooks / Svix schedule (~27.5 h).
+RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
+TIMEOUT = httpx.Timeout(5.0, connect=3.0)
+USER_AGENT = "intent-webhooks/1"
+
+EXISTING_IDS = "SELECT id FROM webhook_deliveries WHERE id IN {ids:Array(String)}"
+DUE = """
+    SELECT id, site, url, event, company_key, payload, status, attempts, next_attempt_at,
+           last_status, last_error, created_at, updated_at
+    FROM webhook_deliveries FINAL
+    WHERE status = 'pending' AND next_attempt_at <= {now:DateTime64(3, 'UTC')}
+      AND site IN {sites:Array(String)}
+    ORDER BY next_attempt_at
+    LIMIT 50
+"""
+LOG = """
+    SELECT id, site, url, event, company_key, status, attempts, next_attempt_at, last_status,
+           last_error, created_at, updated_at
+    FROM webhook_deliveries FINAL
+    WHERE ({site:String} = '' OR site = {site:String})
+    ORDER BY created_at DESC, id
+    LIMIT {limit:UInt32}
+"""
+ATTEMPTS = """
+    SELECT id, site, url, attempt, at, status_code, error, duration_ms
+    FROM webhook_attempts
+    WHERE ({site:String} = '' OR site = {site:String})
+    ORDER BY at DESC
+    LIMIT {limit:UInt32}
+"""
+
+
+class Scored(Protocol):
+    """What enqueue reads of a score (intent.scoring.CompanyScore has it)."""
+
+    @property
+    def day(self) -> date: ...
+    @property
+    def company_key(self) -> str: ...
+    @property
+    def company_name(self) -> str: ...
+    @property
+    def company_domain(self) -> str: ...
+    @property
+    def country(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def tier(self) -> str: ...
+    @property
+    def previous_tier(self) -> str: ...
+    @property
+    def previous_score(self) -> float: ...
+    @property
+    def transition(self) -> str: ...
+    @property
+    def reasons(self) -> Sequence[str]: ...
+
+
+class Refused(Exception):
+    """The target may not be called (a final outcome, not retried)."""
+
+
+def _now() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _ch(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def message_id(site: str, url: str, event: str, company_key: str, day: date) -> str:
+    """Deterministic, so rescoring a day never sends the same news twice."""
+    raw = "\x00".join((site, url, event, company_key, day.isoformat())).encode()
+    return "msg_" + hashlib.sha256(raw).hexdigest()[:26]
+
+
+def payload(site: str, event: str, score: Scored, now: datetime) -> bytes:
+    return orjson.dumps({
+        "type": event,
+        "timestamp": now.isoformat().replace("+00:00", "Z"),
+        "data": {
+            "site": site,
+            "day": score.day.isoformat(),
+            "company": {
+                "key": score.company_key, "name": score.company_name,
+                "domain": score.company_domain, "country": score.country,
+                "score": round(float(score.score), 2), "tier": score.tier,
+                "previous_tier": score.previous_tier,
+                "previous_score": round(float(score.previous_score), 2),
+                "reasons": list(score.reasons),
+            },
+        },
+    })  # fmt: skip
+
+
+def enqueue(store: Store, site: SiteConfig, scores: Iterable[Scored]) -> int:
+    """Queue a message per (webhook, company whose tier changed) after a scoring run; returns how
+    many were new. Call it with the scores `intent.scoring.score_site` returned."""
+    if not site.webhooks:
+        return 0
+    now = _now()
+    rows: dict[str, dict[str, Any]] = {}
+    for score in scores:
+        event = EVENT_OF_TRANSITION.get(score.transition)
+        if event is None:
+            continue
+        for hook in site.webhooks:
+            if event in hook.events:
+                mid = message_id(site.name, hook.url, event, score.company_key, score.day)
+                rows[mid] = {
+                    "id": mid, "site": site.name, "url": hook.url, "event": event,
+                    "company_key": score.company_key,
+                    "payload": payload(site.name, event, score, now).decode(),
+                    "status": "pending", "attempts": 0, "next_attempt_at": _ch(now),
+                    "last_status": 0, "last_error": "", "created_at": _ch(now), "updated_at": _ch(now),
+                }  # fmt: skip
+    if not rows:
+        return 0
+    known = {r[0] for r in store.query(EXISTING_IDS, {"ids": list(rows)})}
+    new = [row for mid, row in rows.items() if mid not in known]
+    store.insert_rows("webhook_deliveries", new)
+    for deliverer in list(_running):
+        deliverer.wake()
+    return len(new)
+
+
+def not_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    # is_global is False for loopback, private, link-local (169.254.169.254 metadata),
+    # shared (100.64/10), unique-local (fd00:ec2::254), documentation and reserved ranges.
+    return not ip.is_global or ip.is_multicast
+
+
+def resolve_target(url: str, allow_private: bool) -> str:
+    """The address to connect to: every address the host resolves to must be public."""
+    parts = urlsplit(url)
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        raise Refused(f"not an http(s) URL: {url}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = [str(info[4][0]) for info in infos]
+    if not addresses:
+        raise OSError(f"{host} has no address")
+    if not allow_private:
+        for address in addresses:
+            if not_public(address):
+                raise Refused(f"{host} resolves to non-public address {address} (set allow_private to allow it)")
+    return addresses[0]
+
+
+def signer(secret: str) -> Webhook:
+    """A `whsec_<base64>` secret is Standard Webhooks' form; any other string is used as bytes."""
+    if secret.startswith("whsec_"):
+        return Webhook(secret)
+    return Webhook(secret.encode("utf-8"))
+
+
+def send(client: httpx.Client, hook: WebhookConfig, msg_id: str, body: str) -> int:
+    """POST one signed message to the checked address; the HTTP status (raises on failure)."""
+    address = resolve_target(hook.url, hook.allow_private)
+    url = httpx.URL(hook.url)
+    now = datetime.now(UTC)
+    headers = {
+        "Host": url.netloc.decode("ascii"),
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signer(hook.secret).sign(msg_id, now, body),
+    }
+    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    response = client.post(url.copy_with(host=address), content=body.encode(), headers=headers, extensions=extensions)
+    return response.status_code
+
+
+_running: set[Deliverer] = set()
+
+
+class Deliverer:
+    """Background thread sending due messages; started and stopped with the app."""
+
+    def __init__(self, store: Store, settings: Settings, schedule: Sequence[float] = RETRY_SCHEDULE,
+                 poll_seconds: float = 2.0) -> None:  # fmt: skip
+        self.store = store
+        self.settings = settings
+        self.schedule = tuple(schedule)
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.client = httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="intent-webhooks", daemon=True)
+        _running.add(self)
+        self._thread.start()
+
+    def stop(self) -> None:
+        _running.discard(self)
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        self.client.close()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.run_once()
+            except StoreError as exc:
+                log.warning("webhook queue unavailable: %s", exc)
+            except Exception:
+                log.exception("webhook delivery failed unexpectedly")
+            self._wake.wait(self.poll_seconds)
+
+    def run_once(self) -> int:
+        """Attempt every due message once; returns how many were attempted."""
+        sites = [name for name, site in self.settings.sites.items() if site.webhooks]
+        if not sites:
+            return 0
+        due = self.store.query_dicts(DUE, {"now": _ch(_now()), "sites": sites})
+        for row in due:
+            if self._stop.is_set():
+                break
+            self.attempt(row)
+        return len(due)
+
+    def _hook(self, site: str, url: str) -> WebhookConfig | None:
+        config = self.settings.sites.get(site)
+        return next((h for h in config.webhooks if h.url == url), None) if config else None
+
+    def attempt(self, row: dict[str, Any]) -> None:
+        attempt = int(row["attempts"]) + 1
+        started = time.monotonic()
+        code, error, status = 0, "", "pending"
+        hook = self._hook(row["site"], row["url"])
+        if hook is None:
+            status, error = "dropped", "webhook no longer configured"
+        else:
+            try:
+                code = send(self.client, hook, row["id"], row["payload"])
+                if 200 <= code < 300:
+                    status = "delivered"
+                elif 300 <= code < 400:
+                    error = f"HTTP {code}: redirects are not followed"
+                else:
+                    error = f"HTTP {code}"
+            except Refused as exc:
+                status, error = "refused", str(exc)
+            except (httpx.HTTPError, OSError) as exc:
+                error = f"{type(exc).__name__}: {exc}"[:300]
+        now = _now()
+        next_at = now
+        if status == "pending":
+            if attempt < len(self.schedule):
+                next_at = now + timedelta(seconds=self.schedule[attempt])
+            else:
+                status = "failed"
+        updated = max(now, _naive_utc(row["updated_at"]) + timedelta(milliseconds=1))
+        self.store.insert_rows("webhook_deliveries", [{
+            **row, "status": status, "attempts": attempt, "next_attempt_at": _ch(next_at),
+            "last_status": code, "last_error": error, "created_at": _ch(_naive_utc(row["created_at"])),
+            "updated_at": _ch(updated),
+        }])  # fmt: skip
+        self.store.insert_rows("webhook_attempts", [{
+            "id": row["id"], "site": row["site"], "url": row["url"], "attempt": attempt, "at": _ch(now),
+            "status_code": code, "error": error, "duration_ms": int((time.monotonic() - started) * 1000),
+        }])  # fmt: skip
+        log.info("webhook %s to %s attempt %d: %s %s", row["id"], row["url"], attempt, status, error)
+
+
+def _naive_utc(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def start(store: Store, settings: Settings) -> Deliverer | None:
+    """The app's delivery thread, if any site has webhooks."""
+    if not any(site.webhooks for site in settings.sites.values()):
+        return None
+    deliverer = Deliverer(store, settings)
+    deliverer.start()
+    return deliverer
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    from intent.cli import open_store, settings
+
+    store = open_store(settings())
+    bound = {"site": args.site or "", "limit": args.limit}
+    if args.attempts:
+        rows = store.query_dicts(ATTEMPTS, bound)
+        for r in rows:
+            outcome = f"HTTP {r['status_code']}" if r["status_code"] else "no response"
+            print(f"{r['at']:%Y-%m-%d %H:%M:%S}  {r['id']}  #{r['attempt']}  {outcome}  "
+                  f"{r['duration_ms']} ms  {r['url']}  {r['error']}".rstrip())  # fmt: skip
+    else:
+        rows = store.query_dicts(LOG, bound)
+        for r in rows:
+            detail = r["last_error"] or (f"HTTP {r['last_status']}" if r["last_status"] else "")
+            when = f"next {r['next_attempt_at']:%Y-%m-%d %H:%M:%S}" if r["status"] == "pending" else ""
+            print(f"{r['created_at']:%Y-%m-%d %H:%M:%S}  {r['site']}  {r['event']}  {r['company_key']}  "
+                  f"{r['status']}  attempts={r['attempts']}  {detail}  {when}  {r['url']}  {r['id']}")  # fmt: skip
+    if not rows:
+        print("no webhook deliveries yet")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("webhooks", help="webhook deliveries")
+    hooks_sub = p.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
+    lg = hooks_sub.add_parser("log", help="each delivery's outcome, newest first")
+    lg.add_argument("--site")
+    lg.add_argument("--limit", type=int, default=50)
+    lg.add_argument("--attempts", action="store_true", help="every attempt instead of every message")
+    lg.set_defaults(func=cmd_log)

@@ -1,0 +1,225 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from standardwebhooks import Webhook
+
+from collector.settings import Settings, SiteConfig, WebhookConfig
+from intent import cli, webhooks
+from intent.scoring import CompanyScore
+from intent.store import Store
+from tests.conftest import LiveServer, SettingsFactory, wait_until
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+FAST = (0, 0.2, 0.2, 0.2)
+
+
+@dataclass
+class Receiver:
+    """A CRM's webhook endpoint on loopback: answers from a script, records what it got."""
+
+    answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    got: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+    url: str = ""
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                receiver.got.append((self.path, dict(self.headers.items()), body))
+                status, headers = receiver.answers.pop(0) if receiver.answers else (200, {})
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), r.handler())
+    r.url = f"http://127.0.0.1:{httpd.server_address[1]}/hooks/intent"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield r
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def hook_toml(site: str, url: str, allow_private: bool = True, events: str = "") -> str:
+    return (f'[sites."{site}"]\ndomains = ["example.com"]\n[[sites."{site}".webhooks]]\n'
+            f'url = "{url}"\nsecret = "{SECRET}"\nallow_private = {str(allow_private).lower()}\n{events}')  # fmt: skip
+
+
+def hot(site: str, key: str = "acme.com", transition: str = "newly_hot") -> CompanyScore:
+    return CompanyScore(site=site, day=date.today(), company_key=key, company_name="Acme", company_domain=key,
+                        country="DE", score=82.5, tier="hot", previous_tier="warm", previous_score=41.0,
+                        transition=transition, reasons=["read pricing 3 times", "2 visitors"])  # fmt: skip
+
+
+def deliveries(store: Store, site: str) -> list[dict[str, Any]]:
+    return store.query_dicts(
+        "SELECT company_key, event, status, attempts, last_status, last_error FROM webhook_deliveries FINAL "
+        "WHERE site = {s:String} ORDER BY company_key", {"s": site})  # fmt: skip
+
+
+def test_server_delivers_signed_messages_the_receiver_verifies(
+    make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], store: Store, site: str,
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    settings = make_settings(toml=hook_toml(site, receiver.url, events='events = ["company.became_hot", "company.cooled"]\n'))
+    live = serve(settings)
+    assert live.collector.deliverer is not None
+    scores = [hot(site), hot(site, "globex.com", "newly_warm"), hot(site, "initech.com", "still_hot"),
+              hot(site, "umbrella.com", "cooling")]  # fmt: skip
+    assert webhooks.enqueue(store, settings.sites[site], scores) == 2  # warm is not subscribed
+    assert wait_until(lambda: len(receiver.got) == 2)
+    by_type = {}
+    for path, headers, body in receiver.got:
+        assert path == "/hooks/intent"
+        assert headers["Content-Type"] == "application/json"
+        message = Webhook(SECRET).verify(body, headers)  # raises if the signature is wrong
+        by_type[message["type"]] = message
+    assert by_type["company.became_hot"]["data"]["company"] == {
+        "key": "acme.com", "name": "Acme", "domain": "acme.com", "country": "DE", "score": 82.5, "tier": "hot",
+        "previous_tier": "warm", "previous_score": 41.0, "reasons": ["read pricing 3 times", "2 visitors"]}  # fmt: skip
+    assert by_type["company.cooled"]["data"]["site"] == site
+    # A tampered body fails verification.
+    _, headers, body = receiver.got[0]
+    with pytest.raises(Exception, match="signature"):
+        Webhook(SECRET).verify(body.replace(b"acme", b"evil").replace(b"umbrella", b"evil"), headers)
+    assert wait_until(lambda: [d["status"] for d in deliveries(store, site)] == ["delivered", "delivered"])
+    # Rescoring the same day never sends the same news twice.
+    assert webhooks.enqueue(store, settings.sites[site], scores) == 0
+
+    monkeypatch.setenv("INTENT_CONFIG", str(settings.config_path))
+    monkeypatch.setenv("INTENT_CLICKHOUSE_URL", settings.clickhouse_url)
+    assert cli.main(["webhooks", "log", "--site", site]) == 0
+    out = capsys.readouterr().out
+    assert "company.became_hot  acme.com  delivered  attempts=1" in out
+    assert "company.cooled  umbrella.com  delivered" in out
+
+
+def test_failing_receiver_is_retried_with_backoff(
+    make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver
+) -> None:
+    settings = make_settings(toml=hook_toml(site, receiver.url))
+    receiver.answers = [(500, {}), (503, {})]
+    deliverer = webhooks.Deliverer(store, settings, schedule=FAST, poll_seconds=0.05)
+    deliverer.start()
+    try:
+        webhooks.enqueue(store, settings.sites[site], [hot(site)])
+        assert wait_until(lambda: [d["status"] for d in deliveries(store, site)] == ["delivered"])
+    finally:
+        deliverer.stop()
+    assert [d["attempts"] for d in deliveries(store, site)] == [3]
+    assert len({h["webhook-id"] for _, h, _ in receiver.got}) == 1  # the same message each time
+    attempts = store.query("SELECT attempt, status_code FROM webhook_attempts WHERE site = {s:String} ORDER BY attempt", {"s": site})
+    assert attempts == [(1, 500), (2, 503), (3, 200)]
+
+
+def test_gives_up_after_the_schedule(make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver) -> None:
+    settings = make_settings(toml=hook_toml(site, receiver.url))
+    receiver.answers = [(500, {})] * 10
+    deliverer = webhooks.Deliverer(store, settings, schedule=FAST, poll_seconds=0.05)
+    webhooks.enqueue(store, settings.sites[site], [hot(site)])
+    for _ in range(len(FAST)):
+        assert wait_until(lambda: deliverer.run_once() == 1)
+    assert deliveries(store, site)[0] | {"last_error": ""} == {
+        "company_key": "acme.com", "event": "company.became_hot", "status": "failed", "attempts": 4,
+        "last_status": 500, "last_error": ""}  # fmt: skip
+    assert deliverer.run_once() == 0
+
+
+def test_default_schedule_retries_for_more_than_a_day() -> None:
+    assert sum(webhooks.RETRY_SCHEDULE) >= 24 * 3600
+    assert list(webhooks.RETRY_SCHEDULE) == sorted(webhooks.RETRY_SCHEDULE)
+
+
+def test_a_restart_mid_queue_still_delivers(
+    make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], store: Store, site: str, receiver: Receiver
+) -> None:
+    settings = make_settings(toml=hook_toml(site, receiver.url))
+    receiver.answers = [(503, {})]
+    first = serve(settings)
+    webhooks.enqueue(store, settings.sites[site], [hot(site)])
+    assert wait_until(lambda: deliveries(store, site)[0]["attempts"] == 1)
+    first.stop()  # the server goes away with the message still queued
+    assert deliveries(store, site)[0]["status"] == "pending"
+    second = serve(settings)  # a new app on the same database picks the queue up (retry at +5 s)
+    assert second.collector.deliverer is not None
+    assert wait_until(lambda: deliveries(store, site)[0]["status"] == "delivered", timeout=30)
+    ids = [h["webhook-id"] for _, h, _ in receiver.got]
+    assert len(ids) == 2 and ids[0] == ids[1]
+
+
+def test_private_targets_are_refused_by_default(
+    make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver
+) -> None:
+    local = receiver.url.replace("127.0.0.1", "localhost")
+    toml = hook_toml(site, receiver.url, allow_private=False) + (
+        f'[[sites."{site}".webhooks]]\nurl = "{local}"\nsecret = "{SECRET}"\n')
+    settings = make_settings(toml=toml)
+    deliverer = webhooks.Deliverer(store, settings, schedule=FAST)
+    assert webhooks.enqueue(store, settings.sites[site], [hot(site)]) == 2
+    assert deliverer.run_once() == 2
+    rows = deliveries(store, site)
+    assert [r["status"] for r in rows] == ["refused", "refused"]
+    assert all("non-public address" in r["last_error"] for r in rows)
+    assert receiver.got == []
+    assert deliverer.run_once() == 0  # refused is final
+
+
+@pytest.mark.parametrize("address", [
+    "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.100.100.200", "0.0.0.0",
+    "::1", "fe80::1", "fd00:ec2::254", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "224.0.0.1",
+])  # fmt: skip
+def test_non_public_addresses(address: str) -> None:
+    assert webhooks.not_public(address)
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "8.8.8.8"])
+def test_public_addresses(address: str) -> None:
+    assert not webhooks.not_public(address)
+
+
+def test_redirects_are_not_followed(make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver) -> None:
+    elsewhere = receiver.url.replace("/hooks/intent", "/elsewhere")
+    receiver.answers = [(302, {"Location": elsewhere}), (307, {"Location": elsewhere})]
+    settings = make_settings(toml=hook_toml(site, receiver.url))
+    deliverer = webhooks.Deliverer(store, settings, schedule=(0, 60))
+    webhooks.enqueue(store, settings.sites[site], [hot(site)])
+    assert deliverer.run_once() == 1
+    assert [path for path, _, _ in receiver.got] == ["/hooks/intent"]
+    row = deliveries(store, site)[0]
+    assert (row["status"], row["last_status"]) == ("pending", 302)
+    assert "redirects are not followed" in row["last_error"]
+
+
+def test_plain_string_secrets_sign_with_their_bytes(store: Store, site: str, receiver: Receiver, tmp_path: Path) -> None:
+    secret = "a-plain-secret-of-some-length"
+    hook = WebhookConfig(receiver.url, secret, allow_private=True)
+    config = SiteConfig(name=site, domains=("example.com",), webhooks=(hook,))
+    settings = Settings(config_path=tmp_path / "x.toml", sites={site: config})
+    webhooks.enqueue(store, config, [hot(site)])
+    deliverer = webhooks.Deliverer(store, settings)
+    assert deliverer.run_once() == 1
+    deliverer.stop()
+    _, headers, body = receiver.got[0]
+    assert Webhook(secret.encode()).verify(body, headers)["type"] == "company.became_hot"
+    assert datetime.now(UTC).timestamp() - int(headers["webhook-timestamp"]) < 300
