@@ -19,6 +19,7 @@ from collector import useragent
 from collector.beacon import Beacon
 from collector.clientip import IPAddress
 from collector.enrich import UNKNOWN, Company, Enricher, NetworkInfo
+from collector.enrich.freemail import is_free_mail
 from collector.settings import SiteConfig
 
 
@@ -128,8 +129,6 @@ def put_company(event: Event, ctx: Context) -> Event | Drop:
     domain = event.beacon.email_domain
     company: Company | None
     if domain:
-        from collector.enrich.freemail import is_free_mail
-
         company = None if is_free_mail(domain) else Company(domain, domain, "", "identify", 1.0)
     else:
         company = ctx.enricher.company(event.ip, event.network, event.site)

@@ -10,6 +10,7 @@ naming it; the server runs with whatever opened.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +50,10 @@ def kind_of(database_type: str) -> str | None:
     return None
 
 
+_damaged: set[Path] = set()
+PROBES = ("1.1.1.1", "8.8.8.8", "2001:4860:4860::8888")
+
+
 @dataclass(frozen=True, slots=True)
 class Database:
     path: Path
@@ -63,6 +68,11 @@ class Database:
         try:
             record = self.reader.get(ip)
         except ValueError:  # an IPv6 address against an IPv4-only database
+            return None
+        except maxminddb.InvalidDatabaseError as exc:  # damaged past the start-up probe
+            if self.path not in _damaged:
+                _damaged.add(self.path)
+                log.warning("GeoIP database %s is damaged, lookups in it fail: %s", self.path, exc)
             return None
         return record if isinstance(record, dict) else None
 
@@ -95,8 +105,25 @@ def open_database(path: Path) -> Database:
     if kind is None:
         reader.close()
         raise ValueError(f"unrecognised database_type {meta.database_type!r}")
+    for probe in PROBES[: 2 if meta.ip_version == 4 else 3]:
+        try:
+            reader.get(probe)  # a damaged search tree fails here rather than on a visit
+        except maxminddb.InvalidDatabaseError:
+            reader.close()
+            raise
     build = datetime.fromtimestamp(meta.build_epoch, UTC)
     return Database(path, kind, meta.database_type, build, meta.node_count, meta.ip_version, reader)
+
+
+def _unusable(path: Path) -> str | None:
+    """Why a path cannot be a database, before trying to open it."""
+    if not path.exists():
+        return "file not found"
+    if path.is_dir():
+        return "is a directory, not an .mmdb file"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
 
 
 def open_databases(paths: tuple[Path, ...]) -> tuple[list[Database], list[tuple[Path, str]]]:
@@ -104,22 +131,22 @@ def open_databases(paths: tuple[Path, ...]) -> tuple[list[Database], list[tuple[
     opened: list[Database] = []
     failed: list[tuple[Path, str]] = []
     for path in paths:
-        try:
-            db = open_database(path)
-        except FileNotFoundError:
-            failed.append((path, "file not found"))
-        except PermissionError:
-            failed.append((path, "permission denied"))
-        except IsADirectoryError:
-            failed.append((path, "is a directory, not an .mmdb file"))
-        except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
-            why = " ".join(str(exc).split()) or type(exc).__name__
-            failed.append((path, f"not a usable MaxMind database ({why})"))
-        else:
-            opened.append(db)
-            continue
-        log.warning("GeoIP database %s skipped: %s", path, failed[-1][1])
+        why = _unusable(path)
+        if why is None:
+            try:
+                opened.append(open_database(path))
+                continue
+            except ValueError as exc:
+                message = str(exc)
+                why = message if "database_type" in message else _CORRUPT
+            except (OSError, maxminddb.InvalidDatabaseError):
+                why = _CORRUPT
+        failed.append((path, why))
+        log.warning("GeoIP database %s skipped: %s", path, why)
     return opened, failed
+
+
+_CORRUPT = "not a valid MaxMind database (truncated download, or not an .mmdb file)"
 
 
 # When two databases know the same thing, the richer one wins.

@@ -131,5 +131,14 @@ def corrupt(path: Path, source: Path) -> Path:
     return path
 
 
+def garbled(path: Path, source: Path) -> Path:
+    """Metadata intact, search tree overwritten: opens, but every lookup fails."""
+    data = bytearray(source.read_bytes())
+    end = data.rfind(b"\xab\xcd\xefMaxMind.com") - 16
+    data[:end] = b"\xff" * end
+    path.write_bytes(bytes(data))
+    return path
+
+
 ALL = {"city": city, "country": country, "asn": asn, "enterprise": enterprise, "isp": isp,
        "domain": domain, "connection_type": connection_type, "anonymous_ip": anonymous_ip}  # fmt: skip

@@ -1,0 +1,111 @@
+"""The enrichment and privacy steps run through pipeline.run with a Context: no server."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from collector import beacon, pipeline
+from collector.enrich import Enricher
+from collector.enrich.geoip import open_databases
+from collector.settings import SiteConfig
+from tests.conftest import CHROME_UA
+
+NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def ctx(mmdb: dict[str, Path]) -> pipeline.Context:
+    databases, _ = open_databases((mmdb["enterprise"], mmdb["asn"], mmdb["anonymous_ip"]))
+    return pipeline.Context(enricher=Enricher(databases))
+
+
+def run(ctx: pipeline.Context, address: str, body: dict[str, Any] | None = None,
+        site: SiteConfig | None = None, **event: Any) -> pipeline.Event | pipeline.Drop:  # fmt: skip
+    site = site or SiteConfig(name="s", domains=("example.com",))
+    doc = {"site": site.name, "url": "https://example.com/pricing", **(body or {})}
+    (b,) = beacon.parse(orjson.dumps(doc))
+    ev = pipeline.Event(b, site, ipaddress.ip_address(address), CHROME_UA, NOON, **event)
+    return pipeline.run(ev, ctx)
+
+
+def row(result: pipeline.Event | pipeline.Drop) -> dict[str, Any]:
+    assert isinstance(result, pipeline.Event), result
+    return result.row
+
+
+def test_corporate_visit_carries_company_source_confidence_and_network(ctx: pipeline.Context) -> None:
+    r = row(run(ctx, "198.51.100.7"))
+    assert {k: r[k] for k in ("company_key", "company_domain", "company_name", "company_source",
+                              "confidence", "traffic_class", "country", "city", "asn", "isp",
+                              "organization", "connection_type")} == {
+        "company_key": "acme-widgets.example", "company_domain": "acme-widgets.example",
+        "company_name": "Acme Widgets GmbH", "company_source": "maxmind", "confidence": 0.8,
+        "traffic_class": "business", "country": "DE", "city": "Berlin", "asn": 3320,
+        "isp": "Deutsche Telekom AG", "organization": "Acme Widgets GmbH",
+        "connection_type": "Corporate",
+    }  # fmt: skip
+
+
+def test_home_and_mobile_visits_are_kept_without_a_company(ctx: pipeline.Context) -> None:
+    for address, cls in (("203.0.113.9", "isp"), ("2001:db8:ce11::3", "mobile")):
+        r = row(run(ctx, address))
+        assert (r["traffic_class"], r["company_key"], r["company_source"], r["confidence"]) == (cls, "", "", 0.0)
+
+
+def test_hosting_is_dropped_as_a_bot_unless_the_site_keeps_it(ctx: pipeline.Context) -> None:
+    assert run(ctx, "100.64.1.1") == pipeline.Drop("bot:hosting")
+    assert run(ctx, "198.18.5.5") == pipeline.Drop("bot:hosting")  # VPN exit
+    keeps = SiteConfig(name="s", domains=("example.com",), drop_hosting=False)
+    r = row(run(ctx, "2001:db8:c10d::1", site=keeps))
+    assert (r["traffic_class"], r["company_key"]) == ("hosting", "")
+
+
+def test_identify_keeps_the_domain_only_and_free_mail_never_identifies(ctx: pipeline.Context) -> None:
+    work = row(run(ctx, "203.0.113.9", {"type": "identify", "email": "Jane.Doe@Initech.Example"}))
+    assert (work["company_key"], work["company_domain"], work["company_source"], work["confidence"]) == (
+        "initech.example", "initech.example", "identify", 1.0)  # fmt: skip
+    assert "jane" not in str(work).lower()
+    for address in ("someone@gmail.com", "someone@outlook.com", "x@mailinator.com"):
+        free = row(run(ctx, "203.0.113.9", {"type": "identify", "email": address}))
+        assert (free["company_key"], free["company_source"]) == ("", ""), address
+
+
+def test_identify_beats_the_network_company(ctx: pipeline.Context) -> None:
+    r = row(run(ctx, "198.51.100.7", {"type": "identify", "domain": "globex.example"}))
+    assert (r["company_key"], r["company_source"]) == ("globex.example", "identify")
+
+
+def test_visitor_ids_change_with_the_days_salt(ctx: pipeline.Context) -> None:
+    def visitor(salt: bytes) -> str:
+        c = pipeline.Context(enricher=ctx.enricher, salt=lambda day: salt)
+        return str(row(run(c, "198.51.100.7"))["visitor_id"])
+
+    monday, tuesday = visitor(b"a" * 64), visitor(b"b" * 64)
+    assert monday == visitor(b"a" * 64)  # same day, same person: one visitor
+    assert monday != tuesday  # next day's salt: unlinkable
+    assert "198.51.100.7" not in monday
+
+
+def test_only_a_prefix_is_kept_and_only_when_asked(ctx: pipeline.Context) -> None:
+    assert row(run(ctx, "198.51.100.7"))["ip_prefix"] == ""
+    c = pipeline.Context(enricher=ctx.enricher, store_ip_prefix=True)
+    assert row(run(c, "198.51.100.7"))["ip_prefix"] == "198.51.100.0/24"
+    assert row(run(c, "2001:db8:ac:1:2:3:4:5"))["ip_prefix"] == "2001:db8:ac::/48"
+
+
+def test_dnt_and_gpc_drop_only_where_the_site_honours_them(ctx: pipeline.Context) -> None:
+    honours = SiteConfig(name="s", domains=("example.com",), respect_dnt=True)
+    assert run(ctx, "198.51.100.7", site=honours, dnt=True) == pipeline.Drop("dnt")
+    assert isinstance(run(ctx, "198.51.100.7", site=honours, dnt=False), pipeline.Event)
+    assert isinstance(run(ctx, "198.51.100.7", dnt=True), pipeline.Event)
+
+
+def test_excluded_domains_apply_to_identified_companies(ctx: pipeline.Context) -> None:
+    own = SiteConfig(name="s", domains=("example.com",), exclude_domains=("acme-widgets.example",))
+    assert run(ctx, "198.51.100.7", site=own) == pipeline.Drop("excluded:domain")
