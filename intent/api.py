@@ -281,19 +281,15 @@ def forget_visitor(store: Store, site: str, visitor: str) -> dict[str, int]:
     return {"events": int(counts[0]), "daily_activity": int(counts[1]), "identities": int(counts[2])}
 
 
-def render_digest(store: Store, site: str, day: date, fmt: str) -> bytes | None:
+def render_digest(store: Store, site: str, day: date, fmt: str, timezone: str = "UTC") -> bytes | None:
     """The digest through intent.digest; None if this build has no digest module."""
     try:
         from intent import digest  # type: ignore[attr-defined]
     except ImportError:
         return None
-    built = digest.build_digest(store, site, day)
-    out = digest.render(built, fmt)
-    if isinstance(out, bytes):
-        return out
-    if isinstance(out, str):
-        return out.encode("utf-8")
-    return dumps(out)
+    built = digest.build_digest(store, site, day, timezone=timezone)
+    body, _content_type = digest.render(built, fmt)
+    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
 
 
 # Endpoints ------------------------------------------------------------------------------------
@@ -381,7 +377,9 @@ async def digest_endpoint(request: Request, store: Store, key: keys.ApiKey, site
             raise BadParam("date", "date must be YYYY-MM-DD") from None
         if not date(1970, 1, 1) <= day <= date(2199, 12, 31):
             raise BadParam("date", "date is out of range")
-    body = await asyncio.to_thread(render_digest, store, site, day, fmt)
+    config = request.app.state.collector.settings.sites.get(site)
+    timezone = config.timezone if config is not None else "UTC"
+    body = await asyncio.to_thread(render_digest, store, site, day, fmt, timezone)
     if body is None:
         return error_response(503, "digests are not available in this build", code="digest_unavailable")
     return Response(body, media_type=DIGEST_FORMATS[fmt])
