@@ -191,6 +191,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "intent.keys",
     "collector.enrich.commands",
     "intent.webhooks",
+    "intent.digest",
 )
 
 

@@ -1,0 +1,202 @@
+"""The digest, built from real `company_scores` rows in the session chDB, in every format."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from intent import cli
+from intent.digest import FORMATS, build_digest, render, render_slack
+from intent.store import Store
+
+DAY = date(2026, 11, 20)
+SCRIPT = "<script>alert(1)</script>"
+
+
+def score_row(site: str, key: str, tier: str, score: float, **fields: Any) -> dict[str, Any]:
+    """One `company_scores` row as scoring writes it; fields override the defaults."""
+    seen = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    row: dict[str, Any] = {
+        "site": site, "day": DAY.isoformat(), "company_key": key, "company_name": key.title(),
+        "company_domain": f"{key}.example", "country": "DE", "company_source": "ranges",
+        "confidence": 0.9, "score": score, "tier": tier, "previous_tier": tier,
+        "previous_score": score, "transition": "still_hot" if tier == "hot" else "",
+        "reasons": [f"{key} reason"], "visitors": 2, "active_days": 3,
+        "first_seen": seen - timedelta(days=5), "last_seen": seen,
+        "top_pages": ["/pricing", "/demo"], "is_customer": 0,
+        "changed_at": seen, "computed_at": datetime.now(UTC),
+    }  # fmt: skip
+    row.update(fields)
+    for k in ("first_seen", "last_seen", "changed_at", "computed_at"):
+        if isinstance(row[k], datetime):
+            row[k] = row[k].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return row
+
+
+def insert(store: Store, rows: list[dict[str, Any]]) -> None:
+    store.insert_rows("company_scores", rows)
+
+
+def sample(site: str) -> list[dict[str, Any]]:
+    return [
+        score_row(site, "acme", "hot", 54, previous_tier="warm", previous_score=20,
+                  transition="newly_hot", company_name="Acme Robotics",
+                  reasons=["3 visitors", "pricing ×4 (+32)", "demo_request yesterday (+20)"]),
+        score_row(site, "globex", "hot", 61.5, previous_score=58),
+        score_row(site, "initech", "warm", 18, previous_tier="cold", previous_score=4,
+                  transition="newly_warm"),
+        score_row(site, "umbrella", "warm", 14, previous_tier="hot", previous_score=33,
+                  transition="cooling", country="US"),
+        score_row(site, "hooli", "cold", 3, previous_tier="warm", previous_score=12,
+                  transition="cooling"),
+        score_row(site, "steady", "warm", 15),  # warm yesterday and today: not news
+        score_row(site, "quiet", "cold", 1),
+        score_row(site, "customer", "hot", 90, is_customer=1, transition="newly_hot"),
+        score_row(site, "olderday", "hot", 70, day=(DAY - timedelta(days=1)).isoformat()),
+    ]  # fmt: skip
+
+
+def test_sections_hold_the_expected_companies_in_score_order(store: Store, site: str) -> None:
+    insert(store, sample(site))
+    digest = build_digest(store, site, DAY)
+    got = {s.key: [c.key for c in s.companies] for s in digest.sections}
+    assert got == {
+        "newly_hot": ["acme"],
+        "hot": ["globex"],
+        "newly_warm": ["initech"],
+        "cooling": ["umbrella", "hooli"],
+    }
+    acme = digest.sections[0].companies[0]
+    assert acme.title == "Acme Robotics"
+    assert acme.change_text() == "+34, was warm"
+    assert digest.sections[1].companies[0].change_text() == "+3.5"
+    assert digest.sections[3].companies[1].change_text() == "-9, was warm"
+    assert digest.summary == (
+        "1 newly hot, 1 hot, 1 newly warm, 2 cooling · 2 hot, 3 warm, 2 cold of 8 companies "
+        "(1 customer left out)"
+    )
+
+
+def test_rescored_day_shows_the_latest_snapshot(store: Store, site: str) -> None:
+    insert(store, [score_row(site, "acme", "warm", 12, transition="newly_warm",
+                             previous_tier="cold", computed_at=datetime(2026, 11, 20, 8, tzinfo=UTC))])  # fmt: skip
+    insert(store, [score_row(site, "acme", "hot", 40, transition="newly_hot",
+                             previous_tier="cold", computed_at=datetime(2026, 11, 20, 9, tzinfo=UTC))])  # fmt: skip
+    digest = build_digest(store, site, DAY)
+    assert [c.score for c in digest.sections[0].companies] == [40]
+    assert digest.totals.companies == 1 and digest.sections[2].total == 0
+
+
+def test_no_snapshot_is_said_plainly(store: Store, site: str) -> None:
+    digest = build_digest(store, site, DAY)
+    assert not digest.scored and digest.empty
+    assert render(digest, "text")[0].splitlines()[1] == f"No scores for {site} on 2026-11-20 yet."
+
+
+def test_text_markdown_json_csv_carry_every_field(store: Store, site: str) -> None:
+    insert(store, sample(site))
+    digest = build_digest(store, site, DAY, timezone="Europe/Berlin")
+    text, ctype = render(digest, "text")
+    assert ctype == "text/plain; charset=utf-8"
+    assert "NEWLY HOT (1)" in text and "COOLING (2)" in text
+    assert "  Acme Robotics (acme.example · DE) · hot · score 54 (+34, was warm)" in text
+    assert "    3 visitors · pricing ×4 (+32) · demo_request yesterday (+20)" in text
+    assert (
+        "    2 visitors · 3 active days · last seen 2026-11-20 10:30 CET · top pages: /pricing, /demo"
+        in text
+    )
+    assert "Steady" not in text and "Customer" not in text
+
+    markdown, _ = render(digest, "markdown")
+    assert "## Newly hot (1)" in markdown and "### Acme Robotics (acme.example)" in markdown
+    assert "- Why: 3 visitors · pricing ×4 (+32) · demo\\_request yesterday (+20)" in markdown
+
+    doc = json.loads(render(digest, "json")[0])
+    assert doc["date"] == "2026-11-20" and doc["totals"]["customers"] == 1
+    acme = doc["sections"][0]["companies"][0]
+    assert acme["name"] == "Acme Robotics" and acme["domain"] == "acme.example"
+    assert acme["change"] == 34 and acme["previous_tier"] == "warm"
+    assert acme["last_seen"] == "2026-11-20T09:30:00Z" and acme["top_pages"] == [
+        "/pricing",
+        "/demo",
+    ]
+
+    body, ctype = render(digest, "csv")
+    assert ctype == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [(r["section"], r["company"]) for r in rows] == [
+        ("newly_hot", "Acme Robotics"), ("hot", "Globex"), ("newly_warm", "Initech"),
+        ("cooling", "Umbrella"), ("cooling", "Hooli"),
+    ]  # fmt: skip
+    assert rows[3]["change"] == "-19" and rows[3]["country"] == "US"
+
+    html, ctype = render(digest, "html")
+    assert ctype == "text/html; charset=utf-8"
+    assert "Acme Robotics" in html and "pricing ×4 (+32)" in html and "<style" not in html
+
+
+def test_script_in_values_is_escaped_in_every_format(store: Store, site: str) -> None:
+    insert(store, [score_row(
+        site, "evil", "hot", 50, transition="newly_hot", previous_tier="cold",
+        company_name=SCRIPT + "\x1b[31m", company_domain=SCRIPT, country=SCRIPT,
+        reasons=[f"visited {SCRIPT} ×2"], top_pages=["/" + SCRIPT, '/a"onmouseover="x'],
+    )])  # fmt: skip
+    digest = build_digest(store, site, DAY)
+    for fmt in FORMATS:
+        body = render(digest, fmt)[0]
+        assert "\x1b" not in body, fmt
+        if fmt in ("html", "markdown", "json"):
+            assert "<script>" not in body, fmt
+    html = render(digest, "html")[0]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'onmouseover="x' not in html
+    assert "&lt;script&gt;" in render(digest, "markdown")[0]
+    doc = json.loads(render(digest, "json")[0])
+    assert doc["sections"][0]["companies"][0]["name"] == SCRIPT + " [31m"  # ESC removed only
+    slack = json.dumps(render_slack(digest))
+    assert "<script>" not in slack and "&lt;script&gt;" in slack
+    row = next(csv.DictReader(io.StringIO(render(digest, "csv")[0])))
+    assert row["domain"] == SCRIPT  # CSV and text are data, not markup: the value, verbatim
+
+
+def test_csv_neutralises_formula_cells(store: Store, site: str) -> None:
+    names = ['=HYPERLINK("http://x","y")', "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+    insert(store, [
+        score_row(site, f"k{i}", "hot", 50 - i, company_name=name, company_domain=name,
+                  reasons=[name], top_pages=[name])
+        for i, name in enumerate(names)
+    ])  # fmt: skip
+    body = render(build_digest(store, site, DAY), "csv")[0]
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert len(rows) == len(names)
+    for row, name in zip(rows, names, strict=True):
+        expected = "'" + name.replace("\t", " ").replace("\r", " ").strip()
+        expected = expected if expected[1:2] in "=+-@" else expected[1:]  # tab/CR were cleaned
+        for column in ("company", "domain", "reasons", "top_pages"):
+            assert row[column] == expected, (column, row[column])
+            assert row[column][:1] not in ("=", "+", "-", "@", "\t", "\r")
+
+
+def test_cli_prints_the_digest(
+    store: Store, site: str, make_settings: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    settings = make_settings(site)
+    monkeypatch.setenv("INTENT_CONFIG", str(settings.config_path))
+    monkeypatch.setenv("INTENT_CLICKHOUSE_URL", settings.clickhouse_url)
+    insert(store, sample(site))
+    assert cli.main(["digest", "--site", site, "--date", "2026-11-20", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [s["total"] for s in doc["sections"]] == [1, 1, 1, 2]
+    assert cli.main(["digest", "--date", "2026-11-20"]) == 0  # the only site is the default
+    assert "NEWLY HOT (1)" in capsys.readouterr().out
+    assert cli.main(["digest", "--site", "nope", "--date", "2026-11-20"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("intent digest: --site nope: no such site") and err.count("\n") == 1
+    assert cli.main(["digest", "--site", site, "--date", "20-11-2026"]) == 1
+    assert "expected YYYY-MM-DD" in capsys.readouterr().err
