@@ -30,8 +30,15 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 	@command -v chromium >/dev/null || { echo "chromium is required for browser tests and could not be installed" >&2; exit 1; }
 
-snippet:
-	@cd js-snippet && { [ -d node_modules ] || npm ci --silent --no-audit --no-fund >/dev/null 2>&1 || npm install --silent --no-audit --no-fund >/dev/null; }
+# The snippet's build tools (terser), exactly as package-lock.json pins them; again only when the
+# lock file changes. Quiet unless npm fails.
+SNIPPET_STAMP := js-snippet/node_modules/.installed
+$(SNIPPET_STAMP): js-snippet/package-lock.json
+	@cd js-snippet && out=$$(npm ci --no-audit --no-fund 2>&1) || { echo "$$out" >&2; exit 1; }
+	@touch $@
+
+snippet: $(SNIPPET_STAMP)
+	@:
 
 run: $(STAMP)
 	@$(BIN)/intent init --if-missing
