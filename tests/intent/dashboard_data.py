@@ -83,7 +83,7 @@ def score_rows(site: str, c: Company) -> list[dict[str, Any]]:
             "transition": c.transition if last else "", "reasons": c.reasons if last else c.reasons[:1],
             "visitors": c.visitors, "active_days": i + 1,
             "first_seen": (now - timedelta(days=len(c.scores) - 1)).isoformat(),
-            "last_seen": (now - timedelta(minutes=30 + ago * 1440)).isoformat(),
+            "last_seen": (now - timedelta(minutes=12 + 37 * len(c.reasons[0] if c.reasons else "") + ago * 1440)).isoformat(),
             "top_pages": [p for p, _ in c.pages], "is_customer": 0,
             "changed_at": now.isoformat(), "computed_at": now.isoformat(),
         })  # fmt: skip

@@ -1,0 +1,140 @@
+"""The dashboard in real headless Chromium: sign in, see tiers, open a company, no console
+errors (a CSP violation would be one), readable on a phone. Takes docs/dashboard.png when
+INTENT_UPDATE_SCREENSHOT=1 (otherwise into the test's tmp dir, so tests never dirty the clone)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from collector.settings import Settings
+from intent.store import Store
+from tests.conftest import LiveServer, SettingsFactory
+from tests.intent.dashboard_data import PASSWORD, make_user, seed
+
+pytestmark = pytest.mark.browser
+Serve = Callable[[Settings], LiveServer]
+SCREENSHOT = Path(__file__).parents[2] / "docs" / "dashboard.png"
+
+
+class Watched:
+    """A page whose console errors, page errors, failed requests and dialogs are recorded."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.page: Page = context.new_page()
+        self.problems: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.problems.append(m.text))
+        self.page.on("pageerror", lambda e: self.problems.append(str(e)))
+        # a request cut short by the next navigation (net::ERR_ABORTED) is not a failure
+        self.page.on("requestfailed", lambda r: "ERR_ABORTED" not in (r.failure or "")
+                     and self.problems.append(f"failed {r.url}: {r.failure}"))  # fmt: skip
+        self.page.on("response", lambda r: r.status >= 400 and self.problems.append(f"{r.status} {r.url}"))
+
+        def dialog(d: object) -> None:
+            self.dialogs.append(getattr(d, "message", "?"))
+            d.dismiss()  # type: ignore[attr-defined]
+
+        self.page.on("dialog", dialog)
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+    yield ctx
+    ctx.close()
+
+
+def sign_in(w: Watched, base: str, email: str) -> None:
+    w.page.goto(base + "/dashboard/")
+    assert w.page.url.startswith(base + "/dashboard/login?next=")
+    w.page.fill("#email", email)
+    w.page.fill("#password", PASSWORD)
+    w.page.click("text=Sign in >> nth=1")  # the button, not the heading
+    w.page.wait_for_load_state()
+
+
+def test_sign_in_see_tiers_open_a_company(context: BrowserContext, make_settings: SettingsFactory,
+                                          serve: Serve, store: Store, tmp_path: Path) -> None:  # fmt: skip
+    site = "www.example-saas.com"  # a realistic name for the screenshot; once per session
+    server = serve(make_settings(site))
+    seed(store, site)
+    w = Watched(context)
+    sign_in(w, server.url, make_user(store, site))
+    assert w.page.url == f"{server.url}/dashboard/sites/{site}/companies"
+    assert w.page.locator(".tiers a.tier-hot b").inner_text() == "2"
+    assert w.page.locator(".tiers a.tier-warm b").inner_text() == "3"
+    assert w.page.locator("table.companies tbody tr").count() == 9
+    first = w.page.locator("table.companies tbody tr").first
+    assert "Acme Corporation" in first.inner_text() and first.locator(".tier").inner_text().lower() == "hot"
+    # the stylesheet applied (no inline styles are allowed, so this proves it loaded)
+    bg = w.page.locator(".tier.tier-hot").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert bg == "rgb(217, 72, 15)"
+
+    shot = tmp_path / "dashboard.png"
+    w.page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("INTENT_UPDATE_SCREENSHOT") == "1":
+        shutil.copyfile(shot, SCREENSHOT)
+
+    w.page.click(".tiers a.tier-warm")
+    assert w.page.locator("table.companies tbody tr").count() == 3
+    w.page.click(".tiers a >> nth=0")
+    w.page.fill("input[name=q]", "globex")
+    w.page.click("button:has-text('Filter')")
+    assert w.page.locator("table.companies tbody tr").count() == 1
+
+    w.page.click("table.companies a:has-text('Globex')")
+    assert w.page.locator("h1").inner_text().startswith("Globex")
+    assert w.page.locator("svg.chart circle").count() == 6
+    assert w.page.locator("ul.reasons li").first.inner_text() == "3 visitors"
+    assert w.page.locator("ol.timeline > li").count() == 3
+    assert "Salesforce integration" in w.page.locator("section", has_text="Pages").last.inner_text()
+
+    for tab in ("Digest", "Coverage", "Dropped", "Install", "Companies"):
+        w.page.click(f"nav.tabs >> text={tab}")
+        assert w.page.locator("nav.tabs a[aria-current=page]").inner_text() == tab
+
+    w.page.click("button:has-text('Sign out')")
+    w.page.wait_for_url(f"{server.url}/dashboard/login")
+    w.page.goto(f"{server.url}/dashboard/sites/{site}/companies")
+    assert "/dashboard/login" in w.page.url
+    assert w.problems == [] and w.dialogs == []
+
+
+def test_wrong_password_shows_an_error(context: BrowserContext, server: LiveServer, store: Store, site: str) -> None:
+    email = make_user(store, site)
+    w = Watched(context)
+    w.page.goto(server.url + "/dashboard/login")
+    w.page.fill("#email", email)
+    w.page.fill("#password", "not the password")
+    w.page.click("text=Sign in >> nth=1")
+    assert "did not match" in w.page.locator(".error").inner_text()
+    # the refused form answers 401, which Chromium logs; nothing else may go wrong
+    assert [p for p in w.problems if "401" not in p] == []
+
+
+def test_readable_on_a_phone(browser: Browser, server: LiveServer, store: Store, site: str) -> None:
+    seed(store, site)
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+    try:
+        w = Watched(ctx)
+        sign_in(w, server.url, make_user(store, site))
+        for path in ("companies", "companies/acme.com", "coverage", "dropped", "install"):
+            w.page.goto(f"{server.url}/dashboard/sites/{site}/{path}")
+            overflow = w.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
+        w.page.goto(f"{server.url}/dashboard/sites/{site}/companies")
+        # one card per company: the header row is hidden and cells are labelled
+        assert not w.page.locator("table.companies thead").is_visible()
+        label = w.page.locator("table.companies td").first.evaluate(
+            "e => getComputedStyle(e, '::before').content")
+        assert label == '"Company"'
+        assert w.problems == []
+    finally:
+        ctx.close()
