@@ -360,8 +360,10 @@ def digest_frame(request: Request, store: Store, session: users.Session, site: s
     module = _digest_module()
     if module is None:
         return not_found(request, session)
-    digest = module.build_digest(store, site, _digest_day(request, site))
-    html = module.render(digest, "html")
+    timezone = _collector(request).settings.sites[site].timezone
+    digest = module.build_digest(store, site, _digest_day(request, site), timezone=timezone)
+    rendered = module.render(digest, "html")  # (body, content type)
+    html = rendered[0] if isinstance(rendered, tuple) else rendered
     headers = {**SECURITY_HEADERS, "Content-Security-Policy": DIGEST_CSP, "X-Frame-Options": "SAMEORIGIN"}
     return HTMLResponse(html, headers=headers)
 

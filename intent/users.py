@@ -219,7 +219,12 @@ def session(store: Store, token: str) -> Session | None:
         if r["user_deleted"] is None or r["user_deleted"] or r["user_updated_at"] > r["created_at"]:
             return None
         return Session("user", r["subject"], r["email_hint"], tuple(r["user_sites"]), r["csrf"])
-    return Session(r["kind"], r["subject"], r["subject"] + "…", tuple(r["session_sites"]), r["csrf"])
+    from intent import keys  # a key session lasts only while its key is not revoked
+
+    live = store.query_dicts(keys.SELECT_ROW, {"prefix": r["subject"]})
+    if not live:
+        return None
+    return Session("key", r["subject"], f"key {r['subject']}…", tuple(live[0]["sites"]), r["csrf"])
 
 
 def revoke_session(store: Store, token: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 from starlette.requests import Request
 
 from collector.settings import Settings
-from intent import dashboard, users
+from intent import dashboard, keys, users
 from intent.store import Store
 from tests.conftest import LiveServer, SettingsFactory
 from tests.intent.dashboard_data import PASSWORD, Company, make_user, seed, sign_in
@@ -317,3 +317,22 @@ def test_users_cli_creates_with_password_stdin(tmp_path: Path) -> None:
     assert "a…@corp.example\tall sites" in listed.stdout and "ann@" not in listed.stdout
     assert intent("users", "delete", "--email", "ann@corp.example").returncode == 0
     assert "no dashboard users" in intent("users", "list").stdout
+
+
+def test_sign_in_with_an_api_key_sees_only_its_sites(make_settings: SettingsFactory, serve: Serve,
+                                                      store: Store, site: str) -> None:  # fmt: skip
+    other = site + "-other"
+    toml = f'[sites."{site}"]\ndomains = ["example.com"]\n[sites."{other}"]\ndomains = ["example.org"]\n'
+    live = serve(make_settings(site, toml=toml))
+    token, _ = keys.create(store, [site], "read", "dashboard test")
+    client = httpx.Client(base_url=live.url)
+    csrf = _csrf(client.get("/dashboard/login").text)
+    r = client.post("/dashboard/login", data={"csrf": csrf, "api_key": token})
+    assert r.status_code == 303
+    assert client.get("/dashboard/").headers["location"] == f"/dashboard/sites/{site}/companies"
+    page = client.get(f"/dashboard/sites/{site}/companies")
+    assert page.status_code == 200 and f"key {token.split('_')[1]}…" in page.text
+    assert token not in page.text and token.split("_")[2] not in repr(store.query("SELECT * FROM dashboard_sessions"))
+    assert client.get(f"/dashboard/sites/{other}/companies").status_code == 404
+    keys.revoke(store, token.split("_")[1])
+    assert client.get(f"/dashboard/sites/{site}/companies").status_code == 303  # revoked: signed out
