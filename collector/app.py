@@ -268,12 +268,13 @@ async def readyz(request: Request) -> Response:
     problems = []
     if c.store is None or not await asyncio.to_thread(c.store.ping):
         problems.append("clickhouse unreachable")
-    if c.spool is None or c.spool.bytes >= c.spool.max_bytes:
+    if c.spool is None or c.spool.refusing or c.spool.bytes >= c.spool.max_bytes * 0.9:
         problems.append("spool full")
     if c.writer is not None and not c.writer.healthy:
         problems.append(f"writer failing: {c.writer.last_error}")
     body = {"status": "ok" if not problems else "unavailable", "problems": problems,
-            "spool_bytes": c.spool.bytes if c.spool else 0}  # fmt: skip
+            "spool_bytes": c.spool.bytes if c.spool else 0,
+            "spool_segments": len(c.spool.segments()) if c.spool else 0}  # fmt: skip
     return Response(orjson.dumps(body), status_code=200 if not problems else 503, media_type="application/json")
 
 

@@ -108,6 +108,7 @@ class Spool:
         self.appended = 0
         self.bytes = 0
         self.last_error = ""
+        self.refusing = False  # refused an append since the writer last freed room
         for leftover in sorted(directory.glob("*.open")):  # from a crash: seal it as it is
             leftover.rename(leftover.with_suffix(".seg"))
         adopted = _adopt_orphans(root, directory)
@@ -122,6 +123,7 @@ class Spool:
         size = sum(len(line) + 1 for line in lines)
         with self._bytes_lock:  # reserve now so concurrent requests see the bound
             if self.bytes + size > self.max_bytes:
+                self.refusing = True
                 raise SpoolFull(f"spool holds {self.bytes} bytes (bound {self.max_bytes})")
             self.bytes += size
         loop = asyncio.get_running_loop()
@@ -231,6 +233,7 @@ class Spool:
         segment.unlink()
         with self._bytes_lock:
             self.bytes -= size
+            self.refusing = False
 
     def quarantine(self, segment: Path) -> Path:
         """Set aside a segment ClickHouse rejects as data (it would block every later one);
@@ -240,6 +243,7 @@ class Spool:
         segment.rename(bad)
         with self._bytes_lock:
             self.bytes -= size
+            self.refusing = False
         return bad
 
     def segments(self) -> list[Path]:

@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from collector.settings import Settings
 from intent.store import Store
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, SettingsFactory
 
 
 def test_pageview_over_http_lands_in_events(server: LiveServer, store: Store, site: str) -> None:
@@ -19,3 +26,62 @@ def test_pageview_over_http_lands_in_events(server: LiveServer, store: Store, si
     assert rows == [{"type": "pageview", "host": "example.com", "path": "/pricing",
                      "title": "Pricing", "referrer_host": "www.google.com", "utm_source": "ads",
                      "browser": "Chrome", "device": "desktop"}]
+
+
+def test_rate_limit_answers_429_with_retry_after(
+    make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], site: str
+) -> None:
+    # 3 at once, then one per 100 s: the 4th request is refused whatever the machine's speed
+    server = serve(make_settings(site, INTENT_RATE_LIMIT="0.01", INTENT_RATE_LIMIT_BURST="3"))
+    body = {"site": site, "url": "https://example.com/"}
+    assert [server.post(body).status_code for _ in range(3)] == [202, 202, 202]
+    r = server.post(body)
+    assert r.status_code == 429
+    assert 1 <= int(r.headers["retry-after"]) <= 100
+    assert r.json()["error"] == {"status": 429, "code": "rate_limited",
+                                 "message": "too many requests from this address", "field": None}  # fmt: skip
+
+
+def test_the_same_client_id_is_stored_once(server: LiveServer, store: Store, site: str) -> None:
+    event_id = str(uuid.uuid4())
+    body = {"site": site, "url": "https://example.com/demo", "id": event_id}
+    assert server.post(body).json() == {"accepted": 1, "dropped": {}}
+    r = server.post(body)
+    assert r.status_code == 202
+    assert r.json() == {"accepted": 0, "dropped": {"duplicate": 1}}
+    assert r.headers["x-intent-dropped"] == "duplicate"
+    server.flush()
+    rows = store.query("SELECT toString(event_id) FROM events WHERE site = {s:String}", {"s": site})
+    assert rows == [(event_id,)]
+    dup = store.scalar(
+        "SELECT sum(count) FROM dropped_events WHERE site = {s:String} AND reason = 'duplicate'", {"s": site}
+    )
+    assert dup == 1
+
+
+def test_concurrent_requests_share_fsyncs(server: LiveServer, store: Store, site: str) -> None:
+    spool = server.collector.spool
+    assert spool is not None
+    before = spool.fsyncs
+    n = 240
+
+    def send(i: int) -> int:
+        return server.post({"site": site, "url": f"https://example.com/{i}"}).status_code
+
+    with ThreadPoolExecutor(max_workers=48) as pool:
+        statuses = list(pool.map(send, range(n)))
+    assert statuses == [202] * n
+    assert 1 <= spool.fsyncs - before < n  # group commit: never one fsync per request
+    server.flush()
+    assert store.scalar("SELECT count() FROM events WHERE site = {s:String}", {"s": site}) == n
+
+
+def test_health_endpoints_and_snippet(server: LiveServer) -> None:
+    assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
+    ready = httpx.get(server.url + "/readyz")
+    assert ready.status_code == 200 and ready.json()["problems"] == []
+    js = httpx.get(server.url + "/js/intent.js")
+    assert js.status_code == 200
+    assert "javascript" in js.headers["content-type"] and "max-age" in js.headers["cache-control"]
+    again = httpx.get(server.url + "/js/intent.js", headers={"If-None-Match": js.headers["etag"]})
+    assert again.status_code == 304

@@ -1,0 +1,74 @@
+"""The write-ahead spool on real files: group commit, the byte bound, slots per process, and
+adoption of what a dead process left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from collector.spool import Spool, SpoolFull
+
+
+def lines(n: int, tag: str = "x") -> list[bytes]:
+    return [f'{{"n":{i},"tag":"{tag}"}}'.encode() for i in range(n)]
+
+
+def test_concurrent_appends_share_one_fsync(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20, segment_rows=10_000, segment_age_s=60)
+
+    async def many() -> None:
+        await asyncio.gather(*(spool.append([line]) for line in lines(100)))
+
+    asyncio.run(many())
+    assert spool.appended == 100
+    assert 1 <= spool.fsyncs < 100
+    [segment] = spool.segments()
+    assert segment.read_bytes().count(b"\n") == 100
+    spool.close()
+    assert [p.suffix for p in spool.segments()] == [".seg"]
+
+
+def test_the_bound_refuses_and_frees(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1024, segment_rows=10_000, segment_age_s=60)
+    asyncio.run(spool.append(lines(20)))  # ~300 bytes
+    with pytest.raises(SpoolFull):
+        asyncio.run(spool.append([b"y" * 800]))
+    assert spool.bytes == sum(len(line) + 1 for line in lines(20))
+    spool.seal_if_due(force=True)
+    [segment] = spool.sealed()
+    spool.remove(segment)
+    assert spool.bytes == 0
+    asyncio.run(spool.append([b"y" * 800]))  # room again
+    spool.close()
+
+
+def test_segments_seal_at_the_row_count(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 1 << 20, segment_rows=10, segment_age_s=60)
+    for _ in range(3):
+        asyncio.run(spool.append(lines(5)))
+    assert len(spool.sealed()) == 1  # 10 rows sealed, 5 still open
+    assert len(spool.segments()) == 2
+    spool.close()
+
+
+def test_each_process_gets_its_own_slot_and_a_dead_ones_segments_are_adopted(tmp_path: Path) -> None:
+    a = Spool(tmp_path, 1 << 20, 1000, 60)
+    b = Spool(tmp_path, 1 << 20, 1000, 60)  # flock is per open file: a second claimant in-process
+    assert a.directory != b.directory
+    asyncio.run(b.append(lines(3, "b")))
+    os.close(b._slot_fd)  # b dies without sealing: its open segment is left behind, unlocked
+    c = Spool(tmp_path, 1 << 20, 1000, 60)  # starts while a still runs
+    assert c.directory == b.directory  # the free slot is taken again...
+    [adopted] = c.sealed()  # ...and its leftover sealed for sending
+    assert adopted.read_bytes().count(b'"tag":"b"') == 3
+    assert c.bytes == adopted.stat().st_size
+    asyncio.run(a.append(lines(2, "a")))
+    a.close()
+    d = Spool(tmp_path, 1 << 20, 1000, 60)  # a's slot is free and holds a's sealed segment
+    assert d.directory == a.directory
+    assert [p.read_bytes().count(b'"tag":"a"') for p in d.sealed()] == [2]
+    c.close()
+    d.close()

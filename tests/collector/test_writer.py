@@ -1,0 +1,155 @@
+"""Durability on the real server and the session database: the spool bound answers 503, a failing
+writer keeps events in the spool until ClickHouse is back (then exactly once), a replayed segment
+is not duplicated, leftovers are replayed at start-up, bad data is set aside."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import orjson
+
+from collector.settings import Settings
+from intent.store import Store
+from tests.conftest import LiveServer, SettingsFactory
+
+Serve = Callable[[Settings], LiveServer]
+
+
+def count(store: Store, site: str) -> int:
+    return int(store.scalar("SELECT count() FROM events WHERE site = {s:String}", {"s": site}))
+
+
+def page(site: str, i: int, event_id: str | None = None) -> dict[str, object]:
+    body: dict[str, object] = {"site": site, "url": f"https://example.com/p/{i}", "title": "t" * 100}
+    if event_id:
+        body["id"] = event_id
+    return body
+
+
+def test_spool_bound_answers_503_and_a_refused_id_may_retry(
+    make_settings: SettingsFactory, serve: Serve, store: Store, site: str
+) -> None:
+    # A long writer interval keeps accepted events in the spool: the bound is reached quickly.
+    server = serve(make_settings(site, INTENT_SPOOL_MAX_BYTES="2048", INTENT_WRITER_INTERVAL_MS="60000"))
+    accepted = 0
+    refused_id = str(uuid.uuid4())
+    for i in range(20):
+        r = server.post(page(site, i, refused_id))
+        if r.status_code == 503:
+            break
+        assert r.status_code == 202, r.text
+        refused_id = str(uuid.uuid4())
+        accepted += 1
+    assert r.status_code == 503 and accepted >= 1
+    assert r.headers["retry-after"] == "5"
+    assert r.json()["error"]["code"] == "unavailable"
+    ready = httpx.get(server.url + "/readyz")
+    assert ready.status_code == 503 and "spool full" in ready.json()["problems"]
+    server.flush()  # the writer catches up: room again
+    r = server.post(page(site, 99, refused_id))  # the id refused with 503 is not a "duplicate"
+    assert r.status_code == 202 and r.json() == {"accepted": 1, "dropped": {}}
+    server.flush()
+    assert count(store, site) == accepted + 1
+    assert httpx.get(server.url + "/readyz").status_code == 200
+
+
+def test_writer_failure_keeps_events_in_the_spool_until_clickhouse_is_back(
+    server: LiveServer, store: Store, site: str
+) -> None:
+    writer = server.collector.writer
+    spool = server.collector.spool
+    assert writer is not None and spool is not None
+    store.command("DETACH TABLE events")
+    try:
+        for i in range(5):
+            assert server.post(page(site, i)).status_code == 202
+        assert writer.flush() is False
+        assert spool.sealed(), "accepted events must stay in the spool"
+        ready = httpx.get(server.url + "/readyz")
+        assert ready.status_code == 503
+        assert any(p.startswith("writer failing") for p in ready.json()["problems"])
+        assert ready.json()["spool_segments"] >= 1
+        assert "intent_writer_insert_errors_total 0.0" not in httpx.get(server.url + "/metrics").text
+        assert server.post(page(site, 5)).status_code == 202  # still accepting into the spool
+    finally:
+        store.command("ATTACH TABLE events")
+    assert writer.flush() is True
+    assert writer.flush() is True
+    assert count(store, site) == 6
+    assert spool.segments() == []
+    assert httpx.get(server.url + "/readyz").status_code == 200
+
+
+def test_a_segment_sent_twice_is_stored_once(server: LiveServer, store: Store, site: str) -> None:
+    """A crash after ClickHouse confirmed a segment but before it was deleted replays it."""
+    spool = server.collector.spool
+    assert spool is not None
+    for i in range(3):
+        assert server.post(page(site, i)).status_code == 202
+    spool.seal_if_due(force=True)
+    [segment] = spool.sealed()
+    kept = segment.read_bytes()
+    server.flush()
+    assert count(store, site) == 3
+    segment.write_bytes(kept)  # as if the delete never happened
+    server.flush()
+    assert count(store, site) == 3
+    assert spool.segments() == []
+
+
+def row(site: str, path: str) -> bytes:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.000")
+    return orjson.dumps({"event_id": str(uuid.uuid4()), "site": site, "ts": now, "type": "pageview",
+                         "url": "https://example.com" + path, "path": path})  # fmt: skip
+
+
+def test_leftovers_are_replayed_torn_tails_cut_and_bad_data_set_aside(
+    make_settings: SettingsFactory, serve: Serve, store: Store, site: str, tmp_path: Path
+) -> None:
+    settings = make_settings(site)
+    mine, gone = settings.spool_dir / "slot-0", settings.spool_dir / "slot-7"
+    mine.mkdir(parents=True)
+    gone.mkdir(parents=True)
+    # a crash mid-write: the last line was never acknowledged and has no newline
+    (mine / "00000000000000000001-1-000001.open").write_bytes(row(site, "/a") + b"\n" + row(site, "/torn")[:30])
+    # a worker that is gone left a sealed segment in its own slot
+    (gone / "00000000000000000002-2-000001.seg").write_bytes(row(site, "/b") + b"\n" + row(site, "/c") + b"\n")
+    # data ClickHouse can never take
+    bad = b'{"site": "' + site.encode() + b'", "ts": "not a time"}\n'
+    (mine / "00000000000000000003-1-000002.seg").write_bytes(bad)
+    server = serve(settings)
+    assert server.post(page(site, 1)).status_code == 202
+    server.flush()
+    paths = store.query("SELECT path FROM events WHERE site = {s:String} ORDER BY path", {"s": site})
+    assert [p[0] for p in paths] == ["/a", "/b", "/c", "/p/1"]
+    spool = server.collector.spool
+    assert spool is not None and spool.segments() == []
+    assert [p.name for p in spool.directory.glob("*.bad")] == ["00000000000000000003-1-000002.bad"]
+    assert "intent_spool_quarantined_segments_total 1.0" in httpx.get(server.url + "/metrics").text
+    shutil.rmtree(settings.spool_dir, ignore_errors=True)
+
+
+def test_metrics_report_the_pipeline(server: LiveServer, site: str) -> None:
+    for i in range(3):
+        assert server.post(page(site, i)).status_code == 202
+    assert server.post(page(site, 9), ua="curl/8.5.0").status_code == 202
+    assert server.post(b"nope").status_code == 400
+    server.flush()
+    text = httpx.get(server.url + "/metrics").text
+    for line in (
+        f'intent_events_accepted_total{{site="{site}"}} 3.0',
+        'intent_events_dropped_total{reason="bot:http-client"} 1.0',
+        'intent_requests_rejected_total{status="400"} 1.0',
+        "intent_spool_bytes 0.0",
+        "intent_writer_rows_total 3.0",
+        "intent_writer_batch_rows_count",
+        "intent_writer_batch_seconds_bucket",
+        "intent_writer_insert_errors_total 0.0",
+        "intent_writer_healthy 1.0",
+    ):
+        assert line in text, line
