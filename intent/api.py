@@ -40,6 +40,14 @@ DIGEST_FORMATS = {
     "csv": "text/csv; charset=utf-8",
 }
 
+# Site data is private and may hold visitor-controlled text (titles, paths): never cached,
+# never sniffed, and HTML (the digest) can load nothing and run no script.
+PRIVATE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+}
+
 COMPANY_COLUMNS = """
     company_key, company_name, company_domain, country, company_source, confidence, score, tier,
     previous_tier, previous_score, transition, reasons, visitors, active_days, first_seen,
@@ -305,6 +313,11 @@ class Api:
 
     def guarded(self, handler: Handler, write: bool = False) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
+            response = await checked(request)
+            response.headers.update(PRIVATE_HEADERS)
+            return response
+
+        async def checked(request: Request) -> Response:
             store: Store | None = request.app.state.collector.store
             if store is None:
                 return error_response(503, "starting up", headers={"Retry-After": "5"})

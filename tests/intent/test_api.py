@@ -180,3 +180,11 @@ def test_delete_visitor_removes_events_activity_and_identities(api: Client, stor
 def test_digest_rejects_unknown_format_and_bad_date(api: Client) -> None:
     assert api.get("/digest", format="pdf").json()["error"]["field"] == "format"
     assert api.get("/digest", date="31/12/2026").json()["error"]["field"] == "date"
+
+
+def test_data_responses_are_private_and_script_free(api: Client, store: Store, site: str) -> None:
+    write_scores(store, [score_row(site, "acme.com")])
+    for r in (api.get("/companies"), api.get("/companies/acme.com"), api.get("/companies", limit="x")):
+        assert r.headers["cache-control"] == "no-store"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert "default-src 'none'" in r.headers["content-security-policy"]
