@@ -34,6 +34,7 @@ from collector.settings import Settings, SiteConfig
 from collector.spool import Spool, SpoolFull
 from collector.writer import DropCounter, Salts, Writer
 from intent import keys, webhooks
+from intent.schedule import ScoringSchedule
 from intent.store import Store, StoreError, connect
 
 log = logging.getLogger("intent.collector")
@@ -113,6 +114,7 @@ class Collector:
     limiter: RateLimiter | None = None
     snippet: tuple[bytes, bytes, str] | None = None  # plain, gzipped, etag
     deliverer: webhooks.Deliverer | None = None
+    schedule: ScoringSchedule | None = None
 
 
 def _snippet() -> tuple[bytes, bytes, str] | None:
@@ -367,11 +369,16 @@ def start(c: Collector) -> None:
     c.writer = Writer(c.store, c.spool, c.drops, salts, c.metrics, s.writer_interval_ms / 1000)
     c.writer.start()  # replays whatever a previous run left in the spool
     c.deliverer = webhooks.start(c.store, s)  # sends what a previous run left queued
+    # Hourly scoring and each site's digest at its local time, in a background thread.
+    c.schedule = ScoringSchedule(s, c.store)
+    c.schedule.start()
     log.info("collector ready: %d site(s), spool %s", len(s.sites), s.spool_dir)
 
 
 def stop(c: Collector) -> None:
     """SIGTERM: drain the spool into ClickHouse before exiting."""
+    if c.schedule is not None:  # stop scheduled scoring first: it feeds webhooks and the store
+        c.schedule.stop()
     if c.deliverer is not None:
         c.deliverer.stop()
     if c.writer is not None:

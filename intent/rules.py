@@ -303,28 +303,3 @@ def _customer(raw: Any) -> Customer:
         _regex(raw, "customer"),
         _strings(raw, "event", "events", "customer"),
     )
-
-
-# Written (commented) into intent.toml by `intent init`; docs/scoring.md explains each key.
-EXAMPLE_TOML = """\
-# [sites.localhost.rules]       # scoring rules; every key is optional (these are the defaults)
-# half_life_days = 7            # points lose half their value every 7 days
-# hot = 50                      # hot: score >= 50 AND a buying signal in the last 7 days
-# warm = 20
-# buying_window_days = 7
-# cap_per_visitor_day = 40      # one visitor adds at most 40 points a day
-# window_days = 30              # days of history read per scoring run
-# breadth = { points = 5, max = 20 }     # per extra distinct visitor
-# frequency = { points = 3, max = 15 }   # per extra active day
-# customer = { paths = ["/login*", "/signin*", "/app", "/app/*"], events = ["login"] }
-# [sites.localhost.rules.signals]  # replaces the default signals; counted once per visitor per day
-# demo_request = { event = "demo_request", points = 20, buying = true }
-# demo = { paths = ["/demo*", "/request-demo*", "/book-demo*"], points = 15, buying = true }
-# pricing = { paths = ["/pricing*", "/plans*"], points = 10, buying = true }
-# webinar = { paths = ["/webinar*"], points = 10 }
-# case_studies = { paths = ["/case-stud*", "/customers/*"], points = 5 }
-# ebook = { paths = ["/ebook*", "/resources/ebook*", "/whitepaper*"], points = 5 }
-# blog = { paths = ["/blog/*"], points = 1 }
-# careers = { paths = ["/careers*", "/jobs*"], points = -10 }   # job seekers, not buyers
-# integrations = { regex = "^/integrations/[a-z-]+$", points = 3 }
-"""

@@ -406,8 +406,8 @@ def with_history(
     for c in scores:
         seen.add(c.company_key)
         out.append(c)
-    for ck, p in list(previous.items()) + list(same_day.items()):
-        if ck in seen or (p["tier"] == "cold" and ck not in same_day):
+    for ck, p in previous.items():
+        if ck in seen or p["tier"] == "cold":
             continue
         seen.add(ck)
         out.append(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,6 +21,7 @@ from intent.scoring import (
 )
 from intent.store import Store
 from tests.conftest import LiveServer
+from tests.intent.activity import event
 
 D = date(2026, 3, 20)
 RULES = Rules()
@@ -160,19 +160,6 @@ def test_transitions() -> None:
 
 
 # --- snapshots in real ClickHouse ---------------------------------------------------------------
-
-
-def event(site: str, day: date, company: str, visitor: str, path: str = "/", name: str = "",
-          type_: str = "pageview", hour: int = 12, domain: str | None = None) -> dict[str, Any]:  # fmt: skip
-    ts = datetime(day.year, day.month, day.day, hour, 0, 0, tzinfo=UTC)
-    return {
-        "event_id": str(uuid.uuid4()), "site": site, "ts": ts.strftime("%Y-%m-%d %H:%M:%S.000"),
-        "type": "event" if name else type_, "name": name, "path": path, "host": "example.com",
-        "url": "https://example.com" + path, "visitor_id": visitor, "company_key": company,
-        "company_domain": company if domain is None else domain,
-        "company_name": company.split(".")[0].title(), "company_source": "ranges",
-        "confidence": 0.9, "country": "DE",
-    }  # fmt: skip
 
 
 def site_config(name: str, rules: dict[str, Any] | None = None) -> SiteConfig:

@@ -1,0 +1,158 @@
+"""Scoring on a schedule inside `intent serve`: every hour, and each site's digest at its local time.
+
+One background thread. Every `interval_s` (an hour) it scores today for each site; when a site's
+local `digest_time` passes, it scores that site again and sends its digest. The digest and
+webhook modules are found lazily (`send_digest`, `enqueue`), so scoring runs without them.
+A restart after the digest time does not send that day's digest again (nothing is persisted).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from collector.settings import Settings, SiteConfig
+from intent.scoring import CompanyScore, score_site
+from intent.store import Store
+
+log = logging.getLogger("intent.schedule")
+
+# Called after every scoring run with the scores written (webhooks).
+AfterScoring = Callable[[Store, SiteConfig, Sequence[CompanyScore]], None]
+# Called at a site's digest time with the site-local day (email / Slack).
+SendDigest = Callable[[Settings, Store, SiteConfig, date], Any]
+
+
+def site_today(site: SiteConfig, now: datetime | None = None) -> date:
+    """The date it is now where the site's sales team is."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(ZoneInfo(site.timezone)).date()
+
+
+def digest_moment(site: SiteConfig, day: date) -> datetime:
+    """When the site's digest for `day` is due, in UTC."""
+    hour, minute = (int(x) for x in site.digest_time.split(":"))
+    local = datetime.combine(day, time(hour, minute), tzinfo=ZoneInfo(site.timezone))
+    return local.astimezone(UTC)
+
+
+def _optional(modules: Sequence[str], name: str) -> Callable[..., Any] | None:
+    for module_name in modules:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        fn = getattr(module, name, None)
+        if callable(fn):
+            return fn  # type: ignore[no-any-return]
+    return None
+
+
+def webhooks_enqueue(store: Store, site: SiteConfig, scores: Sequence[CompanyScore]) -> None:
+    """Hand the scores to the webhook outbox if that module is installed."""
+    enqueue = _optional(("intent.webhooks",), "enqueue")
+    if enqueue is not None:
+        enqueue(store, site, scores)
+
+
+def send_digest(settings: Settings, store: Store, site: SiteConfig, day: date) -> Any:
+    """Send the site's digest through the digest module if it is installed."""
+    send = _optional(("intent.digest", "intent.delivery"), "send_digest")
+    if send is None:
+        log.warning("digest for %s not sent: no digest module installed", site.name)
+        return None
+    params = inspect.signature(send).parameters
+    return send(settings, store, site.name if "site_name" in params else site, day)
+
+
+def score_and_notify(
+    store: Store,
+    site: SiteConfig,
+    day: date,
+    after: Sequence[AfterScoring] = (webhooks_enqueue,),
+) -> list[CompanyScore]:
+    """One scoring run: the snapshot for `day`, then every after-scoring hook."""
+    scores = score_site(store, site, day)
+    for hook in after:
+        try:
+            hook(store, site, scores)
+        except Exception:  # a failing hook must not stop scoring of the next site
+            log.exception("after scoring %s: %s failed", site.name, getattr(hook, "__name__", hook))
+    return scores
+
+
+class ScoringSchedule:
+    """The background thread started by the server (collector.app.start) and stopped with it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        interval_s: float = 3600.0,
+        first_delay_s: float = 120.0,
+        tick_s: float = 20.0,
+        after: Sequence[AfterScoring] = (webhooks_enqueue,),
+        digest: SendDigest = send_digest,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.interval = timedelta(seconds=interval_s)
+        self.tick_s = tick_s
+        self.after = after
+        self.digest = digest
+        now = datetime.now(UTC)
+        # Not at once: a server (or a test) that starts and stops quickly never scores.
+        self.next_scoring = now + timedelta(seconds=first_delay_s)
+        self.last_check = now
+        self.sent: set[tuple[str, date]] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="intent-schedule", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick_s):
+            try:
+                self.run_due(datetime.now(UTC))
+            except Exception:  # keep the schedule alive; the next tick retries
+                log.exception("scheduled scoring failed")
+
+    def run_due(self, now: datetime) -> list[str]:
+        """Do whatever is due at `now`; returns what was done, e.g. ["score acme 2026-03-20"]."""
+        done: list[str] = []
+        hourly = now >= self.next_scoring
+        if hourly:
+            self.next_scoring = now + self.interval
+        for site in self.settings.sites.values():
+            if self._stop.is_set():
+                break
+            day = site_today(site, now)
+            due = digest_moment(site, day)
+            digest_due = self.last_check < due <= now and (site.name, day) not in self.sent
+            if not (hourly or digest_due):
+                continue
+            try:
+                score_and_notify(self.store, site, day, self.after)
+                done.append(f"score {site.name} {day}")
+                if digest_due:
+                    self.sent.add((site.name, day))
+                    self.digest(self.settings, self.store, site, day)
+                    done.append(f"digest {site.name} {day}")
+            except Exception:
+                log.exception("scheduled run for %s failed", site.name)
+        self.last_check = now
+        return done

@@ -1,0 +1,158 @@
+"""`intent score` (write a day's snapshot) and `intent rules test` (replay history under new rules)."""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from collector.settings import Settings, SiteConfig
+from intent.rules import Rules, RulesError, parse_rules
+from intent.scoring import CompanyScore, compute_scores, rules_of
+
+TIERS = ("hot", "warm", "cold")
+
+
+def _day(raw: str | None, site: SiteConfig) -> date:
+    from intent.cli import CliError
+    from intent.schedule import site_today
+
+    if not raw:
+        return site_today(site)
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise CliError(f"--date: expected YYYY-MM-DD, got {raw!r}") from None
+
+
+def _sites(s: Settings, name: str | None) -> list[SiteConfig]:
+    from intent.cli import CliError
+
+    if name is None:
+        if not s.sites:
+            raise CliError(f"no sites in {s.config_path}")
+        return list(s.sites.values())
+    if name not in s.sites:
+        known = ", ".join(sorted(s.sites)) or "none"
+        raise CliError(f"--site: no site {name!r} in {s.config_path} (sites: {known})")
+    return [s.sites[name]]
+
+
+def tally(scores: Sequence[CompanyScore]) -> str:
+    counts = Counter(c.tier for c in scores)
+    return ", ".join(f"{counts[t]} {t}" for t in TIERS)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from intent.cli import open_store, settings
+    from intent.migrate import migrate
+    from intent.schedule import score_and_notify
+
+    s = settings()
+    sites = _sites(s, args.site)
+    store = open_store(s)
+    migrate(store, s)
+    for site in sites:
+        day = _day(args.date, site)
+        scores = score_and_notify(store, site, day)
+        print(f"{site.name} {day}: {len(scores)} companies scored ({tally(scores)})")
+        for c in scores:
+            if c.tier == "cold" and not c.transition:
+                continue
+            note = f" [{c.transition}]" if c.transition else ""
+            customer = " (customer)" if c.is_customer else ""
+            print(
+                f"  {c.tier:<4} {c.score:>6.1f}  {c.company_name}{customer}{note}: {' · '.join(c.reasons)}"
+            )
+    return 0
+
+
+def load_rules_file(path: Path, site: str) -> Rules:
+    """A rules file: a whole intent.toml (its [sites.SITE.rules]), a [rules] table, or bare rules."""
+    from intent.cli import CliError
+
+    try:
+        doc: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(f"--rules: {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CliError(f"--rules: {path} is not valid TOML: {exc}") from None
+    raw: Any = doc
+    prefix = ""
+    if isinstance(doc.get("sites"), dict):
+        site_table = doc["sites"].get(site)
+        if not isinstance(site_table, dict):
+            raise CliError(f"--rules: {path} has no [sites.{site}] table")
+        raw, prefix = site_table.get("rules", {}), f"sites.{site}.rules."
+    elif "rules" in doc:
+        raw, prefix = doc["rules"], "rules."
+    try:
+        return parse_rules(raw)
+    except RulesError as exc:
+        raise CliError(f"{path}: {prefix}{exc.rule}: {exc.reason}") from None
+
+
+def tier_changes(
+    before: Sequence[CompanyScore], after: Sequence[CompanyScore]
+) -> list[tuple[CompanyScore, CompanyScore]]:
+    """Companies whose tier differs, the biggest moves first."""
+    old = {c.company_key: c for c in before}
+    pairs = [(old[c.company_key], c) for c in after if c.company_key in old]
+    changed = [(a, b) for a, b in pairs if a.tier != b.tier]
+    rank = {"cold": 0, "warm": 1, "hot": 2}
+    changed.sort(
+        key=lambda p: (-abs(rank[p[1].tier] - rank[p[0].tier]), -p[1].score, p[1].company_key)
+    )
+    return changed
+
+
+def cmd_rules_test(args: argparse.Namespace) -> int:
+    from intent.cli import CliError, open_store, settings
+
+    s = settings()
+    [site] = _sites(s, args.site)
+    new_rules = load_rules_file(Path(args.rules), site.name)
+    if not 1 <= args.days <= 365:
+        raise CliError(f"--days: must be 1..365, got {args.days}")
+    day = _day(args.date, site)
+    store = open_store(s)
+    before = compute_scores(store, site.name, rules_of(site), day, args.days)
+    after = compute_scores(store, site.name, new_rules, day, args.days)
+    print(f"{site.name} {day}, replaying {args.days} days: {len(after)} companies")
+    print(f"  current rules: {tally(before)}")
+    print(f"  new rules:     {tally(after)}")
+    changes = tier_changes(before, after)
+    if not changes:
+        print("no company would change tier")
+        return 0
+    print(f"{len(changes)} compan{'y' if len(changes) == 1 else 'ies'} would change tier:")
+    for a, b in changes:
+        customer = " (customer)" if b.is_customer else ""
+        print(
+            f"  {b.company_name}{customer}: {a.tier} -> {b.tier} (score {a.score:g} -> {b.score:g})"
+        )
+        print(f"      now: {' · '.join(a.reasons)}")
+        print(f"      new: {' · '.join(b.reasons)}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("score", help="score companies and write the day's snapshot")
+    p.add_argument("--site", help="one site (default: every site)")
+    p.add_argument("--date", help="YYYY-MM-DD (default: today in the site's time zone)")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("rules", help="scoring rules")
+    rules_sub = p.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")
+    t = rules_sub.add_parser(
+        "test", help="replay stored history under new rules; show tier changes"
+    )
+    t.add_argument("--site", required=True)
+    t.add_argument("--rules", required=True, help="a TOML file with the new rules")
+    t.add_argument("--days", type=int, default=30, help="days of history to replay (default 30)")
+    t.add_argument("--date", help="YYYY-MM-DD to score (default: today in the site's time zone)")
+    t.set_defaults(func=cmd_rules_test)

@@ -1,0 +1,210 @@
+"""Rules as code: parsing, defaults, errors naming the rule, and `intent rules test` / `intent score`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from collector.settings import SettingsError
+from intent.cli import STARTER_CONFIG, main
+from intent.rules import DEFAULT_SIGNALS, Rules, RulesError, parse_rules
+from intent.store import Store
+from tests.conftest import SettingsFactory
+from tests.intent.activity import event
+
+
+def test_no_rules_table_means_the_defaults() -> None:
+    rules = parse_rules({})
+    assert rules == Rules()
+    assert [(s.name, s.points) for s in rules.signals] == [
+        ("demo_request", 20), ("demo", 15), ("pricing", 10), ("webinar", 10),
+        ("case_studies", 5), ("ebook", 5), ("blog", 1), ("careers", -10),
+    ]  # fmt: skip
+    assert (rules.half_life_days, rules.hot, rules.warm, rules.buying_window_days) == (7, 50, 20, 7)
+
+
+def test_the_commented_example_written_by_init_is_the_defaults() -> None:
+    block = STARTER_CONFIG[STARTER_CONFIG.index("# [sites.localhost.rules]") :]
+    uncommented = "\n".join(line.removeprefix("# ") for line in block.splitlines())
+    raw = tomllib.loads(uncommented)["sites"]["localhost"]["rules"]
+    rules = parse_rules(raw)
+    assert rules.signals[:-1] == DEFAULT_SIGNALS
+    assert rules.signals[-1].name == "integrations"
+    assert rules == Rules(signals=rules.signals)
+
+
+def test_pages_match_globs_and_regexes_case_insensitively_first_signal_wins() -> None:
+    rules = parse_rules({
+        "signals": {
+            "pricing": {"paths": ["/pricing*"], "points": 10, "buying": True},
+            "docs": {"regex": "^/docs/(api|sdk)/", "points": 2},
+            "anything": {"path": "*", "points": 1},
+            "signup": {"event": "signup", "points": 8},
+        },
+        "customer": {"paths": ["/app/*"], "events": ["login"]},
+    })  # fmt: skip
+
+    def name(path: str) -> str:
+        sig, _ = rules.classify_page(path)
+        return sig.name if sig else ""
+
+    assert name("/pricing") == name("/Pricing/enterprise") == "pricing"
+    assert name("/docs/API/x") == "docs"
+    assert name("/docs/guide") == "anything"  # regex did not match; the catch-all did
+    assert rules.classify_event("signup")[0] is not None
+    assert rules.classify_page("/app/home")[1] is True
+    assert rules.classify_event("login")[1] is True
+    assert rules.classify_page("/apple")[1] is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "rule"),
+    [
+        ("nope", "rules"),
+        ({"hot": "fifty"}, "hot"),
+        ({"hot": 10, "warm": 20}, "warm"),
+        ({"half_life_days": 0}, "half_life_days"),
+        ({"bogus": 1}, "bogus"),
+        ({"breadth": {"points": -1}}, "breadth.points"),
+        ({"breadth": {"pts": 1}}, "breadth.pts"),
+        ({"buying_window_days": 2.5}, "buying_window_days"),
+        ({"signals": {"pricing": {"paths": ["/pricing"]}}}, "signals.pricing.points"),
+        ({"signals": {"pricing": {"points": 10}}}, "signals.pricing"),
+        ({"signals": {"pricing": {"paths": "/pricing", "points": 10}}}, "signals.pricing.paths"),
+        ({"signals": {"pricing": {"paths": ["pricing"], "points": 10}}}, "signals.pricing.paths"),
+        ({"signals": {"p": {"regex": "([a-", "points": 1, "buying": True}}}, "signals.p.regex"),
+        ({"signals": {"p": {"regex": "^/(?!x)", "points": 1, "buying": True}}}, "signals.p.regex"),
+        ({"signals": {"p": {"event": "x", "points": -5, "buying": True}}}, "signals.p.buying"),
+        ({"signals": {"p": {"event": "x", "points": 5, "weight": 2}}}, "signals.p.weight"),
+        ({"signals": {"blog": {"paths": ["/blog/*"], "points": 1}}}, "signals"),  # no buying signal
+        ({"customer": {"paths": [1]}}, "customer.paths"),
+    ],
+)
+def test_invalid_rules_name_the_rule(raw: object, rule: str) -> None:
+    with pytest.raises(RulesError) as err:
+        parse_rules(raw)
+    assert err.value.rule == rule
+
+
+def test_invalid_rules_fail_at_start_up_naming_the_setting(
+    make_settings: SettingsFactory, site: str
+) -> None:
+    toml = (
+        f'[sites."{site}".rules.signals.demo]\npaths = ["/demo"]\npoints = "lots"\nbuying = true\n'
+    )
+    with pytest.raises(SettingsError) as err:
+        make_settings(site, toml=toml)
+    assert err.value.setting == f"sites.{site}.rules.signals.demo.points"
+
+
+# --- the CLI, in this process against the session database (chDB opens one path per process) ---
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, ch_url: str, tmp_path: Path, site: str) -> Path:
+    config = tmp_path / "intent.toml"
+    config.write_text(f'[sites."{site}"]\ndomains = ["example.com"]\n', encoding="utf-8")
+    monkeypatch.setenv("INTENT_CONFIG", str(config))
+    monkeypatch.setenv("INTENT_CLICKHOUSE_URL", ch_url)
+    return tmp_path
+
+
+def seed(store: Store, site: str) -> str:
+    day = datetime.now(UTC).date() - timedelta(days=4)
+    rows = [
+        event(site, day, "acme.com", v, p)
+        for v in ("a1", "a2", "a3")
+        for p in ("/ebook/guide", "/webinar")
+    ]
+    rows += [event(site, day, "globex.com", v, "/pricing") for v in ("g1", "g2")]
+    rows += [event(site, day, "initech.com", "i1", "/blog/post")]
+    store.insert_rows("events", rows)
+    return day.isoformat()
+
+
+NEW_RULES = """
+[rules]
+warm = 30
+
+[rules.signals]
+demo_request = { event = "demo_request", points = 20, buying = true }
+pricing = { paths = ["/pricing*"], points = 10, buying = true }
+webinar = { paths = ["/webinar*"], points = 10, buying = true }
+ebook = { regex = "^/EBOOKS?/", points = 5 }
+"""
+
+
+def test_rules_test_shows_which_companies_would_change_tier(
+    cli_env: Path, store: Store, site: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = seed(store, site)
+    new = cli_env / "new.toml"
+    new.write_text(NEW_RULES, encoding="utf-8")
+    assert main(["rules", "test", "--site", site, "--rules", str(new), "--date", day]) == 0
+    out = capsys.readouterr().out
+    assert "current rules: 0 hot, 2 warm, 1 cold" in out
+    assert "new rules:     1 hot, 0 warm, 2 cold" in out
+    assert "2 companies would change tier" in out
+    assert "Acme: warm -> hot (score 55 -> 55)" in out
+    assert (
+        "now: 3 visitors (+10) · webinar ×3 (+30) · ebook ×3 (+15) · 1 active day · not hot: no demo_request/demo/pricing in 7 days"
+        in out
+    )
+    assert "Globex: warm -> cold (score 25 -> 25)" in out
+    assert "Initech" not in out
+    # nothing was written: rules test only replays
+    assert (
+        store.scalar("SELECT count() FROM company_scores WHERE site = {s:String}", {"s": site}) == 0
+    )
+
+
+def test_rules_test_names_the_bad_rule(
+    cli_env: Path, store: Store, site: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = cli_env / "bad.toml"
+    bad.write_text('[rules]\nhot = "very"\n', encoding="utf-8")
+    assert main(["rules", "test", "--site", site, "--rules", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        f"intent rules: {bad}: rules.hot: expected a number, got 'very'"
+    ]
+
+
+def test_score_command_writes_and_prints_the_snapshot(
+    cli_env: Path, store: Store, site: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = seed(store, site)
+    assert main(["score", "--site", site, "--date", day]) == 0
+    out = capsys.readouterr().out
+    assert f"{site} {day}: 3 companies scored (0 hot, 2 warm, 1 cold)" in out
+    assert "warm   55.0  Acme [newly_warm]: 3 visitors (+10)" in out
+    tiers = store.query(
+        "SELECT company_key, tier FROM company_scores FINAL WHERE site = {s:String} ORDER BY company_key",
+        {"s": site},
+    )
+    assert tiers == [("acme.com", "warm"), ("globex.com", "warm"), ("initech.com", "cold")]
+    assert main(["score", "--site", "nosuch"]) == 1
+    assert "--site: no site 'nosuch'" in capsys.readouterr().err
+
+
+def test_score_while_the_server_holds_the_database_is_one_line(
+    ch_url: str, tmp_path: Path, store: Store
+) -> None:
+    config = tmp_path / "intent.toml"
+    config.write_text('[sites.x]\ndomains = ["example.com"]\n', encoding="utf-8")
+    env = {"PATH": "/usr/bin:/bin", "INTENT_CONFIG": str(config), "INTENT_CLICKHOUSE_URL": ch_url}
+    r = subprocess.run(
+        [sys.executable, "-m", "intent", "score"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "in use by another process" in r.stderr

@@ -1,0 +1,67 @@
+"""The scoring schedule inside `intent serve`: hourly runs and each site's digest at local time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from collector.settings import Settings, SiteConfig
+from intent.schedule import ScoringSchedule, digest_moment, site_today
+from intent.scoring import CompanyScore, snapshot
+from intent.store import Store
+from tests.conftest import LiveServer, SettingsFactory
+from tests.intent.activity import event
+
+
+def test_site_today_and_digest_moment_follow_the_site_time_zone() -> None:
+    tokyo = SiteConfig(
+        name="t", domains=("example.com",), timezone="Asia/Tokyo", digest_time="09:00"
+    )
+    assert site_today(tokyo, datetime(2026, 3, 19, 16, 0, tzinfo=UTC)) == date(2026, 3, 20)
+    assert digest_moment(tokyo, date(2026, 3, 20)) == datetime(2026, 3, 20, 0, 0, tzinfo=UTC)
+
+
+def test_hourly_scoring_and_the_digest_at_local_time(
+    store: Store, site: str, make_settings: SettingsFactory
+) -> None:
+    toml = f'[sites."{site}"]\ndomains = ["example.com"]\ntimezone = "Asia/Tokyo"\ndigest_time = "09:00"\n'
+    settings = make_settings(site, toml=toml)
+    day = datetime.now(UTC).date() + timedelta(days=1)  # 09:00 tomorrow in Tokyo
+    store.insert_rows(
+        "events", [event(site, day - timedelta(days=1), "acme.com", "a1", "/pricing")]
+    )
+    scored: list[tuple[str, int]] = []
+    digests: list[tuple[str, date]] = []
+
+    def after(store: Store, cfg: SiteConfig, scores: Sequence[CompanyScore]) -> None:
+        scored.append((cfg.name, len(scores)))
+
+    def digest(settings: Settings, store: Store, cfg: SiteConfig, day: date) -> Any:
+        digests.append((cfg.name, day))
+
+    schedule = ScoringSchedule(settings, store, first_delay_s=0, after=[after], digest=digest)
+    due = digest_moment(settings.sites[site], day)
+    schedule.last_check = due - timedelta(minutes=50)
+
+    assert schedule.run_due(due - timedelta(minutes=30)) == [f"score {site} {day}"]
+    assert scored == [(site, 1)]
+    assert schedule.run_due(due - timedelta(minutes=10)) == []  # the hour is not over
+    assert schedule.run_due(due + timedelta(seconds=20)) == [
+        f"score {site} {day}",
+        f"digest {site} {day}",
+    ]
+    assert digests == [(site, day)]
+    assert snapshot(store, site, day)["acme.com"]["tier"] == "cold"
+    assert schedule.run_due(due + timedelta(minutes=5)) == []  # sent once
+    later = due + timedelta(minutes=31)
+    assert schedule.run_due(later) == [f"score {site} {day}"]  # the next hourly run
+    assert digests == [(site, day)]
+
+
+def test_the_server_runs_the_schedule_and_stops_it(server: LiveServer) -> None:
+    schedule = server.collector.schedule
+    assert schedule is not None
+    assert schedule._thread is not None and schedule._thread.is_alive()
+    server.stop()
+    assert not schedule._thread.is_alive()
