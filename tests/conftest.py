@@ -34,8 +34,12 @@ CHROME_UA = (
     "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
 _sites = itertools.count(1)
-# Debian's Chromium, never a downloaded browser; quiet flags for a shared machine.
+# Debian's Chromium, never a downloaded browser. The browser-wide user agent, not only
+# Playwright's per-page override: a keepalive beacon sent while a page is being navigated away
+# goes out with the browser's own agent, and a headless one says HeadlessChrome, which the
+# collector drops as a bot.
 CHROMIUM_ARGS = [
+    f"--user-agent={CHROME_UA}",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",

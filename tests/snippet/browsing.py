@@ -17,20 +17,8 @@ from typing import Any
 from playwright.sync_api import BrowserContext, ConsoleMessage, Request
 
 from intent.store import Store
-from tests.conftest import CHROME_UA, LiveServer, wait_until
+from tests.conftest import LiveServer, wait_until
 
-# The browser-wide user agent, not only Playwright's per-page override: a keepalive beacon sent
-# while a page is being navigated away goes out with the browser's own agent, and a headless one
-# says HeadlessChrome, which the collector drops as a bot.
-CHROMIUM_ARGS = [
-    f"--user-agent={CHROME_UA}",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 BUILD = Path(__file__).resolve().parents[2] / "collector" / "static" / "intent.js"
 
 EVENTS = """

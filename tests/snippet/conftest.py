@@ -1,4 +1,4 @@
-"""Browser fixtures: Debian's Chromium driven by Playwright (no browser download), a test site on
+"""Browser fixtures (the one `browser` is in tests/conftest.py): a test site on
 its own loopback port, and fresh browser contexts that record what they send.
 
 Playwright runs the browser with `navigator.webdriver` true and, headless, a `HeadlessChrome`
@@ -8,28 +8,14 @@ user agent that the collector drops as a bot; the test pages therefore carry
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, sync_playwright
+from playwright.sync_api import Browser, BrowserContext
 
 from tests.conftest import CHROME_UA
-from tests.snippet.browsing import CHROMIUM_ARGS, Recorder, Site, Visit, serve_site
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail(
-            "Debian's chromium is not installed: run `make browser` (apt-get install chromium)"
-        )
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
+from tests.snippet.browsing import Recorder, Site, Visit, serve_site
 
 
 @pytest.fixture
