@@ -16,7 +16,7 @@ export async function build() {
     mangle: true,
     format: { comments: false },
   });
-  return result.code + "\n";
+  return result.code;
 }
 
 export const gzipSize = (code) => gzipSync(Buffer.from(code), { level: 9 }).length;

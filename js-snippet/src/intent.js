@@ -9,18 +9,16 @@
       old = self.intent,
       s = d.currentScript,
       data = s.dataset,
-      site = data.site,
       api = data.api || new URL("/api/event", s.src),
-      // Not counted: file:// pages, automated browsers, visitors who opted out, and Do-Not-Track /
-      // Global Privacy Control when the tag asks for it. Local development is left to the site's
-      // `domains` on the collector: it refuses an Origin it does not list.
+      // Not counted: file:// pages, automated browsers, and Do-Not-Track / Global Privacy Control
+      // when the tag asks for it. Local development is left to the site's `domains` on the
+      // collector, which refuses an Origin it does not list.
       off =
-        !site ||
         !/^http/.test(loc.protocol) ||
         (n.webdriver && !("allowAutomation" in data)) ||
         ("respectDnt" in data && (n.doNotTrack == 1 || n.globalPrivacyControl)),
       // The page being viewed: its URL and path, max scroll depth 0-100, visible ms not yet sent,
-      // and since when it is visible (0 while hidden).
+      // and since when it is visible (false while hidden).
       url,
       path,
       depth,
@@ -30,24 +28,26 @@
       // text/plain is a CORS "simple" request (no preflight); the collector reads it as JSON.
       send = (o) => {
         try {
-          if (!off) {
-            o.site = site;
+          // The opt-out is read at every send, so it works at once; where the browser blocks
+          // site storage altogether, reading it throws and nothing is sent either.
+          if (!off && localStorage.intent_ignore != "true") {
+            o.site = data.site;
             o.url = url;
             o = JSON.stringify(o);
             n.sendBeacon(api, o) || fetch(api, { method: "POST", body: o, keepalive: true }).catch(() => 0);
           }
         } catch {
-          // swallowed: the caller's props may not serialise; never the host page's problem
+          // swallowed: props that do not serialise, blocked storage; never the host page's problem
         }
       },
-      mark = () => (since = d.hidden ? 0 : now()),
+      mark = () => (since = !d.hidden && now()),
       scroll = () => {
         // The bottom of the viewport as a percentage of the document; overscroll is capped.
         depth = Math.max(depth, Math.min(100, (((scrollY + innerHeight) * 100) / d.documentElement.scrollHeight) | 0));
       },
       flush = () => {
         scroll();
-        if (since) visible += now() - since;
+        visible += since && now() - since;
         mark();
         if (visible) send({ type: "engagement", engaged_ms: visible, scroll: depth });
         visible = 0;
@@ -75,11 +75,6 @@
           // a call with arguments of the wrong shape does nothing
         }
       };
-    try {
-      off ||= localStorage.intent_ignore == "true";
-    } catch {
-      // storage blocked (sandboxed frame, strict privacy settings): not an opt-out
-    }
     // A second copy of the tag (or a bundle run twice) must not count the page again.
     if (old?.l) return;
     intent.l = 1;

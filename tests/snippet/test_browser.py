@@ -242,20 +242,18 @@ def test_opt_out_flag_stops_everything(
     page = v.context.new_page()
     page.goto(web.add("/optout", html("Opt out", tag(server.url, site, AUTOMATED), TALL)))
     assert v.wait(lambda: len(v.seen.beacons) == 1)
-    # The documented way: in the browser console on the site, then reload.
+    # The documented way: in the browser console on the site. It works at once, without a reload.
     page.evaluate("localStorage.intent_ignore = 'true'")
-    page.reload()
     page.evaluate("intent('event', 'ignored'); intent('identify', {email: 'me@ignored.example'})")
     page.evaluate("window.scrollTo(0, 3000); history.pushState({}, '', '/optout/next')")
+    page.reload()  # no engagement for the view being left, no view of the reloaded page
     page.close()
     barrier(visit(), web, server.url, site)  # a visitor who did not opt out
-    # Only the view before opting out, and its engagement sent as it was reloaded away.
-    assert [b["type"] for b in v.seen.beacons if b["type"] != "engagement"] == ["pageview"]
-    rows = events(store, server, site, 3)
-    assert sorted((r["type"], r["path"]) for r in rows) == [
-        ("engagement", "/optout"),
-        ("pageview", "/barrier"),
+    assert [b["type"] for b in v.seen.beacons] == ["pageview"]
+    rows = events(store, server, site, 2)
+    assert [(r["type"], r["path"]) for r in rows] == [
         ("pageview", "/optout"),
+        ("pageview", "/barrier"),
     ]
 
 
