@@ -25,7 +25,7 @@ from collector.app import RateLimiter
 from collector.errors import error_response
 from collector.pipeline import persistent_visitor_id
 from collector.settings import Settings
-from intent import keys
+from intent import digest, keys
 from intent.store import Store, StoreError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -289,15 +289,11 @@ def forget_visitor(store: Store, site: str, visitor: str) -> dict[str, int]:
     return {"events": int(counts[0]), "daily_activity": int(counts[1]), "identities": int(counts[2])}
 
 
-def render_digest(store: Store, site: str, day: date, fmt: str, timezone: str = "UTC") -> bytes | None:
-    """The digest through intent.digest; None if this build has no digest module."""
-    try:
-        from intent import digest  # type: ignore[attr-defined]
-    except ImportError:
-        return None
+def render_digest(store: Store, site: str, day: date, fmt: str, timezone: str = "UTC") -> bytes:
+    """The daily digest (intent.digest: the same one emailed to sales) in one format."""
     built = digest.build_digest(store, site, day, timezone=timezone)
     body, _content_type = digest.render(built, fmt)
-    return body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    return body.encode("utf-8")
 
 
 # Endpoints ------------------------------------------------------------------------------------
@@ -393,8 +389,6 @@ async def digest_endpoint(request: Request, store: Store, key: keys.ApiKey, site
     config = request.app.state.collector.settings.sites.get(site)
     timezone = config.timezone if config is not None else "UTC"
     body = await asyncio.to_thread(render_digest, store, site, day, fmt, timezone)
-    if body is None:
-        return error_response(503, "digests are not available in this build", code="digest_unavailable")
     return Response(body, media_type=DIGEST_FORMATS[fmt])
 
 

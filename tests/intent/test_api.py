@@ -188,3 +188,23 @@ def test_data_responses_are_private_and_script_free(api: Client, store: Store, s
         assert r.headers["cache-control"] == "no-store"
         assert r.headers["x-content-type-options"] == "nosniff"
         assert "default-src 'none'" in r.headers["content-security-policy"]
+
+
+def test_digest_in_every_format(api: Client, store: Store, site: str) -> None:
+    evil = "<script>alert(1)</script>"
+    write_scores(store, [score_row(site, "acme.com", score=88.0, tier="hot", transition="newly_hot",
+                                   company_name="Acme " + evil, reasons=["read " + evil])])  # fmt: skip
+    today = date.today().isoformat()
+    as_json = api.get("/digest", date=today)
+    assert as_json.status_code == 200, as_json.text
+    assert as_json.headers["content-type"] == "application/json"
+    assert "acme.com" in as_json.text and as_json.json()
+    html = api.get("/digest", date=today, format="html")
+    assert html.headers["content-type"].startswith("text/html")
+    assert "acme.com" in html.text and evil not in html.text and "&lt;script&gt;" in html.text
+    for fmt, media in (("text", "text/plain"), ("markdown", "text/markdown"), ("csv", "text/csv")):
+        r = api.get("/digest", date=today, format=fmt)
+        assert r.status_code == 200 and r.headers["content-type"].startswith(media), fmt
+        assert "acme.com" in r.text, fmt
+    empty = api.get("/digest", date="2020-01-01", format="csv")
+    assert empty.status_code == 200 and "acme.com" not in empty.text
