@@ -33,8 +33,21 @@ COMMON_AGENTS = [
 ]
 
 _WINDOWS = ["Windows NT 10.0; Win64; x64", "Windows NT 10.0; WOW64", "Windows NT 6.1; Win64; x64"]
-_MACS = ["Macintosh; Intel Mac OS X 10_15_7", "Macintosh; Intel Mac OS X 14_6_1", "Macintosh; Intel Mac OS X 13_5"]
-_ANDROID = ["SM-G991B", "SM-A536B", "Pixel 8", "Pixel 7a", "M2101K6G", "CPH2451", "moto g(60)", "SM-X710"]
+_MACS = [
+    "Macintosh; Intel Mac OS X 10_15_7",
+    "Macintosh; Intel Mac OS X 14_6_1",
+    "Macintosh; Intel Mac OS X 13_5",
+]
+_ANDROID = [
+    "SM-G991B",
+    "SM-A536B",
+    "Pixel 8",
+    "Pixel 7a",
+    "M2101K6G",
+    "CPH2451",
+    "moto g(60)",
+    "SM-X710",
+]
 
 
 def unique_agent(rng: random.Random, n: int) -> str:
@@ -49,7 +62,9 @@ def unique_agent(rng: random.Random, n: int) -> str:
                 f"Version/{rng.randrange(15, 19)}.{patch % 10} Safari/605.1.15 Build/{patch}")  # fmt: skip
     if kind == 2:
         v = rng.randrange(110, 134)
-        return f"Mozilla/5.0 ({rng.choice(_WINDOWS)}; rv:{v}.0) Gecko/{20100101 + patch} Firefox/{v}.0"
+        return (
+            f"Mozilla/5.0 ({rng.choice(_WINDOWS)}; rv:{v}.0) Gecko/{20100101 + patch} Firefox/{v}.0"
+        )
     if kind == 3:
         return (f"Mozilla/5.0 (Linux; Android {rng.randrange(9, 15)}; {rng.choice(_ANDROID)}) "
                 f"AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{rng.randrange(110, 132)}.0.{build}.{patch} "
@@ -98,7 +113,12 @@ def build_geoip(path: Path) -> Path:
     from mmdb_writer import MMDBWriter
 
     w = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoIP2-Enterprise")
-    countries = [("US", "United States"), ("DE", "Germany"), ("GB", "United Kingdom"), ("FR", "France")]
+    countries = [
+        ("US", "United States"),
+        ("DE", "Germany"),
+        ("GB", "United Kingdom"),
+        ("FR", "France"),
+    ]
     for i in range(COMPANIES):
         code, name = countries[i % len(countries)]
         w.insert_network(netaddr.IPSet([company_net(i)]), {
@@ -159,6 +179,10 @@ def bodies(site: str, count: int = 200, seed: int = 3) -> list[str]:
             doc = [pageview, {"site": site, "type": "engagement", "url": url, "engaged_ms": 15000, "scroll": 60},
                    {"site": site, "type": "event", "name": "cta_click", "url": url}]  # fmt: skip
         else:
-            doc = {"site": site, "type": "identify", "email": f"person{rng.randrange(100)}@company{rng.randrange(50)}.example"}
+            doc = {
+                "site": site,
+                "type": "identify",
+                "email": f"person{rng.randrange(100)}@company{rng.randrange(50)}.example",
+            }
         out.append(json.dumps(doc, separators=(",", ":")))
     return out

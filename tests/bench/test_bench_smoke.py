@@ -1,0 +1,48 @@
+"""`make bench` cannot rot: every benchmark runs at a tiny size and yields numbers and a report.
+No timing is asserted (shared, noisy machines); only that each figure was measured."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import report
+
+
+@pytest.mark.slow
+def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
+    out, data = tmp_path / "benchmarks.md", tmp_path / "benchmarks.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out), "--json", str(data)],
+        capture_output=True, text=True, timeout=600, check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    r = json.loads(data.read_text())
+    ingest = r["ingest"]
+    assert ingest["bare_rps"] > 0 and ingest["collector_rps"] > 0
+    assert all(x["non_2xx"] == 0 and x["errors"] == 0 for x in ingest["collector_runs"])
+    assert ingest["collector_accepted_events"] > 0 and ingest["collector_internal_errors"] == 0
+    assert ingest["collector_rss_mb"] > 0
+    assert ingest["latency"]["collector"]["statuses"] == {
+        "202": ingest["latency"]["collector"]["sent"]
+    }
+    assert r["writer"]["rows_written"] == r["writer"]["rows"]
+    assert r["writer"]["ceiling_rows_per_s"] > 0
+    assert r["useragents"]["per_second"] > 0
+    assert r["useragents"]["ua_parser_resolver"] == "ua_parser.regex.Resolver"  # the native one
+    for size in r["scale"]["sizes"].values():
+        assert size["events_rows"] > 0 and size["bytes_per_event"] > 0
+        assert size["daily_activity_rows"] > 0 and size["daily_companies_rows"] > 0
+        for q in ("companies_list", "company_page", "digest"):
+            assert size[q]["p95_ms"] > 0
+    statuses = {c["figure"]: c["status"] for c in r["checks"]}
+    assert len(statuses) == len(r["checks"]) >= 13
+    assert all(s in ("goal", "pass", "FAIL", "n/a") for s in statuses.values())
+    text = out.read_text()
+    assert "| 1 ingest throughput |" in text and "| 7 storage |" in text
+    assert report.table(r["checks"]).splitlines()[0] in text
