@@ -75,6 +75,13 @@ class RateLimiter:
             self._pruned = now
         return 0.0
 
+    def wait(self, key: str) -> float:
+        """Seconds until `allow` would pass, spending nothing."""
+        now = time.monotonic()
+        tokens, last = self.buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
 
 class RecentIds:
     """Client-sent event ids seen lately (bounded, per process): a retried beacon is stored once."""

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from collector.app import RateLimiter
+from collector.clientip import client_ip
 from collector.errors import error_response
 from collector.pipeline import persistent_visitor_id
 from collector.settings import Settings
@@ -31,6 +32,8 @@ from intent.store import Store, StoreError
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
+FAILED_AUTH_BURST = 30  # bad keys an address may try before it is slowed to one per second
+FAILED_AUTH_PER_SECOND = 1.0
 MAX_DAYS = 365
 DIGEST_FORMATS = {
     "json": "application/json",
@@ -306,6 +309,8 @@ class Api:
 
     def __init__(self, settings: Settings) -> None:
         self.limiter = RateLimiter(settings.api_rate_limit_per_second, settings.api_rate_limit_burst)
+        self.failures = RateLimiter(FAILED_AUTH_PER_SECOND, FAILED_AUTH_BURST)
+        self.proxies = settings.trusted_proxies
 
     def guarded(self, handler: Handler, write: bool = False) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -320,11 +325,20 @@ class Api:
             auth = request.headers.get("authorization", "")
             if not auth.lower().startswith("bearer "):
                 return error_response(401, "expected Authorization: Bearer KEY", headers={"WWW-Authenticate": "Bearer"})
-            try:
-                key = await asyncio.to_thread(keys.verify, store, auth[7:].strip())
-            except StoreError:
-                return error_response(503, "database unavailable", headers={"Retry-After": "5"})
+            token = auth[7:].strip()
+            peer = request.client.host if request.client else None
+            ip = str(client_ip(peer, request.headers.get("x-forwarded-for"), self.proxies))
+            hit, key = keys.cached(token)
+            if not hit:  # a database lookup: refused to an address that keeps sending bad keys
+                wait = self.failures.wait(ip)
+                if wait:
+                    return error_response(429, "too many failed authentications from this address", headers={"Retry-After": str(max(1, round(wait + 0.49)))})
+                try:
+                    key = await asyncio.to_thread(keys.verify, store, token)
+                except StoreError:
+                    return error_response(503, "database unavailable", headers={"Retry-After": "5"})
             if key is None:
+                self.failures.allow(ip)
                 return error_response(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
             wait = self.limiter.allow(key.prefix)
             if wait:

@@ -135,6 +135,11 @@ class _Cache:
 _cache = _Cache()
 
 
+def cached(token: str) -> tuple[bool, ApiKey | None]:
+    """(True, grant) if the key's answer is in the memory cache; (False, None) if unknown."""
+    return _cache.get(hash_key(token))
+
+
 def verify(store: Store, token: str) -> ApiKey | None:
     """The key's grant, or None for a malformed, unknown or revoked key."""
     parsed = parse(token)

@@ -133,3 +133,20 @@ def test_scopes_read_key_cannot_delete_or_track(
     event = {"site": site, "type": "pageview", "url": "https://example.com/", "ip": "203.0.113.9", "ua": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"}
     assert live.post(event, Authorization=f"Bearer {read}").status_code == 401
     assert live.post(event, Authorization=f"Bearer {write}").status_code == 202
+
+
+def test_an_address_sending_bad_keys_is_slowed_but_valid_keys_still_work(
+    make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], store: Store, site: str
+) -> None:
+    from intent.api import FAILED_AUTH_BURST
+
+    live = serve(make_settings(site))
+    good, _ = keys.create(store, [site])
+    path = f"/api/v1/sites/{site}/companies"
+    assert get(live, path, good).status_code == 200  # verified once: now in the cache
+    statuses: list[int] = []
+    while 429 not in statuses and len(statuses) < 3 * FAILED_AUTH_BURST:  # refills 1/s meanwhile
+        statuses.append(get(live, path, f"int_abcdefgh_{len(statuses):032d}").status_code)
+    assert statuses[:FAILED_AUTH_BURST] == [401] * FAILED_AUTH_BURST
+    assert statuses[-1] == 429
+    assert get(live, path, good).status_code == 200
