@@ -216,6 +216,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "collector.enrich.commands",
     "intent.webhooks",
     "intent.digest",
+    "intent.demo",
 )
 
 

@@ -1,0 +1,84 @@
+"""`intent demo` in-process against the session chDB (its own site, a fixed seed), and the
+command's refusal when another process holds the database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from intent.demo import companies, run_demo
+from intent.digest import FORMATS, build_digest, render
+from intent.store import Store
+
+COMPANY_TIERS = """
+SELECT company_name, tier, transition, is_customer FROM company_scores FINAL
+WHERE site = {site:String} AND day = {day:Date}
+"""
+
+
+def test_demo_produces_hot_warm_cooling_and_leaves_customers_out(
+    store: Store, site: str, make_settings: Any
+) -> None:
+    config = make_settings(site).sites[site]
+    now = datetime.now(UTC)
+    result = run_demo(store, config, seed=7, now=now)
+    assert result.tiers["hot"] >= 1 and result.tiers["warm"] >= 1
+    assert result.days_scored == 30
+    assert {"bot:crawler", "bot:http-client"} & set(result.dropped), result.dropped
+
+    today = {
+        r["company_name"]: r
+        for r in store.query_dicts(COMPANY_TIERS, {"site": site, "day": now.date()})
+    }
+    profiles = {c.name: c.profile for c in companies()}
+    for name, profile in profiles.items():
+        if profile == "hot":
+            assert today[name]["tier"] == "hot", name
+        if profile == "warm":
+            assert today[name]["tier"] == "warm", (name, today[name])
+        if profile in ("careers", "was_hot"):
+            assert today[name]["tier"] == "cold", name
+        if profile == "customer":
+            assert today[name]["is_customer"] == 1
+    assert today["Stark Analytics"]["transition"] == "cooling"  # hot until its buying went stale
+
+    digest = build_digest(store, site, now.date())
+    listed = {c.name for s in digest.sections for c in s.companies}
+    assert {"Globex Logistics", "Initech Software", "Stark Analytics"} <= listed
+    assert "Weyland Freight" not in listed
+    for fmt in FORMATS:
+        assert "Weyland Freight" not in render(digest, fmt)[0]
+
+    # The same pipeline as real events: agents parsed, companies from the owner ranges, no IPs.
+    stored = store.query_dicts(
+        "SELECT countIf(company_source = 'ranges') AS from_ranges, countIf(company_key = '') AS anonymous,"
+        " countIf(browser = '') AS no_browser, countIf(ip_prefix != '') AS with_ip, count() AS events"
+        " FROM events WHERE site = {site:String}", {"site": site},
+    )[0]  # fmt: skip
+    assert stored["events"] == result.events and stored["from_ranges"] > 0
+    assert stored["anonymous"] > 0 and stored["no_browser"] == 0 and stored["with_ip"] == 0
+    dropped = store.scalar(
+        "SELECT sum(count) FROM dropped_events WHERE site = {site:String}", {"site": site}
+    )
+    assert dropped == sum(result.dropped.values())
+
+    again = run_demo(store, config, seed=7, now=now)  # replaces, never doubles, the demo
+    count = store.scalar("SELECT count() FROM events WHERE site = {site:String}", {"site": site})
+    assert again.events == result.events == count
+
+
+def test_demo_refuses_while_another_process_holds_the_database(
+    store: Store, ch_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "intent.toml"
+    env = {**os.environ, "INTENT_CONFIG": str(config), "INTENT_CLICKHOUSE_URL": ch_url}
+    done = subprocess.run([sys.executable, "-m", "intent", "demo"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith("intent demo: the database is held by a running `intent serve`")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert not config.exists()  # nothing was changed
