@@ -181,16 +181,16 @@ def send_digest(
 ) -> list[Delivery]:
     """Build the site's digest for `day` and send it to every configured channel.
 
-    A quiet day (nothing newly hot, hot, newly warm or cooling) sends nothing unless
-    `send_empty`; the returned list is then empty. Failures are logged and returned."""
+    Called by the scheduler at the site's digest_time for every site. Nothing is sent (and the
+    list is empty) when the site has neither recipients nor a Slack webhook, or on a quiet day
+    (nothing newly hot, hot, newly warm or cooling) unless `send_empty`. Failures are logged
+    and returned, never raised."""
     site = settings.sites.get(site_name)
     if site is None:
         raise SettingsError(f"sites.{site_name}", "no such site in the configuration")
     if not site.digest_recipients and not site.slack_webhook:
-        raise SettingsError(
-            f"sites.{site_name}.digest_recipients",
-            "no digest_recipients or slack_webhook configured, so there is nowhere to send it",
-        )
+        log.info("digest for %s not sent: no digest_recipients or slack_webhook", site_name)
+        return []
     digest = build_digest(store, site_name, day, site.timezone)
     if digest.empty and not send_empty:
         log.info("digest for %s on %s: nothing to send", site_name, day)

@@ -484,7 +484,7 @@ def email_subject(digest: Digest) -> str:
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("digest", help="print or send a site's daily digest")
     p.add_argument("--site", help="site name (default: the only configured site)")
-    p.add_argument("--date", help="YYYY-MM-DD (default: today, UTC)")
+    p.add_argument("--date", help="YYYY-MM-DD (default: today in the site's time zone)")
     p.add_argument("--format", choices=tuple(FORMATS), default="text")
     p.add_argument("--send", action="store_true",
                    help="email it to the site's digest_recipients and post it to its slack_webhook")  # fmt: skip
@@ -509,11 +509,12 @@ def pick_site(settings: Any, name: str | None) -> Any:
     return site
 
 
-def parse_day(raw: str | None) -> date:
+def parse_day(raw: str | None, timezone: str = "UTC") -> date:
+    """--date, or today where the site's sales team is (the day the scheduler scores)."""
     from intent.cli import CliError
 
     if raw is None:
-        return datetime.now(UTC).date()
+        return datetime.now(ZoneInfo(timezone)).date()
     try:
         return date.fromisoformat(raw)
     except ValueError:
@@ -524,13 +525,9 @@ def ensure_scored(store: Store, site: Any, day: date) -> None:
     """Score the day first when its snapshot is missing (scoring is idempotent)."""
     if store.scalar(TOTALS, {"site": site.name, "day": day}):
         return
-    import importlib
+    from intent.scoring import score_site
 
-    try:
-        scoring: Any = importlib.import_module("intent.scoring")
-    except ImportError:
-        return
-    scoring.score_site(store, site, day)
+    score_site(store, site, day)
 
 
 def cmd_digest(args: Any) -> int:
@@ -539,13 +536,18 @@ def cmd_digest(args: Any) -> int:
 
     s = settings()
     site = pick_site(s, args.site)
-    day = parse_day(args.date)
+    day = parse_day(args.date, site.timezone)
     store = open_store(s)
     migrate(store, s)
     ensure_scored(store, site, day)
     if args.send:
         from intent.delivery import send_digest
 
+        if not site.digest_recipients and not site.slack_webhook:
+            raise CliError(
+                f"site {site.name} has no digest_recipients or slack_webhook in "
+                f"{s.config_path}: nowhere to send the digest"
+            )
         results = send_digest(s, store, site.name, day, send_empty=args.send_empty)
         if not results:
             print(f"{site.name} {day}: nothing to send (no company is hot, newly warm or cooling)")

@@ -292,3 +292,18 @@ def test_cli_send_reports_each_channel_and_fails_loudly(
     quiet = ["digest", "--site", site, "--date", "2026-11-01", "--send"]
     assert cli.main(quiet) == 0
     assert "nothing to send" in capsys.readouterr().out and len(inbox.received) == 2
+
+
+def test_nothing_configured_sends_nothing_and_the_cli_says_why(
+    store: Store, site: str, make_settings: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    settings = make_settings(site)  # no recipients, no webhook: the scheduler must not fail
+    insert(store, sample(site))
+    assert send_digest(settings, store, site, DAY) == []
+    monkeypatch.setenv("INTENT_CONFIG", str(settings.config_path))
+    monkeypatch.setenv("INTENT_CLICKHOUSE_URL", settings.clickhouse_url)
+    assert cli.main(["digest", "--site", site, "--date", DAY.isoformat(), "--send"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"intent digest: site {site} has no digest_recipients or slack_webhook")
+    assert err.count("\n") == 1
