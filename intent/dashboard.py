@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from collector.app import Collector, RateLimiter, store_of
 from collector.clientip import _addr, _trusted, client_ip
-from intent import keys, users
+from intent import digest, keys, users
 from intent.store import Store
 
 SESSION_COOKIE = "intent_session"
@@ -328,14 +328,7 @@ def score_chart(history: list[dict[str, Any]], width: int = 640, height: int = 1
 
 def digest_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
     day = _digest_day(request, site)
-    builder = _digest_module()
-    rows: list[dict[str, Any]] = []
-    if builder is None:  # until intent.digest exists: today's hot and warm companies
-        rows = store.query_dicts(COMPANIES, {"site": site, "days": 1, "tier": "", "country": "",
-                                             "q": "", "limit": 50})  # fmt: skip
-        rows = [r for r in rows if r["c_tier"] in ("hot", "warm") and r["c_day"] == day]
     return page(request, "digest.html", session, site, "digest", day=day,
-                has_digest=builder is not None, companies=rows,
                 frame_url=f"/dashboard/sites/{_urlpart(site)}/digest.html?date={day}")  # fmt: skip
 
 
@@ -347,23 +340,12 @@ def _digest_day(request: Request, site: str) -> date:
         return _site_today(request, site)
 
 
-def _digest_module() -> Any:
-    try:
-        from intent import digest  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return None
-    return digest if hasattr(digest, "build_digest") and hasattr(digest, "render") else None
-
-
 def digest_frame(request: Request, store: Store, session: users.Session, site: str) -> Response:
-    """The digest's own HTML, framed by the digest page: no script may run in it."""
-    module = _digest_module()
-    if module is None:
-        return not_found(request, session)
+    """The digest exactly as emailed (intent.digest), framed by the digest page; its inline
+    styles are allowed here, and the sandbox lets no script run."""
     timezone = _collector(request).settings.sites[site].timezone
-    digest = module.build_digest(store, site, _digest_day(request, site), timezone=timezone)
-    rendered = module.render(digest, "html")  # (body, content type)
-    html = rendered[0] if isinstance(rendered, tuple) else rendered
+    built = digest.build_digest(store, site, _digest_day(request, site), timezone=timezone)
+    html, _content_type = digest.render(built, "html")
     headers = {**SECURITY_HEADERS, "Content-Security-Policy": DIGEST_CSP, "X-Frame-Options": "SAMEORIGIN"}
     return HTMLResponse(html, headers=headers)
 
