@@ -29,7 +29,8 @@ import orjson
 
 from collector import beacon, pipeline
 from collector.enrich import ranges as owner_ranges
-from collector.enrich.enricher import Enricher, build_enricher
+from collector.enrich.enricher import Enricher
+from collector.enrich.geoip import open_databases
 from collector.settings import Settings, SiteConfig, load_settings
 from intent.scoring import score_site
 from intent.store import Store, StoreLockedError
@@ -119,6 +120,7 @@ REFERRERS = ("", "", "https://www.google.com/", "https://www.linkedin.com/",
 # Residential and mobile lines: no owner range covers them, so they stay anonymous.
 ISP_NET = ipaddress.ip_network("198.19.200.0/22")
 MOBILE_NET = ipaddress.ip_network("2001:db8:de99::/48")
+HOSTING_NET = ipaddress.ip_network("198.19.210.0/24")  # scrapers with a browser's agent
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ class DemoCompany:
     name: str
     profile: str
     visitors: int
+    country: str
+    city: str
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
 
@@ -165,6 +169,8 @@ def companies() -> list[DemoCompany]:
             row["name"],
             row["profile"],
             int(row["visitors"]),
+            row["country"],
+            row["city"],
             tuple(networks.get(row["domain"], ())),
         )
         for row in csv.DictReader(lines)
@@ -189,6 +195,10 @@ def plan(profile: str, visitors: int, rng: random.Random) -> list[Visit]:
             Visit(start - 1, v[1 % visitors], (pick(CONTENT), "/pricing", "/plans/enterprise")),
             Visit(1, v[-1], ("/product", "/integrations/salesforce", "/pricing")),
             Visit(rng.randint(8, 14), v[-1], (pick(BLOG), "/")),
+            *(
+                Visit(rng.randint(0, 9), rng.choice(v), (pick(CONTENT), pick(BROWSE)))
+                for _ in range(rng.randint(0, 3))
+            ),
         ]
     if profile == "newly_hot":  # content for weeks, buying today
         return [
@@ -304,6 +314,10 @@ def traffic(site: str, today: date, now: datetime, seed: int) -> list[Hit]:
         ua = rng.choice(MOBILE if mobile else BROWSERS)
         pages = pick_many(rng, BLOG + BROWSE + PRICING + CONTENT, rng.randint(1, 3))
         hits += _session(site, rng, rnd_id, start_of(rng.randint(0, DAYS - 1)), pages, (), ip, ua)
+    for days_ago in range(0, DAYS, 2):  # scrapers in a data centre posing as browsers
+        ip = _ip_in(HOSTING_NET, rng)
+        pages = pick_many(rng, PRICING + BROWSE, 3)
+        hits += _session(site, rng, rnd_id, start_of(days_ago), pages, (), ip, BROWSERS[0])
     for days_ago in range(DAYS):  # crawlers and scripts, every day
         for ua in rng.sample(BOTS, 2):
             ip = _ip_in(ISP_NET, rng)
@@ -316,6 +330,12 @@ def traffic(site: str, today: date, now: datetime, seed: int) -> list[Hit]:
 
 def pick_many(rng: random.Random, pages: tuple[str, ...], k: int) -> tuple[str, ...]:
     return tuple(rng.sample(pages, min(k, len(pages))))
+
+
+def demo_enricher(geoip_paths: tuple[Path, ...] = ()) -> Enricher:
+    """The real Enricher with the demo's network database first (then any configured ones)."""
+    databases, _failed = open_databases((data_file("geo.mmdb"), *geoip_paths))
+    return Enricher(databases)
 
 
 def reset(store: Store, site: str) -> None:
@@ -338,7 +358,7 @@ def run_demo(
     now = now or datetime.now(UTC)
     today = now.date()
     owner_ranges.import_csv(store, data_file("ranges.csv"))
-    enricher = enricher or Enricher()
+    enricher = enricher or demo_enricher()
     enricher.refresh_ranges(store)
     salt_key = f"intent-demo-{seed}".encode()
     ctx = pipeline.Context(
@@ -429,7 +449,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = ensure_site(settings, args.site)
     migrate(store, settings)
     site = settings.sites[args.site]
-    result = run_demo(store, site, build_enricher(settings), args.seed, progress=True)
+    result = run_demo(store, site, demo_enricher(settings.geoip_paths), args.seed, progress=True)
     dropped = sum(result.dropped.values())
     t = result.tiers
     print(

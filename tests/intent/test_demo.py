@@ -10,12 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from intent.demo import companies, run_demo
+from intent.demo import HOSTING_NET, ISP_NET, MOBILE_NET, companies, demo_enricher, run_demo
 from intent.digest import FORMATS, build_digest, render
 from intent.store import Store
 
 COMPANY_TIERS = """
-SELECT company_name, tier, transition, is_customer FROM company_scores FINAL
+SELECT company_name, country, tier, transition, is_customer FROM company_scores FINAL
 WHERE site = {site:String} AND day = {day:Date}
 """
 
@@ -28,7 +28,7 @@ def test_demo_produces_hot_warm_cooling_and_leaves_customers_out(
     result = run_demo(store, config, seed=7, now=now)
     assert result.tiers["hot"] >= 1 and result.tiers["warm"] >= 1
     assert result.days_scored == 30
-    assert {"bot:crawler", "bot:http-client"} & set(result.dropped), result.dropped
+    assert {"bot:crawler", "bot:http-client", "bot:hosting"} <= set(result.dropped), result.dropped
 
     today = {
         r["company_name"]: r
@@ -61,6 +61,13 @@ def test_demo_produces_hot_warm_cooling_and_leaves_customers_out(
     )[0]  # fmt: skip
     assert stored["events"] == result.events and stored["from_ranges"] > 0
     assert stored["anonymous"] > 0 and stored["no_browser"] == 0 and stored["with_ip"] == 0
+    classes = dict(store.query(
+        "SELECT traffic_class, uniqExact(company_key) FROM events WHERE site = {site:String} "
+        "GROUP BY traffic_class", {"site": site},
+    ))  # fmt: skip
+    assert set(classes) == {"business", "isp", "mobile"} and classes["isp"] == 1  # only ''
+    countries = {r["company_name"]: r["country"] for r in today.values()}
+    assert countries["Globex Logistics"] == "US" and countries["Initech Software"] == "GB"
     dropped = store.scalar(
         "SELECT sum(count) FROM dropped_events WHERE site = {site:String}", {"site": site}
     )
@@ -82,3 +89,16 @@ def test_demo_refuses_while_another_process_holds_the_database(
     assert done.stderr.startswith("intent demo: the database is held by a running `intent serve`")
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert not config.exists()  # nothing was changed
+
+
+def test_shipped_network_database_matches_the_companies() -> None:
+    """geo.mmdb is built by tests/intent/demo_geo.py from companies.csv and ranges.csv."""
+    enricher = demo_enricher()
+    for company in companies():
+        for network in company.networks:
+            info = enricher.network(network.network_address + 7)
+            assert (info.country, info.city, info.traffic_class) == (
+                company.country, company.city, "business"), company.name  # fmt: skip
+    assert enricher.network(ISP_NET.network_address + 9).traffic_class == "isp"
+    assert enricher.network(MOBILE_NET.network_address + 9).traffic_class == "mobile"
+    assert enricher.network(HOSTING_NET.network_address + 9).traffic_class == "hosting"
