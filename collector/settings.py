@@ -260,6 +260,13 @@ def parse_cidrs(values: list[Any], setting: str = "cidr") -> tuple[Network, ...]
     return tuple(out)
 
 
+# Every key a [sites.NAME] table may hold; docs/configuration.md documents each one (tested).
+SITE_KEYS = frozenset({
+    "domains", "respect_dnt", "allow_visitor_id", "drop_hosting", "exclude_cidrs",
+    "exclude_domains", "timezone", "digest_time", "digest_recipients", "slack_webhook",
+    "webhooks", "rules",
+})  # fmt: skip
+
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})*$")
 _SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -270,11 +277,7 @@ def _site(name: str, raw: Any) -> SiteConfig:
         raise SettingsError(where, "site names are letters, digits, '.', '_' or '-'")
     if not isinstance(raw, dict):
         raise SettingsError(where, "expected a table")
-    known = {
-        "domains", "respect_dnt", "allow_visitor_id", "drop_hosting", "exclude_cidrs",
-        "exclude_domains", "timezone", "digest_time", "digest_recipients", "slack_webhook",
-        "webhooks", "rules",
-    }  # fmt: skip
+    known = SITE_KEYS
     for key in raw:
         if key not in known:
             raise SettingsError(f"{where}.{key}", f"unknown setting (known: {', '.join(sorted(known))})")
