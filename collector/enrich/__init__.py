@@ -6,4 +6,12 @@ The readers are opened once at start-up and held by the pipeline context; lookup
 from collector.enrich.enricher import Enricher, build_enricher
 from collector.enrich.model import SOURCES, TRAFFIC_CLASSES, UNKNOWN, Company, NetworkInfo
 
-__all__ = ["SOURCES", "TRAFFIC_CLASSES", "UNKNOWN", "Company", "Enricher", "NetworkInfo", "build_enricher"]
+__all__ = [
+    "SOURCES",
+    "TRAFFIC_CLASSES",
+    "UNKNOWN",
+    "Company",
+    "Enricher",
+    "NetworkInfo",
+    "build_enricher",
+]

@@ -37,7 +37,9 @@ def cmd_ranges_list(args: argparse.Namespace) -> int:
     for cidr, domain, name in rows:
         print(f"{cidr},{domain},{name}")
     if not rows:
-        print("no company ranges (import some with `intent ranges import FILE.csv`)", file=sys.stderr)
+        print(
+            "no company ranges (import some with `intent ranges import FILE.csv`)", file=sys.stderr
+        )
     return 0
 
 
@@ -92,7 +94,9 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
     s = settings()
     if args.site not in s.sites:
-        raise CliError(f"--site: unknown site {args.site!r} (sites: {', '.join(s.sites) or 'none'})")
+        raise CliError(
+            f"--site: unknown site {args.site!r} (sites: {', '.join(s.sites) or 'none'})"
+        )
     for line in coverage(open_store(s), args.site, args.days).lines():
         print(line)
     return 0

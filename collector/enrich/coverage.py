@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 from intent.store import Store
 
-_WINDOW = "site = {site:String} AND type = 'pageview' AND ts >= now64(3) - toIntervalDay({days:UInt32})"
+_WINDOW = (
+    "site = {site:String} AND type = 'pageview' AND ts >= now64(3) - toIntervalDay({days:UInt32})"
+)
 # An unidentified page view of a visitor who later identified is attributed by intent.
 BY_SOURCE = f"""
 SELECT multiIf(company_source != '', company_source,

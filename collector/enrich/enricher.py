@@ -44,7 +44,9 @@ class Enricher:
     def network(self, ip: IPAddress | None) -> NetworkInfo:
         return UNKNOWN if ip is None else self._network(ip)
 
-    def company(self, ip: IPAddress | None, network: NetworkInfo, site: SiteConfig) -> Company | None:
+    def company(
+        self, ip: IPAddress | None, network: NetworkInfo, site: SiteConfig
+    ) -> Company | None:
         """The owner's ranges, then MaxMind's organisation, then the AS organisation."""
         return self.ranges.lookup(ip) or from_network(network)
 

@@ -38,7 +38,9 @@ class Range:
     name: str
 
     def company(self) -> Company:
-        return Company(company_key(self.domain, self.name), self.domain, self.name, SOURCE, CONFIDENCE)
+        return Company(
+            company_key(self.domain, self.name), self.domain, self.name, SOURCE, CONFIDENCE
+        )
 
 
 @dataclass
@@ -109,7 +111,10 @@ def import_csv(store: Store, path: Path | str, replace: bool = False) -> ImportR
     unique = {str(r.network): r for r in ranges}  # a CIDR listed twice: the later row wins
     store.insert_rows(
         "company_ranges",
-        [{"cidr": c, "domain": r.domain, "name": r.name, "updated_at": stamp} for c, r in unique.items()],
+        [
+            {"cidr": c, "domain": r.domain, "name": r.name, "updated_at": stamp}
+            for c, r in unique.items()
+        ],
     )
     report.imported = len(unique)
     if replace:
@@ -120,7 +125,8 @@ def import_csv(store: Store, path: Path | str, replace: bool = False) -> ImportR
 
 def load(store: Store) -> RangeTable:
     return RangeTable(
-        Range(ipaddress.ip_network(cidr), domain, name) for cidr, domain, name in store.query(SELECT_RANGES)
+        Range(ipaddress.ip_network(cidr), domain, name)
+        for cidr, domain, name in store.query(SELECT_RANGES)
     )
 
 
@@ -140,7 +146,9 @@ class RangeTable:
         for r in ranges:
             net = r.network
             shift = net.max_prefixlen - net.prefixlen
-            by_len.setdefault((net.version, net.prefixlen), {})[int(net.network_address) >> shift] = r.company()
+            by_len.setdefault((net.version, net.prefixlen), {})[
+                int(net.network_address) >> shift
+            ] = r.company()
             count += 1
         longest_first = sorted(by_len.items(), reverse=True)
         self._v4 = [(32 - p, table) for (v, p), table in longest_first if v == 4]

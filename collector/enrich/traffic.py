@@ -93,5 +93,7 @@ def classify(found: Lookup) -> str:
     by_network = network_class(found.asn, found.as_org)
     if by_network == "hosting":  # cloud ranges are often labelled "Corporate" connections
         return by_network
-    by_connection = CONNECTION_TYPES.get(found.connection_type.lower()) if found.connection_type else None
+    by_connection = (
+        CONNECTION_TYPES.get(found.connection_type.lower()) if found.connection_type else None
+    )
     return by_connection or by_network or "unknown"

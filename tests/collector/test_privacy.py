@@ -53,7 +53,11 @@ def private_server(
         enterprise = mmdbs.enterprise(tmp_path / "enterprise.mmdb")
         toml = f'[sites."{site}"]\ndomains = ["example.com"]\n{toml_extra}'
         settings: Settings = make_settings(
-            site, toml=toml, INTENT_GEOIP_PATHS=str(enterprise), INTENT_TRUSTED_PROXIES="127.0.0.0/8", **env
+            site,
+            toml=toml,
+            INTENT_GEOIP_PATHS=str(enterprise),
+            INTENT_TRUSTED_PROXIES="127.0.0.0/8",
+            **env,
         )
         return serve(settings)
 
@@ -65,19 +69,26 @@ def page(site: str, path: str = "/pricing") -> dict[str, str]:
 
 
 def test_no_table_spool_or_log_holds_a_visitors_ip_or_email(
-    private_server: Callable[..., LiveServer], store: Store, site: str, caplog: pytest.LogCaptureFixture
+    private_server: Callable[..., LiveServer],
+    store: Store,
+    site: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     live = private_server()
     for address in ADDRESSES:
         r = live.post(page(site), **{"X-Forwarded-For": address})
         assert r.status_code == 202 and r.json()["accepted"] == 1, r.text
-    r = live.post({"site": site, "type": "identify", "email": EMAIL}, **{"X-Forwarded-For": ADDRESSES[0]})
+    r = live.post(
+        {"site": site, "type": "identify", "email": EMAIL}, **{"X-Forwarded-For": ADDRESSES[0]}
+    )
     assert r.status_code == 202 and r.json()["accepted"] == 1
     live.flush()
     sql = "SELECT company_domain FROM identities WHERE site = {site:String}"
     assert wait_until(lambda: store.query(sql, {"site": site}) == [("initech.example",)])
-    assert store.scalar("SELECT count() FROM events WHERE site = {site:String}", {"site": site}) == 6
+    assert (
+        store.scalar("SELECT count() FROM events WHERE site = {site:String}", {"site": site}) == 6
+    )
 
     needles = sorted({f for a in ADDRESSES for f in forms(a)} | {EMAIL, "jane.doe.4711"})
     assert tables_containing(store, needles) == []
@@ -97,7 +108,9 @@ def test_only_the_network_prefix_is_stored_when_the_deployment_opts_in(
     for address in ("198.51.100.91", "2001:db8:ac:5::91"):
         assert live.post(page(site), **{"X-Forwarded-For": address}).status_code == 202
     live.flush()
-    rows = store.query("SELECT ip_prefix FROM events WHERE site = {site:String} ORDER BY ip_prefix", {"site": site})
+    rows = store.query(
+        "SELECT ip_prefix FROM events WHERE site = {site:String} ORDER BY ip_prefix", {"site": site}
+    )
     assert rows == [("198.51.100.0/24",), ("2001:db8:ac::/48",)]
     assert tables_containing(store, ["198.51.100.91", "2001:db8:ac:5::91"]) == []
 
@@ -108,10 +121,16 @@ def test_dnt_and_gpc_are_dropped_with_a_reason_when_the_site_honours_them(
     live = private_server("respect_dnt = true\n")
     for header in ({"DNT": "1"}, {"Sec-GPC": "1"}):
         r = live.post(page(site), **header)
-        assert (r.status_code, r.json()["dropped"], r.headers["X-Intent-Dropped"]) == (202, {"dnt": 1}, "dnt")
+        assert (r.status_code, r.json()["dropped"], r.headers["X-Intent-Dropped"]) == (
+            202,
+            {"dnt": 1},
+            "dnt",
+        )
     assert live.post(page(site)).json()["accepted"] == 1
     live.flush()
-    assert store.scalar("SELECT count() FROM events WHERE site = {site:String}", {"site": site}) == 1
+    assert (
+        store.scalar("SELECT count() FROM events WHERE site = {site:String}", {"site": site}) == 1
+    )
     dropped = "SELECT sum(count) FROM dropped_events WHERE site = {site:String} AND reason = 'dnt'"
     assert wait_until(lambda: store.scalar(dropped, {"site": site}) == 2)
 
@@ -130,7 +149,9 @@ def test_forget_deletes_one_visitors_events_activity_and_identities(
                     GROUP BY visitor_id ORDER BY count() DESC"""
     (visitor, n), (kept, _) = store.query(by_visitor, {"site": site})
     assert n == 3
-    has_identity = "SELECT count() FROM identities WHERE site = {site:String} AND visitor_id = {v:String}"
+    has_identity = (
+        "SELECT count() FROM identities WHERE site = {site:String} AND visitor_id = {v:String}"
+    )
     assert wait_until(lambda: store.scalar(has_identity, {"site": site, "v": visitor}) == 1)
 
     monkeypatch.setenv("INTENT_CONFIG", str(live.collector.settings.config_path))
@@ -141,4 +162,6 @@ def test_forget_deletes_one_visitors_events_activity_and_identities(
     for table in ("events", "daily_activity", "identities"):
         left = f"SELECT visitor_id FROM {table} WHERE site = {{site:String}} GROUP BY visitor_id"
         assert {v for (v,) in store.query(left, {"site": site})} <= {kept}, table
-    assert store.scalar("SELECT count() FROM events WHERE site = {site:String}", {"site": site}) == 1
+    assert (
+        store.scalar("SELECT count() FROM events WHERE site = {site:String}", {"site": site}) == 1
+    )

@@ -117,7 +117,9 @@ def domain(path: Path) -> Path:
 
 
 def connection_type(path: Path) -> Path:
-    return _write(path, "GeoIP2-Connection-Type", lambda n: _nonempty(connection_type=n.connection_type))
+    return _write(
+        path, "GeoIP2-Connection-Type", lambda n: _nonempty(connection_type=n.connection_type)
+    )
 
 
 def anonymous_ip(path: Path) -> Path:

@@ -16,7 +16,9 @@ from collector.enrich.traffic import asn_classes, network_class
 from collector.settings import SiteConfig
 
 SITE = SiteConfig(name="t", domains=("example.com",))
-Expected = tuple[str, str | None, str | None, float | None]  # class, company key, source, confidence
+Expected = tuple[
+    str, str | None, str | None, float | None
+]  # class, company key, source, confidence
 
 
 def enricher(mmdb: dict[str, Path], *names: str) -> Enricher:

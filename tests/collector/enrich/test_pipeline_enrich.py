@@ -39,7 +39,9 @@ def row(result: pipeline.Event | pipeline.Drop) -> dict[str, Any]:
     return result.row
 
 
-def test_corporate_visit_carries_company_source_confidence_and_network(ctx: pipeline.Context) -> None:
+def test_corporate_visit_carries_company_source_confidence_and_network(
+    ctx: pipeline.Context,
+) -> None:
     r = row(run(ctx, "198.51.100.7"))
     assert {k: r[k] for k in ("company_key", "company_domain", "company_name", "company_source",
                               "confidence", "traffic_class", "country", "city", "asn", "isp",
@@ -55,7 +57,12 @@ def test_corporate_visit_carries_company_source_confidence_and_network(ctx: pipe
 def test_home_and_mobile_visits_are_kept_without_a_company(ctx: pipeline.Context) -> None:
     for address, cls in (("203.0.113.9", "isp"), ("2001:db8:ce11::3", "mobile")):
         r = row(run(ctx, address))
-        assert (r["traffic_class"], r["company_key"], r["company_source"], r["confidence"]) == (cls, "", "", 0.0)
+        assert (r["traffic_class"], r["company_key"], r["company_source"], r["confidence"]) == (
+            cls,
+            "",
+            "",
+            0.0,
+        )
 
 
 def test_hosting_is_dropped_as_a_bot_unless_the_site_keeps_it(ctx: pipeline.Context) -> None:
@@ -66,7 +73,9 @@ def test_hosting_is_dropped_as_a_bot_unless_the_site_keeps_it(ctx: pipeline.Cont
     assert (r["traffic_class"], r["company_key"]) == ("hosting", "")
 
 
-def test_identify_keeps_the_domain_only_and_free_mail_never_identifies(ctx: pipeline.Context) -> None:
+def test_identify_keeps_the_domain_only_and_free_mail_never_identifies(
+    ctx: pipeline.Context,
+) -> None:
     work = row(run(ctx, "203.0.113.9", {"type": "identify", "email": "Jane.Doe@Initech.Example"}))
     assert (work["company_key"], work["company_domain"], work["company_source"], work["confidence"]) == (
         "initech.example", "initech.example", "identify", 1.0)  # fmt: skip

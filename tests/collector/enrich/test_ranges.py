@@ -69,13 +69,19 @@ def test_most_specific_range_wins_for_v4_and_v6() -> None:
         "2001:db8:f200:1::9": "subsidiary.example",
     }
     lab = found["172.17.5.200"]
-    assert lab is not None and (lab.source, lab.confidence, lab.name) == ("ranges", 0.95, "Lab Team")
+    assert lab is not None and (lab.source, lab.confidence, lab.name) == (
+        "ranges",
+        0.95,
+        "Lab Team",
+    )
     assert table.lookup(ip("172.18.0.1")) is None
     assert table.lookup(ip("2001:db9::1")) is None
     assert table.lookup(None) is None
 
 
-def test_import_stores_good_rows_and_a_reimport_replaces_a_cidr(store: Store, tmp_path: Path) -> None:
+def test_import_stores_good_rows_and_a_reimport_replaces_a_cidr(
+    store: Store, tmp_path: Path
+) -> None:
     path = write(tmp_path, """
         cidr,domain,name
         172.19.0.0/16,umbrella.example,Umbrella
@@ -88,7 +94,9 @@ def test_import_stores_good_rows_and_a_reimport_replaces_a_cidr(store: Store, tm
     table = load(store)
     assert table.lookup(ip("172.19.7.1")).domain == "umbrella-labs.example"  # type: ignore[union-attr]
     assert table.lookup(ip("2001:db8:f300::1")).name == "Umbrella"  # type: ignore[union-attr]
-    import_csv(store, write(tmp_path, "172.19.7.0/24,umbrella-research.example,Umbrella Research\n"))
+    import_csv(
+        store, write(tmp_path, "172.19.7.0/24,umbrella-research.example,Umbrella Research\n")
+    )
     assert load(store).lookup(ip("172.19.7.1")).domain == "umbrella-research.example"  # type: ignore[union-attr]
 
 

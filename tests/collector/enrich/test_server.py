@@ -29,7 +29,9 @@ def live(
     mmdb: dict[str, Path], caplog: pytest.LogCaptureFixture,
 ) -> LiveServer:  # fmt: skip
     caplog.set_level(logging.WARNING)
-    paths = ",".join(str(mmdb[n]) for n in ("enterprise", "asn", "anonymous_ip", "corrupt", "missing"))
+    paths = ",".join(
+        str(mmdb[n]) for n in ("enterprise", "asn", "anonymous_ip", "corrupt", "missing")
+    )
     settings = make_settings(site, INTENT_GEOIP_PATHS=paths, INTENT_TRUSTED_PROXIES="127.0.0.0/8")
     return serve(settings)
 
@@ -41,10 +43,16 @@ def test_a_broken_database_at_start_up_is_a_warning_and_the_server_is_ready(
     warned = [r.getMessage() for r in caplog.get_records("setup") if r.levelname == "WARNING"]
     assert any("corrupt.mmdb skipped" in m for m in warned)
     assert any("missing.mmdb skipped: file not found" in m for m in warned)
-    assert [d.kind for d in live.collector.enricher.geoip.databases] == ["enterprise", "asn", "anonymous_ip"]
+    assert [d.kind for d in live.collector.enricher.geoip.databases] == [
+        "enterprise",
+        "asn",
+        "anonymous_ip",
+    ]
 
 
-def test_visits_are_classified_and_identified_end_to_end(live: LiveServer, store: Store, site: str) -> None:
+def test_visits_are_classified_and_identified_end_to_end(
+    live: LiveServer, store: Store, site: str
+) -> None:
     visits = {
         "/corporate": "198.51.100.20", "/cable": "203.0.113.20", "/cellular": "2001:db8:ce11::20",
         "/cloud": "100.64.0.20", "/university": "2001:db8:ed::20", "/own-as": "198.18.20.20",
@@ -74,13 +82,17 @@ def test_owner_ranges_win_over_maxmind_and_reach_a_new_server(
 ) -> None:  # fmt: skip
     csv = tmp_path / "ranges.csv"
     # Inside Acme's office /48 in MaxMind, one /64 is a client we know from our CRM.
-    csv.write_text("cidr,domain,name\n2001:db8:ac:64::/64,hooli.example,Hooli\n100.64.200.0/24,,Pied Piper\n")
+    csv.write_text(
+        "cidr,domain,name\n2001:db8:ac:64::/64,hooli.example,Hooli\n100.64.200.0/24,,Pied Piper\n"
+    )
     assert import_csv(store, csv).imported == 2
     live = serve(make_settings(site, INTENT_GEOIP_PATHS=str(mmdb["enterprise"]),
                                INTENT_TRUSTED_PROXIES="127.0.0.0/8"))  # fmt: skip
     live.post(page(site, "/a"), **{"X-Forwarded-For": "2001:db8:ac:64::70"})
     live.post(page(site, "/b"), **{"X-Forwarded-For": "2001:db8:ac:65::10"})
-    r = live.post(page(site, "/c"), **{"X-Forwarded-For": "100.64.200.9"})  # cloud, but the owner's range
+    r = live.post(
+        page(site, "/c"), **{"X-Forwarded-For": "100.64.200.9"}
+    )  # cloud, but the owner's range
     assert r.json()["accepted"] == 1
     live.flush()
     assert [r[:5] for r in store.query(COLUMNS, {"site": site})] == [
@@ -124,22 +136,32 @@ def test_identify_links_the_visitor_and_coverage_reports_the_match_rate(
 
 
 def test_geoip_check_prints_each_file_or_why_it_failed(
-    mmdb: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    mmdb: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     monkeypatch.setenv("INTENT_CONFIG", str(tmp_path / "absent.toml"))
-    monkeypatch.setenv("INTENT_GEOIP_PATHS", ",".join(str(mmdb[n]) for n in ("enterprise", "asn", "corrupt")))
+    monkeypatch.setenv(
+        "INTENT_GEOIP_PATHS", ",".join(str(mmdb[n]) for n in ("enterprise", "asn", "corrupt"))
+    )
     assert main(["geoip", "check"]) == 1  # one file failed
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"{mmdb['enterprise']}: GeoIP2-Enterprise (enterprise), built 20")
     assert "nodes, IPv6" in out[0]
     assert out[1].startswith("  ") and "->" in out[1] and "class " in out[1]
     assert out[2].startswith(f"{mmdb['asn']}: GeoLite2-ASN (asn)")
-    assert out[4] == f"{mmdb['corrupt']}: FAILED, not a valid MaxMind database (truncated download, or not an .mmdb file)"
+    assert (
+        out[4]
+        == f"{mmdb['corrupt']}: FAILED, not a valid MaxMind database (truncated download, or not an .mmdb file)"
+    )
 
     monkeypatch.setenv("INTENT_GEOIP_PATHS", str(mmdb["enterprise"]))
     assert main(["geoip", "check", "--ip", "198.51.100.7"]) == 0
     sample = capsys.readouterr().out.splitlines()[1]
-    assert sample.startswith("  198.51.100.7 -> country DE, region Berlin region, city Berlin, asn 3320")
+    assert sample.startswith(
+        "  198.51.100.7 -> country DE, region Berlin region, city Berlin, asn 3320"
+    )
     assert "organization Acme Widgets GmbH" in sample and sample.endswith("class business")
 
     monkeypatch.delenv("INTENT_GEOIP_PATHS")
