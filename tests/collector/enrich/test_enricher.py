@@ -189,3 +189,17 @@ def test_a_database_damaged_past_the_probe_answers_nothing_instead_of_failing(
     e = Enricher([db])
     assert identify(e, "198.51.100.7") == ("unknown", *NOBODY)
     assert any("garbled.mmdb is damaged" in r.getMessage() for r in caplog.records)
+
+
+def test_an_ipv4_only_database_answers_nothing_for_ipv6(tmp_path: Path) -> None:
+    import netaddr
+    from mmdb_writer import MMDBWriter
+
+    w = MMDBWriter(ip_version=4, database_type="GeoLite2-Country")
+    w.insert_network(netaddr.IPSet(["198.51.100.0/24"]), {"country": {"iso_code": "FR"}})
+    w.to_db_file(str(tmp_path / "v4.mmdb"))
+    databases, failed = open_databases((tmp_path / "v4.mmdb",))
+    assert not failed and databases[0].ip_version == 4
+    e = Enricher(databases)
+    assert e.network(ipaddress.ip_address("198.51.100.1")).country == "FR"
+    assert e.network(ipaddress.ip_address("2001:db8::1")).country == ""
