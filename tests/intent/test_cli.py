@@ -1,0 +1,79 @@
+"""The `intent` command in real subprocesses: errors are one line on stderr naming the problem,
+exit status 1, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from intent.store import Store
+
+SITE = '[sites.shop]\ndomains = ["shop.example"]\n'
+
+
+def intent(tmp_path: Path, *args: str, toml: str | None = SITE, **env: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "intent.toml"
+    if toml is not None:
+        config.write_text(toml, encoding="utf-8")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("INTENT_")}
+    full = {**base, "INTENT_CLICKHOUSE_URL": f"chdb://{tmp_path / 'ch'}", "INTENT_CONFIG": str(config),
+            "INTENT_SPOOL_DIR": str(tmp_path / "spool"), **env}  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "intent", *args], env=full, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=180)  # fmt: skip
+
+
+def one_line_error(done: subprocess.CompletedProcess[str], command: str) -> str:
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"intent {command}: ")
+    return lines[0]
+
+
+def test_serve_with_a_bad_setting_exits_with_one_line(tmp_path: Path) -> None:
+    line = one_line_error(intent(tmp_path, "serve", INTENT_PORT="eighty"), "serve")
+    assert line == "intent serve: INTENT_PORT: expected a whole number, got 'eighty'"
+    line = one_line_error(intent(tmp_path, "serve", INTENT_TRUSTED_PROXIES="10.0.0.0/99"), "serve")
+    assert line.startswith("intent serve: INTENT_TRUSTED_PROXIES: ")
+
+
+def test_serve_with_an_unknown_site_key_names_it(tmp_path: Path) -> None:
+    done = intent(tmp_path, "serve", toml=SITE + 'colour = "red"\n')
+    assert one_line_error(done, "serve").startswith("intent serve: sites.shop.colour: unknown setting")
+
+
+def test_serve_refuses_two_workers_on_the_embedded_database(tmp_path: Path) -> None:
+    line = one_line_error(intent(tmp_path, "serve", "--workers", "2"), "serve")
+    assert "--workers 2" in line and "chdb://" in line and "one process" in line
+    line = one_line_error(intent(tmp_path, "serve", INTENT_WORKERS="2"), "serve")
+    assert line.startswith("intent serve: INTENT_WORKERS: ")
+
+
+def test_commands_say_so_when_another_process_holds_the_database(
+    tmp_path: Path, store: Store, ch_url: str
+) -> None:
+    # This test process holds the session database open, exactly as a running server would.
+    for args in (("stats",), ("migrate",), ("serve",)):
+        done = intent(tmp_path, *args, INTENT_CLICKHOUSE_URL=ch_url)
+        line = one_line_error(done, args[0])
+        assert "in use by another process" in line and "intent serve" in line, line
+        assert "Code:" not in done.stderr  # chDB's own lock error is never reached
+
+
+def test_init_writes_a_starter_config_once(tmp_path: Path) -> None:
+    config = tmp_path / "intent.toml"
+    done = intent(tmp_path, "init", toml=None)
+    assert done.returncode == 0 and config.exists(), done.stderr
+    assert "[sites.localhost]" in config.read_text()
+    assert one_line_error(intent(tmp_path, "init", toml=None), "init").endswith("already exists; not overwriting it")
+    assert intent(tmp_path, "init", "--if-missing", toml=None).returncode == 0
+
+
+def test_stats_on_an_empty_install(tmp_path: Path) -> None:
+    assert intent(tmp_path, "migrate").returncode == 0
+    done = intent(tmp_path, "stats")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "no events in the last 30 days"
