@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from collector.app import Collector, RateLimiter, store_of
 from collector.clientip import _addr, _trusted, client_ip
-from intent import digest, keys, users
+from intent import digest, keys, scoring, users
 from intent.store import Store
 
 SESSION_COOKIE = "intent_session"
@@ -87,26 +87,37 @@ WHERE site = {site:String} AND company_key = {company:String} AND day >= today()
 ORDER BY day
 """
 
-COMPANY_ACTIVITY = """
+# The company's visits as scoring counts them: its own rows, plus the anonymous rows of
+# visitors who identified as it (scoring's attribution, one definition).
+COMPANY_ACTIVITY = (
+    "WITH"
+    + scoring._ATTRIBUTED
+    + """
 SELECT day, kind, key, sum(hits) AS hits, uniqExact(visitor_id) AS visitors,
-       sum(engaged_ms) AS engaged_ms, max(max_scroll) AS scroll
-FROM daily_activity
-WHERE site = {site:String} AND company_key = {company:String} AND day >= today() - {days:UInt32}
+       sum(engaged_ms) AS engaged_ms
+FROM activity
+WHERE ck = {company:String}
 GROUP BY day, kind, key
 ORDER BY day DESC, hits DESC, key
 """
+)
 
 # Page titles, referrers and browsers are only in raw events; this scan stays within one
-# company's rows (events are ordered by site, day, company).
-COMPANY_VISITS = """
+# company's visitors (events are ordered by site, day, company, visitor).
+COMPANY_VISITS = (
+    "WITH"
+    + scoring._ATTRIBUTED
+    + """
 SELECT toDate(ts) AS day, groupUniqArray(10)(referrer) AS referrers,
        groupUniqArray(10)(concat(browser, ' on ', os, ' (', device, ')')) AS agents,
        groupUniqArrayIf(50)((path, title), type = 'pageview') AS titles
 FROM events
-WHERE site = {site:String} AND company_key = {company:String}
-  AND ts >= now64(3) - toIntervalDay({days:UInt32})
+WHERE site = {site:String} AND toDate(ts) BETWEEN {start:Date} AND {day:Date}
+  AND (company_key = {company:String}
+       OR (company_key = '' AND visitor_id IN (SELECT visitor_id FROM activity WHERE ck = {company:String})))
 GROUP BY day
 """
+)
 
 COVERAGE = """
 SELECT traffic_class, company_source, count() AS events, uniqExact(visitor_id) AS visitors
@@ -267,7 +278,9 @@ def companies_page(request: Request, store: Store, session: users.Session, site:
 def company_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
     company = request.path_params["company"]
     days = _days(request, 90)
-    params = {"site": site, "company": company, "days": days}
+    today = datetime.now(UTC).date()
+    params = {"site": site, "company": company, "days": days, "day": today,
+              "start": today - timedelta(days=days)}  # fmt: skip
     history = store.query_dicts(SCORE_HISTORY, params)
     activity = store.query_dicts(COMPANY_ACTIVITY, params)
     if not history and not activity:

@@ -167,6 +167,7 @@ def transition(tier: str, previous: str) -> str:
 
 # Activity per company in the window. A visitor's anonymous activity (company_key '') is
 # attributed to the company they identified as (identities) within the same window.
+# (The dashboard's company page reads it too, so it shows the visits the score counted.)
 _ATTRIBUTED = """
     ident AS (
         SELECT visitor_id, argMax(company_domain, ts) AS domain
@@ -177,10 +178,10 @@ _ATTRIBUTED = """
     activity AS (
         SELECT if(a.company_key = '', i.domain, a.company_key) AS ck,
                a.visitor_id AS visitor_id, a.day AS day, a.kind AS kind, a.key AS key,
-               a.hits AS hits, a.first_ts AS first_ts, a.last_ts AS last_ts
+               a.hits AS hits, a.engaged_ms AS engaged_ms, a.first_ts AS first_ts, a.last_ts AS last_ts
         FROM (
-            SELECT company_key, visitor_id, day, kind, key,
-                   sum(hits) AS hits, min(first_ts) AS first_ts, max(last_ts) AS last_ts
+            SELECT company_key, visitor_id, day, kind, key, sum(hits) AS hits,
+                   sum(engaged_ms) AS engaged_ms, min(first_ts) AS first_ts, max(last_ts) AS last_ts
             FROM daily_activity
             WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date}
               AND (company_key != '' OR visitor_id IN (SELECT visitor_id FROM ident))

@@ -16,9 +16,9 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page
 
-from intent import keys
+from intent import keys, scoring
 from intent.store import Store
-from tests.conftest import LiveServer
+from tests.conftest import CHROME_UA, LiveServer
 from tests.intent.dashboard_data import PASSWORD, Company, event_rows, make_user, score_rows
 
 pytestmark = pytest.mark.browser
@@ -182,3 +182,30 @@ def test_payloads_never_run_in_the_api_html_digest(browser: Browser, server: Liv
         assert guard.dialogs == []
     finally:
         context.close()
+
+
+def test_payloads_from_real_beacons_never_run(guard: Guard, server: LiveServer, store: Store, site: str) -> None:
+    """The whole path: beacons with payloads in title, URL, referrer and user agent go through
+    the real collector; the visitor identifies as a company; the real scoring run scores it."""
+    ua = CHROME_UA + " " + PAYLOADS[3]
+    for i, p in enumerate(PAYLOADS):
+        r = server.post({"site": site, "type": "pageview", "title": p, "referrer": PAYLOADS[-1 - i],
+                         "url": f"https://example.com/pricing/{quote(p, safe='')}?q={quote(p)}"}, ua=ua)  # fmt: skip
+        assert r.status_code == 202 and r.json()["accepted"] == 1, r.text
+    r = server.post({"site": site, "type": "identify", "domain": "xss-corp.example"}, ua=ua)
+    assert r.status_code == 202 and r.json()["accepted"] == 1, r.text
+    server.flush()
+    config = server.collector.settings.sites[site]
+    scored = scoring.score_site(store, config, datetime.now(UTC).date())
+    assert [s.company_domain for s in scored] == ["xss-corp.example"]
+
+    sign_in(guard, server.url, make_user(store, site))
+    base = f"{server.url}/dashboard/sites/{quote(site)}"
+    guard.visit(base + "/companies")
+    guard.page.click("table.companies a")
+    guard.page.wait_for_load_state()
+    text = guard.visit(guard.page.url)
+    for p in PAYLOADS:
+        assert p in text, p  # each title (and its path, and the referrers) shown as text
+    guard.visit(base + "/coverage")
+    assert guard.dialogs == []
