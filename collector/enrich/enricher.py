@@ -1,10 +1,15 @@
 """The Enricher: every configured reader, opened once, behind two calls the pipeline makes per
 event, `network(ip)` and `company(ip, network, site)`. Lookups are cached per IP, so a busy
-office or a returning visitor costs a dictionary probe."""
+office or a returning visitor costs a dictionary probe.
+
+A background thread (started with `load_ranges`) re-reads the owner's ranges when the table
+changes and re-opens the MaxMind files when one is replaced (geoipupdate renames a new file
+into place), so neither needs a restart."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from functools import lru_cache
@@ -22,7 +27,7 @@ from intent.store import Store, StoreError
 log = logging.getLogger("intent.enrich")
 
 CACHE_SIZE = 65536
-RANGES_REFRESH_S = 30.0
+REFRESH_S = 30.0
 _EMPTY = Lookup()
 
 
@@ -32,9 +37,12 @@ class Enricher:
         databases: list[Database] | None = None,
         failed: list[tuple[Path, str]] | None = None,
         ranges: owner_ranges.RangeTable | None = None,
+        paths: tuple[Path, ...] = (),
     ) -> None:
         self.geoip = GeoIP(databases or [])
         self.failed = failed or []
+        self.paths = paths  # files to re-open when they change (build_enricher's)
+        self._geoip_stamp = _stamps(paths)
         self.ranges = ranges or owner_ranges.RangeTable()
         self._network: Callable[[IPAddress], NetworkInfo] = lru_cache(CACHE_SIZE)(self._lookup)
         self._ranges_version: tuple[int, str] | None = None
@@ -69,8 +77,9 @@ class Enricher:
         self.ranges = table
         self._network = lru_cache(CACHE_SIZE)(self._lookup)  # cached classes may have changed
 
-    def load_ranges(self, store: Store, refresh_s: float = RANGES_REFRESH_S) -> None:
-        """Load `company_ranges` now and, with refresh_s > 0, re-check it in the background."""
+    def load_ranges(self, store: Store, refresh_s: float = REFRESH_S) -> None:
+        """Load `company_ranges` now and, with refresh_s > 0, re-check it and the MaxMind files
+        in the background."""
         self.refresh_ranges(store)
         if refresh_s > 0 and self._thread is None:
             self._stop = threading.Event()
@@ -89,12 +98,25 @@ class Enricher:
         log.info("loaded %d company range(s)", len(self.ranges))
         return True
 
+    def refresh_geoip(self) -> bool:
+        """Re-open the MaxMind files if any was replaced, appeared or vanished; True if so."""
+        stamp = _stamps(self.paths)
+        if stamp == self._geoip_stamp:
+            return False
+        databases, failed = open_databases(self.paths)
+        # The old readers are left to the garbage collector: a lookup may still be using them.
+        self.geoip, self.failed, self._geoip_stamp = GeoIP(databases), failed, stamp
+        self._network = lru_cache(CACHE_SIZE)(self._lookup)
+        log.info("re-opened %d GeoIP database(s)", len(databases))
+        return True
+
     def _watch(self, store: Store, every_s: float) -> None:
         while not self._stop.wait(every_s):
             try:
                 self.refresh_ranges(store)
             except StoreError as exc:
                 log.warning("could not reload company ranges: %s", exc)
+            self.refresh_geoip()
 
     def close(self) -> None:
         self._stop.set()
@@ -108,4 +130,17 @@ def build_enricher(settings: Settings) -> Enricher:
     databases, failed = open_databases(settings.geoip_paths)
     for db in databases:
         log.info("GeoIP %s: %s, built %s", db.path, db.database_type, db.build.date())
-    return Enricher(databases, failed)
+    return Enricher(databases, failed, paths=settings.geoip_paths)
+
+
+def _stamps(paths: tuple[Path, ...]) -> tuple[tuple[int, int, int] | None, ...]:
+    """Identity of each file (inode, mtime, size); None where it cannot be read."""
+    out: list[tuple[int, int, int] | None] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            out.append(None)
+        else:
+            out.append((st.st_ino, st.st_mtime_ns, st.st_size))
+    return tuple(out)

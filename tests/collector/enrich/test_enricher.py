@@ -203,3 +203,28 @@ def test_an_ipv4_only_database_answers_nothing_for_ipv6(tmp_path: Path) -> None:
     e = Enricher(databases)
     assert e.network(ipaddress.ip_address("198.51.100.1")).country == "FR"
     assert e.network(ipaddress.ip_address("2001:db8::1")).country == ""
+
+
+def test_a_database_that_appears_or_is_replaced_is_reopened(mmdb: dict[str, Path], tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    from collector.enrich import build_enricher
+    from collector.settings import Settings
+
+    path = tmp_path / "geo.mmdb"
+    e = build_enricher(Settings(config_path=tmp_path / "x.toml", geoip_paths=(path,)))
+    office = ipaddress.ip_address("198.51.100.7")
+    assert e.failed == [(path, "file not found")] and e.network(office).country == ""
+    assert not e.refresh_geoip()  # nothing changed
+
+    def install(source: Path) -> None:  # as geoipupdate does: write aside, rename into place
+        shutil.copy(source, tmp_path / "download.tmp")
+        os.replace(tmp_path / "download.tmp", path)
+
+    install(mmdb["city"])
+    assert e.refresh_geoip()
+    assert (e.network(office).country, e.network(office).traffic_class) == ("DE", "unknown")
+    install(mmdb["enterprise"])
+    assert e.refresh_geoip()
+    assert e.network(office).traffic_class == "business" and not e.failed
