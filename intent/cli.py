@@ -108,8 +108,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from collector.app import UVICORN_OPTIONS, create_app
     from intent.migrate import migrate
 
-    if workers == 1:  # open and migrate here so a locked or unreachable database is one line
-        migrate(open_store(s), s)
+    # Migrate here, once, before any worker starts: a locked or unreachable database is then
+    # one line, and N workers never race each other through the migrations.
+    migrate(open_store(s), s)
     logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"intent serving on http://{host}:{port} (ClickHouse {_where(s)})", flush=True)
     if workers > 1:

@@ -123,3 +123,19 @@ def test_every_setting_is_documented() -> None:
     assert not stale, f"documented but not a setting: {sorted(stale)}"
     site_keys = set(re.findall(r"^\| `([a-z_]+)` \|", text, re.M))
     assert site_keys >= SITE_KEYS, f"site keys to document: {sorted(SITE_KEYS - site_keys)}"
+
+
+def test_the_container_files_use_real_settings(tmp_path: Path) -> None:
+    root = DOCS.parents[1]
+    compose = (root / "docker-compose.yml").read_text(encoding="utf-8")
+    dockerfile = (root / "Dockerfile").read_text(encoding="utf-8")
+    names = set(re.findall(r"\b(INTENT_[A-Z_]+)\b", compose + dockerfile))
+    assert names and names <= set(ENV) | {"INTENT_CONFIG"}, names - set(ENV)
+    # the values compose sets are valid as written (password substituted as compose would)
+    values = dict(re.findall(r"^\s+(INTENT_[A-Z_]+): (\S+)$", compose, re.M))
+    values = {k: v.strip('"').replace("${CLICKHOUSE_PASSWORD:-secret}", "secret") for k, v in values.items()}
+    values.pop("INTENT_CONFIG")
+    s = load_settings(env(tmp_path, **values))
+    assert s.clickhouse_url == "http://intent:secret@clickhouse:8123/intent" and s.host == "0.0.0.0"
+    assert "service_healthy" in compose and "clickhouse/clickhouse-server" in compose
+    assert "FROM python:3.11-slim" in dockerfile and "intent serve" in dockerfile
