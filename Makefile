@@ -4,18 +4,16 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PIP_QUIET := 2>&1 | grep -vE '^(WARNING: Location|\[notice\])' || true
-
-INTENT_CONFIG ?= intent.toml
-INTENT_CLICKHOUSE_URL ?= chdb://./data/clickhouse
-export INTENT_CONFIG INTENT_CLICKHOUSE_URL
+# pip's output goes to a log, shown only when the install fails.
+PIP := $(BIN)/pip install -q --disable-pip-version-check
+PIP_LOG := $(VENV)/pip.log
 
 .PHONY: run test lint install install-test browser snippet bench demo clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
-	@$(BIN)/pip install -q --disable-pip-version-check --upgrade pip $(PIP_QUIET)
-	@$(BIN)/pip install -q --disable-pip-version-check -e '.[test]' $(PIP_QUIET)
+	@echo "installing Python packages into $(VENV) (log: $(PIP_LOG))..."
+	@{ $(PIP) --upgrade pip && $(PIP) -e '.[test]'; } > $(PIP_LOG) 2>&1 || { tail -40 $(PIP_LOG) >&2; exit 1; }
 	@$(BIN)/python -c 'import intent, collector, chdb, clickhouse_connect' || (echo "install failed" >&2; exit 1)
 	@touch $(STAMP)
 
