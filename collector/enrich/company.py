@@ -46,6 +46,8 @@ def from_maxmind(net: NetworkInfo) -> Company | None:
         return None
     if net.isp and same_organisation(org, net.isp):
         return None
+    if network_class(net.asn, net.as_org) and same_organisation(org, net.as_org):
+        return None  # the carrier's own product line ("Comcast Business" on COMCAST-7922)
     domain = valid_domain(net.domain) if net.domain else ""
     confidence = MAXMIND_BASE
     if net.user_type:

@@ -53,7 +53,13 @@ ISP_ONLY = Net(("198.18.9.0/24",), "US", "Denver", 64600, "RIVERNET-64600",
 # In nothing but the ASN database: a company running its own AS.
 OWN_AS = Net(("198.18.20.0/24",), "US", "", 64512, "Initech Networks Inc.")
 
-NETWORKS = (CORPORATE, CABLE, CELLULAR, CLOUD, UNIVERSITY, GOVERNMENT, VPN, ISP_ONLY, OWN_AS)
+# A business line whose organisation is only the carrier's product name.
+CARRIER_BUSINESS = Net(("198.18.30.0/24",), "US", "Denver", 7922, "COMCAST-7922",
+                       "Comcast Cable Communications", "Comcast Business", "comcast.net",
+                       "business", "Corporate")  # fmt: skip
+
+NETWORKS = (CORPORATE, CABLE, CELLULAR, CLOUD, UNIVERSITY, GOVERNMENT, VPN, ISP_ONLY, OWN_AS,
+            CARRIER_BUSINESS)  # fmt: skip
 
 
 def _writer(database_type: str) -> MMDBWriter:
