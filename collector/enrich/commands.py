@@ -50,7 +50,7 @@ def cmd_geoip_check(args: argparse.Namespace) -> int:
     s = settings(require_config=False)
     if not s.geoip_paths:
         raise CliError("no databases configured: set INTENT_GEOIP_PATHS to your .mmdb files")
-    databases, failed = open_databases(s.geoip_paths)
+    databases, failed = open_databases(s.geoip_paths, warn=False)
     for db in databases:
         print(f"{db.path}: {db.database_type} ({db.kind}), built {db.build:%Y-%m-%d}, "
               f"{db.node_count} nodes, IPv{db.ip_version}")  # fmt: skip

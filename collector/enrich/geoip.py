@@ -126,8 +126,10 @@ def _unusable(path: Path) -> str | None:
     return None
 
 
-def open_databases(paths: tuple[Path, ...]) -> tuple[list[Database], list[tuple[Path, str]]]:
-    """Every file that opens, and (path, why) for every one that does not."""
+def open_databases(
+    paths: tuple[Path, ...], warn: bool = True
+) -> tuple[list[Database], list[tuple[Path, str]]]:
+    """Every file that opens, and (path, why) for every one that does not (logged if `warn`)."""
     opened: list[Database] = []
     failed: list[tuple[Path, str]] = []
     for path in paths:
@@ -142,7 +144,8 @@ def open_databases(paths: tuple[Path, ...]) -> tuple[list[Database], list[tuple[
             except (OSError, maxminddb.InvalidDatabaseError):
                 why = _CORRUPT
         failed.append((path, why))
-        log.warning("GeoIP database %s skipped: %s", path, why)
+        if warn:
+            log.warning("GeoIP database %s skipped: %s", path, why)
     return opened, failed
 
 
