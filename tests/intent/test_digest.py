@@ -12,7 +12,9 @@ import pytest
 
 from intent import cli
 from intent.digest import FORMATS, build_digest, render, render_slack
+from intent.scoring import score_site
 from intent.store import Store
+from tests.conftest import CHROME_UA, LiveServer
 
 DAY = date(2026, 11, 20)
 SCRIPT = "<script>alert(1)</script>"
@@ -200,3 +202,59 @@ def test_cli_prints_the_digest(
     assert err.startswith("intent digest: --site nope: no such site") and err.count("\n") == 1
     assert cli.main(["digest", "--site", site, "--date", "20-11-2026"]) == 1
     assert "expected YYYY-MM-DD" in capsys.readouterr().err
+
+
+FIREFOX_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
+SAFARI_UA = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.1 Safari/605.1.15"
+)
+
+
+def test_events_posted_through_the_collector_reach_the_digest(
+    server: LiveServer, store: Store, site: str
+) -> None:
+    """End to end: beacons over HTTP -> pipeline -> events -> rollups -> score -> digest."""
+    url = "https://example.com"
+
+    def visit(ua: str, domain: str, *steps: tuple[str, str]) -> None:
+        for kind, what in steps:
+            body = {"site": site, "type": kind, "url": f"{url}{what}"}
+            if kind == "event":
+                body = {"site": site, "type": "event", "name": what, "url": f"{url}/demo"}
+            assert server.post(body, ua=ua).status_code == 202
+        identify = {"site": site, "type": "identify", "email": f"someone@{domain}", "url": url}
+        assert server.post(identify, ua=ua).status_code == 202
+
+    buyer = "northwind-robotics.com"
+    visit(
+        CHROME_UA, buyer, ("pageview", "/pricing"), ("pageview", "/demo"), ("event", "demo_request")
+    )
+    visit(FIREFOX_UA, buyer, ("pageview", "/pricing"), ("pageview", "/book-demo"))
+    visit(SAFARI_UA, "wayne-biotech.com", ("pageview", "/ebook/playbook"),
+          ("pageview", "/webinar/intent"), ("pageview", "/case-studies/acme"))  # fmt: skip
+    visit(
+        CHROME_UA + " x", "aperture-research.com", ("pageview", "/careers"), ("pageview", "/jobs/1")
+    )
+    visit(FIREFOX_UA + " x", "weyland-freight.com", ("pageview", "/login"), ("pageview", "/pricing"),
+          ("pageview", "/demo"), ("event", "demo_request"))  # fmt: skip
+    server.flush()
+    today = datetime.now(UTC).date()
+    score_site(store, server.collector.settings.sites[site], today)
+
+    digest = build_digest(store, site, today)
+    got = {s.key: [c.key for c in s.companies] for s in digest.sections}
+    assert got == {
+        "newly_hot": [buyer],
+        "hot": [],
+        "newly_warm": ["wayne-biotech.com"],
+        "cooling": [],
+    }
+    northwind = digest.sections[0].companies[0]
+    assert northwind.tier == "hot" and northwind.change_text() == "new"
+    assert northwind.reasons[0] == "2 visitors (+5)"
+    assert any(r.startswith("demo_request today (+") for r in northwind.reasons)
+    assert northwind.top_pages[0] == "/pricing"
+    assert digest.totals.customers == 1 and digest.totals.cold == 1
+    text = render(digest, "text")[0]
+    assert "aperture" not in text and "weyland" not in text
