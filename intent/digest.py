@@ -38,7 +38,8 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("newly_warm", "Newly warm"),
     ("cooling", "Cooling"),
 )
-MAX_PER_SECTION = 50  # an email past this is not read; the rest is counted ("and 12 more")
+MAX_PER_SECTION = 200  # past this a section is counted, not listed ("… and 12 more")
+HTML_PER_SECTION = 15  # ~1.3 KB per company: Gmail clips an email past 102 KB
 SLACK_PER_SECTION = 8  # Block Kit allows 50 blocks per message
 
 SECTION_ROWS = """
@@ -385,9 +386,12 @@ def _templates() -> Environment:
 TIER_COLOURS = {"hot": "#c92a2a", "warm": "#e67700", "cold": "#495057"}
 
 
-def render_html(digest: Digest) -> str:
+def render_html(digest: Digest, per_section: int = HTML_PER_SECTION) -> str:
+    """The email body (also the dashboard's preview): the top `per_section` of each section."""
     template = _templates().get_template("digest_email.html")
-    return template.render(digest=digest, number=number, colours=TIER_COLOURS)
+    return template.render(
+        digest=digest, number=number, colours=TIER_COLOURS, per_section=per_section
+    )
 
 
 _JSON_UNSAFE = {b"<": b"\\u003c", b">": b"\\u003e", b"&": b"\\u0026"}

@@ -258,3 +258,13 @@ def test_events_posted_through_the_collector_reach_the_digest(
     assert digest.totals.customers == 1 and digest.totals.cold == 1
     text = render(digest, "text")[0]
     assert "aperture" not in text and "weyland" not in text
+
+
+def test_long_sections_are_cut_and_counted(store: Store, site: str) -> None:
+    insert(store, [score_row(site, f"c{i:03d}", "hot", 100 - i / 10) for i in range(40)])
+    digest = build_digest(store, site, DAY, max_per_section=30)
+    assert digest.sections[1].total == 40 and len(digest.sections[1].companies) == 30
+    assert "  … and 10 more" in render(digest, "text")[0]
+    assert len(list(csv.DictReader(io.StringIO(render(digest, "csv")[0])))) == 30
+    html = render(digest, "html")[0]
+    assert html.count("C014") == 1 and "C015" not in html and "… and 25 more" in html
