@@ -57,17 +57,13 @@ COMPANY_COLUMNS = """
     last_seen, top_pages, is_customer, day, changed_at
 """
 
-# The latest snapshot row of every company, filtered, after the cursor, in keyset order.
+# Each company's latest snapshot (company_latest, kept by a view: 0032), filtered, after the
+# cursor, in keyset order.
 LIST_COMPANIES = f"""
     SELECT {COMPANY_COLUMNS}
-    FROM (
-        SELECT {COMPANY_COLUMNS}
-        FROM company_scores FINAL
-        WHERE site = {{site:String}}
-        ORDER BY company_key, day DESC
-        LIMIT 1 BY company_key
-    )
-    WHERE ({{tier:String}} = '' OR tier = {{tier:String}})
+    FROM company_latest FINAL
+    WHERE site = {{site:String}}
+      AND ({{tier:String}} = '' OR tier = {{tier:String}})
       AND score >= {{min_score:Float64}}
       AND ({{country:String}} = '' OR country = {{country:String}})
       AND changed_at >= {{since:DateTime64(3, 'UTC')}}
@@ -77,10 +73,8 @@ LIST_COMPANIES = f"""
 """
 COMPANY_LATEST = f"""
     SELECT {COMPANY_COLUMNS}
-    FROM company_scores FINAL
+    FROM company_latest FINAL
     WHERE site = {{site:String}} AND company_key = {{company:String}}
-    ORDER BY day DESC
-    LIMIT 1
 """
 SCORE_HISTORY = """
     SELECT day, score, tier, transition, reasons

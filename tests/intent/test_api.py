@@ -208,3 +208,11 @@ def test_digest_in_every_format(api: Client, store: Store, site: str) -> None:
         assert "acme.com" in r.text, fmt
     empty = api.get("/digest", date="2020-01-01", format="csv")
     assert empty.status_code == 200 and "acme.com" not in empty.text
+
+
+def test_rescoring_an_earlier_day_does_not_replace_the_latest_snapshot(api: Client, store: Store, site: str) -> None:
+    write_scores(store, [score_row(site, "acme.com", score=80.0, tier="hot")])
+    write_scores(store, [score_row(site, "acme.com", score=10.0, tier="cold", day=date.today() - timedelta(days=3))])
+    [company] = api.get("/companies").json()["data"]
+    assert (company["score"], company["tier"], company["day"]) == (80.0, "hot", date.today().isoformat())
+    assert api.get("/companies/acme.com").json()["tier"] == "hot"
