@@ -80,7 +80,9 @@ def test_identify_keeps_the_domain_only_and_free_mail_never_identifies(
     assert (work["company_key"], work["company_domain"], work["company_source"], work["confidence"]) == (
         "initech.example", "initech.example", "identify", 1.0)  # fmt: skip
     assert "jane" not in str(work).lower()
-    for address in ("someone@gmail.com", "someone@outlook.com", "x@mailinator.com"):
+    free = ("someone@gmail.com", "someone@outlook.com", "x@mailinator.com", "x@guerrillamail.com",
+            "x@10minutemail.com", "abc123@privaterelay.appleid.com")  # fmt: skip
+    for address in free:
         free = row(run(ctx, "203.0.113.9", {"type": "identify", "email": address}))
         assert (free["company_key"], free["company_source"]) == ("", ""), address
 
