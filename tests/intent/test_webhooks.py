@@ -223,3 +223,29 @@ def test_plain_string_secrets_sign_with_their_bytes(store: Store, site: str, rec
     _, headers, body = receiver.got[0]
     assert Webhook(secret.encode()).verify(body, headers)["type"] == "company.became_hot"
     assert datetime.now(UTC).timestamp() - int(headers["webhook-timestamp"]) < 300
+
+
+def test_a_scoring_run_that_makes_a_company_hot_sends_a_webhook(
+    make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], store: Store, site: str, receiver: Receiver
+) -> None:
+    from intent.schedule import score_and_notify
+    from tests.intent.activity import event
+
+    settings = make_settings(toml=hook_toml(site, receiver.url))
+    live = serve(settings)
+    today = datetime.now(UTC).date()
+    rows = []
+    for v in ("g1", "g2", "g3"):  # three people from Globex on pricing and demo pages today
+        rows += [event(site, today, "globex.com", v, "/pricing", hour=0), event(site, today, "globex.com", v, "/demo", hour=0)]
+    store.insert_rows("events", rows)
+    scores = score_and_notify(store, settings.sites[site], today)
+    assert [(s.company_key, s.transition) for s in scores] == [("globex.com", "newly_hot")]
+    assert wait_until(lambda: len(receiver.got) == 1)
+    _, headers, body = receiver.got[0]
+    message = Webhook(SECRET).verify(body, headers)
+    assert (message["type"], message["data"]["company"]["key"], message["data"]["company"]["tier"]) == (
+        "company.became_hot", "globex.com", "hot")  # fmt: skip
+    assert live.collector.deliverer is not None
+    # The next hourly run finds the company still hot: no second message.
+    score_and_notify(store, settings.sites[site], today)
+    assert deliveries(store, site)[0]["status"] == "delivered" and len(receiver.got) == 1
