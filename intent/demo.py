@@ -460,7 +460,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     digest = build_digest(store, site.name, datetime.now(UTC).date(), site.timezone)
     print(render_text(digest), end="")
     print(
-        f"\nNext: `make run` and open http://{settings.host}:{settings.port}/ for the "
-        f"dashboard, or `intent digest --site {site.name} --format html > digest.html`."
+        f"\nNext: `intent digest --site {site.name} --format html > digest.html`, or "
+        f"`intent users create --email you@example.com` and `make run`, then sign in at "
+        f"http://{settings.host}:{settings.port}/dashboard/"
     )
     return 0
