@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -23,6 +23,8 @@ from starlette.routing import BaseRoute, Route
 
 from collector.app import Collector, RateLimiter, store_of
 from collector.clientip import _addr, _trusted, client_ip
+from collector.enrich import coverage
+from collector.settings import SiteConfig
 from intent import digest, keys, scoring, users
 from intent.store import Store
 
@@ -118,22 +120,6 @@ WHERE site = {site:String} AND toDate(ts) BETWEEN {start:Date} AND {day:Date}
 GROUP BY day
 """
 )
-
-COVERAGE = """
-SELECT traffic_class, company_source, count() AS events, uniqExact(visitor_id) AS visitors
-FROM events
-WHERE site = {site:String} AND ts >= now64(3) - toIntervalDay({days:UInt32})
-  AND type = 'pageview'
-GROUP BY traffic_class, company_source
-"""
-
-DROPPED = """
-SELECT reason, sum(count) AS dropped
-FROM dropped_events
-WHERE site = {site:String} AND day >= today() - {days:UInt32}
-GROUP BY reason
-ORDER BY dropped DESC, reason
-"""
 
 ACCEPTED = """
 SELECT count() AS events, max(ts) AS last_event
@@ -304,9 +290,10 @@ def company_page(request: Request, store: Store, session: users.Session, site: s
             p["hits"] += r["hits"]
             p["engaged_ms"] += r["engaged_ms"]
             p["days"] += 1
+    own = _collector(request).settings.sites[site]
     for day_value, v in visits.items():
-        if day_value in timeline:
-            timeline[day_value]["referrers"] = sorted(x for x in v["referrers"] if x)
+        if day_value in timeline:  # where they came from: other sites, not our own pages
+            timeline[day_value]["referrers"] = sorted(x for x in v["referrers"] if x and not _internal(x, own))
             timeline[day_value]["agents"] = sorted(v["agents"])
     latest = history[-1] if history else None
     return page(request, "company.html", session, site, "companies", company=company,
@@ -314,6 +301,14 @@ def company_page(request: Request, store: Store, session: users.Session, site: s
                 timeline=sorted(timeline.values(), key=lambda d: d["day"], reverse=True),
                 pages=sorted(pages.values(), key=lambda p: (-p["hits"], p["path"])),
                 days=days)  # fmt: skip
+
+
+def _internal(referrer: str, site: SiteConfig) -> bool:
+    try:
+        host = urlsplit(referrer).hostname or ""
+    except ValueError:
+        return False
+    return bool(host) and site.allows_origin(host)
 
 
 def score_chart(history: list[dict[str, Any]], width: int = 640, height: int = 180) -> dict[str, Any]:
@@ -365,28 +360,20 @@ def digest_frame(request: Request, store: Store, session: users.Session, site: s
 
 def coverage_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
     days = _days(request, 7)
-    rows = store.query_dicts(COVERAGE, {"site": site, "days": days})
-    total = sum(r["events"] for r in rows) or 0
+    cov = coverage.coverage(store, site, days)
 
-    def shares(column: str) -> list[dict[str, Any]]:
-        grouped: dict[str, dict[str, int]] = {}
-        for r in rows:
-            g = grouped.setdefault(r[column] or "", {"events": 0, "visitors": 0})
-            g["events"] += r["events"]
-            g["visitors"] += r["visitors"]
-        return [{"name": name, **v, "share": v["events"] / total if total else 0.0}
-                for name, v in sorted(grouped.items(), key=lambda kv: -kv[1]["events"])]  # fmt: skip
+    def shares(counts: dict[str, int]) -> list[dict[str, Any]]:
+        return [{"name": name, "views": n, "share": cov.share(n)} for name, n in counts.items()]
 
-    identified = sum(r["events"] for r in rows if r["company_source"])
-    return page(request, "coverage.html", session, site, "coverage", days=days, total=total,
-                identified=identified, identified_share=identified / total if total else 0.0,
-                by_class=shares("traffic_class"), by_source=shares("company_source"))  # fmt: skip
+    return page(request, "coverage.html", session, site, "coverage", days=days, cov=cov,
+                by_class=shares(cov.by_class), by_source=shares(cov.by_source))  # fmt: skip
 
 
 def dropped_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
     days = _days(request, 7)
-    rows = store.query_dicts(DROPPED, {"site": site, "days": days})
-    accepted = store.query_dicts(ACCEPTED, {"site": site, "days": days})[0]
+    params = {"site": site, "days": days}
+    rows = [{"reason": reason, "dropped": int(n)} for reason, n in store.query(coverage.DROPPED, params)]
+    accepted = store.query_dicts(ACCEPTED, params)[0]
     dropped = sum(r["dropped"] for r in rows)
     received = dropped + accepted["events"]
     for r in rows:
@@ -520,6 +507,12 @@ def static(request: Request) -> Response:
                     headers={**SECURITY_HEADERS, "Cache-Control": "public, max-age=3600"})  # fmt: skip
 
 
+def missing(request: Request) -> Response:
+    """Any other /dashboard/ address: the dashboard's own 404 page, not the API's JSON."""
+    session = users.session(store_of(request.app), request.cookies.get(SESSION_COOKIE, ""))
+    return not_found(request, session)
+
+
 def routes() -> list[BaseRoute]:
     def site_route(path: str, name: str, handler: Page) -> Route:
         return Route("/dashboard/sites/{site}" + path, site_page(name, handler), methods=["GET"])
@@ -538,5 +531,6 @@ def routes() -> list[BaseRoute]:
         site_route("/coverage", "coverage", coverage_page),
         site_route("/dropped", "dropped", dropped_page),
         site_route("/install", "install", install_page),
+        Route("/dashboard/{rest:path}", missing, methods=["GET"]),
     ]
 

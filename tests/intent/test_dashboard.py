@@ -17,7 +17,7 @@ from collector.settings import Settings
 from intent import dashboard, keys, users
 from intent.store import Store
 from tests.conftest import LiveServer, SettingsFactory
-from tests.intent.dashboard_data import PASSWORD, Company, make_user, seed, sign_in
+from tests.intent.dashboard_data import PASSWORD, Company, event_rows, make_user, seed, sign_in
 
 Serve = Callable[[Settings], LiveServer]
 
@@ -140,7 +140,9 @@ def test_companies_by_tier_with_filters_and_search(server: LiveServer, store: St
 
 
 def test_company_page_reasons_chart_timeline_pages(server: LiveServer, store: Store, site: str) -> None:
-    seed(store, site)
+    companies = seed(store, site)
+    internal = Company(**{**companies[0].__dict__, "referrer": "https://www.example.com/pricing"})
+    store.insert_rows("events", event_rows(site, internal, days=1))  # navigation inside the site
     client = sign_in(server.url, make_user(store, site))
     r = client.get(f"/dashboard/sites/{site}/companies/acme.com")
     assert r.status_code == 200, r.text
@@ -154,6 +156,7 @@ def test_company_page_reasons_chart_timeline_pages(server: LiveServer, store: St
     assert "Book a demo" in html and "<code>/demo</code>" in html  # pages with their titles
     assert "event <b>demo_request</b>" in html
     assert "https://www.google.com/" in html and "Chrome on Windows (desktop)" in html
+    assert "https://www.example.com/pricing" not in html  # own pages are not "where from"
     assert len(re.findall(r'<li>\s*<h3>', html)) == 3  # three days of visits
 
     assert client.get(f"/dashboard/sites/{site}/companies/nobody.example").status_code == 404
@@ -193,7 +196,8 @@ def test_coverage_shares_by_traffic_class_and_source(server: LiveServer, store: 
     assert int(rows["business"]) == int(rows["maxmind"]) + int(rows["asn"])
     assert rows["asn"] == "3"  # Cyberdyne: 1 page x 1 visitor x 3 days
     total = int(rows["business"]) + 6
-    assert f"of {total} page views" in html
+    assert f"of {total} page views" in html and "(19 of 22 visitors)" in html  # 19 company visitors + 3 anonymous
+    assert "55 events were dropped" in html
     assert '<meter min="0" max="1" value="' in html and "style=" not in html
 
 
@@ -284,6 +288,13 @@ def test_users_are_stored_without_the_address_or_password(store: Store, site: st
         users.create_user(store, email.lower(), PASSWORD)
     with pytest.raises(users.UserError, match="at least 10"):
         users.create_user(store, "short-" + email, "short")
+
+
+def test_unknown_dashboard_addresses_get_the_html_404(server: LiveServer) -> None:
+    r = httpx.get(server.url + "/dashboard/no/such/page")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert r.headers["content-security-policy"] == dashboard.CSP and "Not found" in r.text
+    assert httpx.get(server.url + "/api/v1/no-such").headers["content-type"] == "application/json"
 
 
 def test_static_css_and_no_inline_styles(server: LiveServer) -> None:
