@@ -116,7 +116,12 @@ class Enricher:
                 self.refresh_ranges(store)
             except StoreError as exc:
                 log.warning("could not reload company ranges: %s", exc)
-            self.refresh_geoip()
+            except Exception:  # the watcher must outlive any surprise; the old data stays in use
+                log.exception("could not reload company ranges")
+            try:
+                self.refresh_geoip()
+            except Exception:
+                log.exception("could not re-open the GeoIP databases")
 
     def close(self) -> None:
         self._stop.set()

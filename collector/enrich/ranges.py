@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import ipaddress
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from collector.clientip import IPAddress
 from collector.enrich.model import Company
 from collector.enrich.names import company_key, valid_domain
 from intent.store import Store
+
+log = logging.getLogger("intent.enrich")
 
 SOURCE = "ranges"
 CONFIDENCE = 0.95  # the owner's CRM knowledge; only an identify (1.0) is surer
@@ -124,10 +127,13 @@ def import_csv(store: Store, path: Path | str, replace: bool = False) -> ImportR
 
 
 def load(store: Store) -> RangeTable:
-    return RangeTable(
-        Range(ipaddress.ip_network(cidr), domain, name)
-        for cidr, domain, name in store.query(SELECT_RANGES)
-    )
+    ranges = []
+    for cidr, domain, name in store.query(SELECT_RANGES):
+        try:  # rows come from import_csv; one written by hand may be wrong: skip it
+            ranges.append(Range(ipaddress.ip_network(cidr), domain, name))
+        except ValueError:
+            log.warning("company_ranges: skipping %r, not an IP range", cidr)
+    return RangeTable(ranges)
 
 
 def version(store: Store) -> tuple[int, str]:
