@@ -120,3 +120,24 @@ def test_dnt_and_gpc_drop_only_where_the_site_honours_them(ctx: pipeline.Context
 def test_excluded_domains_apply_to_identified_companies(ctx: pipeline.Context) -> None:
     own = SiteConfig(name="s", domains=("example.com",), exclude_domains=("acme-widgets.example",))
     assert run(ctx, "198.51.100.7", site=own) == pipeline.Drop("excluded:domain")
+
+
+def test_own_offices_by_cidr_are_dropped_as_excluded(ctx: pipeline.Context) -> None:
+    from collector.settings import parse_cidrs
+
+    own = SiteConfig(name="s", domains=("example.com",),
+                     exclude_cidrs=parse_cidrs(["203.0.113.0/28", "2001:db8:cab1::/64"]))  # fmt: skip
+    assert run(ctx, "203.0.113.9", site=own) == pipeline.Drop("excluded:cidr")
+    assert run(ctx, "2001:db8:cab1::9", site=own) == pipeline.Drop("excluded:cidr")
+    assert isinstance(run(ctx, "203.0.113.99", site=own), pipeline.Event)
+
+
+def test_a_site_sent_visitor_id_is_used_only_where_the_site_allows_it(
+    ctx: pipeline.Context,
+) -> None:
+    body = {"visitor": "crm-contact-42"}
+    daily = row(run(ctx, "198.51.100.7", body))["visitor_id"]
+    allows = SiteConfig(name="s", domains=("example.com",), allow_visitor_id=True)
+    persistent = row(run(ctx, "203.0.113.9", body, site=allows))["visitor_id"]
+    assert persistent == pipeline.persistent_visitor_id("s", "crm-contact-42") != daily
+    assert "crm-contact-42" not in persistent
