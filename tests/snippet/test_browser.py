@@ -359,3 +359,40 @@ def test_self_hosted_script_sends_to_data_api(
     rows = events(store, server, site, 1)
     assert [(r["type"], r["path"]) for r in rows] == [("pageview", "/own")]
     assert_clean(v)
+
+
+def test_back_to_a_previous_page_is_counted(
+    server: LiveServer, store: Store, site: str, website: Site, visit: Callable[..., Visit]
+) -> None:
+    v, web = visit(), website
+    page = v.context.new_page()
+    body = '<a id="go" href="/second">second</a>'
+    page.goto(web.add("/first", html("First", tag(server.url, site, AUTOMATED), body)))
+    web.add("/second", html("Second", tag(server.url, site, AUTOMATED)))
+    page.click("#go")
+    page.wait_for_url("**/second")
+    page.go_back()
+    page.wait_for_url("**/first")
+    assert v.wait(lambda: len(v.seen.of_type("pageview")) == 3)
+    rows = events(store, server, site, 5)  # three views, and the engagement of each page left
+    views = [r["path"] for r in rows if r["type"] == "pageview"]
+    assert [r["path"] for r in rows if r["type"] == "engagement"] == ["/first", "/second"]
+    # Playwright starts Chromium with its back/forward cache off, so the page loads again here;
+    # a restore from that cache is counted by the snippet's `pageshow` (persisted) listener.
+    assert views == ["/first", "/second", "/first"]
+
+
+def test_manual_pageview_for_hash_routers(
+    server: LiveServer, store: Store, site: str, website: Site, visit: Callable[..., Visit]
+) -> None:
+    v, web = visit(), website
+    page = v.context.new_page()
+    page.goto(web.add("/hashapp", html("Hash app", tag(server.url, site, AUTOMATED))))
+    page.evaluate("location.hash = '#/settings'")  # same path: not a page view by itself
+    page.evaluate("intent('pageview')")
+    barrier(v, web, server.url, site)
+    views = [
+        (b["url"].removeprefix(web.url), b["referrer"].removeprefix(web.url))
+        for b in v.seen.of_type("pageview")
+    ]
+    assert views == [("/hashapp", ""), ("/hashapp#/settings", "/hashapp"), ("/barrier", "")]
