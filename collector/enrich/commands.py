@@ -9,14 +9,25 @@ import sys
 from typing import Any
 
 from intent.cli import CliError, open_store, settings
+from intent.store import Store, StoreLockedError
 
 SAMPLE_IPS = ("8.8.8.8", "1.1.1.1", "81.2.69.142", "2001:4860:4860::8888")
+
+
+def _ranges_store() -> Store:
+    try:
+        return open_store(settings(require_config=False))
+    except StoreLockedError:
+        raise CliError(
+            "the embedded database is in use by the running server: stop `intent serve`, "
+            "import, and start it again (or use a ClickHouse server URL, INTENT_CLICKHOUSE_URL)"
+        ) from None
 
 
 def cmd_ranges_import(args: argparse.Namespace) -> int:
     from collector.enrich.ranges import import_csv
 
-    store = open_store(settings(require_config=False))
+    store = _ranges_store()
     try:
         report = import_csv(store, args.file, replace=args.replace)
     except ValueError as exc:
@@ -32,7 +43,7 @@ def cmd_ranges_import(args: argparse.Namespace) -> int:
 def cmd_ranges_list(args: argparse.Namespace) -> int:
     from collector.enrich.ranges import SELECT_RANGES
 
-    store = open_store(settings(require_config=False))
+    store = _ranges_store()
     rows = store.query(SELECT_RANGES)
     for cidr, domain, name in rows:
         print(f"{cidr},{domain},{name}")

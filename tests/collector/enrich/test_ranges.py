@@ -169,7 +169,7 @@ def test_replace_and_a_locked_database_in_their_own_database(tmp_path: Path) -> 
         # (chDB itself also prints its own "Cannot lock file" line before ours)
         assert "Traceback" not in locked.stderr
         last = locked.stderr.strip().splitlines()[-1]
-        assert last.startswith("intent ranges: ") and "in use by another process" in last
+        assert last.startswith("intent ranges: ") and "in use by the running server: stop" in last
     finally:
         holder.kill()
         holder.wait(10)
