@@ -199,6 +199,7 @@ EVENTS = st.dictionaries(
                      "engaged_ms", "scroll", "email", "domain", "props", "other"]),
     FIELD_VALUES, max_size=8,
 )  # fmt: skip
+HEADER = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=60)
 BODIES = st.one_of(
     st.binary(max_size=200),
     EVENTS.map(orjson.dumps),
@@ -208,11 +209,20 @@ BODIES = st.one_of(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=BODIES, content_type=st.sampled_from(["text/plain", "application/json", "x/y"]))
-def test_fuzzed_bodies_never_get_a_5xx(
-    fast_server: LiveServer, site: str, body: bytes, content_type: str
+@given(
+    body=BODIES,
+    content_type=st.sampled_from(["text/plain", "application/json", "x/y"]),
+    origin=st.one_of(st.just(""), st.sampled_from(["https://example.com", "null", "http://[::1"]), HEADER),
+    forwarded=st.one_of(st.just(""), HEADER),
+    ua=st.one_of(st.just(""), HEADER),
+)
+def test_fuzzed_requests_never_get_a_5xx(
+    fast_server: LiveServer, site: str, body: bytes, content_type: str, origin: str,
+    forwarded: str, ua: str,
 ) -> None:
-    r = fast_server.post(body.replace(b'"SITE"', orjson.dumps(site)), **{"Content-Type": content_type})
+    headers = {"Content-Type": content_type, "Origin": origin, "X-Forwarded-For": forwarded}
+    headers = {k: v for k, v in headers.items() if v}
+    r = fast_server.post(body.replace(b'"SITE"', orjson.dumps(site)), ua=ua, **headers)
     assert r.status_code in (202, 400, 403, 413), r.text
     if r.status_code != 202:
         assert_error_shape(r, r.status_code, r.json()["error"]["field"])
