@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from collector.settings import Network
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@lru_cache(maxsize=65536)  # parsing costs ~3 µs and visitors' addresses repeat
 def _addr(text: str) -> IPAddress | None:
     try:
         ip = ipaddress.ip_address(text.strip().strip("[]"))
@@ -19,6 +21,7 @@ def _addr(text: str) -> IPAddress | None:
     return ip
 
 
+@lru_cache(maxsize=4096)
 def _trusted(ip: IPAddress, proxies: tuple[Network, ...]) -> bool:
     return any(ip.version == net.version and ip in net for net in proxies)
 

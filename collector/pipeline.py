@@ -185,5 +185,6 @@ def run(event: Event, ctx: Context, steps: tuple[Step, ...] = STEPS) -> Event | 
         if isinstance(result, Drop):
             return result
         event = result
-    event.row["ts"] = event.ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    # isoformat is ~5x cheaper than strftime; same text ("2026-01-31 12:00:00.123")
+    event.row["ts"] = event.ts.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "milliseconds")
     return event

@@ -105,3 +105,9 @@ def parse(ua: str) -> Agent:
         device=device,
         bot=reason,
     )
+
+
+def warm_up() -> None:
+    """Compile ua-parser's regexes (~0.3 s) before the first request needs them."""
+    parse("Mozilla/5.0 (warm-up)")
+    parse.cache_clear()
