@@ -143,9 +143,21 @@ class Writer:
         while not self._stop.is_set():
             self._wake.wait(self.interval_s / 4 if not self.backoff_s else self.backoff_s)
             self._wake.clear()
-            self.cycle()
+            self._guarded_cycle()
         self.spool.seal_if_due(force=True)
-        self.cycle()
+        self._guarded_cycle()
+
+    def _guarded_cycle(self) -> None:
+        """The thread must outlive any surprise (a driver error that is not a StoreError, a
+        spool file removed by hand): it logs, backs off and tries again."""
+        try:
+            self.cycle()
+        except Exception as exc:
+            self.healthy = False
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.backoff_s = min(max(self.backoff_s * 2, 0.5), 30.0)
+            self.metrics.writer_healthy.set(0)
+            log.exception("writer pass failed; retrying in %.1fs", self.backoff_s)
 
     def flush(self) -> bool:
         """Send everything accepted so far, now (tests, `intent demo`, shutdown)."""

@@ -15,7 +15,7 @@ import orjson
 
 from collector.settings import Settings
 from intent.store import Store
-from tests.conftest import LiveServer, SettingsFactory
+from tests.conftest import LiveServer, SettingsFactory, wait_until
 
 Serve = Callable[[Settings], LiveServer]
 
@@ -153,3 +153,26 @@ def test_metrics_report_the_pipeline(server: LiveServer, site: str) -> None:
         "intent_writer_healthy 1.0",
     ):
         assert line in text, line
+
+
+def test_the_writer_thread_survives_a_surprise(server: LiveServer, store: Store, site: str) -> None:
+    writer, spool = server.collector.writer, server.collector.spool
+    assert writer is not None and spool is not None
+    odd = spool.directory / "99999999999999999999-0-000000.seg"
+    odd.mkdir()  # not a file: reading it raises IsADirectoryError, not a StoreError
+    try:
+        assert server.post(page(site, 1)).status_code == 202
+        writer.wake()
+
+        def reports_it() -> bool:
+            problems = httpx.get(server.url + "/readyz").json()["problems"]
+            return any("IsADirectoryError" in p for p in problems)
+
+        assert wait_until(reports_it)
+        assert writer._thread.is_alive()
+        assert wait_until(lambda: count(store, site) == 1)  # segments before the odd one still go
+    finally:
+        odd.rmdir()
+    writer.wake()
+    assert wait_until(lambda: httpx.get(server.url + "/readyz").status_code == 200)
+    assert writer._thread.is_alive()
