@@ -108,6 +108,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from collector.app import UVICORN_OPTIONS, create_app
     from intent.migrate import migrate
 
+    _check_spool_dir(s)
     # Migrate here, once, before any worker starts: a locked or unreachable database is then
     # one line, and N workers never race each other through the migrations.
     migrate(open_store(s), s)
@@ -120,6 +121,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(s), host=host, port=port,
                     timeout_graceful_shutdown=20, **UVICORN_OPTIONS)  # fmt: skip
     return 0
+
+
+def _check_spool_dir(s: Settings) -> None:
+    """The spool must be a writable directory; say so now, naming the setting."""
+    import os
+
+    try:
+        s.spool_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError("INTENT_SPOOL_DIR", f"cannot create {s.spool_dir}: {exc.strerror}") from None
+    if not os.access(s.spool_dir, os.W_OK | os.X_OK):
+        raise SettingsError("INTENT_SPOOL_DIR", f"{s.spool_dir} is not writable")
 
 
 def _where(s: Settings) -> str:

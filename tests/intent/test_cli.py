@@ -40,6 +40,12 @@ def test_serve_with_a_bad_setting_exits_with_one_line(tmp_path: Path) -> None:
     assert line.startswith("intent serve: INTENT_TRUSTED_PROXIES: ")
 
 
+def test_serve_with_an_unusable_spool_dir_names_it(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    done = intent(tmp_path, "serve", INTENT_SPOOL_DIR=str(tmp_path / "a-file"))
+    assert one_line_error(done, "serve").startswith("intent serve: INTENT_SPOOL_DIR: cannot create")
+
+
 def test_serve_with_an_unknown_site_key_names_it(tmp_path: Path) -> None:
     done = intent(tmp_path, "serve", toml=SITE + 'colour = "red"\n')
     assert one_line_error(done, "serve").startswith("intent serve: sites.shop.colour: unknown setting")
