@@ -34,7 +34,7 @@ from collector.metrics import Metrics
 from collector.settings import Settings, SiteConfig
 from collector.spool import Spool, SpoolFull
 from collector.writer import DropCounter, Salts, Writer
-from intent import keys, webhooks
+from intent import keys, remote, webhooks
 from intent.schedule import ScoringSchedule
 from intent.store import Store, StoreError, connect
 
@@ -122,6 +122,7 @@ class Collector:
     limiter: RateLimiter | None = None
     snippet: tuple[bytes, bytes, str] | None = None  # plain, gzipped, etag
     deliverer: webhooks.Deliverer | None = None
+    cli_token: str | None = None  # intent.remote: CLI commands run here while we hold chDB
     schedule: ScoringSchedule | None = None
     _accepted: dict[str, Counter] = field(default_factory=dict)
 
@@ -363,7 +364,7 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlett
 
     from intent import api, dashboard  # they import this module: load them once the app is defined
 
-    routes = collector_routes() + api.routes(settings) + dashboard.routes()
+    routes = collector_routes() + api.routes(settings) + remote.routes() + dashboard.routes()
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -390,6 +391,7 @@ def start(c: Collector) -> None:
     c.writer = Writer(c.store, c.spool, c.drops, salts, c.metrics, s.writer_interval_ms / 1000)
     c.writer.start()  # replays whatever a previous run left in the spool
     c.deliverer = webhooks.start(c.store, s)  # sends what a previous run left queued
+    c.cli_token = remote.publish_token(s)
     # Hourly scoring and each site's digest at its local time, in a background thread.
     c.schedule = ScoringSchedule(s, c.store)
     c.schedule.start()
@@ -402,6 +404,7 @@ def stop(c: Collector) -> None:
         c.schedule.stop()
     if c.deliverer is not None:
         c.deliverer.stop()
+    remote.withdraw_token(c.settings, c.cli_token)
     if c.writer is not None:
         c.writer.stop()
     if c.spool is not None:

@@ -6,10 +6,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 
 from collector.settings import Settings, SettingsError, load_settings
-from intent.store import Store, StoreError, connect
+from intent.store import Store, StoreError, StoreLockedError, connect
 
 STARTER_CONFIG = """\
 # intent configuration: sites, their domains, scoring rules, digest and webhooks.
@@ -53,8 +54,12 @@ class CliError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
 
 
+# Set while the server runs a command for a CLI (intent.remote): the server's own settings.
+SERVER_SETTINGS: ContextVar[Settings | None] = ContextVar("server_settings", default=None)
+
+
 def settings(require_config: bool = True) -> Settings:
-    return load_settings(require_config=require_config)
+    return SERVER_SETTINGS.get() or load_settings(require_config=require_config)
 
 
 def open_store(s: Settings) -> Store:
@@ -239,6 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
+    except StoreLockedError as exc:  # the running server holds the embedded database
+        from intent import remote
+
+        forwarded = remote.forward(sys.argv[1:] if argv is None else argv)
+        if forwarded is not None:
+            return forwarded
+        print(f"intent {args.command}: {exc}", file=sys.stderr)
+        return 1
     except (SettingsError, StoreError, CliError) as exc:
         print(f"intent {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,89 @@
+"""`intent keys ...` while the server holds the embedded database: a real CLI subprocess (which
+cannot open chDB, held by this test process) runs its command through the real server."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from collector.app import create_app
+from collector.settings import Settings
+from intent import keys, remote
+from intent.store import Store
+from tests.conftest import LiveServer, SettingsFactory, free_port, start_server
+
+
+@pytest.fixture
+def held(make_settings: SettingsFactory, site: str) -> Iterator[tuple[LiveServer, Settings, dict[str, str]]]:
+    port = free_port()
+    settings = make_settings(site, INTENT_PORT=str(port))
+    live = start_server(create_app(settings), port=port)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTENT_")}
+    env.update({"INTENT_CONFIG": str(settings.config_path), "INTENT_CLICKHOUSE_URL": settings.clickhouse_url,
+                "INTENT_SPOOL_DIR": str(settings.spool_dir), "INTENT_PORT": str(port)})  # fmt: skip
+    yield live, settings, env
+    live.stop()
+
+
+def intent(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "intent", *argv], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_keys_commands_run_through_the_server_holding_the_database(
+    held: tuple[LiveServer, Settings, dict[str, str]], store: Store, site: str
+) -> None:
+    live, settings, env = held
+    assert stat.S_IMODE(remote.token_path(settings).stat().st_mode) == 0o600
+    created = intent(env, "keys", "create", "--site", site, "--name", "crm")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.splitlines()[0]
+    assert keys.verify(store, token) is not None
+    r = httpx.get(f"{live.url}/api/v1/sites/{site}/companies", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200
+
+    prefix = token.split("_")[1]
+    assert prefix in intent(env, "keys", "list").stdout
+    revoked = intent(env, "keys", "revoke", prefix)
+    assert revoked.returncode == 0, revoked.stderr
+    # Revoked inside the server process: refused at once, not after the cache time.
+    r = httpx.get(f"{live.url}/api/v1/sites/{site}/companies", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401
+    again = intent(env, "keys", "revoke", prefix)
+    assert again.returncode == 1 and "no active key" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_the_cli_endpoint_wants_the_token_and_refuses_serve(held: tuple[LiveServer, Settings, dict[str, str]]) -> None:
+    live, settings, _ = held
+    token = remote.token_path(settings).read_text()
+    assert httpx.post(f"{live.url}/api/cli", json={"argv": ["keys", "list"]}).status_code == 401
+    assert httpx.post(f"{live.url}/api/cli", json={"argv": ["keys", "list"]},
+                      headers={"Authorization": "Bearer " + token[:-1]}).status_code == 401  # fmt: skip
+    r = httpx.post(f"{live.url}/api/cli", json={"argv": ["serve"]}, headers={"Authorization": "Bearer " + token})
+    assert r.status_code == 400
+    r = httpx.post(f"{live.url}/api/cli", json={"argv": ["keys", "frobnicate"]}, headers={"Authorization": "Bearer " + token})
+    assert r.status_code == 200 and r.json()["code"] == 2 and "invalid choice" in r.json()["stderr"]
+
+
+def test_without_a_server_the_cli_says_the_database_is_in_use(
+    make_settings: SettingsFactory, store: Store, site: str
+) -> None:
+    settings = make_settings(site)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTENT_")}
+    env.update({"INTENT_CONFIG": str(settings.config_path), "INTENT_CLICKHOUSE_URL": settings.clickhouse_url,
+                "INTENT_SPOOL_DIR": str(settings.spool_dir), "INTENT_PORT": str(free_port())})  # fmt: skip
+    r = intent(env, "keys", "list")
+    assert r.returncode == 1 and "in use by another process" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_cli_endpoint_is_not_served_through_a_proxy(held: tuple[LiveServer, Settings, dict[str, str]]) -> None:
+    live, settings, _ = held
+    token = remote.token_path(settings).read_text()
+    r = httpx.post(f"{live.url}/api/cli", json={"argv": ["keys", "list"]},
+                   headers={"Authorization": "Bearer " + token, "X-Forwarded-For": "198.51.100.7"})  # fmt: skip
+    assert r.status_code == 404
