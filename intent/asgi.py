@@ -1,6 +1,10 @@
-"""ASGI entry for several workers against a ClickHouse server: `uvicorn intent.asgi:app`."""
+"""ASGI entry for several workers against a ClickHouse server: `uvicorn intent.asgi:app`
+(what `intent serve --workers N` runs in each worker process)."""
 
 from collector.app import create_app
 from collector.settings import load_settings
+from intent.cli import configure_logging
 
-app = create_app(load_settings())
+settings = load_settings()
+configure_logging(settings)
+app = create_app(settings)

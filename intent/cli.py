@@ -117,7 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Migrate here, once, before any worker starts: a locked or unreachable database is then
     # one line, and N workers never race each other through the migrations.
     migrate(open_store(s), s)
-    logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(s)
     print(f"intent serving on http://{host}:{port} (ClickHouse {_where(s)})", flush=True)
     if workers > 1:
         uvicorn.run("intent.asgi:app", host=host, port=port, workers=workers,
@@ -126,6 +126,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(s), host=host, port=port,
                     timeout_graceful_shutdown=20, **UVICORN_OPTIONS)  # fmt: skip
     return 0
+
+
+def configure_logging(s: Settings) -> None:
+    """One log format for the server and each of its workers (INTENT_LOG_LEVEL)."""
+    logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def _check_spool_dir(s: Settings) -> None:

@@ -83,3 +83,15 @@ def test_stats_on_an_empty_install(tmp_path: Path) -> None:
     done = intent(tmp_path, "stats")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "no events in the last 30 days"
+
+
+def test_the_worker_entry_point_builds_the_app(tmp_path: Path) -> None:
+    """`intent serve --workers N` (ClickHouse server only) imports intent.asgi in each worker."""
+    code = "import intent.asgi as a; print(type(a.app).__name__, sorted(a.settings.sites))"
+    config = tmp_path / "intent.toml"
+    config.write_text(SITE, encoding="utf-8")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("INTENT_")}
+    done = subprocess.run([sys.executable, "-c", code], env={**base, "INTENT_CONFIG": str(config)},
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Starlette ['shop']"
