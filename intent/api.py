@@ -15,6 +15,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 from starlette.requests import Request
@@ -386,7 +387,9 @@ async def digest_endpoint(request: Request, store: Store, key: keys.ApiKey, site
     fmt = q.get("format", "json")
     if fmt not in DIGEST_FORMATS:
         raise BadParam("format", f"format must be one of {', '.join(DIGEST_FORMATS)}")
-    day = datetime.now(UTC).date()
+    config = request.app.state.collector.settings.sites.get(site)
+    timezone = config.timezone if config is not None else "UTC"
+    day = datetime.now(ZoneInfo(timezone)).date()  # today where the site's sales team is
     if q.get("date"):
         try:
             day = date.fromisoformat(q["date"])
@@ -394,8 +397,6 @@ async def digest_endpoint(request: Request, store: Store, key: keys.ApiKey, site
             raise BadParam("date", "date must be YYYY-MM-DD") from None
         if not date(1970, 1, 1) <= day <= date(2199, 12, 31):
             raise BadParam("date", "date is out of range")
-    config = request.app.state.collector.settings.sites.get(site)
-    timezone = config.timezone if config is not None else "UTC"
     body = await asyncio.to_thread(render_digest, store, site, day, fmt, timezone)
     return Response(body, media_type=DIGEST_FORMATS[fmt])
 

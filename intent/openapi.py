@@ -217,7 +217,7 @@ PATHS: dict[str, Any] = {
             "summary": "the daily digest of a date",
             "parameters": [
                 SITE,
-                _query("date", {"type": "string", "format": "date"}, "YYYY-MM-DD (default today, UTC)"),
+                _query("date", {"type": "string", "format": "date"}, "YYYY-MM-DD (default: today in the site's time zone)"),
                 _query("format", {"type": "string", "enum": list(DIGEST_FORMATS), "default": "json"}, "output format"),
             ],
             "responses": {
