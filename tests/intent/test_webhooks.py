@@ -249,3 +249,16 @@ def test_a_scoring_run_that_makes_a_company_hot_sends_a_webhook(
     # The next hourly run finds the company still hot: no second message.
     score_and_notify(store, settings.sites[site], today)
     assert deliveries(store, site)[0]["status"] == "delivered" and len(receiver.got) == 1
+
+
+def test_a_message_for_a_webhook_removed_from_the_config_is_dropped(
+    make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver
+) -> None:
+    before = make_settings(toml=hook_toml(site, receiver.url))
+    after = make_settings(toml=hook_toml(site, receiver.url.replace("/hooks/intent", "/hooks/v2")))
+    webhooks.enqueue(store, before.sites[site], [hot(site)])
+    deliverer = webhooks.Deliverer(store, after)
+    assert deliverer.run_once() == 1
+    deliverer.stop()
+    assert deliveries(store, site)[0]["status"] == "dropped"
+    assert receiver.got == []
