@@ -95,3 +95,17 @@ def test_the_worker_entry_point_builds_the_app(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Starlette ['shop']"
+
+
+def test_every_data_file_is_packaged() -> None:
+    """A non-editable install (the Docker image) carries only files matching package-data."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = project["tool"]["setuptools"]["package-data"]["*"]
+    for package in ("collector", "intent"):
+        for path in (root / package).rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".py", ".pyc"):
+                assert any(fnmatch.fnmatch(path.name, p) for p in patterns), f"add to package-data: {path}"
