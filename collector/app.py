@@ -390,7 +390,7 @@ def start(c: Collector) -> None:
     useragent.warm_up()  # the parser compiles its regexes now, not on the first request
     c.writer = Writer(c.store, c.spool, c.drops, salts, c.metrics, s.writer_interval_ms / 1000)
     c.writer.start()  # replays whatever a previous run left in the spool
-    c.deliverer = webhooks.start(c.store, s)  # sends what a previous run left queued
+    c.deliverer = webhooks.start(c.store, s, c.metrics)  # sends what a previous run left queued
     c.cli_token = remote.publish_token(s)
     # Hourly scoring and each site's digest at its local time, in a background thread.
     c.schedule = ScoringSchedule(s, c.store)

@@ -11,6 +11,10 @@ class Metrics:
         self.accepted = Counter("intent_events_accepted", "Events accepted (202)", ["site"], registry=r)
         self.dropped = Counter("intent_events_dropped", "Events dropped, by reason", ["reason"], registry=r)
         self.rejected = Counter("intent_requests_rejected", "Requests refused, by status", ["status"], registry=r)
+        self.api_requests = Counter("intent_api_requests", "/api/v1 answers, by status", ["status"], registry=r)
+        self.webhook_attempts = Counter(
+            "intent_webhook_attempts", "Webhook delivery attempts, by outcome", ["outcome"], registry=r
+        )
         self.internal_errors = Counter("intent_internal_errors", "Unexpected errors caught", registry=r)
         self.spool_bytes = Gauge("intent_spool_bytes", "Bytes waiting in the spool", registry=r)
         self.rows_written = Counter("intent_writer_rows", "Rows written to ClickHouse", registry=r)

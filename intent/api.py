@@ -311,6 +311,7 @@ class Api:
         async def endpoint(request: Request) -> Response:
             response = await checked(request)
             response.headers.update(PRIVATE_HEADERS)
+            request.app.state.collector.metrics.api_requests.labels(str(response.status_code)).inc()
             return response
 
         async def checked(request: Request) -> Response:

@@ -27,6 +27,7 @@ import httpx
 import orjson
 from standardwebhooks import Webhook
 
+from collector.metrics import Metrics
 from collector.settings import Settings, SiteConfig, WebhookConfig
 from intent.store import Store, StoreError
 
@@ -224,8 +225,9 @@ class Deliverer:
     """Background thread sending due messages; started and stopped with the app."""
 
     def __init__(self, store: Store, settings: Settings, schedule: Sequence[float] = RETRY_SCHEDULE,
-                 poll_seconds: float = 2.0) -> None:  # fmt: skip
+                 poll_seconds: float = 2.0, metrics: Metrics | None = None) -> None:  # fmt: skip
         self.store = store
+        self.metrics = metrics
         self.settings = settings
         self.schedule = tuple(schedule)
         self.poll_seconds = poll_seconds
@@ -314,6 +316,8 @@ class Deliverer:
             "id": row["id"], "site": row["site"], "url": row["url"], "attempt": attempt, "at": _ch(now),
             "status_code": code, "error": error, "duration_ms": int((time.monotonic() - started) * 1000),
         }])  # fmt: skip
+        if self.metrics is not None:
+            self.metrics.webhook_attempts.labels(status if status != "pending" else "retry").inc()
         log.info("webhook %s to %s attempt %d: %s %s", row["id"], row["url"], attempt, status, error)
 
 
@@ -321,11 +325,11 @@ def _naive_utc(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def start(store: Store, settings: Settings) -> Deliverer | None:
+def start(store: Store, settings: Settings, metrics: Metrics | None = None) -> Deliverer | None:
     """The app's delivery thread, if any site has webhooks."""
     if not any(site.webhooks for site in settings.sites.values()):
         return None
-    deliverer = Deliverer(store, settings)
+    deliverer = Deliverer(store, settings, metrics=metrics)
     deliverer.start()
     return deliverer
 

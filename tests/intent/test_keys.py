@@ -89,6 +89,9 @@ def test_bearer_auth_wrong_revoked_and_other_site(
         assert r.json() == {"error": {"status": 404, "code": "site_not_found", "message": f"no site {name!r}", "field": "site"}}
     assert get(live, f"/api/v1/sites/{other}/companies/globex.com", token).status_code == 404
 
+    metrics = httpx.get(live.url + "/metrics").text
+    assert 'intent_api_requests_total{status="401"} 4.0' in metrics
+    assert 'intent_api_requests_total{status="404"} 3.0' in metrics
     assert keys.revoke(store, keys.parse(token)[0])  # type: ignore[index]
     assert get(live, path, token).status_code == 401
 

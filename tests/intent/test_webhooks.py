@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from standardwebhooks import Webhook
 
@@ -104,6 +105,7 @@ def test_server_delivers_signed_messages_the_receiver_verifies(
     with pytest.raises(Exception, match="signature"):
         Webhook(SECRET).verify(body.replace(b"acme", b"evil").replace(b"umbrella", b"evil"), headers)
     assert wait_until(lambda: [d["status"] for d in deliveries(store, site)] == ["delivered", "delivered"])
+    assert 'intent_webhook_attempts_total{outcome="delivered"} 2.0' in httpx.get(live.url + "/metrics").text
     # Rescoring the same day never sends the same news twice.
     assert webhooks.enqueue(store, settings.sites[site], scores) == 0
 
