@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 
@@ -89,44 +88,6 @@ class Rules:
 
     def signal(self, name: str) -> Signal | None:
         return next((s for s in self.signals if s.name == name), None)
-
-    @property
-    def signal_page_regex(self) -> str:
-        """Every page any signal or the customer rule matches: the SQL pre-filter."""
-        parts = [s.page_regex for s in self.signals if s.page_regex]
-        if self.customer.page_regex:
-            parts.append(self.customer.page_regex)
-        return "|".join(f"(?:{p})" for p in parts)
-
-    @property
-    def signal_events(self) -> tuple[str, ...]:
-        names = {e for s in self.signals for e in s.events} | set(self.customer.events)
-        return tuple(sorted(names))
-
-    def classify_page(self, path: str) -> tuple[Signal | None, bool]:
-        """(the first signal matching this path, in the order written; is it a customer page)."""
-        return _classify(self, "page", path)
-
-    def classify_event(self, name: str) -> tuple[Signal | None, bool]:
-        return _classify(self, "event", name)
-
-
-@lru_cache(maxsize=65536)
-def _classify(rules: Rules, kind: str, key: str) -> tuple[Signal | None, bool]:
-    if kind == "event":
-        sig = next((s for s in rules.signals if key in s.events), None)
-        return sig, key in rules.customer.events
-    sig = next(
-        (s for s in rules.signals if s.page_regex and _compiled(s.page_regex).match(key)), None
-    )
-    cust = bool(rules.customer.page_regex) and bool(_compiled(rules.customer.page_regex).match(key))
-    return sig, cust
-
-
-@lru_cache(maxsize=1024)
-def _compiled(pattern: str) -> re.Pattern[str]:
-    # Anchored like ClickHouse's match() on a pattern that starts with ^ and ends with $.
-    return re.compile(pattern, re.IGNORECASE)
 
 
 def glob_to_regex(glob: str) -> str:

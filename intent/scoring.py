@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -26,22 +26,25 @@ TOP_PAGES = 5
 
 
 @dataclass(frozen=True)
-class Hit:
-    """A signal (or customer page/event) seen from one visitor on one day."""
+class VisitorDay:
+    """Visitors of one company who saw exactly these signals on one day (one visitor, or a count
+    of visitors with the same signal set: scoring treats them alike)."""
 
-    visitor: str
     day: date
-    signal: str  # a signal name, or "" for a customer-only page/event
-    customer: bool = False
+    signals: frozenset[str]
+    visitors: int = 1
 
 
 @dataclass(frozen=True)
 class Activity:
     """What the rollups say about one company inside the scoring window."""
 
-    hits: Sequence[Hit] = ()
-    visitor_last_days: Sequence[date] = ()  # one entry per distinct visitor: their last active day
+    visitor_days: Sequence[VisitorDay] = ()
+    last_seen_days: Mapping[date, int] = field(
+        default_factory=dict
+    )  # day -> visitors last seen then
     active_days: Sequence[date] = ()  # distinct days with any activity
+    customer: bool = False  # a visit to a customer page or event in the window
 
 
 @dataclass(frozen=True)
@@ -79,45 +82,35 @@ def score_company(rules: Rules, activity: Activity, day: date) -> Score:
     def age(d: date) -> int:
         return (day - d).days
 
-    # A signal counts once per visitor per day, however often it was reloaded.
-    per_visitor_day: dict[tuple[str, date], set[str]] = defaultdict(set)
-    customer_hits = 0
-    for h in activity.hits:
-        if age(h.day) < 0:
-            continue
-        if h.customer:
-            customer_hits += 1
-        if h.signal:
-            per_visitor_day[(h.visitor, h.day)].add(h.signal)
-
     points: dict[str, float] = defaultdict(float)
     count: dict[str, int] = defaultdict(int)
     latest: dict[str, int] = {}
     buying_age: int | None = None
-    for (_visitor, d), names in per_visitor_day.items():
-        signals = [s for s in (rules.signal(n) for n in names) if s is not None]
+    for vd in activity.visitor_days:
+        if age(vd.day) < 0:
+            continue
+        # A signal counts once per visitor per day, however often it was reloaded.
+        signals = [s for s in rules.signals if s.name in vd.signals]
         positive = sum(s.points for s in signals if s.points > 0)
         # One visitor's positive points in one day are capped; each signal keeps its share.
         scale = min(1.0, rules.cap_per_visitor_day / positive) if positive > 0 else 1.0
-        weight = decay(age(d), half)
+        weight = decay(age(vd.day), half) * vd.visitors
         for s in signals:
             points[s.name] += s.points * (scale if s.points > 0 else 1.0) * weight
-            count[s.name] += 1
-            latest[s.name] = min(latest.get(s.name, age(d)), age(d))
-            if s.buying and (buying_age is None or age(d) < buying_age):
-                buying_age = age(d)
+            count[s.name] += vd.visitors
+            latest[s.name] = min(latest.get(s.name, age(vd.day)), age(vd.day))
+            if s.buying and (buying_age is None or age(vd.day) < buying_age):
+                buying_age = age(vd.day)
 
-    visitor_weights = sorted(
-        (decay(age(d), half) for d in activity.visitor_last_days if age(d) >= 0), reverse=True
-    )
-    day_weights = sorted(
-        (decay(age(d), half) for d in set(activity.active_days) if age(d) >= 0), reverse=True
-    )
     # The most recent visitor and the most recent day are free; each extra one adds points.
-    breadth = min(rules.breadth_max, rules.breadth_points * sum(visitor_weights[1:]))
-    frequency = min(rules.frequency_max, rules.frequency_points * sum(day_weights[1:]))
-    total = max(0.0, sum(points.values()) + breadth + frequency)
-    score = round(total, 1)
+    visitors = sum(n for d, n in activity.last_seen_days.items() if age(d) >= 0)
+    breadth = min(
+        rules.breadth_max, rules.breadth_points * _extra(activity.last_seen_days, age, half)
+    )
+    days_seen = {d: 1 for d in activity.active_days}
+    days = len([d for d in days_seen if age(d) >= 0])
+    frequency = min(rules.frequency_max, rules.frequency_points * _extra(days_seen, age, half))
+    score = round(max(0.0, sum(points.values()) + breadth + frequency), 1)
 
     recent_buying = buying_age is not None and buying_age < rules.buying_window_days
     if score >= rules.hot and recent_buying:
@@ -127,29 +120,33 @@ def score_company(rules: Rules, activity: Activity, day: date) -> Score:
     else:
         tier = "cold"
 
-    visitors = len(visitor_weights)
-    reasons = [
-        f"{visitors} visitor{'s' if visitors != 1 else ''}"
-        + (f" ({fmt_points(breadth)})" if breadth >= 0.05 else "")
-    ]
+    reasons = [_counted(visitors, "visitor", breadth)]
     order = [s.name for s in rules.signals]
     for name in sorted(points, key=lambda n: (-abs(points[n]), order.index(n))):
         if abs(points[name]) < 0.05:
             continue
-        n = count[name]
-        seen = f"×{n}" if n > 1 else when(latest[name])
+        seen = f"×{count[name]}" if count[name] > 1 else when(latest[name])
         reasons.append(f"{name} {seen} ({fmt_points(points[name])})")
-    days = len(day_weights)
-    reasons.append(
-        f"{days} active day{'s' if days != 1 else ''}"
-        + (f" ({fmt_points(frequency)})" if frequency >= 0.05 else "")
-    )
+    reasons.append(_counted(days, "active day", frequency))
     if score >= rules.hot and not recent_buying:
         buying = "/".join(s.name for s in rules.signals if s.buying)
         reasons.append(f"not hot: no {buying} in {rules.buying_window_days} days")
-    if customer_hits:
+    if activity.customer:
         reasons.append("existing customer (login/app pages)")
-    return Score(score, tier, tuple(reasons), visitors, days, customer_hits > 0, buying_age)
+    return Score(score, tier, tuple(reasons), visitors, days, activity.customer, buying_age)
+
+
+def _extra(counts: Mapping[date, int], age: Callable[[date], int], half: float) -> float:
+    """Decayed weight of every item but the most recent one (counts: day -> items that day)."""
+    weights = [(decay(age(d), half), n) for d, n in counts.items() if age(d) >= 0 and n > 0]
+    if not weights:
+        return 0.0
+    return sum(w * n for w, n in weights) - max(w for w, _ in weights)
+
+
+def _counted(n: int, noun: str, points: float) -> str:
+    text = f"{n} {noun}{'s' if n != 1 else ''}"
+    return text + (f" ({fmt_points(points)})" if points >= 0.05 else "")
 
 
 def transition(tier: str, previous: str) -> str:
@@ -166,7 +163,8 @@ def transition(tier: str, previous: str) -> str:
 # --- Reading the rollups -------------------------------------------------------------------
 
 # Activity per company in the window. A visitor's anonymous activity (company_key '') is
-# attributed to the company they identified as (identities) within the same window.
+# attributed to the company they identified as (identities) within the same window. The
+# AggregatingMergeTree rows are not merged first: sum/min/max re-aggregate at any grain.
 # (The dashboard's company page reads it too, so it shows the visits the score counted.)
 _ATTRIBUTED = """
     ident AS (
@@ -176,63 +174,67 @@ _ATTRIBUTED = """
         GROUP BY visitor_id
     ),
     activity AS (
-        SELECT if(a.company_key = '', i.domain, a.company_key) AS ck,
-               a.visitor_id AS visitor_id, a.day AS day, a.kind AS kind, a.key AS key,
-               a.hits AS hits, a.engaged_ms AS engaged_ms, a.first_ts AS first_ts, a.last_ts AS last_ts
-        FROM (
-            SELECT company_key, visitor_id, day, kind, key, sum(hits) AS hits,
-                   sum(engaged_ms) AS engaged_ms, min(first_ts) AS first_ts, max(last_ts) AS last_ts
-            FROM daily_activity
-            WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date}
-              AND (company_key != '' OR visitor_id IN (SELECT visitor_id FROM ident))
-            GROUP BY company_key, visitor_id, day, kind, key
-        ) AS a
-        LEFT JOIN ident AS i ON a.visitor_id = i.visitor_id
-        WHERE ck != ''
+        SELECT company_key AS ck, visitor_id, day, kind, key, hits, engaged_ms, first_ts, last_ts
+        FROM daily_activity
+        WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date} AND company_key != ''
+        UNION ALL
+        SELECT i.domain AS ck, a.visitor_id AS visitor_id, a.day AS day, a.kind AS kind,
+               a.key AS key, a.hits AS hits, a.engaged_ms AS engaged_ms, a.first_ts AS first_ts,
+               a.last_ts AS last_ts
+        FROM daily_activity AS a
+        INNER JOIN ident AS i ON a.visitor_id = i.visitor_id
+        WHERE a.site = {site:String} AND a.day BETWEEN {start:Date} AND {day:Date}
+          AND a.company_key = ''
     )
 """
 
-# Only rows that match a signal or a customer rule leave ClickHouse.
-SIGNAL_ROWS = (
+# Per (company, day, signal set): how many visitors saw exactly those signals that day. Pages
+# are classified by all page patterns at once (multiMatchAllIndices: the lowest index is the
+# first signal written), events by name; a signal counts once per visitor and day.
+SIGNAL_DAYS = (
     "WITH"
     + _ATTRIBUTED
     + """
-SELECT ck, visitor_id, day, kind, key
-FROM activity
-WHERE (kind = 'event' AND has({events:Array(String)}, key))
-   OR (kind = 'page' AND {page_regex:String} != '' AND match(key, concat('(?i)', {page_regex:String})))
-GROUP BY ck, visitor_id, day, kind, key
+SELECT ck, day, sigs, count() AS visitors, max(customer) AS customer
+FROM (
+    SELECT ck, visitor_id, day, arraySort(groupUniqArrayIf(sig, sig > 0)) AS sigs,
+           max(customer) AS customer
+    FROM (
+        SELECT ck, visitor_id, day,
+               if(kind = 'event',
+                  transform(key, {event_names:Array(String)}, {event_signals:Array(UInt16)},
+                            toUInt16(0)),
+                  {page_signals:Array(UInt16)}[arrayMin(arrayPushBack(
+                      multiMatchAllIndices(key, {page_patterns:Array(String)}),
+                      length({page_signals:Array(UInt16)})))]) AS sig,
+               if(kind = 'event', has({customer_events:Array(String)}, key),
+                  {customer_regex:String} != ''
+                  AND match(key, concat('(?i)', {customer_regex:String}))) AS customer
+        FROM activity
+    )
+    GROUP BY ck, visitor_id, day
+    HAVING notEmpty(sigs) OR customer
+)
+GROUP BY ck, day, sigs
 """
 )
 
-# Per company: visitors' last active days, distinct active days, first/last seen.
+# Per company: how many visitors were last seen on each day (breadth), the active days
+# (frequency), first/last seen and the most viewed pages.
 COMPANY_ROWS = (
     "WITH"
     + _ATTRIBUTED
     + """
-SELECT ck, groupArray(last_day) AS visitor_last_days,
-       arrayDistinct(arrayFlatten(groupArray(days))) AS active_days,
-       min(first) AS first_seen, max(last) AS last_seen
+SELECT ck,
+       arrayMap(d -> (d, countEqual(last_days, d)), arrayDistinct(last_days)) AS last_seen_days,
+       days, first_seen, last_seen, top_pages
 FROM (
-    SELECT ck, visitor_id, max(day) AS last_day, groupUniqArray(day) AS days,
-           min(first_ts) AS first, max(last_ts) AS last
+    SELECT ck, maxMap([visitor_id], [day]).2 AS last_days, groupUniqArray(day) AS days,
+           min(first_ts) AS first_seen, max(last_ts) AS last_seen,
+           topKWeightedIf({top:UInt32})(key, hits, kind = 'page') AS top_pages
     FROM activity
-    GROUP BY ck, visitor_id
+    GROUP BY ck
 )
-GROUP BY ck
-"""
-)
-
-TOP_PAGE_ROWS = (
-    "WITH"
-    + _ATTRIBUTED
-    + """
-SELECT ck, key, sum(hits) AS views
-FROM activity
-WHERE kind = 'page'
-GROUP BY ck, key
-ORDER BY ck, views DESC, key
-LIMIT {top:UInt32} BY ck
 """
 )
 
@@ -311,45 +313,55 @@ def rules_of(site: SiteConfig) -> Rules:
     return site.rules if isinstance(site.rules, Rules) else parse_rules({})
 
 
+def signal_params(rules: Rules) -> dict[str, Any]:
+    """The rules as bound parameters of SIGNAL_DAYS: signal ids are 1-based positions."""
+    patterns, page_ids, event_names, event_ids = [], [], [], []
+    for i, sig in enumerate(rules.signals, start=1):
+        if sig.page_regex:
+            patterns.append("(?i)" + sig.page_regex)
+            page_ids.append(i)
+        for name in sig.events:
+            if name not in event_names:  # the first signal written wins
+                event_names.append(name)
+                event_ids.append(i)
+    if not patterns:
+        patterns, page_ids = ["^$"], [0]
+    return {
+        "page_patterns": patterns,
+        "page_signals": [*page_ids, 0],  # the last entry: no pattern matched
+        "event_names": event_names,
+        "event_signals": event_ids,
+        "customer_regex": rules.customer.page_regex,
+        "customer_events": list(rules.customer.events),
+    }
+
+
 def compute_scores(
     store: Store, site: str, rules: Rules, day: date, window_days: int | None = None
 ) -> list[CompanyScore]:
     """Score every company with activity in the window ending on `day` (no writes)."""
     window = window_days or rules.window_days
-    start = day - timedelta(days=window - 1)
     params: dict[str, Any] = {
         "site": site,
-        "start": start,
+        "start": day - timedelta(days=window - 1),
         "day": day,
-        "events": list(rules.signal_events),
-        "page_regex": rules.signal_page_regex,
         "top": TOP_PAGES,
+        **signal_params(rules),
     }
-    activities: dict[str, dict[str, Any]] = {}
-    for ck, last_days, days, first, last in store.query(COMPANY_ROWS, params):
-        activities[ck] = {
-            "last_days": last_days,
-            "days": days,
-            "first": first,
-            "last": last,
-            "hits": [],
-        }
-    classified: dict[tuple[str, str], tuple[str, bool]] = {}
-    for ck, visitor, d, kind, key in store.query(SIGNAL_ROWS, params):
-        what = classified.get((kind, key))
-        if what is None:
-            sig, cust = rules.classify_event(key) if kind == "event" else rules.classify_page(key)
-            what = classified[(kind, key)] = (sig.name if sig else "", cust)
-        if ck in activities and (what[0] or what[1]):
-            activities[ck]["hits"].append(Hit(visitor, d, what[0], what[1]))
-    top: dict[str, list[str]] = defaultdict(list)
-    for ck, key, _views in store.query(TOP_PAGE_ROWS, params):
-        top[ck].append(key)
+    names = [s.name for s in rules.signals]
+    visitor_days: dict[str, list[VisitorDay]] = defaultdict(list)
+    customers: set[str] = set()
+    for ck, d, sigs, visitors, customer in store.query(SIGNAL_DAYS, params):
+        if sigs:
+            visitor_days[ck].append(VisitorDay(d, frozenset(names[i - 1] for i in sigs), visitors))
+        if customer:
+            customers.add(ck)
     facts = {r["company_key"]: r for r in store.query_dicts(COMPANY_FACTS, params)}
 
     out = []
-    for ck, a in activities.items():
-        s = score_company(rules, Activity(a["hits"], a["last_days"], a["days"]), day)
+    for ck, last_seen_days, days, first, last, top in store.query(COMPANY_ROWS, params):
+        activity = Activity(visitor_days.get(ck, ()), dict(last_seen_days), days, ck in customers)
+        s = score_company(rules, activity, day)
         f = facts.get(ck, {})
         out.append(
             CompanyScore(
@@ -366,9 +378,9 @@ def compute_scores(
                 reasons=list(s.reasons),
                 visitors=s.visitors,
                 active_days=s.active_days,
-                first_seen=_utc(a["first"]),
-                last_seen=_utc(a["last"]),
-                top_pages=top.get(ck, []),
+                first_seen=_utc(first),
+                last_seen=_utc(last),
+                top_pages=list(top),
                 is_customer=s.is_customer,
             )
         )

@@ -13,6 +13,7 @@ import pytest
 from collector.settings import SettingsError
 from intent.cli import STARTER_CONFIG, main
 from intent.rules import DEFAULT_SIGNALS, Rules, RulesError, parse_rules
+from intent.scoring import compute_scores
 from intent.store import Store
 from tests.conftest import SettingsFactory
 from tests.intent.activity import event
@@ -38,28 +39,42 @@ def test_the_commented_example_written_by_init_is_the_defaults() -> None:
     assert rules == Rules(signals=rules.signals)
 
 
-def test_pages_match_globs_and_regexes_case_insensitively_first_signal_wins() -> None:
+def test_pages_match_globs_and_regexes_case_insensitively_first_signal_wins(
+    store: Store, site: str
+) -> None:
+    """Classification runs in ClickHouse (multiMatchAllIndices), so this goes through it."""
     rules = parse_rules({
         "signals": {
             "pricing": {"paths": ["/pricing*"], "points": 10, "buying": True},
             "docs": {"regex": "^/docs/(api|sdk)/", "points": 2},
-            "anything": {"path": "*", "points": 1},
+            "anything": {"path": "/?*", "points": 1},
             "signup": {"event": "signup", "points": 8},
         },
         "customer": {"paths": ["/app/*"], "events": ["login"]},
     })  # fmt: skip
-
-    def name(path: str) -> str:
-        sig, _ = rules.classify_page(path)
-        return sig.name if sig else ""
-
-    assert name("/pricing") == name("/Pricing/enterprise") == "pricing"
-    assert name("/docs/API/x") == "docs"
-    assert name("/docs/guide") == "anything"  # regex did not match; the catch-all did
-    assert rules.classify_event("signup")[0] is not None
-    assert rules.classify_page("/app/home")[1] is True
-    assert rules.classify_event("login")[1] is True
-    assert rules.classify_page("/apple")[1] is False
+    day = datetime.now(UTC).date() - timedelta(days=5)
+    visits = {
+        "pricing.com": [("/Pricing/enterprise", "")],
+        "docs.com": [("/docs/API/x", "")],
+        "guide.com": [("/docs/guide", "")],  # the regex does not match; the catch-all does
+        "home.com": [("/", "")],  # '/?*' needs a character after the slash
+        "signup.com": [("/", "signup")],
+        "app.com": [("/app/home", "")],
+        "apple.com": [("/apple", "")],
+        "login.com": [("/", "login")],
+    }
+    store.insert_rows(
+        "events",
+        [event(site, day, ck, "v1", p, name=n) for ck, vs in visits.items() for p, n in vs],
+    )
+    scores = {c.company_key: c for c in compute_scores(store, site, rules, day)}
+    assert scores["pricing.com"].reasons[1] == "pricing today (+10)"
+    assert scores["docs.com"].reasons[1] == "docs today (+2)"
+    assert scores["guide.com"].reasons[1] == "anything today (+1)"
+    assert scores["home.com"].reasons == ["1 visitor", "1 active day"]
+    assert scores["signup.com"].reasons[1] == "signup today (+8)"
+    assert sorted(c for c, s in scores.items() if s.is_customer) == ["app.com", "login.com"]
+    assert scores["apple.com"].reasons[1] == "anything today (+1)"
 
 
 @pytest.mark.parametrize(

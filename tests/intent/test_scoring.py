@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,7 @@ from collector.settings import SiteConfig
 from intent.rules import Rules, parse_rules
 from intent.scoring import (
     Activity,
-    Hit,
+    VisitorDay,
     decay,
     fmt_points,
     score_company,
@@ -31,15 +32,28 @@ def ago(n: int) -> date:
     return D - timedelta(days=n)
 
 
-def visit(visitor: str, age: int, *signals: str, customer: bool = False) -> list[Hit]:
-    return [Hit(visitor, ago(age), s, customer) for s in signals]
+Visit = tuple[str, date, frozenset[str], bool]
 
 
-def activity(hits: list[Hit]) -> Activity:
+def visit(visitor: str, age: int, *signals: str, customer: bool = False) -> list[Visit]:
+    """One visitor's signals on one day (`age` days before D)."""
+    return [(visitor, ago(age), frozenset(signals), customer)]
+
+
+def activity(visits: list[Visit]) -> Activity:
+    """The rollup view of some visits: signals per visitor-day, visitors by last day seen."""
+    per_day: dict[tuple[str, date], set[str]] = {}
     last: dict[str, date] = {}
-    for h in hits:
-        last[h.visitor] = max(last.get(h.visitor, h.day), h.day)
-    return Activity(hits, list(last.values()), sorted({h.day for h in hits}))
+    for visitor, day, signals, _ in visits:
+        per_day.setdefault((visitor, day), set()).update(signals)
+        last[visitor] = max(last.get(visitor, day), day)
+    last_seen = Counter(last.values())
+    return Activity(
+        [VisitorDay(day, frozenset(sigs)) for (_, day), sigs in per_day.items() if sigs],
+        dict(last_seen),
+        sorted({day for _, day, _, _ in visits}),
+        any(c for *_, c in visits),
+    )
 
 
 # --- pure scoring -----------------------------------------------------------------------------
@@ -62,7 +76,7 @@ def test_one_pricing_visit_decays_with_age(age: int, score: float, when: str) ->
 
 
 def test_one_visitor_reloading_pricing_fifty_times_is_not_hot() -> None:
-    s = score_company(RULES, activity(visit("v1", 0, *["pricing"] * 50)), D)
+    s = score_company(RULES, activity(visit("v1", 0, "pricing") * 50), D)
     assert (s.score, s.tier) == (10.0, "cold")
 
 
@@ -94,6 +108,12 @@ def test_frequency_adds_decayed_points_per_extra_active_day() -> None:
     # frequency 3 * (0.905724 + 0.820335) = 5.18
     assert s.score == 32.4
     assert s.reasons == ("1 visitor", "pricing ×3 (+27)", "3 active days (+5.2)")
+
+
+def test_visitors_with_the_same_signals_on_a_day_may_be_counted_together() -> None:
+    three = visit("a", 0, "pricing") + visit("b", 0, "pricing") + visit("c", 0, "pricing")
+    grouped = Activity([VisitorDay(D, frozenset({"pricing"}), visitors=3)], {D: 3}, [D])
+    assert score_company(RULES, grouped, D) == score_company(RULES, activity(three), D)
 
 
 def test_hot_with_reasons_in_words_and_numbers() -> None:
@@ -212,6 +232,18 @@ def test_score_site_writes_snapshots_with_transitions_across_days(store: Store, 
     assert stored["acme.com"]["tier"] == "hot"
     assert stored["acme.com"]["transition"] == "newly_hot"
     assert list(stored["acme.com"]["reasons"]) == acme.reasons
+
+
+def test_fifty_pricing_reloads_by_one_visitor_in_clickhouse_count_once(
+    store: Store, site: str
+) -> None:
+    day = datetime.now(UTC).date() - timedelta(days=2)
+    store.insert_rows(
+        "events", [event(site, day, "reload.com", "r1", "/pricing") for _ in range(50)]
+    )
+    [reload] = score_site(store, site_config(site), day)
+    assert (reload.score, reload.tier) == (10.0, "cold")
+    assert reload.reasons == ["1 visitor", "pricing today (+10)", "1 active day"]
 
 
 def test_rescoring_unchanged_keeps_changed_at(store: Store, site: str) -> None:
