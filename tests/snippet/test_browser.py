@@ -8,6 +8,8 @@ same test first, so it cannot pass just by looking too early.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from tests.conftest import LiveServer, SettingsFactory
 from tests.snippet.browsing import Site, Visit, assert_clean, events, html, tag
 
 pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
 
 AUTOMATED = "data-allow-automation"
 TALL = '<div style="height:5000px">long page</div><a id="next" href="/other">next</a>'
@@ -378,8 +382,25 @@ def test_back_to_a_previous_page_is_counted(
     views = [r["path"] for r in rows if r["type"] == "pageview"]
     assert [r["path"] for r in rows if r["type"] == "engagement"] == ["/first", "/second"]
     # Playwright starts Chromium with its back/forward cache off, so the page loads again here;
-    # a restore from that cache is counted by the snippet's `pageshow` (persisted) listener.
+    # the next test covers a restore from that cache.
     assert views == ["/first", "/second", "/first"]
+
+
+def test_back_to_a_page_restored_from_the_back_forward_cache_is_counted(
+    server: LiveServer, store: Store, site: str, website: Site
+) -> None:
+    web = website
+    body = '<a id="go" href="/second">second</a>'
+    first = web.add("/first", html("First", tag(server.url, site, AUTOMATED), body))
+    web.add("/second", html("Second", tag(server.url, site, AUTOMATED)))
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.snippet.bfcache_visit", first],
+        cwd=ROOT, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"restored": True}
+    rows = events(store, server, site, 4)  # three views, the engagement of /first (and /second)
+    assert [r["path"] for r in rows if r["type"] == "pageview"] == ["/first", "/second", "/first"]
 
 
 def test_manual_pageview_for_hash_routers(
