@@ -142,8 +142,8 @@ def parse_since(raw: str) -> datetime:
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
             value = datetime.combine(date.fromisoformat(raw), datetime.min.time())
-        else:
-            value = datetime.fromisoformat(raw.replace("z", "Z"))
+        else:  # an unencoded "+01:00" arrives as " 01:00"
+            value = datetime.fromisoformat(re.sub(r" (\d{2}:?\d{2})$", r"+\1", raw.replace("z", "Z")))
     except ValueError:
         raise BadParam("updated_since", "updated_since must be an ISO 8601 date or date-time") from None
     if value.tzinfo is None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -90,6 +90,11 @@ def test_filters_and_updated_since_use_the_latest_snapshot(api: Client, store: S
     since = cut.isoformat().replace("+00:00", "Z")
     r = api.get("/companies", updated_since=since)
     assert keys_of(r) == ["old.example"]
+    plus = cut.astimezone(timezone(timedelta(hours=2))).isoformat()
+    assert keys_of(api.get("/companies", updated_since=plus)) == ["old.example"]
+    unencoded = httpx.get(f"{api.live.url}/api/v1/sites/{site}/companies?updated_since={plus}",
+                          headers={"Authorization": f"Bearer {api.token}"})  # fmt: skip
+    assert keys_of(unencoded) == ["old.example"]  # "+02:00" unencoded arrives as " 02:00"
     company = r.json()["data"][0]
     assert company["score"] == 20.0 and company["tier"] == "cold" and company["day"] == date.today().isoformat()
     assert company["changed_at"].endswith("Z") and company["reasons"] == ["old.example read pricing"]
