@@ -154,13 +154,16 @@ def _collector(request: Request) -> Collector:
     return c
 
 
-def _is_https(request: Request) -> bool:
-    if request.url.scheme == "https":
-        return True
+def _forwarded(request: Request, header: str) -> str:
+    """A proxy's X-Forwarded-* value, believed only from INTENT_TRUSTED_PROXIES."""
     peer = _addr(request.client.host) if request.client else None
-    proxies = _collector(request).settings.trusted_proxies
-    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-    return peer is not None and _trusted(peer, proxies) and forwarded == "https"
+    if peer is None or not _trusted(peer, _collector(request).settings.trusted_proxies):
+        return ""
+    return request.headers.get(header, "").split(",")[0].strip().lower()
+
+
+def _is_https(request: Request) -> bool:
+    return request.url.scheme == "https" or _forwarded(request, "x-forwarded-proto") == "https"
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -444,8 +447,8 @@ def _same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return origin is None
-    host = request.headers.get("host", "")
-    return origin.split("://", 1)[-1] == host
+    hosts = {request.headers.get("host", "").lower(), _forwarded(request, "x-forwarded-host")}
+    return origin.split("://", 1)[-1].lower() in hosts - {""}
 
 
 def _login_limiter(request: Request) -> RateLimiter:

@@ -101,14 +101,30 @@ def test_secure_cookie_behind_a_trusted_https_proxy_only(make_settings: Settings
     cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("intent_session="))
     assert "Secure" in cookie
 
-    # uvicorn itself believes X-Forwarded-Proto from 127.0.0.1, so the untrusted case is a
-    # request from another peer, built directly.
+    untrusted = serve(make_settings(site))  # no trusted proxies: the headers are ignored
+    client = httpx.Client(base_url=untrusted.url)
+    csrf = _csrf(client.get("/dashboard/login").text)
+    r = client.post("/dashboard/login", headers={"X-Forwarded-Proto": "https"},
+                    data={"csrf": csrf, "email": email, "password": PASSWORD})  # fmt: skip
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("intent_session="))
+    assert "Secure" not in cookie
+    # and from a peer that is not a trusted proxy, built directly (tests run on loopback)
     app = live.app
     scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"x-forwarded-proto", b"https")],
              "client": ("203.0.113.9", 5000), "scheme": "http", "server": ("127.0.0.1", 80), "app": app}  # fmt: skip
     assert not dashboard._is_https(Request(scope))
     scope["client"] = ("127.0.0.1", 5000)
     assert dashboard._is_https(Request(scope))
+
+    # a proxy that rewrites Host: the form's Origin matches its X-Forwarded-Host
+    form = {"csrf": csrf, "email": email, "password": PASSWORD}
+    client = httpx.Client(base_url=live.url)
+    form["csrf"] = _csrf(client.get("/dashboard/login").text)
+    proxied = {"Origin": "https://intent.example.com", "X-Forwarded-Host": "intent.example.com"}
+    assert client.post("/dashboard/login", headers=proxied, data=form).status_code == 303
+    client = httpx.Client(base_url=untrusted.url)
+    form["csrf"] = _csrf(client.get("/dashboard/login").text)
+    assert client.post("/dashboard/login", headers=proxied, data=form).status_code == 403
 
 
 def test_companies_by_tier_with_filters_and_search(server: LiveServer, store: Store, site: str) -> None:
