@@ -10,6 +10,7 @@ import argparse
 import hashlib
 import hmac
 import secrets
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -166,7 +167,8 @@ def cmd_create(args: argparse.Namespace) -> int:
         raise CliError(f"unknown site {unknown[0]!r} (sites: {', '.join(sorted(s.sites))})")
     token, key = create(open_store(s), args.site, args.scope, args.name or "")
     print(token)
-    print(f"# key {key.prefix} ({key.scope}) for {', '.join(key.sites)}: shown once, store it now")
+    # The key alone on stdout, so `KEY=$(intent keys create ...)` works; the note on stderr.
+    print(f"key {key.prefix} ({key.scope}) for {', '.join(key.sites)}: shown once, store it now", file=sys.stderr)
     return 0
 
 
