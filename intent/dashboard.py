@@ -401,6 +401,9 @@ async def login(request: Request) -> Response:
     c = _collector(request)
     store = store_of(request.app)
     if request.method == "GET":
+        current = await asyncio.to_thread(users.session, store, request.cookies.get(SESSION_COOKIE, ""))
+        if current is not None:  # already signed in: straight on
+            return security_headers(RedirectResponse(_safe_next(request.query_params.get("next")), 303))
         token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
         response = render(request, "login.html", csrf=token, error="",
                           next=_safe_next(request.query_params.get("next")))  # fmt: skip

@@ -52,6 +52,8 @@ def test_sign_in_sets_a_strict_session_cookie(server: LiveServer, store: Store, 
     assert "Secure" not in cookie  # plain http on loopback
     page = client.get(target)
     assert page.status_code == 200 and "Companies" in page.text
+    again = client.get("/dashboard/login", params={"next": target})  # signed in: straight on
+    assert again.status_code == 303 and again.headers["location"] == target
     assert "s…@example.com" in page.text  # the masked address, never the address itself
 
 
