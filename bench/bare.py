@@ -26,4 +26,6 @@ async def healthz(request: Request) -> Response:
 app = Starlette(routes=[Route("/api/event", event, methods=["POST"]), Route("/healthz", healthz)])
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    from collector.app import UVICORN_OPTIONS  # the collector's server options: a fair ceiling
+
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), **UVICORN_OPTIONS)

@@ -85,6 +85,8 @@ def run(
         out["cpu_ratio"] = bare_cpu / full_cpu
         out["collector_rss_mb_after_runs"] = rss
         out["collector_rss_mb"] = max(rss)
+        out["collector_rss_anon_mb"] = collector.rss_mb("RssAnon")
+        out["collector_rss_file_mb"] = collector.rss_mb("RssFile")
         out["collector_accepted_events"] = metrics.get("intent_events_accepted_total", 0)
         out["collector_dropped_events"] = metrics.get("intent_events_dropped_total", 0)
         out["collector_rows_written"] = metrics.get("intent_writer_rows_total", 0)

@@ -77,7 +77,9 @@ def checks(r: dict[str, Any]) -> list[dict[str, Any]]:
                           f"(bare app) p99 {floor['p99_ms']:.1f} ms; disk fsync p50/p99 {i['fsync_ms']['p50']:.2f}/"
                           f"{i['fsync_ms']['p99']:.1f} ms"))  # fmt: skip
         out.append(_check("6 memory", "collector RSS after throughput runs", i["collector_rss_mb"], 400, 250,
-                          False, " MB", f"idle {i['collector_rss_mb_idle']:.0f} MB; per run "
+                          False, " MB", f"idle {i['collector_rss_mb_idle']:.0f} MB; after the last run "
+                          f"{i['collector_rss_anon_mb']:.0f} MB heap + {i['collector_rss_file_mb']:.0f} MB mapped "
+                          "files (chDB's library); per run "
                           + ", ".join(f"{x:.0f}" for x in i["collector_rss_mb_after_runs"])))  # fmt: skip
     if "writer" in r:
         w = r["writer"]

@@ -32,10 +32,11 @@ class Server:
     proc: subprocess.Popen[bytes]
     log: Path
 
-    def rss_mb(self) -> float:
-        """Resident set size of the server process (MiB)."""
+    def rss_mb(self, field: str = "VmRSS") -> float:
+        """Resident set size of the server process (MiB); RssAnon / RssFile split it into heap
+        and pages mapped from files (chDB's 200+ MB engine library is most of the latter)."""
         text = Path(f"/proc/{self.proc.pid}/status").read_text()
-        match = re.search(r"^VmRSS:\s+(\d+) kB", text, re.M)
+        match = re.search(rf"^{field}:\s+(\d+) kB", text, re.M)
         return int(match.group(1)) / 1024 if match else 0.0
 
     def cpu_seconds(self) -> float:
