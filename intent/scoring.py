@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -26,24 +26,24 @@ TOP_PAGES = 5
 
 
 @dataclass(frozen=True)
-class VisitorDay:
-    """Visitors of one company who saw exactly these signals on one day (one visitor, or a count
-    of visitors with the same signal set: scoring treats them alike)."""
+class SignalTotal:
+    """One signal of one company over the window, as SIGNAL_TOTALS sums it from the rollups."""
 
-    day: date
-    signals: frozenset[str]
-    visitors: int = 1
+    signal: str
+    visitor_days: int  # (visitor, day) pairs it was seen on: once per visitor per day
+    weight: float  # sum over those visitor-days of decay(age) x that visitor-day's cap share
+    latest_age: int  # days before the scored day it was last seen (0 = that day)
 
 
 @dataclass(frozen=True)
 class Activity:
-    """What the rollups say about one company inside the scoring window."""
+    """What the rollups say about one company inside the scoring window (decay applied)."""
 
-    visitor_days: Sequence[VisitorDay] = ()
-    last_seen_days: Mapping[date, int] = field(
-        default_factory=dict
-    )  # day -> visitors last seen then
-    active_days: Sequence[date] = ()  # distinct days with any activity
+    signals: Sequence[SignalTotal] = ()
+    visitors: int = 0
+    extra_visitor_weight: float = 0.0  # decayed weight of every visitor but the most recent
+    active_days: int = 0
+    extra_day_weight: float = 0.0  # decayed weight of every active day but the most recent
     customer: bool = False  # a visit to a customer page or event in the window
 
 
@@ -58,11 +58,6 @@ class Score:
     buying_age: int | None  # days since the latest buying signal, None if none in the window
 
 
-def decay(age_days: float, half_life_days: float) -> float:
-    """Weight of points `age_days` old: 1 today, 1/2 after one half-life, 1/4 after two."""
-    return float(0.5 ** (max(age_days, 0) / half_life_days))
-
-
 def fmt_points(points: float) -> str:
     """+32, +7.4, -10: whole numbers from 10 up, one decimal below."""
     sign = "-" if points < 0 else "+"
@@ -75,41 +70,19 @@ def when(age: int) -> str:
     return "today" if age == 0 else "yesterday" if age == 1 else f"{age} days ago"
 
 
-def score_company(rules: Rules, activity: Activity, day: date) -> Score:
-    """Sum of capped, decayed signal points + breadth + frequency; tier; reasons in words."""
-    half = rules.half_life_days
-
-    def age(d: date) -> int:
-        return (day - d).days
-
-    points: dict[str, float] = defaultdict(float)
-    count: dict[str, int] = defaultdict(int)
-    latest: dict[str, int] = {}
+def score_company(rules: Rules, activity: Activity) -> Score:
+    """Signal points + breadth + frequency (all decayed, capped); tier; reasons in words."""
+    points: dict[str, float] = {}
     buying_age: int | None = None
-    for vd in activity.visitor_days:
-        if age(vd.day) < 0:
+    for t in activity.signals:
+        sig = rules.signal(t.signal)
+        if sig is None:
             continue
-        # A signal counts once per visitor per day, however often it was reloaded.
-        signals = [s for s in rules.signals if s.name in vd.signals]
-        positive = sum(s.points for s in signals if s.points > 0)
-        # One visitor's positive points in one day are capped; each signal keeps its share.
-        scale = min(1.0, rules.cap_per_visitor_day / positive) if positive > 0 else 1.0
-        weight = decay(age(vd.day), half) * vd.visitors
-        for s in signals:
-            points[s.name] += s.points * (scale if s.points > 0 else 1.0) * weight
-            count[s.name] += vd.visitors
-            latest[s.name] = min(latest.get(s.name, age(vd.day)), age(vd.day))
-            if s.buying and (buying_age is None or age(vd.day) < buying_age):
-                buying_age = age(vd.day)
-
-    # The most recent visitor and the most recent day are free; each extra one adds points.
-    visitors = sum(n for d, n in activity.last_seen_days.items() if age(d) >= 0)
-    breadth = min(
-        rules.breadth_max, rules.breadth_points * _extra(activity.last_seen_days, age, half)
-    )
-    days_seen = {d: 1 for d in activity.active_days}
-    days = len([d for d in days_seen if age(d) >= 0])
-    frequency = min(rules.frequency_max, rules.frequency_points * _extra(days_seen, age, half))
+        points[t.signal] = sig.points * t.weight
+        if sig.buying and (buying_age is None or t.latest_age < buying_age):
+            buying_age = t.latest_age
+    breadth = min(rules.breadth_max, rules.breadth_points * activity.extra_visitor_weight)
+    frequency = min(rules.frequency_max, rules.frequency_points * activity.extra_day_weight)
     score = round(max(0.0, sum(points.values()) + breadth + frequency), 1)
 
     recent_buying = buying_age is not None and buying_age < rules.buying_window_days
@@ -120,28 +93,30 @@ def score_company(rules: Rules, activity: Activity, day: date) -> Score:
     else:
         tier = "cold"
 
-    reasons = [_counted(visitors, "visitor", breadth)]
+    reasons = [_counted(activity.visitors, "visitor", breadth)]
     order = [s.name for s in rules.signals]
+    totals = {t.signal: t for t in activity.signals}
     for name in sorted(points, key=lambda n: (-abs(points[n]), order.index(n))):
         if abs(points[name]) < 0.05:
             continue
-        seen = f"×{count[name]}" if count[name] > 1 else when(latest[name])
+        t = totals[name]
+        seen = f"×{t.visitor_days}" if t.visitor_days > 1 else when(t.latest_age)
         reasons.append(f"{name} {seen} ({fmt_points(points[name])})")
-    reasons.append(_counted(days, "active day", frequency))
+    reasons.append(_counted(activity.active_days, "active day", frequency))
     if score >= rules.hot and not recent_buying:
         buying = "/".join(s.name for s in rules.signals if s.buying)
         reasons.append(f"not hot: no {buying} in {rules.buying_window_days} days")
     if activity.customer:
         reasons.append("existing customer (login/app pages)")
-    return Score(score, tier, tuple(reasons), visitors, days, activity.customer, buying_age)
-
-
-def _extra(counts: Mapping[date, int], age: Callable[[date], int], half: float) -> float:
-    """Decayed weight of every item but the most recent one (counts: day -> items that day)."""
-    weights = [(decay(age(d), half), n) for d, n in counts.items() if age(d) >= 0 and n > 0]
-    if not weights:
-        return 0.0
-    return sum(w * n for w, n in weights) - max(w for w, _ in weights)
+    return Score(
+        score,
+        tier,
+        tuple(reasons),
+        activity.visitors,
+        activity.active_days,
+        activity.customer,
+        buying_age,
+    )
 
 
 def _counted(n: int, noun: str, points: float) -> str:
@@ -188,17 +163,28 @@ _ATTRIBUTED = """
     )
 """
 
-# Per (company, day, signal set): how many visitors saw exactly those signals that day. Pages
-# are classified by all page patterns at once (multiMatchAllIndices: the lowest index is the
-# first signal written), events by name; a signal counts once per visitor and day.
-SIGNAL_DAYS = (
+# Points lose half their value every half-life: weight = 0.5 ^ (age in days / half-life).
+_DECAY = "pow(0.5, dateDiff('day', {d}, {{day:Date}}) / {{half_life:Float64}})"
+
+# Per (company, signal): visitor-days, and the sum of decay x cap share over them. Pages are
+# classified by all page patterns at once (multiMatchAllIndices; the lowest index is the first
+# signal written), events by name. A signal counts once per visitor and day, and one visitor's
+# positive points in one day are capped (each signal keeps its share of the cap).
+SIGNAL_TOTALS = (
     "WITH"
     + _ATTRIBUTED
     + """
-SELECT ck, day, sigs, count() AS visitors, max(customer) AS customer
+SELECT ck, sig, count() AS visitor_days,
+       sum(if({signal_points:Array(Float64)}[sig] > 0, scale, 1.0) * decayed) AS weight,
+       min(age) AS latest_age, max(visitor_customer) AS customer
 FROM (
-    SELECT ck, visitor_id, day, arraySort(groupUniqArrayIf(sig, sig > 0)) AS sigs,
-           max(customer) AS customer
+    SELECT ck, visitor_id, day, dateDiff('day', day, {day:Date}) AS age,
+           """
+    + _DECAY.format(d="day")
+    + """ AS decayed,
+           groupUniqArrayIf(sig, sig > 0) AS sigs, max(page_customer) AS visitor_customer,
+           arraySum(s -> greatest({signal_points:Array(Float64)}[s], 0.0), sigs) AS positive,
+           if(positive > 0, least(1.0, {cap:Float64} / positive), 1.0) AS scale
     FROM (
         SELECT ck, visitor_id, day,
                if(kind = 'event',
@@ -209,27 +195,34 @@ FROM (
                       length({page_signals:Array(UInt16)})))]) AS sig,
                if(kind = 'event', has({customer_events:Array(String)}, key),
                   {customer_regex:String} != ''
-                  AND match(key, concat('(?i)', {customer_regex:String}))) AS customer
+                  AND match(key, concat('(?i)', {customer_regex:String}))) AS page_customer
         FROM activity
     )
     GROUP BY ck, visitor_id, day
-    HAVING notEmpty(sigs) OR customer
+    HAVING notEmpty(sigs) OR visitor_customer
 )
-GROUP BY ck, day, sigs
+ARRAY JOIN if(empty(sigs), [toUInt16(0)], sigs) AS sig
+GROUP BY ck, sig
 """
 )
 
-# Per company: how many visitors were last seen on each day (breadth), the active days
-# (frequency), first/last seen and the most viewed pages.
+# Per company: visitors and active days with the decayed weight of all but the most recent
+# (breadth, frequency; a visitor counts at their last visit), first/last seen, top pages.
 COMPANY_ROWS = (
     "WITH"
     + _ATTRIBUTED
     + """
-SELECT ck,
-       arrayMap(d -> (d, countEqual(last_days, d)), arrayDistinct(last_days)) AS last_seen_days,
-       days, first_seen, last_seen, top_pages
+SELECT ck, length(last_days) AS visitors, arraySum(vw) - arrayMax(vw) AS extra_visitor_weight,
+       length(days) AS active_days, arraySum(dw) - arrayMax(dw) AS extra_day_weight,
+       first_seen, last_seen, top_pages
 FROM (
     SELECT ck, maxMap([visitor_id], [day]).2 AS last_days, groupUniqArray(day) AS days,
+           arrayMap(d -> """
+    + _DECAY.format(d="d")
+    + """, last_days) AS vw,
+           arrayMap(d -> """
+    + _DECAY.format(d="d")
+    + """, days) AS dw,
            min(first_ts) AS first_seen, max(last_ts) AS last_seen,
            topKWeightedIf({top:UInt32})(key, hits, kind = 'page') AS top_pages
     FROM activity
@@ -313,8 +306,8 @@ def rules_of(site: SiteConfig) -> Rules:
     return site.rules if isinstance(site.rules, Rules) else parse_rules({})
 
 
-def signal_params(rules: Rules) -> dict[str, Any]:
-    """The rules as bound parameters of SIGNAL_DAYS: signal ids are 1-based positions."""
+def rule_params(rules: Rules) -> dict[str, Any]:
+    """The rules as bound parameters of SIGNAL_TOTALS: signal ids are 1-based positions."""
     patterns, page_ids, event_names, event_ids = [], [], [], []
     for i, sig in enumerate(rules.signals, start=1):
         if sig.page_regex:
@@ -331,6 +324,9 @@ def signal_params(rules: Rules) -> dict[str, Any]:
         "page_signals": [*page_ids, 0],  # the last entry: no pattern matched
         "event_names": event_names,
         "event_signals": event_ids,
+        "signal_points": [s.points for s in rules.signals],
+        "cap": rules.cap_per_visitor_day,
+        "half_life": rules.half_life_days,
         "customer_regex": rules.customer.page_regex,
         "customer_events": list(rules.customer.events),
     }
@@ -346,22 +342,22 @@ def compute_scores(
         "start": day - timedelta(days=window - 1),
         "day": day,
         "top": TOP_PAGES,
-        **signal_params(rules),
+        **rule_params(rules),
     }
     names = [s.name for s in rules.signals]
-    visitor_days: dict[str, list[VisitorDay]] = defaultdict(list)
+    signals: dict[str, list[SignalTotal]] = defaultdict(list)
     customers: set[str] = set()
-    for ck, d, sigs, visitors, customer in store.query(SIGNAL_DAYS, params):
-        if sigs:
-            visitor_days[ck].append(VisitorDay(d, frozenset(names[i - 1] for i in sigs), visitors))
+    for ck, sig, visitor_days, weight, latest_age, customer in store.query(SIGNAL_TOTALS, params):
+        if sig:
+            signals[ck].append(SignalTotal(names[sig - 1], visitor_days, weight, latest_age))
         if customer:
             customers.add(ck)
     facts = {r["company_key"]: r for r in store.query_dicts(COMPANY_FACTS, params)}
 
     out = []
-    for ck, last_seen_days, days, first, last, top in store.query(COMPANY_ROWS, params):
-        activity = Activity(visitor_days.get(ck, ()), dict(last_seen_days), days, ck in customers)
-        s = score_company(rules, activity, day)
+    for ck, visitors, extra_v, days, extra_d, first, last, top in store.query(COMPANY_ROWS, params):
+        activity = Activity(signals.get(ck, ()), visitors, extra_v, days, extra_d, ck in customers)
+        s = score_company(rules, activity)
         f = facts.get(ck, {})
         out.append(
             CompanyScore(

@@ -1,19 +1,18 @@
-"""Scoring: hand-computed examples for the pure function, then real chDB snapshots."""
+"""Scoring: hand-computed examples through real ClickHouse (decay and caps are summed in SQL),
+the pure tiering and wording, and daily snapshots with transitions."""
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
-import pytest
 
 from collector.settings import SiteConfig
 from intent.rules import Rules, parse_rules
 from intent.scoring import (
     Activity,
-    VisitorDay,
-    decay,
+    CompanyScore,
+    SignalTotal,
+    compute_scores,
     fmt_points,
     score_company,
     score_site,
@@ -24,147 +23,162 @@ from intent.store import Store
 from tests.conftest import LiveServer
 from tests.intent.activity import event
 
-D = date(2026, 3, 20)
 RULES = Rules()
+D = datetime.now(UTC).date() - timedelta(days=1)  # the day scored; history before it
 
 
-def ago(n: int) -> date:
-    return D - timedelta(days=n)
+def visit(company: str, visitor: str, age: int, *what: str) -> list[dict[str, Any]]:
+    """One visitor's page views ('/path') and custom events ('name') `age` days before D."""
+    day = D - timedelta(days=age)
+    return [
+        event("", day, company, visitor, w)
+        if w.startswith("/")
+        else event("", day, company, visitor, name=w)
+        for w in what
+    ]
 
 
-Visit = tuple[str, date, frozenset[str], bool]
+def scores_of(
+    store: Store, site: str, rows: list[dict[str, Any]], rules: Rules = RULES
+) -> dict[str, CompanyScore]:
+    store.insert_rows("events", [{**r, "site": site} for r in rows])
+    return {c.company_key: c for c in compute_scores(store, site, rules, D)}
 
 
-def visit(visitor: str, age: int, *signals: str, customer: bool = False) -> list[Visit]:
-    """One visitor's signals on one day (`age` days before D)."""
-    return [(visitor, ago(age), frozenset(signals), customer)]
+# --- hand-computed examples, summed by ClickHouse from real rollups ----------------------------
 
 
-def activity(visits: list[Visit]) -> Activity:
-    """The rollup view of some visits: signals per visitor-day, visitors by last day seen."""
-    per_day: dict[tuple[str, date], set[str]] = {}
-    last: dict[str, date] = {}
-    for visitor, day, signals, _ in visits:
-        per_day.setdefault((visitor, day), set()).update(signals)
-        last[visitor] = max(last.get(visitor, day), day)
-    last_seen = Counter(last.values())
-    return Activity(
-        [VisitorDay(day, frozenset(sigs)) for (_, day), sigs in per_day.items() if sigs],
-        dict(last_seen),
-        sorted({day for _, day, _, _ in visits}),
-        any(c for *_, c in visits),
+def test_points_decay_by_half_every_half_life(store: Store, site: str) -> None:
+    s = scores_of(
+        store,
+        site,
+        visit("now.com", "a", 0, "/pricing") + visit("week.com", "b", 7, "/pricing")
+        + visit("fortnight.com", "c", 14, "/pricing"),
+    )  # fmt: skip
+    assert (s["now.com"].score, s["week.com"].score, s["fortnight.com"].score) == (10.0, 5.0, 2.5)
+    assert s["now.com"].reasons == ["1 visitor", "pricing today (+10)", "1 active day"]
+    assert s["week.com"].reasons == ["1 visitor", "pricing 7 days ago (+5)", "1 active day"]
+    assert s["fortnight.com"].reasons[1] == "pricing 14 days ago (+2.5)"
+    assert all(c.tier == "cold" for c in s.values())
+
+
+def test_one_visitor_reloading_pricing_fifty_times_is_not_hot(store: Store, site: str) -> None:
+    s = scores_of(store, site, visit("reload.com", "r1", 0, *["/pricing"] * 50))
+    assert (s["reload.com"].score, s["reload.com"].tier) == (10.0, "cold")
+    assert s["reload.com"].reasons == ["1 visitor", "pricing today (+10)", "1 active day"]
+
+
+def test_points_of_one_visitor_in_one_day_are_capped(store: Store, site: str) -> None:
+    # demo_request 20 + demo 15 + pricing 10 + webinar 10 = 55, capped to 40; each keeps its share
+    s = scores_of(
+        store, site, visit("cap.com", "v1", 0, "demo_request", "/demo", "/pricing", "/webinar")
     )
+    assert (s["cap.com"].score, s["cap.com"].tier) == (40.0, "warm")
+    assert s["cap.com"].reasons[1] == "demo_request today (+15)"  # 20 x 40/55 = 14.5
 
 
-# --- pure scoring -----------------------------------------------------------------------------
+def test_breadth_adds_points_per_extra_visitor_up_to_the_cap(store: Store, site: str) -> None:
+    rows = [r for v in ("a", "b", "c") for r in visit("three.com", v, 0, "/pricing")]
+    rows += [r for v in "abcdefgh" for r in visit("eight.com", v, 0, "/blog/post")]
+    s = scores_of(store, site, rows)
+    assert s["three.com"].score == 40.0  # 3 x 10 + 2 extra visitors x 5
+    assert s["three.com"].reasons == ["3 visitors (+10)", "pricing ×3 (+30)", "1 active day"]
+    assert s["eight.com"].score == 28.0  # 8 x 1 + breadth capped at 20 (not 7 x 5 = 35)
+    assert s["eight.com"].visitors == 8
 
 
-def test_decay_halves_every_half_life() -> None:
-    assert decay(0, 7) == 1.0
-    assert decay(7, 7) == 0.5
-    assert decay(14, 7) == 0.25
-
-
-@pytest.mark.parametrize(
-    ("age", "score", "when"), [(0, 10.0, "today"), (7, 5.0, "7 days ago"), (14, 2.5, "14 days ago")]
-)
-def test_one_pricing_visit_decays_with_age(age: int, score: float, when: str) -> None:
-    s = score_company(RULES, activity(visit("v1", age, "pricing")), D)
-    assert s.score == score
-    assert s.reasons == ("1 visitor", f"pricing {when} ({fmt_points(score)})", "1 active day")
-    assert s.tier == "cold"
-
-
-def test_one_visitor_reloading_pricing_fifty_times_is_not_hot() -> None:
-    s = score_company(RULES, activity(visit("v1", 0, "pricing") * 50), D)
-    assert (s.score, s.tier) == (10.0, "cold")
-
-
-def test_points_of_one_visitor_in_one_day_are_capped() -> None:
-    # demo_request 20 + demo 15 + pricing 10 + webinar 10 = 55, capped to 40 (each keeps its share)
-    s = score_company(
-        RULES, activity(visit("v1", 0, "demo_request", "demo", "pricing", "webinar")), D
-    )
-    assert s.score == 40.0
-    assert s.tier == "warm"
-    assert s.reasons[1] == "demo_request today (+15)"  # 20 * 40/55 = 14.5
-
-
-def test_breadth_adds_points_per_extra_visitor_up_to_the_cap() -> None:
-    three = visit("a", 0, "pricing") + visit("b", 0, "pricing") + visit("c", 0, "pricing")
-    s = score_company(RULES, activity(three), D)
-    assert s.score == 40.0  # 3 x 10 + 2 extra visitors x 5
-    assert s.reasons == ("3 visitors (+10)", "pricing ×3 (+30)", "1 active day")
-    many = [h for v in "abcdefgh" for h in visit(v, 0, "blog")]
-    s = score_company(RULES, activity(many), D)
-    assert s.score == 28.0  # 8 x 1 + breadth capped at 20 (not 7 x 5 = 35)
-    assert s.visitors == 8
-
-
-def test_frequency_adds_decayed_points_per_extra_active_day() -> None:
-    hits = visit("v1", 0, "pricing") + visit("v1", 1, "pricing") + visit("v1", 2, "pricing")
-    s = score_company(RULES, activity(hits), D)
-    # pricing 10 * (1 + 2^(-1/7) + 2^(-2/7)) = 10 * 2.726059 = 27.26
-    # frequency 3 * (0.905724 + 0.820335) = 5.18
+def test_frequency_adds_decayed_points_per_extra_active_day(store: Store, site: str) -> None:
+    rows = visit("freq.com", "v1", 0, "/pricing") + visit("freq.com", "v1", 1, "/pricing")
+    rows += visit("freq.com", "v1", 2, "/pricing")
+    s = scores_of(store, site, rows)["freq.com"]
+    # pricing 10 x (1 + 2^(-1/7) + 2^(-2/7)) = 10 x 2.726059 = 27.26
+    # frequency 3 x (0.905724 + 0.820335) = 5.18
     assert s.score == 32.4
-    assert s.reasons == ("1 visitor", "pricing ×3 (+27)", "3 active days (+5.2)")
+    assert s.reasons == ["1 visitor", "pricing ×3 (+27)", "3 active days (+5.2)"]
 
 
-def test_visitors_with_the_same_signals_on_a_day_may_be_counted_together() -> None:
-    three = visit("a", 0, "pricing") + visit("b", 0, "pricing") + visit("c", 0, "pricing")
-    grouped = Activity([VisitorDay(D, frozenset({"pricing"}), visitors=3)], {D: 3}, [D])
-    assert score_company(RULES, grouped, D) == score_company(RULES, activity(three), D)
-
-
-def test_hot_with_reasons_in_words_and_numbers() -> None:
-    hits = (
-        visit("a", 0, "pricing") + visit("b", 0, "pricing") + visit("c", 0, "pricing")
-        + visit("a", 1, "demo_request")
-    )  # fmt: skip
-    s = score_company(RULES, activity(hits), D)
-    # 30 + 20 * 0.905724 + breadth 2 x 5 (a's last day is today) + frequency 3 * 0.905724
-    assert s.score == 60.8
-    assert s.tier == "hot"
-    assert s.reasons == (
+def test_hot_with_reasons_in_words_and_numbers(store: Store, site: str) -> None:
+    rows = [r for v in ("a", "b", "c") for r in visit("hot.com", v, 0, "/pricing")]
+    rows += visit("hot.com", "a", 1, "demo_request")
+    s = scores_of(store, site, rows)["hot.com"]
+    # 30 + 20 x 2^(-1/7) + breadth 2 x 5 (a was last seen today) + frequency 3 x 2^(-1/7)
+    assert (s.score, s.tier) == (60.8, "hot")
+    assert s.reasons == [
         "3 visitors (+10)", "pricing ×3 (+30)", "demo_request yesterday (+18)", "2 active days (+2.7)",
+    ]  # fmt: skip
+
+
+def test_hot_requires_a_recent_buying_signal(store: Store, site: str) -> None:
+    def content(company: str) -> list[dict[str, Any]]:
+        pages = ("/webinar/q3", "/case-studies/acme", "/ebook/guide")
+        return [r for v in "abcde" for r in visit(company, v, 0, *pages)]
+
+    s = scores_of(
+        store,
+        site,
+        content("content.com") + content("old.com") + visit("old.com", "f", 8, "/pricing")
+        + content("recent.com") + visit("recent.com", "f", 6, "/pricing"),
     )  # fmt: skip
+    assert (s["content.com"].score, s["content.com"].tier) == (120.0, "warm")  # 5 x 20 + 20
+    assert s["content.com"].reasons[-1] == "not hot: no demo_request/demo/pricing in 7 days"
+    assert s["old.com"].tier == "warm"  # pricing 8 days ago is outside the 7-day window
+    assert s["recent.com"].tier == "hot"  # 6 days ago is inside
 
 
-def test_hot_requires_a_recent_buying_signal() -> None:
-    content = [h for v in "abcde" for h in visit(v, 0, "webinar", "case_studies", "ebook")]
-    s = score_company(RULES, activity(content), D)
-    assert s.score == 120.0  # 5 x 20 + breadth 20: far above hot, but no pricing/demo
-    assert s.tier == "warm"
-    assert s.reasons[-1] == "not hot: no demo_request/demo/pricing in 7 days"
-    # a pricing visit 8 days ago is outside the 7-day window; 6 days ago is inside
-    assert score_company(RULES, activity(content + visit("f", 8, "pricing")), D).tier == "warm"
-    assert score_company(RULES, activity(content + visit("f", 6, "pricing")), D).tier == "hot"
+def test_negative_signals_subtract_and_the_score_never_goes_below_zero(
+    store: Store, site: str
+) -> None:
+    rows = visit("mixed.com", "a", 0, "/pricing") + visit("mixed.com", "b", 0, "/careers")
+    rows += visit("jobs.com", "a", 0, "/careers", "/jobs/dev")
+    s = scores_of(store, site, rows)
+    assert s["mixed.com"].score == 5.0  # 10 - 10 + one extra visitor 5
+    assert "careers today (-10)" in s["mixed.com"].reasons
+    assert s["jobs.com"].score == 0.0
 
 
-def test_negative_signals_subtract_and_the_score_never_goes_below_zero() -> None:
-    s = score_company(RULES, activity(visit("a", 0, "pricing") + visit("b", 0, "careers")), D)
-    assert s.score == 5.0  # 10 - 10 + one extra visitor 5
-    assert "careers today (-10)" in s.reasons
-    assert score_company(RULES, activity(visit("a", 0, "careers")), D).score == 0.0
-
-
-def test_customer_pages_flag_the_company() -> None:
-    s = score_company(
-        RULES, activity(visit("a", 0, "pricing") + visit("a", 0, "", customer=True)), D
+def test_customer_pages_and_events_flag_the_company(store: Store, site: str) -> None:
+    rows = visit("cust.com", "a", 0, "/pricing", "/app/dashboard") + visit(
+        "login.com", "a", 3, "login"
     )
-    assert s.is_customer
-    assert s.reasons[-1] == "existing customer (login/app pages)"
-    assert not score_company(RULES, activity(visit("a", 0, "pricing")), D).is_customer
+    rows += visit("prospect.com", "a", 0, "/pricing", "/apple")
+    s = scores_of(store, site, rows)
+    assert s["cust.com"].is_customer and s["login.com"].is_customer
+    assert s["cust.com"].reasons[-1] == "existing customer (login/app pages)"
+    assert not s["prospect.com"].is_customer
 
 
-def test_custom_rules_change_points_half_life_and_thresholds() -> None:
+def test_custom_rules_change_points_half_life_and_thresholds(store: Store, site: str) -> None:
     rules = parse_rules({
-        "half_life_days": 14, "hot": 15, "warm": 5,
+        "half_life_days": 14, "hot": 15, "warm": 5, "cap_per_visitor_day": 100,
         "signals": {"pricing": {"paths": ["/pricing*"], "points": 20, "buying": True}},
     })  # fmt: skip
-    s = score_company(rules, activity(visit("a", 14, "pricing")), D)
-    assert (s.score, s.tier) == (10.0, "warm")  # 20 halved after one 14-day half-life
-    assert score_company(rules, activity(visit("a", 0, "pricing")), D).tier == "hot"
+    rows = visit("slow.com", "a", 14, "/pricing") + visit("fast.com", "a", 0, "/pricing")
+    s = scores_of(store, site, rows, rules)
+    assert (s["slow.com"].score, s["slow.com"].tier) == (10.0, "warm")  # 20 halved after 14 days
+    assert (s["fast.com"].score, s["fast.com"].tier) == (20.0, "hot")
+
+
+# --- pure: tiers and words from summed activity -------------------------------------------------
+
+
+def test_tier_and_reasons_from_totals() -> None:
+    pricing = SignalTotal("pricing", visitor_days=4, weight=3.2, latest_age=0)
+    demo = SignalTotal("demo_request", visitor_days=1, weight=1.0, latest_age=1)
+    s = score_company(RULES, Activity([pricing, demo], 3, 2.0, 4, 1.5, False))
+    assert (s.score, s.tier) == (66.5, "hot")  # 32 + 20 + breadth 10 + frequency 4.5
+    assert s.reasons == (
+        "3 visitors (+10)", "pricing ×4 (+32)", "demo_request yesterday (+20)", "4 active days (+4.5)",
+    )  # fmt: skip
+    stale = SignalTotal("pricing", visitor_days=4, weight=6.0, latest_age=7)
+    assert score_company(RULES, Activity([stale], 1, 0, 1, 0, False)).tier == "warm"
+    capped = score_company(RULES, Activity([], 20, 19.0, 30, 29.0, False))
+    assert capped.score == 35.0  # breadth capped at 20, frequency at 15
+
+
+def test_points_are_shown_whole_from_ten_and_with_one_decimal_below() -> None:
+    assert [fmt_points(x) for x in (32.4, 9.96, 7.44, 2.0, 0.7, -10.0, -2.5)] == [
+        "+32", "+10", "+7.4", "+2", "+0.7", "-10", "-2.5",
+    ]  # fmt: skip
 
 
 def test_transitions() -> None:
@@ -232,18 +246,6 @@ def test_score_site_writes_snapshots_with_transitions_across_days(store: Store, 
     assert stored["acme.com"]["tier"] == "hot"
     assert stored["acme.com"]["transition"] == "newly_hot"
     assert list(stored["acme.com"]["reasons"]) == acme.reasons
-
-
-def test_fifty_pricing_reloads_by_one_visitor_in_clickhouse_count_once(
-    store: Store, site: str
-) -> None:
-    day = datetime.now(UTC).date() - timedelta(days=2)
-    store.insert_rows(
-        "events", [event(site, day, "reload.com", "r1", "/pricing") for _ in range(50)]
-    )
-    [reload] = score_site(store, site_config(site), day)
-    assert (reload.score, reload.tier) == (10.0, "cold")
-    assert reload.reasons == ["1 visitor", "pricing today (+10)", "1 active day"]
 
 
 def test_rescoring_unchanged_keeps_changed_at(store: Store, site: str) -> None:
