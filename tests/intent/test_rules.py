@@ -212,7 +212,12 @@ def test_score_while_the_server_holds_the_database_is_one_line(
 ) -> None:
     config = tmp_path / "intent.toml"
     config.write_text('[sites.x]\ndomains = ["example.com"]\n', encoding="utf-8")
-    env = {"PATH": "/usr/bin:/bin", "INTENT_CONFIG": str(config), "INTENT_CLICKHOUSE_URL": ch_url}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "INTENT_CONFIG": str(config),
+        "INTENT_CLICKHOUSE_URL": ch_url,
+        "INTENT_SPOOL_DIR": str(tmp_path / "spool"),  # no server token here: nothing to forward to
+    }
     r = subprocess.run(
         [sys.executable, "-m", "intent", "score"],
         env=env,

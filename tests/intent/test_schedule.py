@@ -7,7 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from collector.settings import Settings, SiteConfig
-from intent.schedule import ScoringSchedule, digest_moment, site_today
+from intent.schedule import (
+    ScoringSchedule,
+    digest_moment,
+    score_and_notify,
+    send_digest,
+    site_today,
+)
 from intent.scoring import CompanyScore, snapshot
 from intent.store import Store
 from tests.conftest import LiveServer, SettingsFactory
@@ -65,3 +71,34 @@ def test_the_server_runs_the_schedule_and_stops_it(server: LiveServer) -> None:
     assert schedule._thread is not None and schedule._thread.is_alive()
     server.stop()
     assert not schedule._thread.is_alive()
+
+
+def test_scoring_runs_hand_transitions_to_the_webhook_queue_once(
+    store: Store, site: str, make_settings: SettingsFactory
+) -> None:
+    toml = (
+        f'[sites."{site}"]\ndomains = ["example.com"]\n'
+        f'[[sites."{site}".webhooks]]\nurl = "http://127.0.0.1:9/hook"\n'
+        'secret = "0123456789abcdef0123"\nallow_private = true\n'
+    )
+    cfg = make_settings(site, toml=toml).sites[site]
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    rows = [
+        event(site, day, "acme.com", v, p) for v in ("a", "b", "c") for p in ("/pricing", "/demo")
+    ]
+    store.insert_rows("events", rows)
+    queued = "SELECT event, company_key FROM webhook_deliveries WHERE site = {s:String}"
+    [acme] = score_and_notify(store, cfg, day)
+    assert acme.transition == "newly_hot"
+    assert store.query(queued, {"s": site}) == [("company.became_hot", "acme.com")]
+    score_and_notify(store, cfg, day)  # the hourly rerun of the same day queues nothing new
+    assert store.query(queued, {"s": site}) == [("company.became_hot", "acme.com")]
+
+
+def test_the_digest_hook_reaches_the_digest_module(
+    store: Store, site: str, make_settings: SettingsFactory
+) -> None:
+    settings = make_settings(site)
+    # No recipients and no Slack URL: the digest module answers "nothing sent" ([]), which it
+    # can only do if the schedule found it and called it with the right arguments.
+    assert send_digest(settings, store, settings.sites[site], datetime.now(UTC).date()) == []
