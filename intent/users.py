@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from intent.store import Store
+from intent.store import Store, StoreLockedError
 
 # scrypt cost: 2**15 x 8 x 1 uses 32 MiB and ~0.1 s, so a stolen table is slow to crack
 # while a sign-in stays quick on a 2-core machine.
@@ -143,22 +143,37 @@ def _existing(store: Store, email: str) -> dict[str, object] | None:
 
 
 def create_user(store: Store, email: str, password: str, sites: tuple[str, ...] = ()) -> User:
+    _check_strength(password)
+    return create_user_hashed(store, email, hash_password(password), sites)
+
+
+def create_user_hashed(store: Store, email: str, password_hash: str, sites: tuple[str, ...] = ()) -> User:
     if _existing(store, email) is not None:
         raise UserError(f"a user {email_hint(email)} already exists (use `intent users password`)")
-    _check_strength(password)
     user_id = secrets.token_hex(8)
-    store.insert_rows("dashboard_users", [_row(email, user_id, hash_password(password), sites, _now())])
+    store.insert_rows("dashboard_users", [_row(email, user_id, _checked_hash(password_hash), sites, _now())])
     return User(user_id, email_hint(email), sites)
 
 
 def set_password(store: Store, email: str, password: str) -> None:
     """A new password; sessions opened before it end."""
+    _check_strength(password)
+    set_password_hashed(store, email, hash_password(password))
+
+
+def set_password_hashed(store: Store, email: str, password_hash: str) -> None:
     row = _existing(store, email)
     if row is None:
         raise UserError(f"no user {email_hint(email)}")
-    _check_strength(password)
-    store.insert_rows("dashboard_users", [_row(email, str(row["user_id"]), hash_password(password),
+    store.insert_rows("dashboard_users", [_row(email, str(row["user_id"]), _checked_hash(password_hash),
                                                tuple(row["sites"]), _now())])  # type: ignore[arg-type]  # fmt: skip
+
+
+def _checked_hash(password_hash: str) -> str:
+    parts = password_hash.split("$")
+    if len(parts) != 6 or parts[0] != "scrypt" or not all(parts[1:]):
+        raise UserError("not a password hash made by intent (scrypt$N$r$p$salt$hash)")
+    return password_hash
 
 
 def delete_user(store: Store, email: str) -> None:
@@ -239,6 +254,10 @@ def revoke_session(store: Store, token: str) -> None:
 
 
 def _read_password(args: argparse.Namespace) -> str:
+    from intent import remote
+
+    if getattr(remote._inside, "active", False):  # run by the server: its stdin is not ours
+        raise UserError("the password must come hashed when the server runs this command")
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     if not sys.stdin.isatty():
@@ -270,13 +289,27 @@ def cmd_users(args: argparse.Namespace) -> int:
         unknown = [x for x in sites if s.sites and x not in s.sites]
         if unknown:
             raise UserError(f"unknown site {unknown[0]!r} (sites: {', '.join(sorted(s.sites))})")
-        password = _read_password(args)
-        store = open_store(s)
+        password_hash = args.password_hash
+        if not password_hash:  # hashed here, so only the hash travels if the server runs it
+            password = _read_password(args)
+            _check_strength(password)
+            password_hash = hash_password(password)
+        try:
+            store = open_store(s)
+        except StoreLockedError:  # the running server holds the database: it runs the command
+            from intent import remote
+
+            argv = ["users", args.users_command, "--email", args.email, "--password-hash", password_hash]
+            argv += [f"--site={x}" for x in sites]
+            forwarded = remote.forward(argv)
+            if forwarded is None:
+                raise
+            return forwarded
         if args.users_command == "password":
-            set_password(store, args.email, password)
+            set_password_hashed(store, args.email, password_hash)
             print(f"password changed for {email_hint(args.email)}; their sessions have ended")
         else:
-            create_user(store, args.email, password, sites)
+            create_user_hashed(store, args.email, password_hash, sites)
             print(f"created {email_hint(args.email)} ({', '.join(sites) or 'all sites'}); "
                   "sign in at /dashboard/")  # fmt: skip
         return 0
@@ -292,6 +325,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         q.add_argument("--email", required=True)
         q.add_argument("--password-stdin", action="store_true",
                        help="read the password from the first line of standard input")  # fmt: skip
+        q.add_argument("--password-hash", help=argparse.SUPPRESS)  # how a forwarded command gets it
         if name == "create":
             q.add_argument("--site", action="append",
                            help="a site the user may see (repeat; default: every site)")  # fmt: skip

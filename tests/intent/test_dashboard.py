@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -13,10 +14,11 @@ import httpx
 import pytest
 from starlette.requests import Request
 
+from collector.app import create_app
 from collector.settings import Settings
 from intent import dashboard, keys, users
 from intent.store import Store
-from tests.conftest import LiveServer, SettingsFactory
+from tests.conftest import LiveServer, SettingsFactory, free_port, start_server
 from tests.intent.dashboard_data import PASSWORD, Company, event_rows, make_user, seed, sign_in
 
 Serve = Callable[[Settings], LiveServer]
@@ -369,3 +371,28 @@ def test_sign_in_with_an_api_key_sees_only_its_sites(make_settings: SettingsFact
     assert client.get(f"/dashboard/sites/{other}/companies").status_code == 404
     keys.revoke(store, token.split("_")[1])
     assert client.get(f"/dashboard/sites/{site}/companies").status_code == 303  # revoked: signed out
+
+
+def test_users_cli_while_the_server_holds_the_database(make_settings: SettingsFactory, store: Store, site: str) -> None:
+    """The CLI cannot open the embedded database the server holds: it hashes the password
+    itself and the server runs the command (only the hash travels, the stdin stays ours)."""
+    port = free_port()
+    settings = make_settings(site, INTENT_PORT=str(port))
+    live = start_server(create_app(settings), port=port)
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INTENT_")}
+        env.update({"INTENT_CONFIG": str(settings.config_path), "INTENT_CLICKHOUSE_URL": settings.clickhouse_url,
+                    "INTENT_SPOOL_DIR": str(settings.spool_dir), "INTENT_PORT": str(port)})  # fmt: skip
+        email = f"held-{site}@example.com"
+        r = subprocess.run([sys.executable, "-m", "intent", "users", "create", "--email", email, "--site", site,
+                            "--password-stdin"], input=PASSWORD + "\n", env=env, capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert f"created h…@example.com ({site})" in r.stdout
+        client = sign_in(live.url, email)
+        assert client.get(f"/dashboard/sites/{site}/companies").status_code == 200
+        bad = subprocess.run([sys.executable, "-m", "intent", "users", "password", "--email", email,
+                              "--password-hash", "plain"], env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert bad.returncode == 1 and "not a password hash" in bad.stderr
+    finally:
+        live.stop()
