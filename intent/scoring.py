@@ -97,7 +97,7 @@ def score_company(rules: Rules, activity: Activity) -> Score:
     order = [s.name for s in rules.signals]
     totals = {t.signal: t for t in activity.signals}
     for name in sorted(points, key=lambda n: (-abs(points[n]), order.index(n))):
-        if abs(points[name]) < 0.05:
+        if abs(points[name]) < 0.5:  # a blog post read weeks ago is noise to sales
             continue
         t = totals[name]
         seen = f"×{t.visitor_days}" if t.visitor_days > 1 else when(t.latest_age)

@@ -6,6 +6,7 @@ import argparse
 import tomllib
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,28 @@ def load_rules_file(path: Path, site: str) -> Rules:
         raise CliError(f"{path}: {prefix}{exc.rule}: {exc.reason}") from None
 
 
+def rule_changes(old: Rules, new: Rules) -> list[str]:
+    """What differs between two rule sets, in words: "hot 50 -> 40", "signals added: docs"."""
+    out = []
+    for f in fields(Rules):
+        if f.name in ("signals", "customer", "raw"):
+            continue
+        a, b = getattr(old, f.name), getattr(new, f.name)
+        if a != b:
+            out.append(f"{f.name} {a:g} -> {b:g}")
+    before = {s.name: s for s in old.signals}
+    after = {s.name: s for s in new.signals}
+    if added := [n for n in after if n not in before]:
+        out.append("signals added: " + ", ".join(added))
+    if removed := [n for n in before if n not in after]:
+        out.append("signals removed: " + ", ".join(removed))
+    if changed := [n for n in after if n in before and after[n] != before[n]]:
+        out.append("signals changed: " + ", ".join(changed))
+    if old.customer != new.customer:
+        out.append("customer pages/events changed")
+    return out
+
+
 def tier_changes(
     before: Sequence[CompanyScore], after: Sequence[CompanyScore]
 ) -> list[tuple[CompanyScore, CompanyScore]]:
@@ -123,6 +146,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     before = compute_scores(store, site.name, rules_of(site), day, args.days)
     after = compute_scores(store, site.name, new_rules, day, args.days)
     print(f"{site.name} {day}, replaying {args.days} days: {len(after)} companies")
+    print("  rules changed: " + ("; ".join(rule_changes(rules_of(site), new_rules)) or "nothing"))
     print(f"  current rules: {tally(before)}")
     print(f"  new rules:     {tally(after)}")
     changes = tier_changes(before, after)

@@ -162,6 +162,10 @@ def test_rules_test_shows_which_companies_would_change_tier(
     new.write_text(NEW_RULES, encoding="utf-8")
     assert main(["rules", "test", "--site", site, "--rules", str(new), "--date", day]) == 0
     out = capsys.readouterr().out
+    assert (
+        "rules changed: warm 20 -> 30; signals removed: demo, case_studies, blog, careers; signals changed: pricing, webinar, ebook"
+        in out
+    )
     assert "current rules: 0 hot, 2 warm, 1 cold" in out
     assert "new rules:     1 hot, 0 warm, 2 cold" in out
     assert "2 companies would change tier" in out
