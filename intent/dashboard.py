@@ -31,6 +31,7 @@ from intent.store import Store
 SESSION_COOKIE = "intent_session"
 CSRF_COOKIE = "intent_csrf"
 TIERS = ("hot", "warm", "cold")
+PAGE_SIZE = 100  # companies per page
 # No script at all; styles only from our own CSS file; the digest preview is the one frame.
 CSP = (
     "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
@@ -50,35 +51,26 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
+# Each company's latest snapshot (company_latest, kept by a view: 0032), as the API lists them.
 COMPANIES = """
-SELECT * FROM (
-    SELECT company_key,
-           argMax(company_name, day) AS c_name, argMax(company_domain, day) AS c_domain,
-           argMax(country, day) AS c_country, argMax(score, day) AS c_score,
-           argMax(tier, day) AS c_tier, argMax(transition, day) AS c_transition,
-           argMax(reasons, day) AS c_reasons, argMax(visitors, day) AS c_visitors,
-           argMax(last_seen, day) AS c_last_seen, argMax(is_customer, day) AS c_customer,
-           max(day) AS c_day
-    FROM company_scores FINAL
-    WHERE site = {site:String} AND day >= today() - {days:UInt32}
-    GROUP BY company_key
-)
-WHERE ({tier:String} = '' OR c_tier = {tier:String})
-  AND ({country:String} = '' OR c_country = {country:String})
-  AND ({q:String} = '' OR positionCaseInsensitiveUTF8(c_name, {q:String}) > 0
-       OR positionCaseInsensitiveUTF8(c_domain, {q:String}) > 0)
-ORDER BY multiIf(c_tier = 'hot', 0, c_tier = 'warm', 1, 2), c_score DESC, company_key
-LIMIT {limit:UInt32}
+SELECT company_key, company_name AS c_name, company_domain AS c_domain, country AS c_country,
+       score AS c_score, tier AS c_tier, transition AS c_transition, reasons AS c_reasons,
+       visitors AS c_visitors, last_seen AS c_last_seen, is_customer AS c_customer, day AS c_day
+FROM company_latest FINAL
+WHERE site = {site:String} AND day >= today() - {days:UInt32}
+  AND ({tier:String} = '' OR tier = {tier:String})
+  AND ({country:String} = '' OR country = {country:String})
+  AND ({q:String} = '' OR positionCaseInsensitiveUTF8(company_name, {q:String}) > 0
+       OR positionCaseInsensitiveUTF8(company_domain, {q:String}) > 0)
+ORDER BY multiIf(tier = 'hot', 0, tier = 'warm', 1, 2), score DESC, company_key
+LIMIT {limit:UInt32} OFFSET {offset:UInt32}
 """
 
 COMPANY_FACETS = """
-SELECT c_tier, c_country, count() AS companies FROM (
-    SELECT company_key, argMax(tier, day) AS c_tier, argMax(country, day) AS c_country
-    FROM company_scores FINAL
-    WHERE site = {site:String} AND day >= today() - {days:UInt32}
-    GROUP BY company_key
-)
-GROUP BY c_tier, c_country
+SELECT tier AS c_tier, country AS c_country, count() AS companies
+FROM company_latest FINAL
+WHERE site = {site:String} AND day >= today() - {days:UInt32}
+GROUP BY tier, country
 """
 
 SCORE_HISTORY = """
@@ -253,15 +245,21 @@ def companies_page(request: Request, store: Store, session: users.Session, site:
     country = q.get("country", "").strip()[:2].upper()
     search = q.get("q", "").strip()[:100]
     days = _days(request, 30)
-    rows = store.query_dicts(COMPANIES, {"site": site, "days": days, "tier": tier,
-                                         "country": country, "q": search, "limit": 200})  # fmt: skip
+    raw_page = q.get("page", "")
+    page_no = min(int(raw_page), 10_000) if raw_page.isdigit() and int(raw_page) > 0 else 1
+    rows = store.query_dicts(COMPANIES, {"site": site, "days": days, "tier": tier, "country": country,
+                                         "q": search, "limit": PAGE_SIZE + 1,
+                                         "offset": (page_no - 1) * PAGE_SIZE})  # fmt: skip
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
     facets = store.query_dicts(COMPANY_FACETS, {"site": site, "days": days})
     tier_counts = {t: sum(f["companies"] for f in facets if f["c_tier"] == t
                           and (not country or f["c_country"] == country)) for t in TIERS}  # fmt: skip
     countries = sorted({f["c_country"] for f in facets if f["c_country"]})
     return page(request, "companies.html", session, site, "companies", companies=rows,
                 tier=tier, country=country, q=search, days=days, tier_counts=tier_counts,
-                countries=countries, total=sum(tier_counts.values()))  # fmt: skip
+                countries=countries, total=sum(tier_counts.values()), page_no=page_no,
+                more=more, page_size=PAGE_SIZE)  # fmt: skip
 
 
 def company_page(request: Request, store: Store, session: users.Session, site: str) -> Response:

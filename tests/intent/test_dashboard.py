@@ -19,7 +19,15 @@ from collector.settings import Settings
 from intent import dashboard, keys, users
 from intent.store import Store
 from tests.conftest import LiveServer, SettingsFactory, free_port, start_server
-from tests.intent.dashboard_data import PASSWORD, Company, event_rows, make_user, seed, sign_in
+from tests.intent.dashboard_data import (
+    PASSWORD,
+    Company,
+    event_rows,
+    make_user,
+    score_rows,
+    seed,
+    sign_in,
+)
 
 Serve = Callable[[Settings], LiveServer]
 
@@ -396,3 +404,21 @@ def test_users_cli_while_the_server_holds_the_database(make_settings: SettingsFa
         assert bad.returncode == 1 and "not a password hash" in bad.stderr
     finally:
         live.stop()
+
+
+def test_companies_page_through_every_company_once(server: LiveServer, store: Store, site: str) -> None:
+    many = [Company(f"c{i:03}.example", f"Company {i:03}", f"c{i:03}.example", "US", "cold", [float(i % 7)],
+                    [f"{i} visits"]) for i in range(130)]  # fmt: skip
+    store.insert_rows("company_scores", [r for c in many for r in score_rows(site, c)])
+    client = sign_in(server.url, make_user(store, site))
+    seen: list[str] = []
+    url = f"/dashboard/sites/{site}/companies?tier=cold"
+    for _ in range(5):
+        html = client.get(url).text
+        seen += re.findall(r'/companies/(c\d+\.example)"', html)
+        nxt = re.search(r'<a href="\?([^"]+)" rel="next">', html)
+        if nxt is None:
+            break
+        url = f"/dashboard/sites/{site}/companies?" + unescape(nxt.group(1))
+    assert len(seen) == 130 and len(set(seen)) == 130
+    assert "Page 2 · 101–130" in html and 'rel="prev"' in html
