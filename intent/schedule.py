@@ -1,7 +1,8 @@
 """Scoring on a schedule inside `intent serve`: every hour, and each site's digest at its local time.
 
-One background thread. Every `interval_s` (an hour) it scores today for each site; when a site's
-local `digest_time` passes, it scores that site again and sends its digest. The digest and
+One background thread. Every `interval_s` (an hour) it scores today for each site (and, on the
+first run of a new local day, the previous day once more, so its snapshot has its last hours);
+when a site's local `digest_time` passes, it scores that site again and sends its digest. The digest and
 webhook modules are found lazily (`send_digest`, `enqueue`), so scoring runs without them.
 A restart after the digest time does not send that day's digest again (nothing is persisted).
 """
@@ -112,6 +113,7 @@ class ScoringSchedule:
         self.next_scoring = now + timedelta(seconds=first_delay_s)
         self.last_check = now
         self.sent: set[tuple[str, date]] = set()
+        self.scored_day: dict[str, date] = {}  # the last local day scored, per site
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -146,7 +148,13 @@ class ScoringSchedule:
             if not (hourly or digest_due):
                 continue
             try:
+                last = self.scored_day.get(site.name)
+                if last is not None and last < day:
+                    # A new local day: close the previous day's snapshot with its last hours.
+                    score_and_notify(self.store, site, last, self.after)
+                    done.append(f"score {site.name} {last}")
                 score_and_notify(self.store, site, day, self.after)
+                self.scored_day[site.name] = day
                 done.append(f"score {site.name} {day}")
                 if digest_due:
                     self.sent.add((site.name, day))

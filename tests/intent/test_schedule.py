@@ -63,6 +63,12 @@ def test_hourly_scoring_and_the_digest_at_local_time(
     later = due + timedelta(minutes=31)
     assert schedule.run_due(later) == [f"score {site} {day}"]  # the next hourly run
     assert digests == [(site, day)]
+    next_day = day + timedelta(days=1)
+    # the first run of a new local day closes the previous day's snapshot, then scores today
+    assert schedule.run_due(digest_moment(settings.sites[site], next_day) - timedelta(hours=2)) == [
+        f"score {site} {day}",
+        f"score {site} {next_day}",
+    ]
 
 
 def test_the_server_runs_the_schedule_and_stops_it(server: LiveServer) -> None:

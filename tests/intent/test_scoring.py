@@ -242,6 +242,14 @@ def test_score_site_writes_snapshots_with_transitions_across_days(store: Store, 
     # eleven days later: 85 x 2^(-11/7) = 28.6, and no buying signal in 7 days
     assert (third["globex.com"].tier, third["globex.com"].transition) == ("warm", "cooling")
 
+    # forty days on, nothing is left in the 30-day window: one cold "cooling" row, then nothing
+    d4 = d1 + timedelta(days=40)
+    gone = {c.company_key: c for c in score_site(store, cfg, d4)}
+    assert (gone["globex.com"].tier, gone["globex.com"].transition) == ("cold", "cooling")
+    assert gone["globex.com"].reasons == ["no visits in the scoring window"]
+    assert third["acme.com"].tier == "warm" and gone["acme.com"].transition == "cooling"
+    assert score_site(store, cfg, d4 + timedelta(days=1)) == []
+
     stored = snapshot(store, site, d2)
     assert stored["acme.com"]["tier"] == "hot"
     assert stored["acme.com"]["transition"] == "newly_hot"
