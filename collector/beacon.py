@@ -75,7 +75,11 @@ def parse_body(body: bytes) -> list[Any]:
     raise BeaconError(None, "expected a JSON object or an array of objects")
 
 
-def _text(obj: dict[str, Any], key: str, limit: int, where: str, required: bool = False) -> str:
+def _text(
+    obj: dict[str, Any], key: str, limit: int, where: str, required: bool = False, cut: bool = False
+) -> str:
+    """A string field; `cut` shortens an over-long value instead of refusing the event (a page
+    with a long title or referrer is still a page view sales wants counted)."""
     value = obj.get(key)
     if value is None or value == "":
         if required:
@@ -84,7 +88,9 @@ def _text(obj: dict[str, Any], key: str, limit: int, where: str, required: bool 
     if not isinstance(value, str):
         raise BeaconError(where + key, f"{key} must be a string")
     if len(value) > limit:
-        raise BeaconError(where + key, f"{key} longer than {limit} characters")
+        if not cut:
+            raise BeaconError(where + key, f"{key} longer than {limit} characters")
+        value = value[:limit]
     if "\x00" in value:
         raise BeaconError(where + key, f"{key} contains a NUL character")
     return value
@@ -146,7 +152,7 @@ def validate(obj: Any, index: int | None = None) -> Beacon:
         raise BeaconError(where + "type", f"type must be one of {', '.join(TYPES)}")
     url = _text(obj, "url", MAX_URL, where, required=kind in ("pageview", "engagement"))
     host, path, query = _url_parts(url, where + "url") if url else ("", "", {})
-    referrer = _text(obj, "referrer", MAX_URL, where)
+    referrer = _text(obj, "referrer", MAX_URL, where, cut=True)
     referrer_host = ""
     if referrer:
         try:
@@ -193,7 +199,7 @@ def validate(obj: Any, index: int | None = None) -> Beacon:
         "url": url,
         "host": host,
         "path": path,
-        "title": _text(obj, "title", MAX_TITLE, where),
+        "title": _text(obj, "title", MAX_TITLE, where, cut=True),
         "referrer": referrer,
         "referrer_host": referrer_host,
         "props": props_json,
