@@ -198,8 +198,8 @@ FROM (
                   AND match(key, concat('(?i)', {customer_regex:String}))) AS page_customer
         FROM activity
     )
+    WHERE sig > 0 OR page_customer
     GROUP BY ck, visitor_id, day
-    HAVING notEmpty(sigs) OR visitor_customer
 )
 ARRAY JOIN if(empty(sigs), [toUInt16(0)], sigs) AS sig
 GROUP BY ck, sig
