@@ -207,14 +207,14 @@ GROUP BY ck, sig
 )
 
 # Per company: visitors and active days with the decayed weight of all but the most recent
-# (breadth, frequency; a visitor counts at their last visit), first/last seen, top pages.
+# (breadth, frequency; a visitor counts at their last visit), first and last seen.
 COMPANY_ROWS = (
     "WITH"
     + _ATTRIBUTED
     + """
 SELECT ck, length(last_days) AS visitors, arraySum(vw) - arrayMax(vw) AS extra_visitor_weight,
        length(days) AS active_days, arraySum(dw) - arrayMax(dw) AS extra_day_weight,
-       first_seen, last_seen, top_pages
+       first_seen, last_seen
 FROM (
     SELECT ck, maxMap([visitor_id], [day]).2 AS last_days, groupUniqArray(day) AS days,
            arrayMap(d -> """
@@ -223,11 +223,26 @@ FROM (
            arrayMap(d -> """
     + _DECAY.format(d="d")
     + """, days) AS dw,
-           min(first_ts) AS first_seen, max(last_ts) AS last_seen,
-           topKWeightedIf({top:UInt32})(key, hits, kind = 'page') AS top_pages
+           min(first_ts) AS first_seen, max(last_ts) AS last_seen
     FROM activity
     GROUP BY ck
 )
+"""
+)
+
+# The most viewed pages of each company (ties by path), exact.
+TOP_PAGES_OF = (
+    "WITH"
+    + _ATTRIBUTED
+    + """
+SELECT ck, arraySlice(arrayMap(t -> t.2, arraySort(groupArray((-views, key)))), 1, {top:UInt32})
+FROM (
+    SELECT ck, key, toInt64(sum(hits)) AS views
+    FROM activity
+    WHERE kind = 'page'
+    GROUP BY ck, key
+)
+GROUP BY ck
 """
 )
 
@@ -353,9 +368,10 @@ def compute_scores(
         if customer:
             customers.add(ck)
     facts = {r["company_key"]: r for r in store.query_dicts(COMPANY_FACTS, params)}
+    top = dict(store.query(TOP_PAGES_OF, params))
 
     out = []
-    for ck, visitors, extra_v, days, extra_d, first, last, top in store.query(COMPANY_ROWS, params):
+    for ck, visitors, extra_v, days, extra_d, first, last in store.query(COMPANY_ROWS, params):
         activity = Activity(signals.get(ck, ()), visitors, extra_v, days, extra_d, ck in customers)
         s = score_company(rules, activity)
         f = facts.get(ck, {})
@@ -376,7 +392,7 @@ def compute_scores(
                 active_days=s.active_days,
                 first_seen=_utc(first),
                 last_seen=_utc(last),
-                top_pages=list(top),
+                top_pages=list(top.get(ck, ())),
                 is_customer=s.is_customer,
             )
         )
