@@ -11,7 +11,9 @@ import os
 import re
 import threading
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -107,16 +109,26 @@ def _int(obj: dict[str, Any], key: str, low: int, high: int, where: str) -> int:
     return int(value)
 
 
-def _url_parts(url: str, field: str) -> tuple[str, str, dict[str, str]]:
+@lru_cache(maxsize=8192)  # a site's pages repeat: splitting costs ~5 µs, a hit ~0.1 µs
+def _split_url(url: str) -> tuple[str, str, str, Mapping[str, str]] | None:
+    """(scheme, host, path, query) of a URL, None if unparseable. The query is shared: read it only."""
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
     except ValueError:
-        raise BeaconError(field, "not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise BeaconError(field, "must be an absolute http(s) URL")
+        return None
     query = {k: v[:MAX_NAME] for k, v in parse_qsl(parts.query)}
-    return host, parts.path or "/", query
+    return parts.scheme, host, parts.path or "/", query
+
+
+def _url_parts(url: str, field: str) -> tuple[str, str, Mapping[str, str]]:
+    split = _split_url(url)
+    if split is None:
+        raise BeaconError(field, "not a valid URL")
+    scheme, host, path, query = split
+    if scheme not in ("http", "https") or not host:
+        raise BeaconError(field, "must be an absolute http(s) URL")
+    return host, path, query
 
 
 def email_domain(value: str, field: str) -> str:
@@ -155,10 +167,8 @@ def validate(obj: Any, index: int | None = None) -> Beacon:
     referrer = _text(obj, "referrer", MAX_URL, where, cut=True)
     referrer_host = ""
     if referrer:
-        try:
-            referrer_host = (urlsplit(referrer).hostname or "").lower()
-        except ValueError:
-            referrer_host = ""
+        split = _split_url(referrer)
+        referrer_host = split[1] if split else ""
     name = _text(obj, "name", MAX_NAME, where, required=kind == "event")
     if name and not _NAME.match(name):
         raise BeaconError(where + "name", "name may hold letters, digits, space and _ . : / -")
