@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import hashlib
 import logging
@@ -395,6 +396,11 @@ def start(c: Collector) -> None:
     # Hourly scoring and each site's digest at its local time, in a background thread.
     c.schedule = ScoringSchedule(s, c.store)
     c.schedule.start()
+    # Everything loaded so far (chDB, pyarrow, parsers, regex tables) lives as long as the
+    # process: out of the collector's sight, a full collection no longer stalls the event loop
+    # for 35-140 ms scanning it (measured with make bench's open-loop latency run).
+    gc.collect()
+    gc.freeze()
     log.info("collector ready: %d site(s), spool %s", len(s.sites), s.spool_dir)
 
 
