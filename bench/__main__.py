@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"bench: {name} ...", file=sys.stderr, flush=True)
                 results[name] = step()
                 results[name]["elapsed_s"] = time.monotonic() - t
+                for check in report.checks({name: results[name]}):
+                    print(f"bench:   {check['figure']}: {report.fmt(check['value'])}{check['unit']} "
+                          f"({check['status']})", file=sys.stderr, flush=True)  # fmt: skip
         results["load_after"] = report.loadavg()
     results["elapsed_s"] = time.monotonic() - started
     results["checks"] = report.checks(results)

@@ -14,8 +14,11 @@ import random
 import shutil
 import subprocess
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import workload
 from bench.servers import SITE
@@ -147,66 +150,108 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q / 100 * len(s)))]
 
 
+class _Conn(asyncio.Protocol):
+    """One keep-alive connection: one request in flight, responses parsed by hand (no streams,
+    no task per request: the generator must stay far cheaper than the server it measures)."""
+
+    def __init__(self, done: Callable[[_Conn, float, float, str], None]) -> None:
+        self.done = done
+        self.buf = bytearray()
+        self.due = self.sent = 0.0
+        self.transport: Any = None  # uvloop's transports are not asyncio.Transport subclasses
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def send(self, request: bytes, due: float) -> None:
+        self.due, self.sent = due, time.perf_counter()
+        self.transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buf[:end]).lower()
+        at = head.find(b"content-length:")
+        length = 0
+        if at >= 0:
+            stop = head.find(b"\r\n", at)
+            length = int(head[at + 15 : stop if stop >= 0 else len(head)])
+        if len(self.buf) < end + 4 + length:
+            return
+        del self.buf[: end + 4 + length]
+        self.done(self, self.due, self.sent, head[9:12].decode())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if self.due:
+            self.done(self, self.due, self.sent, "connection-error")
+
+
 async def _open_loop(
     port: int, rate: float, seconds: float, warmup: float, requests: list[bytes]
 ) -> OpenLoopResult:
+    """Requests fall due at fixed times whatever the server does; each is sent on an idle
+    connection (queued if none is idle) and its latency counts from when it fell due."""
     loop = asyncio.get_running_loop()
-    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-    conns = []
-    for _ in range(CONNECTIONS):
-        conn = await asyncio.open_connection("127.0.0.1", port)
-        conns.append(conn)
-        pool.put_nowait(conn)
+    clock = time.perf_counter  # uvloop's loop.time() has millisecond resolution
     total = int(rate * (warmup + seconds))
     latencies: list[float] = []
     lags: list[float] = []
     statuses: dict[str, int] = {}
-    measured_from = warmup
+    idle: list[_Conn] = []
+    queue: deque[tuple[int, float]] = deque()
+    answered = 0
+    finished = loop.create_future()
+    start = 0.0
 
-    async def one(i: int, due: float) -> None:
-        reader, writer = await pool.get()
-        sent = clock()
-        try:
-            writer.write(requests[i])
-            head = await reader.readuntil(b"\r\n\r\n")
-            lower = head.lower()
-            at = lower.find(b"content-length:")
-            length = int(lower[at + 15 : lower.find(b"\r\n", at)]) if at >= 0 else 0
-            if length:
-                await reader.readexactly(length)
-            code = head[9:12].decode()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            writer.close()
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            conns.append((reader, writer))
-            code = "connection-error"
-        finished = clock()
-        pool.put_nowait((reader, writer))
-        if due - start >= measured_from:
-            latencies.append(finished - due)  # from when it should have been sent: open loop
+    def done(conn: _Conn, due: float, sent: float, code: str) -> None:
+        nonlocal answered
+        answered += 1
+        if due - start >= warmup:
+            latencies.append(clock() - due)
             lags.append(sent - due)
             statuses[code] = statuses.get(code, 0) + 1
+        conn.due = 0.0
+        if not conn.lost:
+            if queue:
+                i, d = queue.popleft()
+                conn.send(requests[i], d)
+            else:
+                idle.append(conn)
+        if answered == total and not finished.done():
+            finished.set_result(None)
 
-    clock = time.perf_counter  # uvloop's loop.time() has millisecond resolution
+    conns = []
+    for _ in range(CONNECTIONS):
+        _, conn = await loop.create_connection(lambda: _Conn(done), "127.0.0.1", port)
+        conns.append(conn)
+        idle.append(conn)
     cpu0 = time.process_time()
     start = clock() + 0.05
-    tasks = []
     i = 0
     while i < total:
         due_now = min(total, int((clock() - start) * rate) + 1)
         while i < due_now:
-            tasks.append(loop.create_task(one(i, start + i / rate)))
+            due = start + i / rate
+            if idle:
+                idle.pop().send(requests[i], due)
+            else:
+                queue.append((i, due))
             i += 1
-        await asyncio.sleep(max(0.0, start + i / rate - clock()))
-    _, late = await asyncio.wait(tasks, timeout=30)  # an overloaded server: give up, count them
-    for task in late:
-        task.cancel()
+        # at least 1 ms: uvloop timers have millisecond resolution, shorter sleeps would spin
+        await asyncio.sleep(max(0.001, start + i / rate - clock()))
+    try:
+        await asyncio.wait_for(asyncio.shield(finished), timeout=30)
+    except TimeoutError:  # an overloaded server: give up on the stragglers, count them
+        statuses["unanswered-30s"] = total - answered
     wall = clock() - start
-    if late:
-        statuses["unanswered-30s"] = len(late)
     cpu = time.process_time() - cpu0
-    for _, writer in conns:
-        writer.close()
+    for conn in conns:
+        if conn.transport is not None:
+            conn.transport.close()
     n = len(latencies)
     return OpenLoopResult(
         rate=rate, seconds=seconds, sent=n, achieved_rate=n / seconds,

@@ -112,7 +112,7 @@ def checks(r: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _fmt(value: float | None) -> str:
+def fmt(value: float | None) -> str:
     if value is None:
         return "-"
     if abs(value) >= 1000:
@@ -128,7 +128,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for c in rows:
-        lines.append(f"| {c['benchmark']} | {c['figure']} | {_fmt(c['value'])}{c['unit']} | {c['bar']} | "
+        lines.append(f"| {c['benchmark']} | {c['figure']} | {fmt(c['value'])}{c['unit']} | {c['bar']} | "
                      f"{c['goal']} | {c['status']} | {c['detail']} |")  # fmt: skip
     return "\n".join(lines)
 
