@@ -103,8 +103,9 @@ def glob_to_regex(glob: str) -> str:
     return "^" + "".join(out) + "$"
 
 
-# RE2 (ClickHouse's regex engine) has no look-around and no back-references.
-_NOT_RE2 = re.compile(r"\(\?[=!]|\(\?<[=!]|\\[1-9]|\(\?P=")
+# ClickHouse matches with RE2 and Vectorscan: no look-around, back-references, atomic groups,
+# conditionals or possessive quantifiers.
+_NOT_RE2 = re.compile(r"\(\?[=!>(]|\(\?<[=!]|\\[1-9]|\(\?P=|(?<!\\)[*+?}]\+")
 
 _TOP_KEYS = {
     "signals", "customer", "cap_per_visitor_day", "breadth", "frequency", "half_life_days",
@@ -204,7 +205,8 @@ def _regex(table: Mapping[str, Any], at: str) -> str:
     if value:
         if _NOT_RE2.search(value):
             raise RulesError(
-                f"{at}.regex", "look-around and back-references are not supported (RE2)"
+                f"{at}.regex",
+                "look-around, back-references, atomic groups and possessive quantifiers are not supported",
             )
         try:
             re.compile(value)

@@ -94,6 +94,8 @@ def test_pages_match_globs_and_regexes_case_insensitively_first_signal_wins(
         ({"signals": {"pricing": {"paths": ["pricing"], "points": 10}}}, "signals.pricing.paths"),
         ({"signals": {"p": {"regex": "([a-", "points": 1, "buying": True}}}, "signals.p.regex"),
         ({"signals": {"p": {"regex": "^/(?!x)", "points": 1, "buying": True}}}, "signals.p.regex"),
+        ({"signals": {"p": {"regex": "^/(?>a+)", "points": 1, "buying": True}}}, "signals.p.regex"),
+        ({"signals": {"p": {"regex": "^/a++", "points": 1, "buying": True}}}, "signals.p.regex"),
         ({"signals": {"p": {"event": "x", "points": -5, "buying": True}}}, "signals.p.buying"),
         ({"signals": {"p": {"event": "x", "points": 5, "weight": 2}}}, "signals.p.weight"),
         ({"signals": {"blog": {"paths": ["/blog/*"], "points": 1}}}, "signals"),  # no buying signal
