@@ -394,8 +394,9 @@ def start(c: Collector) -> None:
     c.deliverer = webhooks.start(c.store, s, c.metrics)  # sends what a previous run left queued
     c.cli_token = remote.publish_token(s)
     # Hourly scoring and each site's digest at its local time, in a background thread.
-    c.schedule = ScoringSchedule(s, c.store)
-    c.schedule.start()
+    if s.schedule:
+        c.schedule = ScoringSchedule(s, c.store)
+        c.schedule.start()
     # Everything loaded so far (chDB, pyarrow, parsers, regex tables) lives as long as the
     # process: out of the collector's sight, a full collection no longer stalls the event loop
     # for 35-140 ms scanning it (measured with make bench's open-loop latency run).

@@ -89,6 +89,7 @@ class Settings:
     smtp_starttls: bool = True
     smtp_from: str = "intent@localhost"
     log_level: str = "info"
+    schedule: bool = True
     sites: Mapping[str, SiteConfig] = field(default_factory=dict)
 
     @property
@@ -245,6 +246,11 @@ ENV: dict[str, tuple[str, Any, str]] = {
     "INTENT_SMTP_STARTTLS": ("smtp_starttls", _bool, "use STARTTLS (default true)"),
     "INTENT_SMTP_FROM": ("smtp_from", _str, "From address of digests"),
     "INTENT_LOG_LEVEL": ("log_level", _log_level, "log level (default info)"),
+    "INTENT_SCHEDULE": (
+        "schedule",
+        _bool,
+        "run hourly scoring, digests and webhook queueing in this server (default true)",
+    ),
 }
 
 

@@ -5,13 +5,17 @@ first run of a new local day, the previous day once more, so its snapshot has it
 when a site's local `digest_time` passes, it scores that site again and sends its digest. The digest and
 webhook modules are found lazily (`send_digest`, `enqueue`), so scoring runs without them.
 A restart after the digest time does not send that day's digest again (nothing is persisted).
+Server processes sharing a spool directory (`--workers N`) run it in one of them: the one holding
+`<spool dir>/schedule.lock`; another takes over if that process exits.
 """
 
 from __future__ import annotations
 
+import fcntl
 import importlib
 import inspect
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -116,6 +120,7 @@ class ScoringSchedule:
         self.scored_day: dict[str, date] = {}  # the last local day scored, per site
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock_fd: int | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="intent-schedule", daemon=True)
@@ -125,11 +130,36 @@ class ScoringSchedule:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock for another worker
+            self._lock_fd = None
+
+    def is_runner(self) -> bool:
+        """True in the one process (of those sharing the spool directory) that runs the schedule."""
+        if self._lock_fd is not None:
+            return True
+        path = self.settings.spool_dir / "schedule.lock"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return True  # no shared directory to coordinate through: run
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
 
     def _run(self) -> None:
         while not self._stop.wait(self.tick_s):
+            now = datetime.now(UTC)
             try:
-                self.run_due(datetime.now(UTC))
+                if self.is_runner():
+                    self.run_due(now)
+                else:  # a standby keeps its clock so it never replays what the runner did
+                    self.last_check = now
             except Exception:  # keep the schedule alive; the next tick retries
                 log.exception("scheduled scoring failed")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -108,3 +108,22 @@ def test_the_digest_hook_reaches_the_digest_module(
     # No recipients and no Slack URL: the digest module answers "nothing sent" ([]), which it
     # can only do if the schedule found it and called it with the right arguments.
     assert send_digest(settings, store, settings.sites[site], datetime.now(UTC).date()) == []
+
+
+def test_one_process_per_spool_directory_runs_the_schedule(
+    store: Store, site: str, make_settings: SettingsFactory
+) -> None:
+    settings = make_settings(site)
+    first, second = ScoringSchedule(settings, store), ScoringSchedule(settings, store)
+    assert first.is_runner()
+    assert not second.is_runner()
+    first.stop()  # the runner exits: the lock is free for the other worker
+    assert second.is_runner()
+    second.stop()
+
+
+def test_intent_schedule_false_turns_it_off(
+    site: str, make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer]
+) -> None:
+    live = serve(make_settings(site, INTENT_SCHEDULE="false"))
+    assert live.collector.schedule is None
