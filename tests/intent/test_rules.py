@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -10,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from collector.app import create_app
 from collector.settings import SettingsError
 from intent.cli import STARTER_CONFIG, main
 from intent.rules import DEFAULT_SIGNALS, Rules, RulesError, parse_rules
 from intent.scoring import compute_scores
 from intent.store import Store
-from tests.conftest import SettingsFactory
+from tests.conftest import SettingsFactory, free_port, start_server
 from tests.intent.activity import event
 
 
@@ -234,3 +236,34 @@ def test_score_while_the_server_holds_the_database_is_one_line(
     assert r.returncode == 1
     assert len(r.stderr.strip().splitlines()) == 1
     assert "in use by another process" in r.stderr
+
+
+def test_score_and_rules_test_run_through_the_server_holding_the_database(
+    make_settings: SettingsFactory, store: Store, site: str, tmp_path: Path
+) -> None:
+    """A real CLI subprocess cannot open chDB (this process holds it): the real server runs the
+    commands, and a relative --rules path is the CLI's, not the server's working directory."""
+    port = free_port()
+    settings = make_settings(site, INTENT_PORT=str(port))
+    live = start_server(create_app(settings), port=port)
+    try:
+        day = seed(store, site)
+        cwd = tmp_path / "elsewhere"
+        cwd.mkdir()
+        (cwd / "new.toml").write_text(NEW_RULES, encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INTENT_")}
+        env.update({"INTENT_CONFIG": str(settings.config_path), "INTENT_CLICKHOUSE_URL": settings.clickhouse_url,
+                    "INTENT_SPOOL_DIR": str(settings.spool_dir), "INTENT_PORT": str(port)})  # fmt: skip
+
+        def intent(*argv: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "intent", *argv], env=env, cwd=cwd,
+                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+
+        tested = intent("rules", "test", "--site", site, "--rules", "new.toml", "--date", day)
+        assert tested.returncode == 0, tested.stderr
+        assert "Acme: warm -> hot" in tested.stdout
+        scored = intent("score", "--site", site, "--date", day)
+        assert scored.returncode == 0, scored.stderr
+        assert "3 companies scored (0 hot, 2 warm, 1 cold)" in scored.stdout
+    finally:
+        live.stop()
