@@ -96,8 +96,13 @@ def run(
         # Latency: the generator against the bare app first (its own floor), then the collector.
         floor = load.open_loop(_port(bare), rate, min(latency_seconds, 10.0), "lb", warmup=2.0)
         time.sleep(0.5)
+        cpu0, wall0 = collector.cpu_seconds(), time.monotonic()
         lat = load.open_loop(_port(collector), rate, latency_seconds, "lc", warmup=3.0)
         out["latency"] = {"collector": lat.__dict__, "generator_floor_bare": floor.__dict__}
+        # A server needing more CPU than the machine gives it queues: its share of a core while
+        # serving the fixed rate, next to the machine's load, says which one limited the latency.
+        out["latency"]["collector_cpu_share"] = (collector.cpu_seconds() - cpu0) / (time.monotonic() - wall0)
+        out["latency"]["load_average"] = os.getloadavg()[0]
         out["collector_rss_mb_after_latency"] = collector.rss_mb()
     finally:
         bare.stop()

@@ -75,7 +75,8 @@ def checks(r: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(_check("2 latency", f"p99 at {lat['rate']:.0f} events/s", lat["p99_ms"], 25, 10, False, " ms",
                           f"p50 {lat['p50_ms']:.1f} ms, achieved {lat['achieved_rate']:.0f}/s; generator floor "
                           f"(bare app) p99 {floor['p99_ms']:.1f} ms; disk fsync p50/p99 {i['fsync_ms']['p50']:.2f}/"
-                          f"{i['fsync_ms']['p99']:.1f} ms"))  # fmt: skip
+                          f"{i['fsync_ms']['p99']:.1f} ms; collector used {i['latency']['collector_cpu_share']:.0%} of a "
+                          f"core at load average {i['latency']['load_average']:.1f}"))  # fmt: skip
         out.append(_check("6 memory", "collector RSS after throughput runs", i["collector_rss_mb"], 400, 250,
                           False, " MB", f"idle {i['collector_rss_mb_idle']:.0f} MB; after the last run "
                           f"{i['collector_rss_anon_mb']:.0f} MB heap + {i['collector_rss_file_mb']:.0f} MB mapped "
