@@ -56,7 +56,12 @@ lint: $(STAMP)
 	@$(BIN)/mypy
 
 bench: $(STAMP)
-	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -qq wrk >/dev/null; }
+	@command -v wrk >/dev/null || { \
+	  echo "installing Debian wrk for make bench..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
+	@command -v wrk >/dev/null || { echo "wrk is required for make bench and could not be installed" >&2; exit 1; }
 	@$(BIN)/python -m bench
 
 demo: $(STAMP)
