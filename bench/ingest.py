@@ -81,6 +81,8 @@ def run(
         full_cpu = statistics.median(r["cpu_us_per_request"] for r in full_runs)
         out["bare_rps"], out["collector_rps"] = bare_rps, full_rps
         out["ratio"] = full_rps / bare_rps
+        per_round = [c["rps"] / b["rps"] for b, c in zip(bare_runs, full_runs, strict=True)]
+        out["ratio_per_round"] = per_round  # the spread is the noise of the shared machine
         out["bare_cpu_us_per_request"], out["collector_cpu_us_per_request"] = bare_cpu, full_cpu
         out["cpu_ratio"] = bare_cpu / full_cpu
         out["collector_rss_mb_after_runs"] = rss
@@ -101,7 +103,9 @@ def run(
         out["latency"] = {"collector": lat.__dict__, "generator_floor_bare": floor.__dict__}
         # A server needing more CPU than the machine gives it queues: its share of a core while
         # serving the fixed rate, next to the machine's load, says which one limited the latency.
-        out["latency"]["collector_cpu_share"] = (collector.cpu_seconds() - cpu0) / (time.monotonic() - wall0)
+        out["latency"]["collector_cpu_share"] = (collector.cpu_seconds() - cpu0) / (
+            time.monotonic() - wall0
+        )
         out["latency"]["load_average"] = os.getloadavg()[0]
         out["collector_rss_mb_after_latency"] = collector.rss_mb()
     finally:

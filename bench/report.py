@@ -69,7 +69,8 @@ def checks(r: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(_check("1 ingest throughput", "collector / bare req/s", i["ratio"], 0.35, 0.60, True, "",
                           f"{i['collector_rps']:.0f} / {i['bare_rps']:.0f} req/s; CPU per request "
                           f"{i['collector_cpu_us_per_request']:.0f} vs {i['bare_cpu_us_per_request']:.0f} µs "
-                          f"(CPU ratio {i['cpu_ratio']:.2f})"))  # fmt: skip
+                          f"(CPU ratio {i['cpu_ratio']:.2f}); per round "
+                          + ", ".join(f"{x:.2f}" for x in i["ratio_per_round"])))  # fmt: skip
         lat = i["latency"]["collector"]
         floor = i["latency"]["generator_floor_bare"]
         out.append(_check("2 latency", f"p99 at {lat['rate']:.0f} events/s", lat["p99_ms"], 25, 10, False, " ms",
