@@ -480,6 +480,6 @@ def score_site(store: Store, site: SiteConfig, day: date) -> list[CompanyScore]:
 
 
 def write(store: Store, scores: Iterable[CompanyScore]) -> None:
-    rows = [c.row() for c in scores]
-    for i in range(0, len(rows), 10_000):
-        store.insert_rows("company_scores", rows[i : i + 10_000])
+    # One insert, so a run's rows become visible at once: an API client paging by
+    # (changed_at, company_key) between two partial inserts could otherwise skip a company.
+    store.insert_rows("company_scores", [c.row() for c in scores])
