@@ -113,12 +113,31 @@ def routes() -> list[BaseRoute]:
     return [Route("/api/cli", run_endpoint, methods=["POST"])]
 
 
+FILE_SUFFIXES = (".csv", ".toml", ".mmdb", ".json", ".txt")
+
+
+def absolute_files(argv: list[str], cwd: Path | None = None) -> list[str]:
+    """The server runs a forwarded command in its own working directory: file arguments that
+    exist here are sent as absolute paths (`ranges import ranges.csv`, `rules test --rules x`)."""
+    base = cwd or Path.cwd()
+    out = []
+    for arg in argv:
+        option, eq, value = arg.rpartition("=") if arg.startswith("--") and "=" in arg else ("", "", arg)
+        path = Path(value)
+        looks_like_file = "/" in value or path.suffix in FILE_SUFFIXES
+        if value and looks_like_file and not path.is_absolute() and (base / path).is_file():
+            value = str((base / path).resolve())
+        out.append(f"{option}{eq}{value}")
+    return out
+
+
 def forward(argv: list[str]) -> int | None:
     """Run the command in the local server that holds the database; None if there is none."""
     from collector.settings import SettingsError, load_settings
 
     if getattr(_inside, "active", False):
         return None
+    argv = absolute_files(argv)
     try:
         settings = load_settings(require_config=False)
         token = token_path(settings).read_text(encoding="ascii").strip()

@@ -14,7 +14,6 @@ from typing import Any
 from collector.settings import Settings, SiteConfig
 from intent.rules import Rules, RulesError, parse_rules
 from intent.scoring import CompanyScore, compute_scores, rules_of
-from intent.store import StoreLockedError
 
 TIERS = ("hot", "warm", "cold")
 
@@ -143,19 +142,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     if not 1 <= args.days <= 365:
         raise CliError(f"--days: must be 1..365, got {args.days}")
     day = _day(args.date, site)
-    try:
-        store = open_store(s)
-    except StoreLockedError:
-        # The running server will run it, but in its own working directory: send it the
-        # absolute path of the rules file.
-        from intent import remote
-
-        argv = ["rules", "test", "--site", site.name, "--rules", str(Path(args.rules).resolve())]
-        argv += ["--days", str(args.days), "--date", day.isoformat()]
-        code = remote.forward(argv)
-        if code is None:
-            raise
-        return code
+    store = open_store(s)  # held by the server: intent.cli.main forwards the command
     before = compute_scores(store, site.name, rules_of(site), day, args.days)
     after = compute_scores(store, site.name, new_rules, day, args.days)
     print(f"{site.name} {day}, replaying {args.days} days: {len(after)} companies")

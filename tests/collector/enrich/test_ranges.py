@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from collector.app import create_app
 from collector.enrich import Enricher
 from collector.enrich.ranges import RangeTable, import_csv, load, parse_csv
 from intent.cli import main
 from intent.store import Store
-from tests.conftest import wait_until
+from tests.conftest import SettingsFactory, free_port, start_server, wait_until
 
 ip = ipaddress.ip_address
 
@@ -166,10 +167,35 @@ def test_replace_and_a_locked_database_in_their_own_database(tmp_path: Path) -> 
         assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
         locked = intent("ranges", "import", str(a))
         assert locked.returncode == 1
-        # (chDB itself also prints its own "Cannot lock file" line before ours)
         assert "Traceback" not in locked.stderr
         last = locked.stderr.strip().splitlines()[-1]
-        assert last.startswith("intent ranges: ") and "in use by the running server: stop" in last
+        assert last.startswith("intent ranges: ") and "in use by another process" in last
     finally:
         holder.kill()
         holder.wait(10)
+
+
+def test_import_through_the_running_server_that_holds_the_database(
+    make_settings: SettingsFactory, store: Store, site: str, tmp_path: Path
+) -> None:
+    """A CLI subprocess cannot open chDB while the server (this process) holds it: the server runs
+    the import, reading the CSV by the CLI's relative path made absolute."""
+    port = free_port()
+    settings = make_settings(site, INTENT_PORT=str(port))
+    live = start_server(create_app(settings), port=port)
+    try:
+        cwd = tmp_path / "elsewhere"
+        cwd.mkdir()
+        domain = f"{site}.forwarded.example"
+        (cwd / "mine.csv").write_text(f"cidr,domain,name\n198.51.100.64/27,{domain},Fwd\n")
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parents[3]),
+               "INTENT_CONFIG": str(settings.config_path),
+               "INTENT_CLICKHOUSE_URL": settings.clickhouse_url,
+               "INTENT_SPOOL_DIR": str(settings.spool_dir), "INTENT_PORT": str(port)}  # fmt: skip
+        r = subprocess.run([sys.executable, "-m", "intent", "ranges", "import", "mine.csv"], env=env,
+                           cwd=cwd, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        found = store.query("SELECT domain FROM company_ranges FINAL WHERE domain = {d:String}", {"d": domain})
+        assert found == [(domain,)]
+    finally:
+        live.stop()
