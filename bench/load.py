@@ -188,6 +188,8 @@ class _Conn(asyncio.Protocol):
         self.lost = True
         if self.due:
             self.done(self, self.due, self.sent, "connection-error")
+        else:
+            self.done(self, 0.0, 0.0, "")  # an idle connection closed by the server: forget it
 
 
 async def _open_loop(
@@ -201,7 +203,7 @@ async def _open_loop(
     latencies: list[float] = []
     lags: list[float] = []
     statuses: dict[str, int] = {}
-    idle: list[_Conn] = []
+    idle: deque[_Conn] = deque()  # first in, first out: every connection stays in use
     queue: deque[tuple[int, float]] = deque()
     answered = 0
     finished = loop.create_future()
@@ -209,6 +211,10 @@ async def _open_loop(
 
     def done(conn: _Conn, due: float, sent: float, code: str) -> None:
         nonlocal answered
+        if not due:
+            if conn in idle:
+                idle.remove(conn)
+            return
         answered += 1
         if due - start >= warmup:
             latencies.append(clock() - due)
@@ -237,7 +243,7 @@ async def _open_loop(
         while i < due_now:
             due = start + i / rate
             if idle:
-                idle.pop().send(requests[i], due)
+                idle.popleft().send(requests[i], due)
             else:
                 queue.append((i, due))
             i += 1
