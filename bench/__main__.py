@@ -60,7 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--part", help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     p.add_argument("--size-json", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--render",
+        action="store_true",
+        help="rewrite --out from --json (after editing bench/notes.md)",
+    )
     args = p.parse_args(argv)
+    if args.render:
+        saved = json.loads(Path(args.json).read_text(encoding="utf-8"))
+        Path(args.out).write_text(report.markdown(saved), encoding="utf-8")
+        return 0
     if args.part:
         result = run_part(args.part, Path(args.workdir), json.loads(args.size_json))
         print(json.dumps(result, default=str))
