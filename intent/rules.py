@@ -20,6 +20,14 @@ class RulesError(Exception):
         self.reason = reason
 
 
+def page_regex(paths: tuple[str, ...], regex: str) -> str:
+    """Globs and a regex on the path as one RE2-compatible alternation ('' if none)."""
+    parts = [glob_to_regex(p) for p in paths]
+    if regex:
+        parts.append(f"(?:{regex})")
+    return "|".join(parts)
+
+
 @dataclass(frozen=True)
 class Signal:
     """Points for a page (glob or regex on the path) or a custom event name."""
@@ -34,10 +42,7 @@ class Signal:
     @property
     def page_regex(self) -> str:
         """One RE2-compatible pattern for every page this signal matches ('' if none)."""
-        parts = [glob_to_regex(p) for p in self.paths]
-        if self.regex:
-            parts.append(f"(?:{self.regex})")
-        return "|".join(parts)
+        return page_regex(self.paths, self.regex)
 
 
 @dataclass(frozen=True)
@@ -51,10 +56,7 @@ class Customer:
 
     @property
     def page_regex(self) -> str:
-        parts = [glob_to_regex(p) for p in self.paths]
-        if self.regex:
-            parts.append(f"(?:{self.regex})")
-        return "|".join(parts)
+        return page_regex(self.paths, self.regex)
 
 
 DEFAULT_SIGNALS: tuple[Signal, ...] = (
