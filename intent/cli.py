@@ -151,6 +151,32 @@ def _where(s: Settings) -> str:
     return describe(s.clickhouse_url)
 
 
+def cmd_sites(args: argparse.Namespace) -> int:
+    """The configured sites: what each accepts, its rules at a glance, and its snippet tag.
+    Reads intent.toml only, so it works while the server holds the database."""
+    s = settings()
+    if not s.sites:
+        raise CliError(f"no sites in {s.config_path} (add a [sites.NAME] table)")
+    base = args.url.rstrip("/") if args.url else f"http://{s.host}:{s.port}"
+    for site in s.sites.values():
+        rules = site.rules
+        print(f"{site.name}")
+        print(f"  domains: {', '.join(site.domains)}")
+        print(f"  scoring: hot >= {rules.hot:g} with a buying signal in {rules.buying_window_days} days, "
+              f"warm >= {rules.warm:g}, half-life {rules.half_life_days:g} days, "
+              f"{len(rules.signals)} signals ({', '.join(sig.name for sig in rules.signals)})")  # fmt: skip
+        options = [f"timezone {site.timezone}", f"digest at {site.digest_time}",
+                   f"{len(site.digest_recipients)} recipient(s)", "Slack" if site.slack_webhook else "no Slack",
+                   f"{len(site.webhooks)} webhook(s)", "honours DNT/GPC" if site.respect_dnt else "ignores DNT/GPC",
+                   "drops hosting" if site.drop_hosting else "keeps hosting"]  # fmt: skip
+        print(f"  {', '.join(options)}")
+        if site.exclude_cidrs or site.exclude_domains:
+            excluded = [str(n) for n in site.exclude_cidrs] + list(site.exclude_domains)
+            print(f"  excluded: {', '.join(excluded)}")
+        print(f'  tag: <script defer data-site="{site.name}" src="{base}/js/intent.js"></script>')
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     s = settings()
     store = open_store(s)
@@ -204,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print the SQL, change nothing")
     p.add_argument("--all", action="store_true", help="with --dry-run: every migration")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("sites", help="the configured sites, their rules and snippet tags")
+    p.add_argument("--url", help="the collector's public URL for the snippet tag")
+    p.set_defaults(func=cmd_sites)
 
     p = sub.add_parser("stats", help="events, visitors and drops per site")
     p.add_argument("--site")

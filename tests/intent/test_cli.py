@@ -109,3 +109,17 @@ def test_every_data_file_is_packaged() -> None:
         for path in (root / package).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".py", ".pyc"):
                 assert any(fnmatch.fnmatch(path.name, p) for p in patterns), f"add to package-data: {path}"
+
+
+def test_sites_lists_each_site_with_its_rules_and_tag(tmp_path: Path) -> None:
+    toml = (SITE + 'exclude_domains = ["own.example"]\n[sites.shop.rules]\nhot = 70\n'
+            '[sites.blog]\ndomains = ["blog.example"]\n')
+    done = intent(tmp_path, "sites", "--url", "https://intent.shop.example/", toml=toml)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "shop" and "  domains: shop.example" in lines
+    assert any(line.startswith("  scoring: hot >= 70 with a buying signal in 7 days, warm >= 20") for line in lines)
+    assert "  excluded: own.example" in lines
+    assert '  tag: <script defer data-site="shop" src="https://intent.shop.example/js/intent.js"></script>' in lines
+    assert "blog" in lines and "hot >= 50" in done.stdout  # the other site keeps the defaults
+    assert one_line_error(intent(tmp_path, "sites", toml=""), "sites").endswith("(add a [sites.NAME] table)")
