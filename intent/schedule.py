@@ -92,6 +92,10 @@ def score_and_notify(
     return scores
 
 
+SENT_DIGESTS = "SELECT site, day FROM digest_sends FINAL WHERE day >= {since:Date}"
+CATCH_UP = timedelta(hours=12)  # a digest later than this after its time is skipped, not sent
+
+
 class ScoringSchedule:
     """The background thread started by the server (collector.app.start) and stopped with it."""
 
@@ -116,7 +120,9 @@ class ScoringSchedule:
         # Not at once: a server (or a test) that starts and stops quickly never scores.
         self.next_scoring = now + timedelta(seconds=first_delay_s)
         self.last_check = now
-        self.sent: set[tuple[str, date]] = set()
+        self.sent: set[tuple[str, date]] = {
+            (str(site), day) for site, day in store.query(SENT_DIGESTS, {"since": (now - timedelta(days=2)).date()})
+        }
         self.scored_day: dict[str, date] = {}  # the last local day scored, per site
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -174,7 +180,12 @@ class ScoringSchedule:
                 break
             day = site_today(site, now)
             due = digest_moment(site, day)
-            digest_due = self.last_check < due <= now and (site.name, day) not in self.sent
+            # Due once its moment passes; a server that was down then catches up for a while.
+            digest_due = (
+                due <= now
+                and (self.last_check < due or now - due <= CATCH_UP)
+                and (site.name, day) not in self.sent
+            )
             if not (hourly or digest_due):
                 continue
             try:
@@ -188,7 +199,12 @@ class ScoringSchedule:
                 done.append(f"score {site.name} {day}")
                 if digest_due:
                     self.sent.add((site.name, day))
-                    self.digest(self.settings, self.store, site, day)
+                    try:
+                        self.digest(self.settings, self.store, site, day)
+                    finally:  # attempted (delivery retries itself): never again for this day
+                        self.store.insert_rows("digest_sends", [{
+                            "site": site.name, "day": day.isoformat(),
+                            "sent_at": now.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]}])  # fmt: skip
                     done.append(f"digest {site.name} {day}")
             except Exception:
                 log.exception("scheduled run for %s failed", site.name)

@@ -127,3 +127,33 @@ def test_intent_schedule_false_turns_it_off(
 ) -> None:
     live = serve(make_settings(site, INTENT_SCHEDULE="false"))
     assert live.collector.schedule is None
+
+
+def test_a_server_restarted_after_the_digest_time_sends_it_once(
+    store: Store, site: str, make_settings: SettingsFactory
+) -> None:
+    """The sent digests are recorded in ClickHouse: a restart past digest_time catches up (within
+    12 hours), and the next restart does not send it again."""
+    toml = f'[sites."{site}"]\ndomains = ["example.com"]\ndigest_time = "08:00"\n'
+    settings = make_settings(site, toml=toml)
+    day = datetime.now(UTC).date()
+    due = digest_moment(settings.sites[site], day)
+    digests: list[date] = []
+
+    def digest(settings: Settings, store: Store, cfg: SiteConfig, day: date) -> Any:
+        digests.append(day)
+
+    def restarted(at: datetime) -> list[str]:
+        schedule = ScoringSchedule(settings, store, first_delay_s=3 * 86400, after=[], digest=digest)
+        schedule.last_check = at  # a fresh server's clock starts now, after the due moment
+        return schedule.run_due(at)
+
+    assert restarted(due + timedelta(hours=3)) == [f"score {site} {day}", f"digest {site} {day}"]
+    assert restarted(due + timedelta(hours=4)) == []  # recorded: not twice
+    assert digests == [day]
+    yesterday = day - timedelta(days=1)
+    late = digest_moment(settings.sites[site], yesterday) + timedelta(hours=13)
+    schedule = ScoringSchedule(settings, store, first_delay_s=3 * 86400, after=[], digest=digest)
+    schedule.last_check = late
+    assert schedule.run_due(late) == []  # too late to be useful: skipped, not sent at night
+    assert digests == [day]
