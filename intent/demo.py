@@ -16,6 +16,7 @@ import csv
 import hashlib
 import ipaddress
 import random
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -449,12 +450,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = ensure_site(settings, args.site)
     migrate(store, settings)
     site = settings.sites[args.site]
+    started = time.monotonic()
     result = run_demo(store, site, demo_enricher(settings.geoip_paths), args.seed, progress=True)
     dropped = sum(result.dropped.values())
     t = result.tiers
     print(
         f"demo: {result.events} events stored, {dropped} dropped as bots; scored "
-        f"{result.days_scored} days; today {t['hot']} hot, {t['warm']} warm, {t['cold']} cold"
+        f"{result.days_scored} days; today {t['hot']} hot, {t['warm']} warm, {t['cold']} cold "
+        f"({time.monotonic() - started:.0f} s)"
     )
     print()
     digest = build_digest(store, site.name, datetime.now(UTC).date(), site.timezone)
