@@ -16,7 +16,6 @@ import csv
 import hashlib
 import ipaddress
 import random
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 import orjson
@@ -450,14 +450,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = ensure_site(settings, args.site)
     migrate(store, settings)
     site = settings.sites[args.site]
-    started = time.monotonic()
+    started = monotonic()
     result = run_demo(store, site, demo_enricher(settings.geoip_paths), args.seed, progress=True)
     dropped = sum(result.dropped.values())
     t = result.tiers
     print(
         f"demo: {result.events} events stored, {dropped} dropped as bots; scored "
         f"{result.days_scored} days; today {t['hot']} hot, {t['warm']} warm, {t['cold']} cold "
-        f"({time.monotonic() - started:.0f} s)"
+        f"({monotonic() - started:.0f} s)"
     )
     print()
     digest = build_digest(store, site.name, datetime.now(UTC).date(), site.timezone)
