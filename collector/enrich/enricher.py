@@ -18,7 +18,7 @@ from pathlib import Path
 from collector.clientip import IPAddress
 from collector.enrich import ranges as owner_ranges
 from collector.enrich.company import from_network
-from collector.enrich.geoip import Database, GeoIP, Lookup, open_databases
+from collector.enrich.geoip import EMPTY, Database, GeoIP, open_databases
 from collector.enrich.model import UNKNOWN, Company, NetworkInfo
 from collector.enrich.traffic import classify
 from collector.settings import Settings, SiteConfig
@@ -28,7 +28,6 @@ log = logging.getLogger("intent.enrich")
 
 CACHE_SIZE = 65536
 REFRESH_S = 30.0
-_EMPTY = Lookup()
 
 
 class Enricher:
@@ -59,11 +58,11 @@ class Enricher:
         return self.ranges.lookup(ip) or from_network(network)
 
     def _lookup(self, ip: IPAddress) -> NetworkInfo:
-        found = self.geoip.lookup(ip) if self.geoip.databases else _EMPTY
+        found = self.geoip.lookup(ip) if self.geoip.databases else EMPTY
         traffic_class = classify(found)
         if traffic_class not in ("education", "government") and self.ranges.lookup(ip):
             traffic_class = "business"  # the owner knows this range is a company's
-        if found is _EMPTY and traffic_class == "unknown":
+        if found is EMPTY and traffic_class == "unknown":
             return UNKNOWN
         return NetworkInfo(
             country=found.country, region=found.region, city=found.city, asn=found.asn,

@@ -177,14 +177,14 @@ class GeoIP:
                 _traits(record, f)
             elif kind == "anonymous_ip" and any(record.get(flag) for flag in ANONYMOUS_FLAGS):
                 f["anonymous"] = True
-        return Lookup(**f) if f else _EMPTY
+        return Lookup(**f) if f else EMPTY
 
     def close(self) -> None:
         for db in self.databases:
             db.reader.close()
 
 
-_EMPTY = Lookup()
+EMPTY = Lookup()  # nothing known: `lookup` returns this one object, so `is EMPTY` tests it
 _TRAITS = {
     "autonomous_system_number": "asn",
     "autonomous_system_organization": "as_org",
