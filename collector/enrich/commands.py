@@ -8,6 +8,7 @@ import ipaddress
 import sys
 from typing import Any
 
+from collector.settings import Settings
 from intent.cli import CliError, open_store, settings
 from intent.store import Store
 
@@ -96,14 +97,17 @@ def _sample_ip(db: Any, wanted: str | None) -> Any:
     return None
 
 
+def _settings_with_site(site: str) -> Settings:
+    s = settings()
+    if site not in s.sites:
+        raise CliError(f"--site: unknown site {site!r} (sites: {', '.join(s.sites) or 'none'})")
+    return s
+
+
 def cmd_coverage(args: argparse.Namespace) -> int:
     from collector.enrich.coverage import coverage
 
-    s = settings()
-    if args.site not in s.sites:
-        raise CliError(
-            f"--site: unknown site {args.site!r} (sites: {', '.join(s.sites) or 'none'})"
-        )
+    s = _settings_with_site(args.site)
     for line in coverage(open_store(s), args.site, args.days).lines():
         print(line)
     return 0
@@ -112,9 +116,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 def cmd_forget(args: argparse.Namespace) -> int:
     from intent.api import forget_visitor  # the one deletion, shared with DELETE /api/v1/...
 
-    s = settings()
-    if args.site not in s.sites:
-        raise CliError(f"--site: unknown site {args.site!r}")
+    s = _settings_with_site(args.site)
     deleted = forget_visitor(open_store(s), args.site, args.visitor)
     rows = ", ".join(f"{n} {table} row(s)" for table, n in deleted.items())
     print(f"visitor {args.visitor} of {args.site}: deleted {rows}")
