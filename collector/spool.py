@@ -231,9 +231,7 @@ class Spool:
     def remove(self, segment: Path) -> None:
         size = segment.stat().st_size
         segment.unlink()
-        with self._bytes_lock:
-            self.bytes -= size
-            self.refusing = False
+        self._release(size)
 
     def quarantine(self, segment: Path) -> Path:
         """Set aside a segment ClickHouse rejects as data (it would block every later one);
@@ -241,10 +239,14 @@ class Spool:
         bad = segment.with_suffix(".bad")
         size = segment.stat().st_size
         segment.rename(bad)
+        self._release(size)
+        return bad
+
+    def _release(self, size: int) -> None:
+        """A segment left the spool: its bytes no longer count against the bound."""
         with self._bytes_lock:
             self.bytes -= size
             self.refusing = False
-        return bad
 
     def segments(self) -> list[Path]:
         """Every segment holding events not yet in ClickHouse (open or sealed)."""
