@@ -155,9 +155,13 @@ class Writer:
         except Exception as exc:
             self.healthy = False
             self.last_error = f"{type(exc).__name__}: {exc}"
-            self.backoff_s = min(max(self.backoff_s * 2, 0.5), 30.0)
+            self.backoff_s = self._longer_backoff()
             self.metrics.writer_healthy.set(0)
             log.exception("writer pass failed; retrying in %.1fs", self.backoff_s)
+
+    def _longer_backoff(self) -> float:
+        """Doubled after each failed pass: 0.5 s, 1 s, ... at most 30 s."""
+        return min(max(self.backoff_s * 2, 0.5), 30.0)
 
     def flush(self) -> bool:
         """Send everything accepted so far, now (tests, `intent demo`, shutdown)."""
@@ -177,7 +181,7 @@ class Writer:
         ok = self.flush_drops() and ok
         ok = self.keep_salts() and ok
         self.healthy = ok
-        self.backoff_s = 0.0 if ok else min(max(self.backoff_s * 2, 0.5), 30.0)
+        self.backoff_s = 0.0 if ok else self._longer_backoff()
         self.metrics.spool_bytes.set(self.spool.bytes)
         self.metrics.writer_healthy.set(1 if ok else 0)
 
