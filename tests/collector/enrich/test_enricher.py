@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.enrich import Enricher
+from collector.enrich import UNKNOWN, Enricher
 from collector.enrich.company import same_organisation
 from collector.enrich.geoip import kind_of, open_databases
 from collector.enrich.names import normalise_name
@@ -158,6 +158,11 @@ def test_lookups_are_cached_per_ip(mmdb: dict[str, Path]) -> None:
     e = enricher(mmdb, "enterprise")
     ip = ipaddress.ip_address("198.51.100.7")
     assert e.network(ip) is e.network(ip)
+
+
+def test_an_address_no_database_knows_is_the_shared_unknown(mmdb: dict[str, Path]) -> None:
+    e = enricher(mmdb, "enterprise", "city", "asn")
+    assert e.network(ipaddress.ip_address("10.1.2.3")) is UNKNOWN
 
 
 def test_names_and_organisation_matching() -> None:
