@@ -15,7 +15,6 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 from starlette.requests import Request
@@ -28,6 +27,7 @@ from collector.errors import error_response
 from collector.pipeline import persistent_visitor_id
 from collector.settings import Settings
 from intent import digest, keys
+from intent.schedule import site_today
 from intent.store import Store, StoreError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -390,7 +390,7 @@ async def digest_endpoint(request: Request, store: Store, key: keys.ApiKey, site
         raise BadParam("format", f"format must be one of {', '.join(DIGEST_FORMATS)}")
     config = request.app.state.collector.settings.sites.get(site)
     timezone = config.timezone if config is not None else "UTC"
-    day = datetime.now(ZoneInfo(timezone)).date()  # today where the site's sales team is
+    day = site_today(config) if config is not None else datetime.now(UTC).date()
     if q.get("date"):
         try:
             day = date.fromisoformat(q["date"])

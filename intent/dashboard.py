@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
-from zoneinfo import ZoneInfo
 
 import jinja2
 from starlette.requests import Request
@@ -26,6 +25,7 @@ from collector.clientip import _addr, _trusted, client_ip
 from collector.enrich import coverage
 from collector.settings import SiteConfig
 from intent import digest, keys, scoring, users
+from intent.schedule import site_today
 from intent.store import Store
 
 SESSION_COOKIE = "intent_session"
@@ -232,8 +232,7 @@ def _days(request: Request, default: int, maximum: int = 365) -> int:
 
 
 def _site_today(request: Request, site: str) -> date:
-    tz = _collector(request).settings.sites[site].timezone
-    return datetime.now(ZoneInfo(tz)).date()
+    return site_today(_collector(request).settings.sites[site])
 
 
 # ---- pages
