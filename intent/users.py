@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from intent import keys
 from intent.store import Store, StoreLockedError
 
 # scrypt cost: 2**15 x 8 x 1 uses 32 MiB and ~0.1 s, so a stolen table is slow to crack
@@ -205,17 +206,13 @@ def authenticate(store: Store, email: str, password: str) -> User | None:
     return User(str(row["user_id"]), str(row["email_hint"]), tuple(row["sites"]))  # type: ignore[arg-type]
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def open_session(store: Store, kind: str, subject: str, sites: tuple[str, ...]) -> tuple[str, str]:
     """A new session; returns (token for the cookie, CSRF token for forms)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     now = _now()
     ttl = timedelta(days=USER_SESSION_DAYS) if kind == "user" else timedelta(hours=KEY_SESSION_HOURS)
     store.insert_rows("dashboard_sessions", [{
-        "session_hash": _token_hash(token), "kind": kind, "subject": subject, "sites": list(sites),
+        "session_hash": keys.hash_key(token), "kind": kind, "subject": subject, "sites": list(sites),
         "csrf": csrf, "created_at": now.isoformat(), "expires_at": (now + ttl).isoformat(),
         "revoked": 0, "updated_at": now.isoformat(),
     }])  # fmt: skip
@@ -226,7 +223,7 @@ def session(store: Store, token: str) -> Session | None:
     """The live session for a cookie value, or None (unknown, expired, revoked, user changed)."""
     if not token or len(token) > 100:
         return None
-    rows = store.query_dicts(GET_SESSION, {"session_hash": _token_hash(token)})
+    rows = store.query_dicts(GET_SESSION, {"session_hash": keys.hash_key(token)})
     if not rows:
         return None
     r = rows[0]
@@ -234,8 +231,7 @@ def session(store: Store, token: str) -> Session | None:
         if r["user_deleted"] is None or r["user_deleted"] or r["user_updated_at"] > r["created_at"]:
             return None
         return Session("user", r["subject"], r["email_hint"], tuple(r["user_sites"]), r["csrf"])
-    from intent import keys  # a key session lasts only while its key is not revoked
-
+    # a key session lasts only while its key is not revoked
     live = store.query_dicts(keys.SELECT_ROW, {"prefix": r["subject"]})
     if not live:
         return None
@@ -244,7 +240,7 @@ def session(store: Store, token: str) -> Session | None:
 
 def revoke_session(store: Store, token: str) -> None:
     rows = store.query_dicts(
-        "SELECT * FROM dashboard_sessions FINAL WHERE session_hash = {h:String}", {"h": _token_hash(token)}
+        "SELECT * FROM dashboard_sessions FINAL WHERE session_hash = {h:String}", {"h": keys.hash_key(token)}
     )
     for r in rows:
         r.update(revoked=1, updated_at=_now().isoformat())
