@@ -7,6 +7,7 @@ import gc
 import gzip
 import hashlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -83,6 +84,11 @@ class RateLimiter:
         tokens, last = self.buckets.get(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)
         return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
+
+def retry_after(wait: float) -> str:
+    """A Retry-After value for a limiter's wait: whole seconds, rounded up, at least 1."""
+    return str(max(1, math.ceil(wait)))
 
 
 class RecentIds:
@@ -203,7 +209,7 @@ async def _ingest(request: Request, c: Collector) -> Response:
         metrics.rejected.labels("429").inc()
         return error_response(
             429, "too many requests from this address",
-            headers={**cors, "Retry-After": str(max(1, round(wait)))},
+            headers={**cors, "Retry-After": retry_after(wait)},
         )  # fmt: skip
     # Any content type is read as JSON: text/plain avoids a CORS preflight, and a hand-typed
     # curl (form-encoded by default) should work too.

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from collector.app import RateLimiter
+from collector.app import RateLimiter, retry_after
 from collector.clientip import client_ip
 from collector.errors import error_response
 from collector.pipeline import persistent_visitor_id
@@ -328,7 +328,7 @@ class Api:
             if not hit:  # a database lookup: refused to an address that keeps sending bad keys
                 wait = self.failures.wait(ip)
                 if wait:
-                    return error_response(429, "too many failed authentications from this address", headers={"Retry-After": str(max(1, round(wait + 0.49)))})
+                    return error_response(429, "too many failed authentications from this address", headers={"Retry-After": retry_after(wait)})
                 try:
                     key = await asyncio.to_thread(keys.verify, store, token)
                 except StoreError:
@@ -338,7 +338,7 @@ class Api:
                 return error_response(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
             wait = self.limiter.allow(key.prefix)
             if wait:
-                return error_response(429, "too many requests for this API key", headers={"Retry-After": str(max(1, round(wait + 0.49)))})
+                return error_response(429, "too many requests for this API key", headers={"Retry-After": retry_after(wait)})
             site = request.path_params["site"]
             if site not in key.sites:
                 return error_response(404, f"no site {site!r}", code="site_not_found", field="site")

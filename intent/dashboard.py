@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from collector.app import Collector, RateLimiter, store_of
+from collector.app import Collector, RateLimiter, retry_after, store_of
 from collector.clientip import _addr, _trusted, client_ip
 from collector.enrich import coverage
 from collector.settings import SiteConfig
@@ -419,7 +419,7 @@ async def login(request: Request) -> Response:
     if wait:
         response = render(request, "login.html", 429, csrf=token, next=next_url,
                           error="Too many sign-in attempts. Wait a minute and try again.")  # fmt: skip
-        response.headers["Retry-After"] = str(max(1, round(wait)))
+        response.headers["Retry-After"] = retry_after(wait)
         return response
     api_key = str(form.get("api_key", "")).strip()
     opened: tuple[str, str] | None = None
