@@ -57,6 +57,11 @@ LEFT JOIN (
 SETTINGS join_use_nulls = 1
 """
 
+SESSION_BY_HASH = """
+SELECT * FROM dashboard_sessions FINAL
+WHERE session_hash = {session_hash:String}
+"""
+
 
 class UserError(Exception):
     """A user-facing problem with a user command (bad address, short password...)."""
@@ -239,9 +244,7 @@ def session(store: Store, token: str) -> Session | None:
 
 
 def revoke_session(store: Store, token: str) -> None:
-    rows = store.query_dicts(
-        "SELECT * FROM dashboard_sessions FINAL WHERE session_hash = {h:String}", {"h": keys.hash_key(token)}
-    )
+    rows = store.query_dicts(SESSION_BY_HASH, {"session_hash": keys.hash_key(token)})
     for r in rows:
         r.update(revoked=1, updated_at=_now().isoformat())
         r["created_at"] = r["created_at"].isoformat()
