@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from collector.settings import Settings, SiteConfig
 from intent.scoring import CompanyScore, score_site
-from intent.store import Store
+from intent.store import Store, ch_time
 
 log = logging.getLogger("intent.schedule")
 
@@ -204,7 +204,7 @@ class ScoringSchedule:
                     finally:  # attempted (delivery retries itself): never again for this day
                         self.store.insert_rows("digest_sends", [{
                             "site": site.name, "day": day.isoformat(),
-                            "sent_at": now.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]}])  # fmt: skip
+                            "sent_at": ch_time(now)}])  # fmt: skip
                     done.append(f"digest {site.name} {day}")
             except Exception:
                 log.exception("scheduled run for %s failed", site.name)

@@ -17,7 +17,7 @@ from typing import Any
 
 from collector.settings import SiteConfig
 from intent.rules import Rules, parse_rules
-from intent.store import Store
+from intent.store import Store, ch_time
 
 log = logging.getLogger("intent.scoring")
 
@@ -303,14 +303,8 @@ class CompanyScore:
         out["day"] = self.day.isoformat()
         out["is_customer"] = int(self.is_customer)
         for k in ("first_seen", "last_seen", "changed_at", "computed_at"):
-            out[k] = _ch_time(getattr(self, k))
+            out[k] = ch_time(getattr(self, k))
         return out
-
-
-def _ch_time(t: datetime) -> str:
-    if t.tzinfo is not None:
-        t = t.astimezone(UTC)
-    return t.strftime("%Y-%m-%d %H:%M:%S.") + f"{t.microsecond // 1000:03d}"
 
 
 def _utc(t: datetime) -> datetime:

@@ -13,6 +13,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +21,13 @@ from urllib.parse import urlsplit
 import orjson
 
 ROW_SETTINGS = {"output_format_json_escape_forward_slashes": 0}
+
+
+def ch_time(t: datetime) -> str:
+    """A moment as DateTime64(3) text for inserts, in UTC (a naive datetime is taken as UTC)."""
+    if t.tzinfo is not None:
+        t = t.astimezone(UTC)
+    return t.strftime("%Y-%m-%d %H:%M:%S.") + f"{t.microsecond // 1000:03d}"
 
 
 class StoreError(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from intent.store import Store
+from intent.store import Store, ch_time
 
 _clock = [datetime.now(UTC)]
 
@@ -29,7 +29,7 @@ def score_row(site: str, key: str, score: float = 50.0, tier: str = "warm", **ex
     row.update(extra)
     for field in ("first_seen", "last_seen", "changed_at", "computed_at"):
         if isinstance(row[field], datetime):
-            row[field] = row[field].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+            row[field] = ch_time(row[field])
     return row
 
 

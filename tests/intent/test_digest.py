@@ -13,7 +13,7 @@ import pytest
 from intent import cli
 from intent.digest import FORMATS, build_digest, render, render_slack
 from intent.scoring import score_site
-from intent.store import Store
+from intent.store import Store, ch_time
 from tests.conftest import CHROME_UA, LiveServer
 
 DAY = date(2026, 11, 20)
@@ -36,7 +36,7 @@ def score_row(site: str, key: str, tier: str, score: float, **fields: Any) -> di
     row.update(fields)
     for k in ("first_seen", "last_seen", "changed_at", "computed_at"):
         if isinstance(row[k], datetime):
-            row[k] = row[k].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+            row[k] = ch_time(row[k])
     return row
 
 
