@@ -7,9 +7,10 @@ import logging
 import sys
 from collections.abc import Callable
 from contextvars import ContextVar
+from datetime import date
 from pathlib import Path
 
-from collector.settings import Settings, SettingsError, load_settings
+from collector.settings import Settings, SettingsError, SiteConfig, load_settings
 from intent.store import Store, StoreError, StoreLockedError, connect
 
 STARTER_CONFIG = """\
@@ -64,6 +65,19 @@ def settings(require_config: bool = True) -> Settings:
 
 def open_store(s: Settings) -> Store:
     return connect(s.clickhouse_url)
+
+
+def day_arg(raw: str | None, site: SiteConfig) -> date:
+    """A `--date YYYY-MM-DD` option, or today where the site's sales team is (the day the
+    scheduler scores)."""
+    from intent.schedule import site_today
+
+    if not raw:
+        return site_today(site)
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise CliError(f"--date: expected YYYY-MM-DD, got {raw!r}") from None
 
 
 def cmd_init(args: argparse.Namespace) -> int:

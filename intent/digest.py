@@ -513,18 +513,6 @@ def pick_site(settings: Any, name: str | None) -> Any:
     return site
 
 
-def parse_day(raw: str | None, timezone: str = "UTC") -> date:
-    """--date, or today where the site's sales team is (the day the scheduler scores)."""
-    from intent.cli import CliError
-
-    if raw is None:
-        return datetime.now(ZoneInfo(timezone)).date()
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise CliError(f"--date {raw}: expected YYYY-MM-DD") from None
-
-
 def ensure_scored(store: Store, site: Any, day: date) -> None:
     """Score the day first when its snapshot is missing (scoring is idempotent)."""
     if store.scalar(TOTALS, {"site": site.name, "day": day}):
@@ -535,12 +523,12 @@ def ensure_scored(store: Store, site: Any, day: date) -> None:
 
 
 def cmd_digest(args: Any) -> int:
-    from intent.cli import CliError, open_store, settings
+    from intent.cli import CliError, day_arg, open_store, settings
     from intent.migrate import migrate
 
     s = settings()
     site = pick_site(s, args.site)
-    day = parse_day(args.date, site.timezone)
+    day = day_arg(args.date, site)
     store = open_store(s)
     migrate(store, s)
     ensure_scored(store, site, day)

@@ -7,7 +7,6 @@ import tomllib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import fields
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,6 @@ from intent.rules import Rules, RulesError, parse_rules
 from intent.scoring import CompanyScore, compute_scores, rules_of
 
 TIERS = ("hot", "warm", "cold")
-
-
-def _day(raw: str | None, site: SiteConfig) -> date:
-    from intent.cli import CliError
-    from intent.schedule import site_today
-
-    if not raw:
-        return site_today(site)
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise CliError(f"--date: expected YYYY-MM-DD, got {raw!r}") from None
 
 
 def _sites(s: Settings, name: str | None) -> list[SiteConfig]:
@@ -49,7 +36,7 @@ def tally(scores: Sequence[CompanyScore]) -> str:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from intent.cli import open_store, settings
+    from intent.cli import day_arg, open_store, settings
     from intent.migrate import migrate
     from intent.schedule import score_and_notify
 
@@ -58,7 +45,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     store = open_store(s)
     migrate(store, s)
     for site in sites:
-        day = _day(args.date, site)
+        day = day_arg(args.date, site)
         scores = score_and_notify(store, site, day)
         print(f"{site.name} {day}: {len(scores)} companies scored ({tally(scores)})")
         for c in scores:
@@ -134,14 +121,14 @@ def tier_changes(
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
-    from intent.cli import CliError, open_store, settings
+    from intent.cli import CliError, day_arg, open_store, settings
 
     s = settings()
     [site] = _sites(s, args.site)
     new_rules = load_rules_file(Path(args.rules), site.name)
     if not 1 <= args.days <= 365:
         raise CliError(f"--days: must be 1..365, got {args.days}")
-    day = _day(args.date, site)
+    day = day_arg(args.date, site)
     store = open_store(s)  # held by the server: intent.cli.main forwards the command
     before = compute_scores(store, site.name, rules_of(site), day, args.days)
     after = compute_scores(store, site.name, new_rules, day, args.days)
