@@ -33,6 +33,7 @@ from collector.enrich import ranges as owner_ranges
 from collector.enrich.enricher import Enricher
 from collector.enrich.geoip import open_databases
 from collector.settings import Settings, SiteConfig, load_settings
+from intent.digest import TOTALS
 from intent.scoring import score_site
 from intent.store import Store, StoreLockedError
 
@@ -46,11 +47,6 @@ RESET_TABLES = ("events", "daily_activity", "daily_companies", "identities", "co
                 "dropped_events")  # fmt: skip
 COUNT_SITE_EVENTS = "SELECT count() FROM events WHERE site = {site:String}"
 DELETE_SITE_ROWS = {t: f"ALTER TABLE {t} DELETE WHERE site = {{site:String}}" for t in RESET_TABLES}
-TIERS_OF_DAY = """
-SELECT tier, count() FROM company_scores FINAL
-WHERE site = {site:String} AND day = {day:Date} AND is_customer = 0
-GROUP BY tier
-"""
 
 TITLES = {
     "/": "Demo SaaS — revenue intelligence for B2B teams",
@@ -398,8 +394,8 @@ def run_demo(
             score_site(store, site, day)
             result.days_scored += 1
             bar.update(task, advance=1)
-    for tier, count in store.query(TIERS_OF_DAY, {"site": site.name, "day": today}):
-        result.tiers[tier] = int(count)
+    [totals] = store.query_dicts(TOTALS, {"site": site.name, "day": today})
+    result.tiers.update({tier: int(totals[tier]) for tier in ("hot", "warm", "cold")})
     return result
 
 
