@@ -56,9 +56,12 @@ def _render(sql: str, settings: Settings) -> str:
     )
 
 
+def _uncommented(sql: str) -> str:
+    return "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
+
+
 def _split(sql: str) -> tuple[str, ...]:
-    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return tuple(s.strip() for s in "\n".join(lines).split(";") if s.strip())
+    return tuple(s.strip() for s in _uncommented(sql).split(";") if s.strip())
 
 
 def _files() -> list[tuple[int, str, str]]:
@@ -101,8 +104,7 @@ def retention_tables() -> dict[str, str]:
     """Tables whose TTL follows INTENT_RETENTION_DAYS -> their TTL expression (before `+`)."""
     out = {}
     for _version, _name, text in _files():
-        text = "\n".join(ln for ln in text.splitlines() if not ln.strip().startswith("--"))
-        for match in _RETENTION_TTL.finditer(text):
+        for match in _RETENTION_TTL.finditer(_uncommented(text)):
             out[match.group(1)] = " ".join(match.group(2).split())
     return out
 
