@@ -12,8 +12,6 @@ Server processes sharing a spool directory (`--workers N`) run it in one of them
 from __future__ import annotations
 
 import fcntl
-import importlib
-import inspect
 import logging
 import os
 import threading
@@ -47,33 +45,18 @@ def digest_moment(site: SiteConfig, day: date) -> datetime:
     return local.astimezone(UTC)
 
 
-def _optional(modules: Sequence[str], name: str) -> Callable[..., Any] | None:
-    for module_name in modules:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        fn = getattr(module, name, None)
-        if callable(fn):
-            return fn  # type: ignore[no-any-return]
-    return None
-
-
 def webhooks_enqueue(store: Store, site: SiteConfig, scores: Sequence[CompanyScore]) -> None:
-    """Hand the scores to the webhook outbox if that module is installed."""
-    enqueue = _optional(("intent.webhooks",), "enqueue")
-    if enqueue is not None:
-        enqueue(store, site, scores)
+    """Hand the scores to the webhook outbox."""
+    from intent.webhooks import enqueue
+
+    enqueue(store, site, scores)
 
 
 def send_digest(settings: Settings, store: Store, site: SiteConfig, day: date) -> Any:
-    """Send the site's digest through the digest module if it is installed."""
-    send = _optional(("intent.digest", "intent.delivery"), "send_digest")
-    if send is None:
-        log.warning("digest for %s not sent: no digest module installed", site.name)
-        return None
-    params = inspect.signature(send).parameters
-    return send(settings, store, site.name if "site_name" in params else site, day)
+    """Send the site's digest (email and Slack) through intent.delivery."""
+    from intent.delivery import send_digest as deliver
+
+    return deliver(settings, store, site.name, day)
 
 
 def score_and_notify(
