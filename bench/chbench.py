@@ -16,7 +16,7 @@ import orjson
 from bench import datagen, workload
 from collector.settings import Settings, SiteConfig
 from intent.migrate import migrate
-from intent.store import Store, connect
+from intent.store import Store, ch_time, connect
 
 PARTS = """
 SELECT sum(bytes_on_disk), sum(rows), count()
@@ -129,8 +129,8 @@ def _queries(store: Store, site: SiteConfig, day: date, reps: int) -> dict[str, 
     started = time.perf_counter()
     scoring.score_site(store, site, day)  # fills company_scores (the list and page read it)
     out: dict[str, Any] = {"score_site_ms": (time.perf_counter() - started) * 1000}
-    params = {"tier": "", "country": "", "min_score": 0.0, "since": api._ch_time(api.EPOCH),
-              "after_t": api._ch_time(api.EPOCH), "after_k": "", "limit": api.DEFAULT_LIMIT}  # fmt: skip
+    params = {"tier": "", "country": "", "min_score": 0.0, "since": ch_time(api.EPOCH),
+              "after_t": ch_time(api.EPOCH), "after_k": "", "limit": api.DEFAULT_LIMIT}  # fmt: skip
     top = str(store.scalar(TOP_COMPANY, {"site": site.name}))  # the busiest: the slowest page
     out["companies_list"] = _p95(lambda: api.list_companies(store, site.name, params), reps)
     out["company_page"] = _p95(lambda: api.company_profile(store, site.name, top, 30), reps)

@@ -28,7 +28,7 @@ from collector.pipeline import persistent_visitor_id
 from collector.settings import Settings
 from intent import digest, keys
 from intent.schedule import site_today
-from intent.store import Store, StoreError
+from intent.store import Store, StoreError, ch_time
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_LIMIT = 1000
@@ -172,9 +172,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return EPOCH + timedelta(milliseconds=ms), key
 
 
-def _ch_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-
 
 def company_filters(request: Request) -> dict[str, Any]:
     """Bound parameters for LIST_COMPANIES from the query string; BadParam names a bad one."""
@@ -200,8 +197,8 @@ def company_filters(request: Request) -> dict[str, Any]:
     since = parse_since(q["updated_since"]) if q.get("updated_since") else EPOCH
     after_t, after_k = decode_cursor(q["cursor"]) if q.get("cursor") else (EPOCH, "")
     return {
-        "tier": tier, "country": country, "min_score": min_score, "since": _ch_time(since),
-        "after_t": _ch_time(after_t), "after_k": after_k,
+        "tier": tier, "country": country, "min_score": min_score, "since": ch_time(since),
+        "after_t": ch_time(after_t), "after_k": after_k,
         "limit": _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
     }  # fmt: skip
 

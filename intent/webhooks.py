@@ -29,7 +29,7 @@ from standardwebhooks import Webhook
 
 from collector.metrics import Metrics
 from collector.settings import Settings, SiteConfig, WebhookConfig
-from intent.store import Store, StoreError
+from intent.store import Store, StoreError, ch_time
 
 log = logging.getLogger("intent.webhooks")
 
@@ -106,9 +106,6 @@ def _now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _ch(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-
 
 def message_id(site: str, url: str, event: str, company_key: str, day: date) -> str:
     """Deterministic, so rescoring a day never sends the same news twice."""
@@ -153,8 +150,8 @@ def enqueue(store: Store, site: SiteConfig, scores: Iterable[Scored]) -> int:
                     "id": mid, "site": site.name, "url": hook.url, "event": event,
                     "company_key": score.company_key,
                     "payload": payload(site.name, event, score, now).decode(),
-                    "status": "pending", "attempts": 0, "next_attempt_at": _ch(now),
-                    "last_status": 0, "last_error": "", "created_at": _ch(now), "updated_at": _ch(now),
+                    "status": "pending", "attempts": 0, "next_attempt_at": ch_time(now),
+                    "last_status": 0, "last_error": "", "created_at": ch_time(now), "updated_at": ch_time(now),
                 }  # fmt: skip
     if not rows:
         return 0
@@ -268,7 +265,7 @@ class Deliverer:
         sites = [name for name, site in self.settings.sites.items() if site.webhooks]
         if not sites:
             return 0
-        due = self.store.query_dicts(DUE, {"now": _ch(_now()), "sites": sites})
+        due = self.store.query_dicts(DUE, {"now": ch_time(_now()), "sites": sites})
         for row in due:
             if self._stop.is_set():
                 break
@@ -308,12 +305,12 @@ class Deliverer:
                 status = "failed"
         updated = max(now, _naive_utc(row["updated_at"]) + timedelta(milliseconds=1))
         self.store.insert_rows("webhook_deliveries", [{
-            **row, "status": status, "attempts": attempt, "next_attempt_at": _ch(next_at),
-            "last_status": code, "last_error": error, "created_at": _ch(_naive_utc(row["created_at"])),
-            "updated_at": _ch(updated),
+            **row, "status": status, "attempts": attempt, "next_attempt_at": ch_time(next_at),
+            "last_status": code, "last_error": error, "created_at": ch_time(row["created_at"]),
+            "updated_at": ch_time(updated),
         }])  # fmt: skip
         self.store.insert_rows("webhook_attempts", [{
-            "id": row["id"], "site": row["site"], "url": row["url"], "attempt": attempt, "at": _ch(now),
+            "id": row["id"], "site": row["site"], "url": row["url"], "attempt": attempt, "at": ch_time(now),
             "status_code": code, "error": error, "duration_ms": int((time.monotonic() - started) * 1000),
         }])  # fmt: skip
         if self.metrics is not None:
