@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -114,6 +115,84 @@ def _ensure_database(url: str) -> None:
         client.close()
 
 
+# chDB's engine allocates with its own jemalloc, configured for a dedicated server: one arena per
+# CPU, and freed pages kept for 5 s and returned only when later allocations happen to purge
+# them. Inside the collector that showed as RSS creeping up by ~100 MB over a few load runs
+# while ClickHouse tracked ~35 MB in use (bench: docs/benchmarks.md, "Memory"). One arena and a
+# background thread that returns freed pages promptly keep it near what is in use. An operator's
+# own JE_MALLOC_CONF wins. Read by jemalloc when the library loads, hence set before the import.
+CHDB_MALLOC_CONF = (
+    "narenas:1,percpu_arena:disabled,background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"
+)
+
+
+def _load_chdb() -> None:
+    """Import chDB the way the collector wants it (once per process; a no-op afterwards).
+
+    chDB's connection module imports pyarrow (and with it numpy and its BLAS threads) when
+    installed, though only its Arrow output formats need it; intent reads Native through clickhouse-connect.
+    Hiding pyarrow during that import saves ~35 MB and three threads; chDB treats pyarrow as
+    optional, and a later `import pyarrow` elsewhere still works."""
+    if "chdb" in sys.modules:
+        return
+    os.environ.setdefault("JE_MALLOC_CONF", CHDB_MALLOC_CONF)
+    hide = "pyarrow" not in sys.modules
+    if hide:
+        sys.modules["pyarrow"] = None  # type: ignore[assignment]
+    try:
+        import chdb.state  # noqa: F401  (the connection module: where pyarrow is imported)
+    finally:
+        if hide and sys.modules.get("pyarrow", 0) is None:
+            del sys.modules["pyarrow"]
+
+
+_MADV_DONTNEED = 4
+
+
+def release_engine_pages() -> int:
+    """Unmap the pages of chDB's engine library that start-up touched; returns bytes released.
+
+    The library is 555 MB of code and read-only data; loading it, migrating and the first
+    queries fault in ~185 MB of it, most never needed again. Those pages are clean copies of
+    the file: dropping them from this process (MADV_DONTNEED) costs no I/O, they stay in the
+    page cache, and whatever the engine runs later faults back in (a minor fault per page).
+    Only mappings that never became private copies (no anonymous pages: code, constants) are
+    touched; the relocated ones are left alone. Linux only; elsewhere it does nothing."""
+    module = sys.modules.get("chdb._chdb")
+    library = getattr(module, "__file__", None)
+    if not library or not sys.platform.startswith("linux"):
+        return 0
+    library = os.path.realpath(library)  # /proc names the file, not a symlink to it
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    released = 0
+    try:
+        smaps = Path("/proc/self/smaps").read_text().splitlines()
+    except OSError:
+        return 0
+    region: tuple[int, int, int] | None = None  # start, end, resident kB
+    candidates: list[tuple[int, int, int]] = []
+    for line in smaps:
+        head = line.split(maxsplit=5)
+        if "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+            region = None
+            if len(head) == 6 and head[5] == library and "w" not in head[1]:
+                start, end = (int(x, 16) for x in head[0].split("-"))
+                region = (start, end, 0)
+        elif region is not None and head[0] == "Rss:":
+            region = (region[0], region[1], int(head[1]))
+        elif region is not None and head[0] == "Anonymous:":
+            if int(head[1]) == 0 and region[2]:
+                candidates.append(region)
+            region = None
+    for start, end, resident_kb in candidates:
+        if libc.madvise(start, end - start, _MADV_DONTNEED) == 0:
+            released += resident_kb * 1024
+    return released
+
+
 class Store:
     """One ClickHouse connection. Thread-safe: calls on the embedded engine are serialised."""
 
@@ -129,6 +208,7 @@ class Store:
             if path is not None:
                 path.mkdir(parents=True, exist_ok=True)
                 _check_unlocked(path)
+                _load_chdb()
                 self.client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
             else:
                 _ensure_database(url)
