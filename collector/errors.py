@@ -23,6 +23,12 @@ CODES = {
 }
 
 
+def error_body(status: int, message: str, *, code: str | None = None, field: str | None = None) -> bytes:
+    """The error document as JSON bytes (the beacon endpoint answers through raw ASGI)."""
+    error = {"status": status, "code": code or CODES.get(status, "error"), "message": message, "field": field}
+    return orjson.dumps({"error": error})
+
+
 def error_response(
     status: int,
     message: str,
@@ -31,14 +37,9 @@ def error_response(
     field: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body = {
-        "error": {
-            "status": status,
-            "code": code or CODES.get(status, "error"),
-            "message": message,
-            "field": field,
-        }
-    }
     return Response(
-        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+        error_body(status, message, code=code, field=field),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
     )

@@ -120,7 +120,7 @@ class Spool:
 
     async def append(self, lines: list[bytes]) -> None:
         """Return once `lines` are on disk (fsynced); raise SpoolFull past the bound."""
-        size = sum(len(line) + 1 for line in lines)
+        size = sum(map(len, lines)) + len(lines)  # each line and its newline
         with self._bytes_lock:  # reserve now so concurrent requests see the bound
             if self.bytes + size > self.max_bytes:
                 self.refusing = True

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from collector import beacon
 from collector.settings import Settings
 from intent.store import Store
-from tests.conftest import LiveServer, SettingsFactory
+from tests.conftest import CHROME_UA, LiveServer, SettingsFactory
 
 OK_URL = "https://example.com/pricing"
 
@@ -171,6 +171,25 @@ def test_unknown_fields_are_ignored_and_client_ip_ua_are_not_believed(
     server.flush()
     rows = store.query("SELECT browser, device, ip_prefix FROM events WHERE site = {s:String}", {"s": site})
     assert rows == [("Chrome", "desktop", "")]
+
+
+def test_a_streamed_body_over_the_limit_is_413_and_stores_nothing(
+    server: LiveServer, store: Store, site: str
+) -> None:
+    """No Content-Length to refuse early (chunked upload): the limit holds while reading."""
+    event = orjson.dumps(ev(site=site, title="t" * 200))
+
+    def chunks() -> Any:
+        yield b"["
+        for i in range(beacon.MAX_BODY_BYTES // len(event) + 2):
+            yield (b"," if i else b"") + event
+        yield b"]"
+
+    r = httpx.post(server.url + "/api/event", content=chunks(), headers={"User-Agent": CHROME_UA})
+    assert r.request.headers.get("transfer-encoding") == "chunked"
+    assert_error_shape(r, 413, None)
+    server.flush()
+    assert stored(store, site) == 0
 
 
 def test_options_preflight_answers_cors(server: LiveServer) -> None:
