@@ -58,11 +58,21 @@ class Server:
         return int(r.json().get("spool_bytes", 0))
 
     def wait_drained(self, timeout: float = 120) -> None:
-        """Wait until the writer has sent the spool, so it does not steal CPU from the next run."""
+        """Wait until the writer has sent the spool and the engine's background work (merges of
+        the parts just written, materialized views) has settled, so neither steals CPU from the
+        next run, whichever server that run measures."""
         deadline = time.monotonic() + timeout
         while self.spool_bytes() > 0 and time.monotonic() < deadline:
             time.sleep(0.25)
-        time.sleep(0.5)
+        self.wait_quiet(deadline)
+
+    def wait_quiet(self, deadline: float, share: float = 0.03) -> None:
+        """Until the process uses under `share` of a core over half a second (or the deadline)."""
+        while time.monotonic() < deadline:
+            before = self.cpu_seconds()
+            time.sleep(0.5)
+            if self.cpu_seconds() - before < share * 0.5:
+                return
 
     def stop(self) -> None:
         if self.proc.poll() is None:

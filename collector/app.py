@@ -180,7 +180,7 @@ async def beacon_endpoint(c: Collector, scope: Scope, receive: Receive, send: Se
             status, extra = 503, {"Retry-After": "5"}
             body = error_body(503, "temporarily unable to accept events")
     elif method == "OPTIONS":
-        status, extra, body = 204, _cors(headers.get("origin")), b""
+        status, extra, body = 204, _preflight(headers.get("origin")), b""
     else:
         status, extra = 405, {"Allow": "POST, OPTIONS"}
         body = error_body(405, "Method Not Allowed")
@@ -193,16 +193,29 @@ async def beacon_endpoint(c: Collector, scope: Scope, receive: Receive, send: Se
     await send({"type": "http.response.body", "body": body})
 
 
+# The request headers the endpoint reads (ASGI names are lower-case bytes); a browser sends
+# ~15 others (sec-ch-ua, accept-language, cookies...) that are never decoded.
+_READ = {
+    name.encode(): name
+    for name in ("origin", "x-forwarded-for", "content-length", "authorization", "user-agent", "dnt", "sec-gpc")
+}
+
+
 def _headers(scope: Scope) -> dict[str, str]:
-    """One pass over the raw headers, lower-case names (ASGI). Reversed so that, like
-    Starlette's Headers.get, the first of repeated headers wins."""
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(scope["headers"])}
+    """The headers the endpoint reads, in one pass. Reversed so that, like Starlette's
+    Headers.get, the first of repeated headers wins."""
+    read = _READ
+    return {read[k]: v.decode("latin-1") for k, v in reversed(scope["headers"]) if k in read}
 
 
 def _cors(origin: str | None) -> dict[str, str]:
-    headers = {"Vary": "Origin"}
+    """CORS headers of an answer to the request itself (an answer to the preflight says more)."""
+    return {"Vary": "Origin", "Access-Control-Allow-Origin": origin} if origin else {"Vary": "Origin"}
+
+
+def _preflight(origin: str | None) -> dict[str, str]:
+    headers = _cors(origin)
     if origin:
-        headers["Access-Control-Allow-Origin"] = origin
         headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
         headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
         headers["Access-Control-Max-Age"] = "86400"

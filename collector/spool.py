@@ -1,8 +1,8 @@
 """The write-ahead spool: a 202 is sent only after the event is fsynced here.
 
-Group commit: concurrent requests append to one in-memory batch; one flusher writes and fsyncs
-it in a worker thread (the event loop never blocks on the disk) and then releases every waiting
-request at once. Segments are append-only files; a segment is sealed (renamed `.seg`) when it
+Group commit: concurrent requests append to one in-memory batch; one disk thread writes and
+fsyncs it (the event loop never blocks on the disk), releases every waiting request at once,
+and takes the next batch that queued meanwhile. Segments are append-only files; a segment is sealed (renamed `.seg`) when it
 holds enough rows or is old enough, and the writer sends sealed segments to ClickHouse with the
 segment's name as the insert deduplication token, deleting the file only once ClickHouse
 confirmed it. A `kill -9` therefore loses nothing acknowledged and duplicates nothing.
@@ -21,7 +21,6 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 log = logging.getLogger("intent.spool")
@@ -83,6 +82,16 @@ def _adopt_orphans(root: Path, mine: Path) -> int:
     return moved
 
 
+def _release(waiters: list[asyncio.Future[None]], error: Exception | None) -> None:
+    """On the event loop: the batch is on disk (or failed); wake the requests that wait for it."""
+    for waiter in waiters:
+        if not waiter.done():
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+
+
 class Spool:
     def __init__(self, root: Path, max_bytes: int, segment_rows: int, segment_age_s: float):
         self.root = root
@@ -100,10 +109,11 @@ class Spool:
         self._opened = 0.0
         self._seq = 0
         self._pending: list[bytes] = []
-        self._waiters: list[asyncio.Future[None]] = []
-        self._flushing = False
-        self._task: asyncio.Task[None] | None = None
-        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool-fsync")
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._queue = threading.Condition(threading.Lock())  # guards the two lists above
+        self._closed = False
+        self._idle = False  # the disk thread waits for work (read under _queue)
+        self._disk = threading.Thread(target=self._disk_loop, name="spool-fsync", daemon=True)
         self.fsyncs = 0
         self.appended = 0
         self.bytes = 0
@@ -115,6 +125,7 @@ class Spool:
         if adopted:
             log.info("adopted %d spool segment(s) left by another process", adopted)
         self.bytes = sum(p.stat().st_size for p in directory.glob("*.seg"))
+        self._disk.start()
 
     # -- the request side (event loop) ---------------------------------------------------
 
@@ -128,34 +139,46 @@ class Spool:
             self.bytes += size
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
-        self._pending.extend(lines)
-        self._waiters.append(waiter)
-        if not self._flushing:
-            self._flushing = True
-            self._task = loop.create_task(self._flush_loop())
+        with self._queue:
+            if self._closed:  # shutting down: this request is answered 503 and retried later
+                with self._bytes_lock:
+                    self.bytes -= size
+                raise SpoolFull("the spool is closed")
+            self._pending.extend(lines)
+            self._waiters.append((loop, waiter))
+            if self._idle:  # the disk thread sleeps: wake it (a notify costs ~1 µs)
+                self._queue.notify()
         await waiter
 
-    async def _flush_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while self._pending:
+    def _disk_loop(self) -> None:
+        """The disk thread: write and fsync whatever requests queued meanwhile, tell their event
+        loops, and go straight on to the next batch. The event loop is not in this cycle: when
+        it had to hand each batch over (run_in_executor), a batch waited for the loop to get
+        round to it, ~2-3 ms per cycle under load for a 0.5 ms fsync (make bench)."""
+        while True:
+            with self._queue:
+                while not self._pending and not self._closed:
+                    self._idle = True
+                    self._queue.wait()
+                    self._idle = False
+                if not self._pending:
+                    return  # closed and drained
                 lines, waiters = self._pending, self._waiters
                 self._pending, self._waiters = [], []
-                try:
-                    await loop.run_in_executor(self._io, self._write, lines)
-                except Exception as exc:  # disk full, I/O error: those requests get 503
-                    with self._bytes_lock:
-                        self.bytes -= sum(len(line) + 1 for line in lines)
-                    self.last_error = str(exc)
-                    for w in waiters:
-                        if not w.done():
-                            w.set_exception(SpoolFull(f"spool write failed: {exc}"))
-                    continue
-                for w in waiters:
-                    if not w.done():
-                        w.set_result(None)
-        finally:
-            self._flushing = False
+            error: Exception | None = None
+            try:
+                self._write(lines)
+            except Exception as exc:  # disk full, I/O error: those requests get 503
+                with self._bytes_lock:
+                    self.bytes -= sum(map(len, lines)) + len(lines)
+                self.last_error = str(exc)
+                error = SpoolFull(f"spool write failed: {exc}")
+            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+            for loop, waiter in waiters:
+                by_loop.setdefault(loop, []).append(waiter)
+            for loop, futures in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                    loop.call_soon_threadsafe(_release, futures, error)
 
     # -- the disk side (one worker thread, and the writer thread for sealing) ------------
 
@@ -253,7 +276,10 @@ class Spool:
         return sorted([*self.directory.glob("*.open"), *self.directory.glob("*.seg")])
 
     def close(self) -> None:
+        with self._queue:
+            self._closed = True
+            self._queue.notify()
+        self._disk.join()  # what was queued is written first
         self.seal_if_due(force=True)
-        self._io.shutdown(wait=True)
         with contextlib.suppress(OSError):
             os.close(self._slot_fd)

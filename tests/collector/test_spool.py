@@ -72,3 +72,52 @@ def test_each_process_gets_its_own_slot_and_a_dead_ones_segments_are_adopted(tmp
     assert [p.read_bytes().count(b'"tag":"a"') for p in d.sealed()] == [2]
     c.close()
     d.close()
+
+
+FAILED_WRITE = """
+import asyncio, json, resource, signal, sys
+from pathlib import Path
+from collector.spool import Spool, SpoolFull
+
+spool = Spool(Path(sys.argv[1]), 1 << 20, segment_rows=10_000, segment_age_s=60)
+good = [b'{"n":%d}' % i for i in range(10)]
+asyncio.run(spool.append(good))
+before = spool.bytes
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit write() fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+async def two_requests():  # neither fits, batched together or not: both are refused
+    return await asyncio.gather(spool.append([b"a" * 4000]), spool.append([b"b" * 4000]),
+                                return_exceptions=True)
+
+results = asyncio.run(two_requests())
+out = {"refused": [type(r).__name__ for r in results], "bytes_kept": spool.bytes == before,
+       "error": spool.last_error}
+asyncio.run(spool.append([b'{"n":"after"}']))  # a fresh segment: the disk works again
+spool.close()
+out["segments"] = [p.read_bytes().decode() for p in spool.segments()]
+print(json.dumps(out))
+"""
+
+
+def test_a_failed_write_refuses_its_batch_and_keeps_what_was_acknowledged(tmp_path: Path) -> None:
+    """A real write error (the file-size limit: EFBIG), in a child process: the waiting
+    requests get SpoolFull (503), the reserved bytes are given back, the segment is cut back
+    to its acknowledged lines and sealed, and the next append goes to a new segment."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", FAILED_WRITE, str(tmp_path / "spool")],
+        capture_output=True, text=True, timeout=120, cwd=root, env={"PYTHONPATH": str(root)},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["refused"] == ["SpoolFull", "SpoolFull"]
+    assert result["bytes_kept"] is True
+    assert "File too large" in result["error"]  # EFBIG
+    first, second = result["segments"]
+    assert first == "".join(f'{{"n":{i}}}\n' for i in range(10))
+    assert second == '{"n":"after"}\n'
