@@ -169,7 +169,8 @@ def validate(obj: Any, index: int | None = None) -> Beacon:
     if referrer:
         split = _split_url(referrer)
         referrer_host = split[1] if split else ""
-    name = _text(obj, "name", MAX_NAME, where, required=kind == "event")
+    # Absent optional fields skip the call (each costs ~0.2 µs, and most events lack most).
+    name = _text(obj, "name", MAX_NAME, where, required=kind == "event") if "name" in obj or kind == "event" else ""
     if name and not _NAME.match(name):
         raise BeaconError(where + "name", "name may hold letters, digits, space and _ . : / -")
     event_id = obj.get("id")
@@ -213,18 +214,18 @@ def validate(obj: Any, index: int | None = None) -> Beacon:
         "referrer": referrer,
         "referrer_host": referrer_host,
         "props": props_json,
-        "engaged_ms": _int(obj, "engaged_ms", 0, MAX_ENGAGED_MS, where),
-        "scroll": _int(obj, "scroll", 0, 100, where),
+        "engaged_ms": _int(obj, "engaged_ms", 0, MAX_ENGAGED_MS, where) if "engaged_ms" in obj else 0,
+        "scroll": _int(obj, "scroll", 0, 100, where) if "scroll" in obj else 0,
     }
     for key in UTM:
         row[key] = query.get(key, "")
     return Beacon(
         site=site,
         row=row,
-        client_visitor=_text(obj, "visitor", MAX_VISITOR, where),
+        client_visitor=_text(obj, "visitor", MAX_VISITOR, where) if "visitor" in obj else "",
         email_domain=domain,
-        client_ip=_text(obj, "ip", 64, where),
-        client_ua=_text(obj, "ua", 1000, where),
+        client_ip=_text(obj, "ip", 64, where) if "ip" in obj else "",
+        client_ua=_text(obj, "ua", 1000, where) if "ua" in obj else "",
         client_id=not (event_id is None or event_id == ""),
     )
 
