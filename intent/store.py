@@ -119,10 +119,12 @@ def _ensure_database(url: str) -> None:
 # CPU, and freed pages kept for 5 s and returned only when later allocations happen to purge
 # them. Inside the collector that showed as RSS creeping up by ~100 MB over a few load runs
 # while ClickHouse tracked ~35 MB in use (bench: docs/benchmarks.md, "Memory"). One arena and a
-# background thread that returns freed pages promptly keep it near what is in use. An operator's
-# own JE_MALLOC_CONF wins. Read by jemalloc when the library loads, hence set before the import.
+# background thread that purges pages freed 5 s ago (even while nothing else allocates) keep it
+# nearer what is in use. Purging after 1 s saved ~20 MB more but made queries fault their memory
+# back in (10M-event digest p50 39 -> 69 ms), so the 5 s stays. An operator's own JE_MALLOC_CONF
+# wins. Read by jemalloc when the library loads, hence set before the import.
 CHDB_MALLOC_CONF = (
-    "narenas:1,percpu_arena:disabled,background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"
+    "narenas:1,percpu_arena:disabled,background_thread:true,dirty_decay_ms:5000,muzzy_decay_ms:0"
 )
 
 
