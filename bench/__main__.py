@@ -20,7 +20,7 @@ from typing import Any
 from bench import chbench, ingest, micro, report
 
 FULL: dict[str, Any] = {"ingest_seconds": 8.0, "rounds": 7, "latency_seconds": 30.0, "rate": 2000.0,
-        "writer_rows": 500_000, "sizes": [1_000_000, 10_000_000], "reps": 20, "agents": 20_000}  # fmt: skip
+        "writer_rows": 500_000, "sizes": [1_000_000, 10_000_000], "reps": 40, "agents": 20_000}  # fmt: skip
 SMOKE: dict[str, Any] = {"ingest_seconds": 1.0, "rounds": 1, "latency_seconds": 1.0, "rate": 200.0,
          "writer_rows": 2_000, "sizes": [2_000, 6_000], "reps": 2, "agents": 200}  # fmt: skip
 

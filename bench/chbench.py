@@ -129,6 +129,9 @@ def _queries(store: Store, site: SiteConfig, day: date, reps: int) -> dict[str, 
     started = time.perf_counter()
     scoring.score_site(store, site, day)  # fills company_scores (the list and page read it)
     out: dict[str, Any] = {"score_site_ms": (time.perf_counter() - started) * 1000}
+    # The scores just written start merges of company_scores / company_latest; timed while they
+    # ran, one companies-list run in 20 took 40-60 ms at 10M (p50 9-14 ms): measure settled.
+    _settle(store)
     params = {"tier": "", "country": "", "min_score": 0.0, "since": ch_time(api.EPOCH),
               "after_t": ch_time(api.EPOCH), "after_k": "", "limit": api.DEFAULT_LIMIT}  # fmt: skip
     top = str(store.scalar(TOP_COMPANY, {"site": site.name}))  # the busiest: the slowest page
@@ -148,9 +151,8 @@ def _queries(store: Store, site: SiteConfig, day: date, reps: int) -> dict[str, 
 
 
 def _settle(store: Store, timeout: float = 120.0) -> None:
-    """Let the background merges of the rows just inserted finish, so the timed queries measure
-    the table at this size rather than whichever merge is running (a merge during the 20 runs
-    made one p95 at 10M 42 ms against a p50 of 8 ms)."""
+    """Let the background merges of the rows just written finish, so the timed queries measure
+    the tables at this size rather than whichever merge is running."""
     deadline = time.monotonic() + timeout
     while store.scalar("SELECT count() FROM system.merges") and time.monotonic() < deadline:
         time.sleep(0.5)
