@@ -197,7 +197,15 @@ async def beacon_endpoint(c: Collector, scope: Scope, receive: Receive, send: Se
 # ~15 others (sec-ch-ua, accept-language, cookies...) that are never decoded.
 _READ = {
     name.encode(): name
-    for name in ("origin", "x-forwarded-for", "content-length", "authorization", "user-agent", "dnt", "sec-gpc")
+    for name in (
+        "origin",
+        "x-forwarded-for",
+        "content-length",
+        "authorization",
+        "user-agent",
+        "dnt",
+        "sec-gpc",
+    )
 }
 
 
@@ -210,7 +218,9 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 def _cors(origin: str | None) -> dict[str, str]:
     """CORS headers of an answer to the request itself (an answer to the preflight says more)."""
-    return {"Vary": "Origin", "Access-Control-Allow-Origin": origin} if origin else {"Vary": "Origin"}
+    return (
+        {"Vary": "Origin", "Access-Control-Allow-Origin": origin} if origin else {"Vary": "Origin"}
+    )
 
 
 def _preflight(origin: str | None) -> dict[str, str]:
@@ -223,7 +233,11 @@ def _preflight(origin: str | None) -> dict[str, str]:
 
 
 def _error(
-    status: int, message: str, headers: dict[str, str], code: str | None = None, field: str | None = None
+    status: int,
+    message: str,
+    headers: dict[str, str],
+    code: str | None = None,
+    field: str | None = None,
 ) -> Answer:
     return status, headers, error_body(status, message, code=code, field=field)
 
@@ -301,7 +315,9 @@ async def _ingest(c: Collector, scope: Scope, headers: dict[str, str], receive: 
             return _error(403, f"unknown site {b.site!r}", cors, "unknown_site", "site")
         if api_key is None and origin_host and not site.allows_origin(origin_host):
             metrics.rejected.labels("403").inc()
-            return _error(403, "origin not allowed for this site", cors, "origin_not_allowed", "origin")
+            return _error(
+                403, "origin not allowed for this site", cors, "origin_not_allowed", "origin"
+            )
         sites.append(site)
 
     now = datetime.now(UTC)
@@ -361,7 +377,9 @@ async def readyz(request: Request) -> Response:
     body = {"status": "ok" if not problems else "unavailable", "problems": problems,
             "spool_bytes": c.spool.bytes if c.spool else 0,
             "spool_segments": len(c.spool.segments()) if c.spool else 0}  # fmt: skip
-    return Response(orjson.dumps(body), status_code=200 if not problems else 503, media_type="application/json")
+    return Response(
+        orjson.dumps(body), status_code=200 if not problems else 503, media_type="application/json"
+    )
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -465,7 +483,9 @@ def start(c: Collector) -> None:
     c.enricher.load_ranges(c.store)  # the owner's company ranges; re-read when they change
     salts = Salts(c.store)
     salts.prefetch(datetime.now(UTC).date())
-    c.spool = Spool(s.spool_dir, s.spool_max_bytes, s.writer_batch_rows, s.writer_interval_ms / 1000)
+    c.spool = Spool(
+        s.spool_dir, s.spool_max_bytes, s.writer_batch_rows, s.writer_interval_ms / 1000
+    )
     c.context = pipeline.Context(enricher=c.enricher, salt=salts, store_ip_prefix=s.store_ip_prefix)
     c.limiter = RateLimiter(s.rate_limit_per_second, s.rate_limit_burst)
     c.snippet = _snippet()
@@ -511,4 +531,3 @@ def store_of(app: Starlette) -> Store:
     if store is None:
         raise StoreError("the store is not open yet")
     return store
-

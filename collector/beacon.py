@@ -170,7 +170,11 @@ def validate(obj: Any, index: int | None = None) -> Beacon:
         split = _split_url(referrer)
         referrer_host = split[1] if split else ""
     # Absent optional fields skip the call (each costs ~0.2 µs, and most events lack most).
-    name = _text(obj, "name", MAX_NAME, where, required=kind == "event") if "name" in obj or kind == "event" else ""
+    name = (
+        _text(obj, "name", MAX_NAME, where, required=kind == "event")
+        if "name" in obj or kind == "event"
+        else ""
+    )
     if name and not _NAME.match(name):
         raise BeaconError(where + "name", "name may hold letters, digits, space and _ . : / -")
     event_id = obj.get("id")
@@ -214,7 +218,9 @@ def validate(obj: Any, index: int | None = None) -> Beacon:
         "referrer": referrer,
         "referrer_host": referrer_host,
         "props": props_json,
-        "engaged_ms": _int(obj, "engaged_ms", 0, MAX_ENGAGED_MS, where) if "engaged_ms" in obj else 0,
+        "engaged_ms": _int(obj, "engaged_ms", 0, MAX_ENGAGED_MS, where)
+        if "engaged_ms" in obj
+        else 0,
         "scroll": _int(obj, "scroll", 0, 100, where) if "scroll" in obj else 0,
     }
     for key in UTM:

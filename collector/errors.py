@@ -1,6 +1,6 @@
 """The one JSON error shape, for the collector and the API alike:
 
-    {"error": {"status": 400, "code": "invalid_field", "message": "...", "field": "url"}}
+{"error": {"status": 400, "code": "invalid_field", "message": "...", "field": "url"}}
 """
 
 from __future__ import annotations
@@ -23,9 +23,16 @@ CODES = {
 }
 
 
-def error_body(status: int, message: str, *, code: str | None = None, field: str | None = None) -> bytes:
+def error_body(
+    status: int, message: str, *, code: str | None = None, field: str | None = None
+) -> bytes:
     """The error document as JSON bytes (the beacon endpoint answers through raw ASGI)."""
-    error = {"status": status, "code": code or CODES.get(status, "error"), "message": message, "field": field}
+    error = {
+        "status": status,
+        "code": code or CODES.get(status, "error"),
+        "message": message,
+        "field": field,
+    }
     return orjson.dumps({"error": error})
 
 

@@ -86,7 +86,9 @@ def put_visitor_id(event: Event, ctx: Context) -> Event | Drop:
     """A keyed hash of (daily salt, site, IP, user agent): no cookie, unlinkable across days.
     An opaque id from the snippet is used only when the site allows persistent ids."""
     if event.beacon.client_visitor and event.site.allow_visitor_id:
-        event.row["visitor_id"] = persistent_visitor_id(event.site.name, event.beacon.client_visitor)
+        event.row["visitor_id"] = persistent_visitor_id(
+            event.site.name, event.beacon.client_visitor
+        )
         return event
     ip = event.ip.packed if event.ip is not None else b""
     data = b"d\x00" + event.site.name.encode() + b"\x00" + ip + b"\x00" + event.user_agent.encode()

@@ -223,7 +223,11 @@ ENV: dict[str, tuple[str, Any, str]] = {
         _int(1, 36500),
         "days raw events are kept (ClickHouse TTL, default 395)",
     ),
-    "INTENT_CLUSTER": ("cluster", _cluster, "ClickHouse cluster name for ON CLUSTER DDL (default none)"),
+    "INTENT_CLUSTER": (
+        "cluster",
+        _cluster,
+        "ClickHouse cluster name for ON CLUSTER DDL (default none)",
+    ),
     "INTENT_STORE_IP_PREFIX": (
         "store_ip_prefix",
         _bool,
@@ -286,7 +290,9 @@ def _site(name: str, raw: Any) -> SiteConfig:
     known = SITE_KEYS
     for key in raw:
         if key not in known:
-            raise SettingsError(f"{where}.{key}", f"unknown setting (known: {', '.join(sorted(known))})")
+            raise SettingsError(
+                f"{where}.{key}", f"unknown setting (known: {', '.join(sorted(known))})"
+            )
 
     def strings(key: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
         value = raw.get(key, list(default))
@@ -373,7 +379,11 @@ def _webhooks(where: str, raw: Any) -> tuple[WebhookConfig, ...]:
         if not isinstance(secret, str) or len(secret) < 16:
             raise SettingsError(f"{at}.secret", "expected a secret of at least 16 characters")
         events = hook.get("events", list(WEBHOOK_EVENTS))
-        if not isinstance(events, list) or not events or any(e not in WEBHOOK_EVENTS for e in events):
+        if (
+            not isinstance(events, list)
+            or not events
+            or any(e not in WEBHOOK_EVENTS for e in events)
+        ):
             raise SettingsError(f"{at}.events", f"expected a list from {', '.join(WEBHOOK_EVENTS)}")
         allow_private = hook.get("allow_private", False)
         if not isinstance(allow_private, bool):
@@ -402,9 +412,7 @@ def load_sites(path: Path) -> dict[str, SiteConfig]:
     return {name: _site(name, raw) for name, raw in sites.items()}
 
 
-def load_settings(
-    env: Mapping[str, str] | None = None, *, require_config: bool = True
-) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None, *, require_config: bool = True) -> Settings:
     """Read every setting once; raise SettingsError naming the first bad one."""
     env = os.environ if env is None else env
     for name in env:

@@ -14,7 +14,9 @@ from user_agents.parsers import UserAgent, parse_browser, parse_device, parse_op
 
 # Automation and HTTP libraries that a crawler list does not always know. A beacon from the
 # snippet always comes from a browser, whose agent starts with Mozilla/5.0.
-_HEADLESS = re.compile(r"HeadlessChrome|PhantomJS|Playwright|Puppeteer|Selenium|Electron/|SlimerJS|Lighthouse", re.I)
+_HEADLESS = re.compile(
+    r"HeadlessChrome|PhantomJS|Playwright|Puppeteer|Selenium|Electron/|SlimerJS|Lighthouse", re.I
+)
 _HTTP_CLIENT = re.compile(
     r"^(curl|wget|python-requests|python-urllib|python-httpx|aiohttp|go-http-client|axios|okhttp|"
     r"java/|apache-httpclient|node-fetch|undici|libwww-perl|ruby|faraday|guzzlehttp|php|"
@@ -29,7 +31,9 @@ _crawler_exclusions = get_compiled_exclusions_regex()
 _crawler_set = ua_parser_rs.DeviceExtractor(
     [(p, "i", "bot", None, None) for p in _crawler_patterns if "(?" not in p]
 )
-_crawler_lookaround = re.compile("|".join(p for p in _crawler_patterns if "(?" in p) or "(?!)", re.I)
+_crawler_lookaround = re.compile(
+    "|".join(p for p in _crawler_patterns if "(?" in p) or "(?!)", re.I
+)
 
 
 def _is_crawler(ua: str) -> bool:
@@ -47,12 +51,16 @@ def _user_agent(ua: str) -> UserAgent:
     b, o, d = result.user_agent, result.os, result.device
     parsed: UserAgent = object.__new__(UserAgent)
     parsed.ua_string = ua
-    parsed.browser = parse_browser(b.family, b.major, b.minor, b.patch) if b else parse_browser("Other")
+    parsed.browser = (
+        parse_browser(b.family, b.major, b.minor, b.patch) if b else parse_browser("Other")
+    )
     parsed.os = (
         parse_operating_system(o.family, o.major, o.minor, o.patch, o.patch_minor)
         if o else parse_operating_system("Other")
     )  # fmt: skip
-    parsed.device = parse_device(d.family, d.brand, d.model) if d else parse_device("Other", None, None)
+    parsed.device = (
+        parse_device(d.family, d.brand, d.model) if d else parse_device("Other", None, None)
+    )
     return parsed
 
 

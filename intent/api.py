@@ -143,9 +143,13 @@ def parse_since(raw: str) -> datetime:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
             value = datetime.combine(date.fromisoformat(raw), datetime.min.time())
         else:  # an unencoded "+01:00" arrives as " 01:00"
-            value = datetime.fromisoformat(re.sub(r" (\d{2}:?\d{2})$", r"+\1", raw.replace("z", "Z")))
+            value = datetime.fromisoformat(
+                re.sub(r" (\d{2}:?\d{2})$", r"+\1", raw.replace("z", "Z"))
+            )
     except ValueError:
-        raise BadParam("updated_since", "updated_since must be an ISO 8601 date or date-time") from None
+        raise BadParam(
+            "updated_since", "updated_since must be an ISO 8601 date or date-time"
+        ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
@@ -170,7 +174,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise BadParam("cursor", "cursor is not one this API returned") from None
     return EPOCH + timedelta(milliseconds=ms), key
-
 
 
 def company_filters(request: Request) -> dict[str, Any]:
@@ -252,7 +255,9 @@ def company_profile(store: Store, site: str, company: str, days: int) -> dict[st
     for r in store.query_dicts(COMPANY_TIMELINE, bound):
         day = timeline.setdefault(r["day"], {"day": r["day"], "pages": [], "events": []})
         if r["kind"] == "event":
-            day["events"].append({"name": r["key"], "hits": int(r["hits"]), "visitors": int(r["visitors"])})
+            day["events"].append(
+                {"name": r["key"], "hits": int(r["hits"]), "visitors": int(r["visitors"])}
+            )
         else:
             day["pages"].append({
                 "path": r["key"], "hits": int(r["hits"]), "engaged_ms": int(r["engaged_ms"]),
@@ -263,8 +268,13 @@ def company_profile(store: Store, site: str, company: str, days: int) -> dict[st
         "window_days": days,
         "window_visitors": visitors,
         "score_history": [
-            {"day": h["day"], "score": round(float(h["score"]), 2), "tier": h["tier"],
-             "transition": h["transition"], "reasons": list(h["reasons"])}
+            {
+                "day": h["day"],
+                "score": round(float(h["score"]), 2),
+                "tier": h["tier"],
+                "transition": h["transition"],
+                "reasons": list(h["reasons"]),
+            }
             for h in history
         ],
         "timeline": list(timeline.values()),
@@ -281,7 +291,11 @@ def forget_visitor(store: Store, site: str, visitor: str) -> dict[str, int]:
     if any(counts):
         for statement in FORGET_STATEMENTS:
             store.command(statement, bound)
-    return {"events": int(counts[0]), "daily_activity": int(counts[1]), "identities": int(counts[2])}
+    return {
+        "events": int(counts[0]),
+        "daily_activity": int(counts[1]),
+        "identities": int(counts[2]),
+    }
 
 
 def render_digest(store: Store, site: str, day: date, fmt: str, timezone: str = "UTC") -> bytes:
@@ -300,11 +314,15 @@ class Api:
     """The /api/v1 routes and what they share (the per-key rate limiter)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.limiter = RateLimiter(settings.api_rate_limit_per_second, settings.api_rate_limit_burst)
+        self.limiter = RateLimiter(
+            settings.api_rate_limit_per_second, settings.api_rate_limit_burst
+        )
         self.failures = RateLimiter(FAILED_AUTH_PER_SECOND, FAILED_AUTH_BURST)
         self.proxies = settings.trusted_proxies
 
-    def guarded(self, handler: Handler, write: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    def guarded(
+        self, handler: Handler, write: bool = False
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             response = await checked(request)
             response.headers.update(PRIVATE_HEADERS)
@@ -317,7 +335,11 @@ class Api:
                 return error_response(503, "starting up", headers={"Retry-After": "5"})
             auth = request.headers.get("authorization", "")
             if not auth.lower().startswith("bearer "):
-                return error_response(401, "expected Authorization: Bearer KEY", headers={"WWW-Authenticate": "Bearer"})
+                return error_response(
+                    401,
+                    "expected Authorization: Bearer KEY",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
             token = auth[7:].strip()
             peer = request.client.host if request.client else None
             ip = str(client_ip(peer, request.headers.get("x-forwarded-for"), self.proxies))
@@ -325,22 +347,36 @@ class Api:
             if not hit:  # a database lookup: refused to an address that keeps sending bad keys
                 wait = self.failures.wait(ip)
                 if wait:
-                    return error_response(429, "too many failed authentications from this address", headers={"Retry-After": retry_after(wait)})
+                    return error_response(
+                        429,
+                        "too many failed authentications from this address",
+                        headers={"Retry-After": retry_after(wait)},
+                    )
                 try:
                     key = await asyncio.to_thread(keys.verify, store, token)
                 except StoreError:
                     return error_response(503, "database unavailable", headers={"Retry-After": "5"})
             if key is None:
                 self.failures.allow(ip)
-                return error_response(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+                return error_response(
+                    401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+                )
             wait = self.limiter.allow(key.prefix)
             if wait:
-                return error_response(429, "too many requests for this API key", headers={"Retry-After": retry_after(wait)})
+                return error_response(
+                    429,
+                    "too many requests for this API key",
+                    headers={"Retry-After": retry_after(wait)},
+                )
             site = request.path_params["site"]
             if site not in key.sites:
                 return error_response(404, f"no site {site!r}", code="site_not_found", field="site")
             if write and not key.can_write():
-                return error_response(403, "this API key is read-only; create one with --scope write", code="insufficient_scope")
+                return error_response(
+                    403,
+                    "this API key is read-only; create one with --scope write",
+                    code="insufficient_scope",
+                )
             try:
                 return await handler(request, store, key, site)
             except BadParam as exc:
@@ -373,7 +409,9 @@ async def company(request: Request, store: Store, key: keys.ApiKey, site: str) -
     name = request.path_params["company"]
     profile = await asyncio.to_thread(company_profile, store, site, name, days)
     if profile is None:
-        return error_response(404, f"no company {name!r} on this site", code="company_not_found", field="company")
+        return error_response(
+            404, f"no company {name!r} on this site", code="company_not_found", field="company"
+        )
     return json_response(profile)
 
 

@@ -144,7 +144,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def configure_logging(s: Settings) -> None:
     """One log format for the server and each of its workers (INTENT_LOG_LEVEL)."""
-    logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def _check_spool_dir(s: Settings) -> None:
@@ -154,7 +156,9 @@ def _check_spool_dir(s: Settings) -> None:
     try:
         s.spool_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SettingsError("INTENT_SPOOL_DIR", f"cannot create {s.spool_dir}: {exc.strerror}") from None
+        raise SettingsError(
+            "INTENT_SPOOL_DIR", f"cannot create {s.spool_dir}: {exc.strerror}"
+        ) from None
     if not os.access(s.spool_dir, os.W_OK | os.X_OK):
         raise SettingsError("INTENT_SPOOL_DIR", f"{s.spool_dir} is not writable")
 

@@ -185,7 +185,12 @@ def allowed_sites(request: Request, session: users.Session) -> list[str]:
 
 def _safe_next(value: str | None) -> str:
     """Only our own pages: never an absolute or scheme-relative URL (open redirect)."""
-    if value and value.startswith("/dashboard/") and not value.startswith("//") and "\\" not in value:
+    if (
+        value
+        and value.startswith("/dashboard/")
+        and not value.startswith("//")
+        and "\\" not in value
+    ):
         return value
     return "/dashboard/"
 
@@ -293,7 +298,9 @@ def company_page(request: Request, store: Store, session: users.Session, site: s
     own = _collector(request).settings.sites[site]
     for day_value, v in visits.items():
         if day_value in timeline:  # where they came from: other sites, not our own pages
-            timeline[day_value]["referrers"] = sorted(x for x in v["referrers"] if x and not _internal(x, own))
+            timeline[day_value]["referrers"] = sorted(
+                x for x in v["referrers"] if x and not _internal(x, own)
+            )
             timeline[day_value]["agents"] = sorted(v["agents"])
     latest = history[-1] if history else None
     return page(request, "company.html", session, site, "companies", company=company,
@@ -311,7 +318,9 @@ def _internal(referrer: str, site: SiteConfig) -> bool:
     return bool(host) and site.allows_origin(host)
 
 
-def score_chart(history: list[dict[str, Any]], width: int = 640, height: int = 180) -> dict[str, Any]:
+def score_chart(
+    history: list[dict[str, Any]], width: int = 640, height: int = 180
+) -> dict[str, Any]:
     """Score history as coordinates for an inline SVG (no script, no inline style)."""
     if not history:
         return {"points": [], "polyline": "", "width": width, "height": height, "max": 0}
@@ -354,7 +363,11 @@ def digest_frame(request: Request, store: Store, session: users.Session, site: s
     timezone = _collector(request).settings.sites[site].timezone
     built = digest.build_digest(store, site, _digest_day(request, site), timezone=timezone)
     html, _content_type = digest.render(built, "html")
-    headers = {**SECURITY_HEADERS, "Content-Security-Policy": DIGEST_CSP, "X-Frame-Options": "SAMEORIGIN"}
+    headers = {
+        **SECURITY_HEADERS,
+        "Content-Security-Policy": DIGEST_CSP,
+        "X-Frame-Options": "SAMEORIGIN",
+    }
     return HTMLResponse(html, headers=headers)
 
 
@@ -372,7 +385,9 @@ def coverage_page(request: Request, store: Store, session: users.Session, site: 
 def dropped_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
     days = _days(request, 7)
     params = {"site": site, "days": days}
-    rows = [{"reason": reason, "dropped": int(n)} for reason, n in store.query(coverage.DROPPED, params)]
+    rows = [
+        {"reason": reason, "dropped": int(n)} for reason, n in store.query(coverage.DROPPED, params)
+    ]
     accepted = store.query_dicts(ACCEPTED, params)[0]
     dropped = sum(r["dropped"] for r in rows)
     received = dropped + accepted["events"]
@@ -398,9 +413,13 @@ async def login(request: Request) -> Response:
     c = _collector(request)
     store = store_of(request.app)
     if request.method == "GET":
-        current = await asyncio.to_thread(users.session, store, request.cookies.get(SESSION_COOKIE, ""))
+        current = await asyncio.to_thread(
+            users.session, store, request.cookies.get(SESSION_COOKIE, "")
+        )
         if current is not None:  # already signed in: straight on
-            return security_headers(RedirectResponse(_safe_next(request.query_params.get("next")), 303))
+            return security_headers(
+                RedirectResponse(_safe_next(request.query_params.get("next")), 303)
+            )
         token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
         response = render(request, "login.html", csrf=token, error="",
                           next=_safe_next(request.query_params.get("next")))  # fmt: skip
@@ -409,7 +428,11 @@ async def login(request: Request) -> Response:
     form = await request.form()
     next_url = _safe_next(str(form.get("next", "")))
     token = request.cookies.get(CSRF_COOKIE, "")
-    if not token or not secrets.compare_digest(token, str(form.get("csrf", ""))) or not _same_origin(request):
+    if (
+        not token
+        or not secrets.compare_digest(token, str(form.get("csrf", "")))
+        or not _same_origin(request)
+    ):
         return render(request, "login.html", 403, csrf=secrets.token_urlsafe(24), next=next_url,
                       error="The sign-in form expired. Please try again.")  # fmt: skip
     limiter = _login_limiter(request)
@@ -426,7 +449,9 @@ async def login(request: Request) -> Response:
     if api_key:
         key = await asyncio.to_thread(keys.verify, store, api_key)
         if key is not None:
-            opened = await asyncio.to_thread(users.open_session, store, "key", key.prefix, key.sites)
+            opened = await asyncio.to_thread(
+                users.open_session, store, "key", key.prefix, key.sites
+            )
     else:
         user = await asyncio.to_thread(users.authenticate, store, str(form.get("email", "")),
                                        str(form.get("password", "")))  # fmt: skip
@@ -464,7 +489,9 @@ async def logout(request: Request) -> Response:
     form = await request.form()
     session = await asyncio.to_thread(users.session, store, token)
     if session is not None:
-        if not secrets.compare_digest(session.csrf, str(form.get("csrf", ""))) or not _same_origin(request):
+        if not secrets.compare_digest(session.csrf, str(form.get("csrf", ""))) or not _same_origin(
+            request
+        ):
             return render(request, "error.html", 403, session=session,
                           message="The sign-out form expired. Please try again.")  # fmt: skip
         await asyncio.to_thread(users.revoke_session, store, token)
@@ -482,7 +509,9 @@ def home(request: Request) -> Response:
     wanted = request.query_params.get("site", "")
     if wanted in sites or len(sites) == 1:
         target = wanted if wanted in sites else sites[0]
-        return security_headers(RedirectResponse(f"/dashboard/sites/{_urlpart(target)}/companies", 303))
+        return security_headers(
+            RedirectResponse(f"/dashboard/sites/{_urlpart(target)}/companies", 303)
+        )
     return render(request, "sites.html", session=session, sites=sites)
 
 
@@ -536,4 +565,3 @@ def routes() -> list[BaseRoute]:
         site_route("/install", "install", install_page),
         Route("/dashboard/{rest:path}", missing, methods=["GET"]),
     ]
-

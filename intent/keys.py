@@ -70,7 +70,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def create(store: Store, sites: list[str], scope: str = "read", name: str = "") -> tuple[str, ApiKey]:
+def create(
+    store: Store, sites: list[str], scope: str = "read", name: str = ""
+) -> tuple[str, ApiKey]:
     """A new key: returns the plain key (shown once) and what it grants."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
@@ -126,7 +128,9 @@ class _Cache:
 
     def forget_prefix(self, prefix: str) -> None:
         with self._lock:
-            self._items = {d: v for d, v in self._items.items() if v[0] is None or v[0].prefix != prefix}
+            self._items = {
+                d: v for d, v in self._items.items() if v[0] is None or v[0].prefix != prefix
+            }
 
     def clear(self) -> None:
         with self._lock:
@@ -168,7 +172,10 @@ def cmd_create(args: argparse.Namespace) -> int:
     token, key = create(open_store(s), args.site, args.scope, args.name or "")
     print(token)
     # The key alone on stdout, so `KEY=$(intent keys create ...)` works; the note on stderr.
-    print(f"key {key.prefix} ({key.scope}) for {', '.join(key.sites)}: shown once, store it now", file=sys.stderr)
+    print(
+        f"key {key.prefix} ({key.scope}) for {', '.join(key.sites)}: shown once, store it now",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -199,7 +206,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("keys", help="create, list and revoke API keys")
     keys_sub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     c = keys_sub.add_parser("create", help="create a key (printed once)")
-    c.add_argument("--site", action="append", required=True, help="a site the key may read (repeatable)")
+    c.add_argument(
+        "--site", action="append", required=True, help="a site the key may read (repeatable)"
+    )
     c.add_argument("--scope", choices=SCOPES, default="read", help="read (default) or write")
     c.add_argument("--name", help="a label, e.g. the CRM it is for")
     c.set_defaults(func=cmd_create)

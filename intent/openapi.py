@@ -71,7 +71,10 @@ SCHEMAS: dict[str, Any] = {
             "tier": {"type": "string", "description": "hot, warm or cold"},
             "previous_tier": {"type": "string"},
             "previous_score": {"type": "number"},
-            "transition": {"type": "string", "description": "e.g. became_hot, cooled; empty if none"},
+            "transition": {
+                "type": "string",
+                "description": "e.g. became_hot, cooled; empty if none",
+            },
             "reasons": {"type": "array", "items": {"type": "string"}},
             "visitors": {"type": "integer"},
             "active_days": {"type": "integer"},
@@ -107,7 +110,9 @@ SCHEMAS: dict[str, Any] = {
                             "type": "object",
                             "required": ["day", "score", "tier"],
                             "properties": {
-                                "day": DAY, "score": {"type": "number"}, "tier": {"type": "string"},
+                                "day": DAY,
+                                "score": {"type": "number"},
+                                "tier": {"type": "string"},
                                 "transition": {"type": "string"},
                                 "reasons": {"type": "array", "items": {"type": "string"}},
                             },
@@ -120,24 +125,32 @@ SCHEMAS: dict[str, Any] = {
                             "required": ["day", "pages", "events"],
                             "properties": {
                                 "day": DAY,
-                                "pages": {"type": "array", "items": {
-                                    "type": "object",
-                                    "required": ["path", "hits"],
-                                    "properties": {
-                                        "path": {"type": "string"}, "hits": {"type": "integer"},
-                                        "engaged_ms": {"type": "integer"},
-                                        "max_scroll": {"type": "integer"},
-                                        "visitors": {"type": "integer"},
+                                "pages": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["path", "hits"],
+                                        "properties": {
+                                            "path": {"type": "string"},
+                                            "hits": {"type": "integer"},
+                                            "engaged_ms": {"type": "integer"},
+                                            "max_scroll": {"type": "integer"},
+                                            "visitors": {"type": "integer"},
+                                        },
                                     },
-                                }},
-                                "events": {"type": "array", "items": {
-                                    "type": "object",
-                                    "required": ["name", "hits"],
-                                    "properties": {
-                                        "name": {"type": "string"}, "hits": {"type": "integer"},
-                                        "visitors": {"type": "integer"},
+                                },
+                                "events": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["name", "hits"],
+                                        "properties": {
+                                            "name": {"type": "string"},
+                                            "hits": {"type": "integer"},
+                                            "visitors": {"type": "integer"},
+                                        },
                                     },
-                                }},
+                                },
                             },
                         },
                     },
@@ -165,7 +178,13 @@ SCHEMAS: dict[str, Any] = {
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
 
 
 PATHS: dict[str, Any] = {

@@ -106,7 +106,9 @@ async def run_endpoint(request: Request) -> Response:
     if argv[0] in REFUSED:
         return error_response(400, f"`intent {argv[0]}` cannot run inside the server", field="argv")
     code, out, err = await asyncio.to_thread(run_here, argv, request.app.state.collector.settings)
-    return Response(orjson.dumps({"code": code, "stdout": out, "stderr": err}), media_type="application/json")
+    return Response(
+        orjson.dumps({"code": code, "stdout": out, "stderr": err}), media_type="application/json"
+    )
 
 
 def routes() -> list[BaseRoute]:
@@ -122,7 +124,9 @@ def absolute_files(argv: list[str], cwd: Path | None = None) -> list[str]:
     base = cwd or Path.cwd()
     out = []
     for arg in argv:
-        option, eq, value = arg.rpartition("=") if arg.startswith("--") and "=" in arg else ("", "", arg)
+        option, eq, value = (
+            arg.rpartition("=") if arg.startswith("--") and "=" in arg else ("", "", arg)
+        )
         path = Path(value)
         looks_like_file = "/" in value or path.suffix in FILE_SUFFIXES
         if value and looks_like_file and not path.is_absolute() and (base / path).is_file():

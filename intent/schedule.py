@@ -104,7 +104,8 @@ class ScoringSchedule:
         self.next_scoring = now + timedelta(seconds=first_delay_s)
         self.last_check = now
         self.sent: set[tuple[str, date]] = {
-            (str(site), day) for site, day in store.query(SENT_DIGESTS, {"since": (now - timedelta(days=2)).date()})
+            (str(site), day)
+            for site, day in store.query(SENT_DIGESTS, {"since": (now - timedelta(days=2)).date()})
         }
         self.scored_day: dict[str, date] = {}  # the last local day scored, per site
         self._stop = threading.Event()

@@ -238,7 +238,9 @@ class Store:
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         with self._guard():
-            return [tuple(r) for r in self.client.query(sql, parameters=dict(params or {})).result_rows]
+            return [
+                tuple(r) for r in self.client.query(sql, parameters=dict(params or {})).result_rows
+            ]
 
     def query_dicts(
         self, sql: str, params: Mapping[str, Any] | None = None

@@ -108,7 +108,9 @@ def hash_password(password: str) -> str:
     digest = hashlib.scrypt(password.encode(), salt=salt, n=2**SCRYPT_LOG_N, r=SCRYPT_R,
                             p=SCRYPT_P, maxmem=SCRYPT_MAXMEM, dklen=32)  # fmt: skip
     b64 = base64.b64encode
-    return f"scrypt${SCRYPT_LOG_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+    return (
+        f"scrypt${SCRYPT_LOG_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+    )
 
 
 def check_password(password: str, stored: str) -> bool:
@@ -153,11 +155,15 @@ def create_user(store: Store, email: str, password: str, sites: tuple[str, ...] 
     return create_user_hashed(store, email, hash_password(password), sites)
 
 
-def create_user_hashed(store: Store, email: str, password_hash: str, sites: tuple[str, ...] = ()) -> User:
+def create_user_hashed(
+    store: Store, email: str, password_hash: str, sites: tuple[str, ...] = ()
+) -> User:
     if _existing(store, email) is not None:
         raise UserError(f"a user {email_hint(email)} already exists (use `intent users password`)")
     user_id = secrets.token_hex(8)
-    store.insert_rows("dashboard_users", [_row(email, user_id, _checked_hash(password_hash), sites, _now())])
+    store.insert_rows(
+        "dashboard_users", [_row(email, user_id, _checked_hash(password_hash), sites, _now())]
+    )
     return User(user_id, email_hint(email), sites)
 
 
@@ -186,11 +192,16 @@ def delete_user(store: Store, email: str) -> None:
     row = _existing(store, email)
     if row is None:
         raise UserError(f"no user {email_hint(email)}")
-    store.insert_rows("dashboard_users", [_row(email, str(row["user_id"]), "", (), _now(), deleted=True)])
+    store.insert_rows(
+        "dashboard_users", [_row(email, str(row["user_id"]), "", (), _now(), deleted=True)]
+    )
 
 
 def list_users(store: Store) -> list[User]:
-    return [User(r["user_id"], r["email_hint"], tuple(r["sites"])) for r in store.query_dicts(LIST_USERS)]
+    return [
+        User(r["user_id"], r["email_hint"], tuple(r["sites"]))
+        for r in store.query_dicts(LIST_USERS)
+    ]
 
 
 def _check_strength(password: str) -> None:
@@ -215,7 +226,9 @@ def open_session(store: Store, kind: str, subject: str, sites: tuple[str, ...]) 
     """A new session; returns (token for the cookie, CSRF token for forms)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     now = _now()
-    ttl = timedelta(days=USER_SESSION_DAYS) if kind == "user" else timedelta(hours=KEY_SESSION_HOURS)
+    ttl = (
+        timedelta(days=USER_SESSION_DAYS) if kind == "user" else timedelta(hours=KEY_SESSION_HOURS)
+    )
     store.insert_rows("dashboard_sessions", [{
         "session_hash": keys.hash_key(token), "kind": kind, "subject": subject, "sites": list(sites),
         "csrf": csrf, "created_at": now.isoformat(), "expires_at": (now + ttl).isoformat(),
@@ -298,7 +311,14 @@ def cmd_users(args: argparse.Namespace) -> int:
         except StoreLockedError:  # the running server holds the database: it runs the command
             from intent import remote
 
-            argv = ["users", args.users_command, "--email", args.email, "--password-hash", password_hash]
+            argv = [
+                "users",
+                args.users_command,
+                "--email",
+                args.email,
+                "--password-hash",
+                password_hash,
+            ]
             argv += [f"--site={x}" for x in sites]
             forwarded = remote.forward(argv)
             if forwarded is None:

@@ -106,7 +106,6 @@ def _now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-
 def message_id(site: str, url: str, event: str, company_key: str, day: date) -> str:
     """Deterministic, so rescoring a day never sends the same news twice."""
     raw = "\x00".join((site, url, event, company_key, day.isoformat())).encode()
@@ -186,7 +185,9 @@ def resolve_target(url: str, allow_private: bool) -> str:
     if not allow_private:
         for address in addresses:
             if not_public(address):
-                raise Refused(f"{host} resolves to non-public address {address} (set allow_private to allow it)")
+                raise Refused(
+                    f"{host} resolves to non-public address {address} (set allow_private to allow it)"
+                )
     return addresses[0]
 
 
@@ -211,7 +212,9 @@ def send(client: httpx.Client, hook: WebhookConfig, msg_id: str, body: str) -> i
         "webhook-signature": signer(hook.secret).sign(msg_id, now, body),
     }
     extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-    response = client.post(url.copy_with(host=address), content=body.encode(), headers=headers, extensions=extensions)
+    response = client.post(
+        url.copy_with(host=address), content=body.encode(), headers=headers, extensions=extensions
+    )
     return response.status_code
 
 
@@ -315,7 +318,9 @@ class Deliverer:
         }])  # fmt: skip
         if self.metrics is not None:
             self.metrics.webhook_attempts.labels(status if status != "pending" else "retry").inc()
-        log.info("webhook %s to %s attempt %d: %s %s", row["id"], row["url"], attempt, status, error)
+        log.info(
+            "webhook %s to %s attempt %d: %s %s", row["id"], row["url"], attempt, status, error
+        )
 
 
 def _naive_utc(t: datetime) -> datetime:
@@ -346,7 +351,9 @@ def cmd_log(args: argparse.Namespace) -> int:
         rows = store.query_dicts(LOG, bound)
         for r in rows:
             detail = r["last_error"] or (f"HTTP {r['last_status']}" if r["last_status"] else "")
-            when = f"next {r['next_attempt_at']:%Y-%m-%d %H:%M:%S}" if r["status"] == "pending" else ""
+            when = (
+                f"next {r['next_attempt_at']:%Y-%m-%d %H:%M:%S}" if r["status"] == "pending" else ""
+            )
             print(f"{r['created_at']:%Y-%m-%d %H:%M:%S}  {r['site']}  {r['event']}  {r['company_key']}  "
                   f"{r['status']}  attempts={r['attempts']}  {detail}  {when}  {r['url']}  {r['id']}")  # fmt: skip
     if not rows:
@@ -360,5 +367,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lg = hooks_sub.add_parser("log", help="each delivery's outcome, newest first")
     lg.add_argument("--site")
     lg.add_argument("--limit", type=int, default=50)
-    lg.add_argument("--attempts", action="store_true", help="every attempt instead of every message")
+    lg.add_argument(
+        "--attempts", action="store_true", help="every attempt instead of every message"
+    )
     lg.set_defaults(func=cmd_log)

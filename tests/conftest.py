@@ -118,7 +118,9 @@ class LiveServer:
         assert self.collector.writer.flush(), self.collector.writer.last_error
 
     def post(self, body: Any, ua: str = CHROME_UA, **headers: str) -> httpx.Response:
-        content = body if isinstance(body, bytes | str) else httpx.Request("POST", "/", json=body).content
+        content = (
+            body if isinstance(body, bytes | str) else httpx.Request("POST", "/", json=body).content
+        )
         return httpx.post(
             self.url + "/api/event",
             content=content,
@@ -166,7 +168,9 @@ def serve() -> Iterator[Callable[[Settings], LiveServer]]:
 
 
 @pytest.fixture
-def server(site: str, make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer]) -> LiveServer:
+def server(
+    site: str, make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer]
+) -> LiveServer:
     """The real app for this test's own site."""
     return serve(make_settings(site))
 
@@ -187,7 +191,9 @@ def browser() -> Iterator[Browser]:
     Playwright started while this one runs fails ("Sync API inside the asyncio loop")."""
     executable = shutil.which("chromium")
     if executable is None:
-        pytest.fail("Debian's chromium is not installed: run `make browser` (apt-get install chromium)")
+        pytest.fail(
+            "Debian's chromium is not installed: run `make browser` (apt-get install chromium)"
+        )
     with sync_playwright() as p:
         instance = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield instance

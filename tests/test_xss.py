@@ -65,7 +65,9 @@ def seed_payloads(store: Store, site: str) -> list[Company]:
     store.insert_rows("company_scores", [r for c in companies for r in score_rows(site, c)])
     store.insert_rows("events", events)
     day = (datetime.now(UTC) - timedelta(hours=1)).date().isoformat()
-    store.insert_rows("dropped_events", [{"site": site, "day": day, "reason": p, "count": 1} for p in PAYLOADS])
+    store.insert_rows(
+        "dropped_events", [{"site": site, "day": day, "reason": p, "count": 1} for p in PAYLOADS]
+    )
     return companies
 
 
@@ -105,7 +107,9 @@ def sign_in(g: Guard, base: str, email: str) -> None:
     g.page.wait_for_load_state()
 
 
-def test_payloads_never_run_in_the_dashboard(guard: Guard, server: LiveServer, store: Store, site: str) -> None:
+def test_payloads_never_run_in_the_dashboard(
+    guard: Guard, server: LiveServer, store: Store, site: str
+) -> None:
     companies = seed_payloads(store, site)
     sign_in(guard, server.url, make_user(store, site))
     base = f"{server.url}/dashboard/sites/{quote(site)}"
@@ -114,7 +118,9 @@ def test_payloads_never_run_in_the_dashboard(guard: Guard, server: LiveServer, s
     for p in PAYLOADS:
         assert p in listing, p  # shown as the text it is
     for p in PAYLOADS:
-        text = guard.visit(base + "/companies?" + f"q={quote(p)}&country={quote(p)}&days={quote(p)}")
+        text = guard.visit(
+            base + "/companies?" + f"q={quote(p)}&country={quote(p)}&days={quote(p)}"
+        )
         assert "Companies" in text
 
     for c in companies:
@@ -141,7 +147,9 @@ def test_payloads_never_run_in_the_dashboard(guard: Guard, server: LiveServer, s
 
     for p in PAYLOADS:
         # an unknown site: our 404 page, or the JSON 404 when the name holds a '/'
-        guard.visit(f"{server.url}/dashboard/sites/{quote(p, safe='')}/companies", page="/" not in p)
+        guard.visit(
+            f"{server.url}/dashboard/sites/{quote(p, safe='')}/companies", page="/" not in p
+        )
         guard.visit(f"{server.url}/dashboard/?site={quote(p)}")
     assert guard.dialogs == []
 
@@ -169,13 +177,19 @@ def test_the_guard_would_see_an_injection(guard: Guard, server: LiveServer) -> N
     assert guard.dialogs and "alert: 1" in guard.dialogs[0]
 
 
-def test_payloads_never_run_in_the_api_html_digest(browser: Browser, server: LiveServer, store: Store, site: str) -> None:
+def test_payloads_never_run_in_the_api_html_digest(
+    browser: Browser, server: LiveServer, store: Store, site: str
+) -> None:
     seed_payloads(store, site)
     token, _ = keys.create(store, [site], "read", "xss test")
-    context = browser.new_context(bypass_csp=True, extra_http_headers={"Authorization": f"Bearer {token}"})
+    context = browser.new_context(
+        bypass_csp=True, extra_http_headers={"Authorization": f"Bearer {token}"}
+    )
     try:
         guard = Guard(context)
-        text = guard.visit(f"{server.url}/api/v1/sites/{quote(site)}/digest?format=html", page=False)
+        text = guard.visit(
+            f"{server.url}/api/v1/sites/{quote(site)}/digest?format=html", page=False
+        )
         shown = [p for p in PAYLOADS if p in text]
         assert len(shown) >= 3, text[:500]  # the hot and warm companies, as text
         assert guard.page.locator("table, h1, h2, p").count() > 0  # it rendered as HTML
@@ -184,7 +198,9 @@ def test_payloads_never_run_in_the_api_html_digest(browser: Browser, server: Liv
         context.close()
 
 
-def test_payloads_from_real_beacons_never_run(guard: Guard, server: LiveServer, store: Store, site: str) -> None:
+def test_payloads_from_real_beacons_never_run(
+    guard: Guard, server: LiveServer, store: Store, site: str
+) -> None:
     """The whole path: beacons with payloads in title, URL, referrer and user agent go through
     the real collector; the visitor identifies as a company; the real scoring run scores it."""
     ua = CHROME_UA + " " + PAYLOADS[3]

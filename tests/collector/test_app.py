@@ -13,19 +13,34 @@ from tests.conftest import LiveServer, SettingsFactory
 
 def test_pageview_over_http_lands_in_events(server: LiveServer, store: Store, site: str) -> None:
     r = server.post(
-        {"site": site, "type": "pageview", "url": "https://example.com/pricing?utm_source=ads",
-         "title": "Pricing", "referrer": "https://www.google.com/search?q=x"}
+        {
+            "site": site,
+            "type": "pageview",
+            "url": "https://example.com/pricing?utm_source=ads",
+            "title": "Pricing",
+            "referrer": "https://www.google.com/search?q=x",
+        }
     )
     assert r.status_code == 202, r.text
     assert r.json() == {"accepted": 1, "dropped": {}}
     server.flush()
     rows = store.query_dicts(
         "SELECT type, host, path, title, referrer_host, utm_source, browser, device "
-        "FROM events WHERE site = {site:String}", {"site": site},
+        "FROM events WHERE site = {site:String}",
+        {"site": site},
     )
-    assert rows == [{"type": "pageview", "host": "example.com", "path": "/pricing",
-                     "title": "Pricing", "referrer_host": "www.google.com", "utm_source": "ads",
-                     "browser": "Chrome", "device": "desktop"}]
+    assert rows == [
+        {
+            "type": "pageview",
+            "host": "example.com",
+            "path": "/pricing",
+            "title": "Pricing",
+            "referrer_host": "www.google.com",
+            "utm_source": "ads",
+            "browser": "Chrome",
+            "device": "desktop",
+        }
+    ]
 
 
 def test_rate_limit_answers_429_with_retry_after(
@@ -54,7 +69,8 @@ def test_the_same_client_id_is_stored_once(server: LiveServer, store: Store, sit
     rows = store.query("SELECT toString(event_id) FROM events WHERE site = {s:String}", {"s": site})
     assert rows == [(event_id,)]
     dup = store.scalar(
-        "SELECT sum(count) FROM dropped_events WHERE site = {s:String} AND reason = 'duplicate'", {"s": site}
+        "SELECT sum(count) FROM dropped_events WHERE site = {s:String} AND reason = 'duplicate'",
+        {"s": site},
     )
     assert dup == 1
 

@@ -95,11 +95,17 @@ def test_parser_keeps_what_it_should() -> None:
     )))  # fmt: skip
     row = b.row
     assert (row["event_id"], row["host"], row["path"], row["utm_source"], row["utm_campaign"]) == (
-        event_id, "example.com", "/a/b", "news", "q4",
+        event_id,
+        "example.com",
+        "/a/b",
+        "news",
+        "q4",
     )
     assert (row["referrer_host"], row["scroll"], row["engaged_ms"]) == ("www.google.com", 40, 1200)
     assert "unknown_field" not in row and b.client_id
-    [identify] = beacon.parse(orjson.dumps(ev(type="identify", url=None, email="Jane.Doe@Acme.COM")))
+    [identify] = beacon.parse(
+        orjson.dumps(ev(type="identify", url=None, email="Jane.Doe@Acme.COM"))
+    )
     assert identify.email_domain == "acme.com"
     assert "jane" not in orjson.dumps(identify.row).decode().lower()
 
@@ -134,7 +140,9 @@ def test_http_rejects_each_invalid_body_and_stores_nothing(
     assert 'intent_requests_rejected_total{status="400"}' in metrics
 
 
-def test_unknown_site_and_foreign_origin_are_403(server: LiveServer, store: Store, site: str) -> None:
+def test_unknown_site_and_foreign_origin_are_403(
+    server: LiveServer, store: Store, site: str
+) -> None:
     r = server.post(body_for(ev(site="no-such-site"), site))
     assert_error_shape(r, 403, "site")
     assert r.json()["error"]["code"] == "unknown_site"
@@ -149,7 +157,9 @@ def test_unknown_site_and_foreign_origin_are_403(server: LiveServer, store: Stor
     assert server.post(body_for(ev(), site), Origin="http://localhost:3000").status_code == 202
     server.flush()
     assert stored(store, site) == 2
-    dropped = store.scalar("SELECT count() FROM dropped_events WHERE site = {s:String}", {"s": site})
+    dropped = store.scalar(
+        "SELECT count() FROM dropped_events WHERE site = {s:String}", {"s": site}
+    )
     assert dropped == 0
 
 
@@ -169,7 +179,9 @@ def test_unknown_fields_are_ignored_and_client_ip_ua_are_not_believed(
     assert r.status_code == 202, r.text
     assert r.json() == {"accepted": 1, "dropped": {}}
     server.flush()
-    rows = store.query("SELECT browser, device, ip_prefix FROM events WHERE site = {s:String}", {"s": site})
+    rows = store.query(
+        "SELECT browser, device, ip_prefix FROM events WHERE site = {s:String}", {"s": site}
+    )
     assert rows == [("Chrome", "desktop", "")]
 
 
@@ -199,14 +211,22 @@ def test_options_preflight_answers_cors(server: LiveServer) -> None:
 
 
 @pytest.fixture
-def fast_server(site: str, make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer]) -> LiveServer:
+def fast_server(
+    site: str, make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer]
+) -> LiveServer:
     """A server with no practical rate limit, for many requests from one address."""
     return serve(make_settings(site, INTENT_RATE_LIMIT="100000", INTENT_RATE_LIMIT_BURST="100000"))
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 FIELD_VALUES = st.one_of(JSON, st.sampled_from(["SITE", OK_URL, "event", "pageview", "identify",
@@ -225,17 +245,26 @@ BODIES = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     body=BODIES,
     content_type=st.sampled_from(["text/plain", "application/json", "x/y"]),
-    origin=st.one_of(st.just(""), st.sampled_from(["https://example.com", "null", "http://[::1"]), HEADER),
+    origin=st.one_of(
+        st.just(""), st.sampled_from(["https://example.com", "null", "http://[::1"]), HEADER
+    ),
     forwarded=st.one_of(st.just(""), HEADER),
     ua=st.one_of(st.just(""), HEADER),
 )
 def test_fuzzed_requests_never_get_a_5xx(
-    fast_server: LiveServer, site: str, body: bytes, content_type: str, origin: str,
-    forwarded: str, ua: str,
+    fast_server: LiveServer,
+    site: str,
+    body: bytes,
+    content_type: str,
+    origin: str,
+    forwarded: str,
+    ua: str,
 ) -> None:
     headers = {"Content-Type": content_type, "Origin": origin, "X-Forwarded-For": forwarded}
     headers = {k: v for k, v in headers.items() if v}
@@ -247,6 +276,8 @@ def test_fuzzed_requests_never_get_a_5xx(
 
 def test_long_title_and_referrer_are_cut_not_refused() -> None:
     """A page with a 500-character title is still a page view; only the stored text is cut."""
-    [b] = beacon.parse(orjson.dumps(ev(title="t" * 500, referrer="https://r.example/" + "x" * 3000)))
+    [b] = beacon.parse(
+        orjson.dumps(ev(title="t" * 500, referrer="https://r.example/" + "x" * 3000))
+    )
     assert b.row["title"] == "t" * beacon.MAX_TITLE
     assert len(b.row["referrer"]) == beacon.MAX_URL and b.row["referrer_host"] == "r.example"

@@ -48,12 +48,16 @@ exclude_cidrs = ["203.0.113.0/24"]
 
 
 def prefixes(store: Store, site: str) -> list[str]:
-    rows = store.query("SELECT ip_prefix FROM events WHERE site = {s:String} ORDER BY path", {"s": site})
+    rows = store.query(
+        "SELECT ip_prefix FROM events WHERE site = {s:String} ORDER BY path", {"s": site}
+    )
     return [r[0] for r in rows]
 
 
 def post(server: LiveServer, site: str, path: str, xff: str) -> tuple[int, str]:
-    r = server.post({"site": site, "url": f"https://example.com/{path}"}, **{"X-Forwarded-For": xff})
+    r = server.post(
+        {"site": site, "url": f"https://example.com/{path}"}, **{"X-Forwarded-For": xff}
+    )
     return r.status_code, r.headers.get("x-intent-dropped", "")
 
 
@@ -65,7 +69,9 @@ def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
     assert post(server, site, "b", "198.51.100.9") == (202, "")
     server.flush()
     assert prefixes(store, site) == ["127.0.0.0/24", "127.0.0.0/24"]
-    visitors = store.scalar("SELECT uniqExact(visitor_id) FROM events WHERE site = {s:String}", {"s": site})
+    visitors = store.scalar(
+        "SELECT uniqExact(visitor_id) FROM events WHERE site = {s:String}", {"s": site}
+    )
     assert visitors == 1  # same peer, same agent: one visitor whatever the header says
 
 
@@ -80,7 +86,9 @@ def test_forwarded_for_from_a_trusted_proxy_is_used(
     assert post(server, site, "d", "192.0.2.44, 127.0.0.9") == (202, "")  # trusted hop skipped
     server.flush()
     assert prefixes(store, site) == ["198.51.100.0/24", "192.0.2.0/24"]
-    visitors = store.scalar("SELECT uniqExact(visitor_id) FROM events WHERE site = {s:String}", {"s": site})
+    visitors = store.scalar(
+        "SELECT uniqExact(visitor_id) FROM events WHERE site = {s:String}", {"s": site}
+    )
     assert visitors == 2
     dropped = store.scalar(
         "SELECT sum(count) FROM dropped_events WHERE site = {s:String} AND reason = 'excluded:cidr'",

@@ -64,7 +64,9 @@ def test_several_workers_need_a_clickhouse_server(tmp_path: Path) -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(env(tmp_path, INTENT_WORKERS="2"))
     assert caught.value.setting == "INTENT_WORKERS" and "chdb://" in caught.value.reason
-    s = load_settings(env(tmp_path, INTENT_WORKERS="2", INTENT_CLICKHOUSE_URL="http://u:p@ch:8123/intent"))
+    s = load_settings(
+        env(tmp_path, INTENT_WORKERS="2", INTENT_CLICKHOUSE_URL="http://u:p@ch:8123/intent")
+    )
     assert s.workers == 2 and not s.embedded
 
 
@@ -77,7 +79,7 @@ BAD_TOML = [
     ('[sites.shop]\ndigest_time = "25:00"\n', "sites.shop.digest_time"),
     ('[sites.shop]\nrespect_dnt = "yes"\n', "sites.shop.respect_dnt"),
     ('[sites.shop]\ndigest_recipients = ["sales"]\n', "sites.shop.digest_recipients"),
-    ('[sites."bad name!"]\n', 'sites.bad name!'),
+    ('[sites."bad name!"]\n', "sites.bad name!"),
     ("[site.shop]\n", "site"),
     ("[sites.shop\n", "INTENT_CONFIG"),
 ]
@@ -106,9 +108,16 @@ def test_good_values_parse(tmp_path: Path) -> None:
         INTENT_CLICKHOUSE_URL="https://intent:secret@ch.example:8443/intent",
     ))  # fmt: skip
     assert (s.port, s.spool_max_bytes, s.rate_limit_per_second, s.store_ip_prefix, s.cluster) == (
-        8080, 1 << 20, 2.5, True, "analytics",
+        8080,
+        1 << 20,
+        2.5,
+        True,
+        "analytics",
     )
-    assert s.trusted_proxies == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    assert s.trusted_proxies == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    )
     shop = s.sites["shop"]
     assert shop.domains == ("shop.example", "www.shop.example")
     assert shop.allows_origin("blog.shop.example") and not shop.allows_origin("evilshop.example")
@@ -133,7 +142,10 @@ def test_the_container_files_use_real_settings(tmp_path: Path) -> None:
     assert names and names <= set(ENV) | {"INTENT_CONFIG"}, names - set(ENV)
     # the values compose sets are valid as written (password substituted as compose would)
     values = dict(re.findall(r"^\s+(INTENT_[A-Z_]+): (\S+)$", compose, re.M))
-    values = {k: v.strip('"').replace("${CLICKHOUSE_PASSWORD:-secret}", "secret") for k, v in values.items()}
+    values = {
+        k: v.strip('"').replace("${CLICKHOUSE_PASSWORD:-secret}", "secret")
+        for k, v in values.items()
+    }
     values.pop("INTENT_CONFIG")
     s = load_settings(env(tmp_path, **values))
     assert s.clickhouse_url == "http://intent:secret@clickhouse:8123/intent" and s.host == "0.0.0.0"

@@ -54,7 +54,9 @@ def test_segments_seal_at_the_row_count(tmp_path: Path) -> None:
     spool.close()
 
 
-def test_each_process_gets_its_own_slot_and_a_dead_ones_segments_are_adopted(tmp_path: Path) -> None:
+def test_each_process_gets_its_own_slot_and_a_dead_ones_segments_are_adopted(
+    tmp_path: Path,
+) -> None:
     a = Spool(tmp_path, 1 << 20, 1000, 60)
     b = Spool(tmp_path, 1 << 20, 1000, 60)  # flock is per open file: a second claimant in-process
     assert a.directory != b.directory

@@ -25,7 +25,11 @@ def count(store: Store, site: str) -> int:
 
 
 def page(site: str, i: int, event_id: str | None = None) -> dict[str, object]:
-    body: dict[str, object] = {"site": site, "url": f"https://example.com/p/{i}", "title": "t" * 100}
+    body: dict[str, object] = {
+        "site": site,
+        "url": f"https://example.com/p/{i}",
+        "title": "t" * 100,
+    }
     if event_id:
         body["id"] = event_id
     return body
@@ -35,7 +39,9 @@ def test_spool_bound_answers_503_and_a_refused_id_may_retry(
     make_settings: SettingsFactory, serve: Serve, store: Store, site: str
 ) -> None:
     # A long writer interval keeps accepted events in the spool: the bound is reached quickly.
-    server = serve(make_settings(site, INTENT_SPOOL_MAX_BYTES="2048", INTENT_WRITER_INTERVAL_MS="60000"))
+    server = serve(
+        make_settings(site, INTENT_SPOOL_MAX_BYTES="2048", INTENT_WRITER_INTERVAL_MS="60000")
+    )
     accepted = 0
     refused_id = str(uuid.uuid4())
     for i in range(20):
@@ -74,7 +80,9 @@ def test_writer_failure_keeps_events_in_the_spool_until_clickhouse_is_back(
         assert ready.status_code == 503
         assert any(p.startswith("writer failing") for p in ready.json()["problems"])
         assert ready.json()["spool_segments"] >= 1
-        assert "intent_writer_insert_errors_total 0.0" not in httpx.get(server.url + "/metrics").text
+        assert (
+            "intent_writer_insert_errors_total 0.0" not in httpx.get(server.url + "/metrics").text
+        )
         assert server.post(page(site, 5)).status_code == 202  # still accepting into the spool
     finally:
         store.command("ATTACH TABLE events")
@@ -116,16 +124,22 @@ def test_leftovers_are_replayed_torn_tails_cut_and_bad_data_set_aside(
     mine.mkdir(parents=True)
     gone.mkdir(parents=True)
     # a crash mid-write: the last line was never acknowledged and has no newline
-    (mine / "00000000000000000001-1-000001.open").write_bytes(row(site, "/a") + b"\n" + row(site, "/torn")[:30])
+    (mine / "00000000000000000001-1-000001.open").write_bytes(
+        row(site, "/a") + b"\n" + row(site, "/torn")[:30]
+    )
     # a worker that is gone left a sealed segment in its own slot
-    (gone / "00000000000000000002-2-000001.seg").write_bytes(row(site, "/b") + b"\n" + row(site, "/c") + b"\n")
+    (gone / "00000000000000000002-2-000001.seg").write_bytes(
+        row(site, "/b") + b"\n" + row(site, "/c") + b"\n"
+    )
     # data ClickHouse can never take
     bad = b'{"site": "' + site.encode() + b'", "ts": "not a time"}\n'
     (mine / "00000000000000000003-1-000002.seg").write_bytes(bad)
     server = serve(settings)
     assert server.post(page(site, 1)).status_code == 202
     server.flush()
-    paths = store.query("SELECT path FROM events WHERE site = {s:String} ORDER BY path", {"s": site})
+    paths = store.query(
+        "SELECT path FROM events WHERE site = {s:String} ORDER BY path", {"s": site}
+    )
     assert [p[0] for p in paths] == ["/a", "/b", "/c", "/p/1"]
     spool = server.collector.spool
     assert spool is not None and spool.segments() == []

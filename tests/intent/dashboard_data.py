@@ -28,7 +28,9 @@ class Company:
     reasons: list[str]
     visitors: int = 2
     transition: str = ""
-    pages: list[tuple[str, str]] = field(default_factory=lambda: [("/pricing", "Pricing"), ("/", "Home")])
+    pages: list[tuple[str, str]] = field(
+        default_factory=lambda: [("/pricing", "Pricing"), ("/", "Home")]
+    )
     events: list[str] = field(default_factory=list)
     referrer: str = "https://www.google.com/"
     source: str = "maxmind"
@@ -36,30 +38,121 @@ class Company:
 
 
 REALISTIC = [
-    Company("acme.com", "Acme Corporation", "acme.com", "US", "hot", [4, 9, 18, 26, 41, 58],
-            ["4 visitors", "pricing ×6 (+38)", "demo request yesterday (+20)"], 4, "newly_hot",
-            [("/pricing", "Pricing"), ("/demo", "Book a demo"), ("/case-studies/logistics", "Case study")],
-            ["demo_request"]),
-    Company("globex.io", "Globex", "globex.io", "DE", "hot", [12, 20, 31, 44, 47, 52],
-            ["3 visitors", "pricing ×3 (+24)", "integrations ×4 (+12)", "2 active days"], 3, "",
-            [("/pricing", "Pricing"), ("/integrations/salesforce", "Salesforce integration")]),
-    Company("initech.com", "Initech", "initech.com", "US", "warm", [0, 3, 8, 15, 22, 29],
-            ["2 visitors", "case studies ×3 (+15)", "webinar (+10)"], 2, "newly_warm",
-            [("/case-studies", "Case studies"), ("/webinars/q3", "Webinar: intent data")]),
-    Company("umbrella.co.uk", "Umbrella Corporation", "umbrella.co.uk", "GB", "warm", [30, 28, 27, 25, 24, 23],
-            ["pricing 9 days ago (+10, decayed)", "ebook download (+5)"], 1, "",
-            [("/pricing", "Pricing"), ("/ebooks/buyers-guide", "Buyer's guide")]),
-    Company("hooli.com", "Hooli", "hooli.com", "US", "warm", [5, 7, 11, 14, 18, 21],
-            ["5 visitors", "docs ×8 (+8)", "pricing (+8)"], 5, "",
-            [("/docs/api", "API docs"), ("/pricing", "Pricing")]),
-    Company("stark.com", "Stark Industries", "stark.com", "US", "cold", [40, 33, 25, 18, 12, 8],
-            ["last visit 12 days ago"], 1, "cooling", [("/blog/intent-data", "What is intent data")]),
-    Company("wayne.com", "Wayne Enterprises", "wayne.com", "US", "cold", [2, 2, 3, 4, 5, 6],
-            ["1 visitor", "blog ×2 (+2)"], 1, "", [("/blog", "Blog")]),
-    Company("tyrell.jp", "Tyrell Corp", "tyrell.jp", "JP", "cold", [0, 0, 1, 2, 3, 4],
-            ["careers ×3 (−10)", "1 visitor"], 1, "", [("/careers", "Careers")]),
-    Company("cyberdyne.fr", "Cyberdyne Systems", "cyberdyne.fr", "FR", "cold", [0, 0, 0, 1, 2, 3],
-            ["1 visitor", "home page"], 1, "", [("/", "Home")], source="asn", traffic_class="business"),
+    Company(
+        "acme.com",
+        "Acme Corporation",
+        "acme.com",
+        "US",
+        "hot",
+        [4, 9, 18, 26, 41, 58],
+        ["4 visitors", "pricing ×6 (+38)", "demo request yesterday (+20)"],
+        4,
+        "newly_hot",
+        [
+            ("/pricing", "Pricing"),
+            ("/demo", "Book a demo"),
+            ("/case-studies/logistics", "Case study"),
+        ],
+        ["demo_request"],
+    ),
+    Company(
+        "globex.io",
+        "Globex",
+        "globex.io",
+        "DE",
+        "hot",
+        [12, 20, 31, 44, 47, 52],
+        ["3 visitors", "pricing ×3 (+24)", "integrations ×4 (+12)", "2 active days"],
+        3,
+        "",
+        [("/pricing", "Pricing"), ("/integrations/salesforce", "Salesforce integration")],
+    ),
+    Company(
+        "initech.com",
+        "Initech",
+        "initech.com",
+        "US",
+        "warm",
+        [0, 3, 8, 15, 22, 29],
+        ["2 visitors", "case studies ×3 (+15)", "webinar (+10)"],
+        2,
+        "newly_warm",
+        [("/case-studies", "Case studies"), ("/webinars/q3", "Webinar: intent data")],
+    ),
+    Company(
+        "umbrella.co.uk",
+        "Umbrella Corporation",
+        "umbrella.co.uk",
+        "GB",
+        "warm",
+        [30, 28, 27, 25, 24, 23],
+        ["pricing 9 days ago (+10, decayed)", "ebook download (+5)"],
+        1,
+        "",
+        [("/pricing", "Pricing"), ("/ebooks/buyers-guide", "Buyer's guide")],
+    ),
+    Company(
+        "hooli.com",
+        "Hooli",
+        "hooli.com",
+        "US",
+        "warm",
+        [5, 7, 11, 14, 18, 21],
+        ["5 visitors", "docs ×8 (+8)", "pricing (+8)"],
+        5,
+        "",
+        [("/docs/api", "API docs"), ("/pricing", "Pricing")],
+    ),
+    Company(
+        "stark.com",
+        "Stark Industries",
+        "stark.com",
+        "US",
+        "cold",
+        [40, 33, 25, 18, 12, 8],
+        ["last visit 12 days ago"],
+        1,
+        "cooling",
+        [("/blog/intent-data", "What is intent data")],
+    ),
+    Company(
+        "wayne.com",
+        "Wayne Enterprises",
+        "wayne.com",
+        "US",
+        "cold",
+        [2, 2, 3, 4, 5, 6],
+        ["1 visitor", "blog ×2 (+2)"],
+        1,
+        "",
+        [("/blog", "Blog")],
+    ),
+    Company(
+        "tyrell.jp",
+        "Tyrell Corp",
+        "tyrell.jp",
+        "JP",
+        "cold",
+        [0, 0, 1, 2, 3, 4],
+        ["careers ×3 (−10)", "1 visitor"],
+        1,
+        "",
+        [("/careers", "Careers")],
+    ),
+    Company(
+        "cyberdyne.fr",
+        "Cyberdyne Systems",
+        "cyberdyne.fr",
+        "FR",
+        "cold",
+        [0, 0, 0, 1, 2, 3],
+        ["1 visitor", "home page"],
+        1,
+        "",
+        [("/", "Home")],
+        source="asn",
+        traffic_class="business",
+    ),
 ]
 
 
@@ -91,7 +184,12 @@ def score_rows(site: str, c: Company) -> list[dict[str, Any]]:
     return rows
 
 
-def event_rows(site: str, c: Company, days: int = 3, ua: tuple[str, str, str] = ("Chrome", "Windows", "desktop")) -> list[dict[str, Any]]:
+def event_rows(
+    site: str,
+    c: Company,
+    days: int = 3,
+    ua: tuple[str, str, str] = ("Chrome", "Windows", "desktop"),
+) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     rows = []
     for ago in range(days):
@@ -100,7 +198,9 @@ def event_rows(site: str, c: Company, days: int = 3, ua: tuple[str, str, str] = 
             for path, title in c.pages:
                 rows.append(_event(site, c, ts, "pageview", path, title, f"{c.key}-v{v}", ua))
             for name in c.events:
-                rows.append(_event(site, c, ts, "event", c.pages[0][0], "", f"{c.key}-v{v}", ua, name))
+                rows.append(
+                    _event(site, c, ts, "event", c.pages[0][0], "", f"{c.key}-v{v}", ua, name)
+                )
     return rows
 
 

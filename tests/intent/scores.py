@@ -16,7 +16,9 @@ def tick() -> datetime:
     return _clock[0]
 
 
-def score_row(site: str, key: str, score: float = 50.0, tier: str = "warm", **extra: Any) -> dict[str, Any]:
+def score_row(
+    site: str, key: str, score: float = 50.0, tier: str = "warm", **extra: Any
+) -> dict[str, Any]:
     now = tick()
     row: dict[str, Any] = {
         "site": site, "day": date.today(), "company_key": key, "company_name": key.split(".")[0].title(),

@@ -30,13 +30,17 @@ class Client:
 
 
 @pytest.fixture
-def api(make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], store: Store, site: str) -> Client:
+def api(
+    make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], store: Store, site: str
+) -> Client:
     live = serve(make_settings(site, INTENT_API_RATE_LIMIT_BURST="10000"))
     token, _ = keys.create(store, [site], "write")
     return Client(live, token, site)
 
 
-def test_paging_while_scores_change_returns_every_company_exactly_once(api: Client, store: Store, site: str) -> None:
+def test_paging_while_scores_change_returns_every_company_exactly_once(
+    api: Client, store: Store, site: str
+) -> None:
     initial = [f"c{i:02d}.example" for i in range(30)]
     write_scores(store, [score_row(site, k, score=float(i)) for i, k in enumerate(initial)])
     seen: list[str] = []
@@ -65,16 +69,23 @@ def test_paging_while_scores_change_returns_every_company_exactly_once(api: Clie
     assert pages > 4
 
 
-def test_a_company_rescored_after_it_was_returned_comes_again_later(api: Client, store: Store, site: str) -> None:
+def test_a_company_rescored_after_it_was_returned_comes_again_later(
+    api: Client, store: Store, site: str
+) -> None:
     write_scores(store, [score_row(site, k) for k in ("a.example", "b.example", "c.example")])
     first = api.get("/companies", limit=2).json()
     assert [c["key"] for c in first["data"]] == ["a.example", "b.example"]
     write_scores(store, [score_row(site, "a.example", score=90.0, tier="hot")])
     rest = api.get("/companies", limit=2, cursor=first["next_cursor"]).json()
-    assert [(c["key"], c["tier"]) for c in rest["data"]] == [("c.example", "warm"), ("a.example", "hot")]
+    assert [(c["key"], c["tier"]) for c in rest["data"]] == [
+        ("c.example", "warm"),
+        ("a.example", "hot"),
+    ]
 
 
-def test_filters_and_updated_since_use_the_latest_snapshot(api: Client, store: Store, site: str) -> None:
+def test_filters_and_updated_since_use_the_latest_snapshot(
+    api: Client, store: Store, site: str
+) -> None:
     yesterday = date.today() - timedelta(days=1)
     write_scores(store, [
         score_row(site, "old.example", score=80.0, tier="hot", day=yesterday),
@@ -82,7 +93,9 @@ def test_filters_and_updated_since_use_the_latest_snapshot(api: Client, store: S
         score_row(site, "hot.example", score=85.0, tier="hot"),
     ])  # fmt: skip
     cut = tick()
-    write_scores(store, [score_row(site, "old.example", score=20.0, tier="cold")])  # today replaces yesterday
+    write_scores(
+        store, [score_row(site, "old.example", score=20.0, tier="cold")]
+    )  # today replaces yesterday
     keys_of = lambda r: [c["key"] for c in r.json()["data"]]  # noqa: E731
     assert keys_of(api.get("/companies", tier="hot")) == ["hot.example"]
     assert keys_of(api.get("/companies", min_score=50)) == ["hot.example"]
@@ -96,8 +109,14 @@ def test_filters_and_updated_since_use_the_latest_snapshot(api: Client, store: S
                           headers={"Authorization": f"Bearer {api.token}"})  # fmt: skip
     assert keys_of(unencoded) == ["old.example"]  # "+02:00" unencoded arrives as " 02:00"
     company = r.json()["data"][0]
-    assert company["score"] == 20.0 and company["tier"] == "cold" and company["day"] == date.today().isoformat()
-    assert company["changed_at"].endswith("Z") and company["reasons"] == ["old.example read pricing"]
+    assert (
+        company["score"] == 20.0
+        and company["tier"] == "cold"
+        and company["day"] == date.today().isoformat()
+    )
+    assert company["changed_at"].endswith("Z") and company["reasons"] == [
+        "old.example read pricing"
+    ]
 
 
 @pytest.mark.parametrize(("params", "field"), [
@@ -107,15 +126,21 @@ def test_filters_and_updated_since_use_the_latest_snapshot(api: Client, store: S
     ({"min_score": "high"}, "min_score"), ({"min_score": "nan"}, "min_score"),
     ({"country": "USA"}, "country"), ({"tier": "<script>"}, "tier"), ({"sort": "score"}, "sort"),
 ])  # fmt: skip
-def test_invalid_parameters_are_400_in_the_one_error_shape(api: Client, params: dict[str, str], field: str) -> None:
+def test_invalid_parameters_are_400_in_the_one_error_shape(
+    api: Client, params: dict[str, str], field: str
+) -> None:
     r = api.get("/companies", **params)
     assert r.status_code == 400, r.text
     error = r.json()["error"]
-    assert error["status"] == 400 and error["code"] == "invalid_parameter" and error["field"] == field
+    assert (
+        error["status"] == 400 and error["code"] == "invalid_parameter" and error["field"] == field
+    )
     assert set(error) == {"status", "code", "message", "field"}
 
 
-def test_company_profile_has_history_visitors_and_timeline(api: Client, store: Store, site: str) -> None:
+def test_company_profile_has_history_visitors_and_timeline(
+    api: Client, store: Store, site: str
+) -> None:
     today = date.today()
     write_scores(store, [
         score_row(site, "acme.com", score=20.0, tier="cold", day=today - timedelta(days=2)),
@@ -125,8 +150,10 @@ def test_company_profile_has_history_visitors_and_timeline(api: Client, store: S
     ])  # fmt: skip
     ts = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.000")
     activity = [
-        ("v1", "page", "/pricing", 3, today), ("v2", "page", "/pricing", 1, today),
-        ("v1", "event", "demo_request", 1, today), ("v3", "page", "/docs", 2, today - timedelta(days=1)),
+        ("v1", "page", "/pricing", 3, today),
+        ("v2", "page", "/pricing", 1, today),
+        ("v1", "event", "demo_request", 1, today),
+        ("v3", "page", "/docs", 2, today - timedelta(days=1)),
     ]
     store.insert_rows("daily_activity", [
         {"site": site, "day": day, "company_key": "acme.com", "visitor_id": v, "kind": kind, "key": key,
@@ -136,14 +163,21 @@ def test_company_profile_has_history_visitors_and_timeline(api: Client, store: S
     r = api.get("/companies/acme.com", days=7)
     assert r.status_code == 200, r.text
     p = r.json()
-    assert (p["key"], p["score"], p["tier"], p["reasons"]) == ("acme.com", 82.0, "hot", ["3 visitors", "read pricing twice"])
+    assert (p["key"], p["score"], p["tier"], p["reasons"]) == (
+        "acme.com",
+        82.0,
+        "hot",
+        ["3 visitors", "read pricing twice"],
+    )
     assert [(h["day"], h["tier"]) for h in p["score_history"]] == [
         ((today - timedelta(days=2)).isoformat(), "cold"), ((today - timedelta(days=1)).isoformat(), "warm"),
         (today.isoformat(), "hot")]  # fmt: skip
     assert p["window_visitors"] == 3
     first = p["timeline"][0]
     assert first["day"] == today.isoformat()
-    assert first["pages"] == [{"path": "/pricing", "hits": 4, "engaged_ms": 4000, "max_scroll": 50, "visitors": 2}]
+    assert first["pages"] == [
+        {"path": "/pricing", "hits": 4, "engaged_ms": 4000, "max_scroll": 50, "visitors": 2}
+    ]
     assert first["events"] == [{"name": "demo_request", "hits": 1, "visitors": 1}]
     assert p["timeline"][1]["pages"][0]["path"] == "/docs"
 
@@ -158,7 +192,9 @@ def _event(site: str, visitor: str, type_: str = "pageview", domain: str = "") -
             "path": "/pricing", "visitor_id": visitor, "company_key": "acme.com", "company_domain": domain}  # fmt: skip
 
 
-def test_delete_visitor_removes_events_activity_and_identities(api: Client, store: Store, site: str) -> None:
+def test_delete_visitor_removes_events_activity_and_identities(
+    api: Client, store: Store, site: str
+) -> None:
     own = persistent_visitor_id(site, "crm-contact-42")
     rows = [_event(site, "aaaa1111aaaa1111"), _event(site, "aaaa1111aaaa1111", "identify", "acme.com"),
             _event(site, own), _event(site, "bbbb2222bbbb2222")]  # fmt: skip
@@ -173,13 +209,21 @@ def test_delete_visitor_removes_events_activity_and_identities(api: Client, stor
     assert counts("aaaa1111aaaa1111") == [2, 1, 1]
     r = api.delete("/visitors/aaaa1111aaaa1111")
     assert r.status_code == 200, r.text
-    assert r.json() == {"site": site, "visitor": "aaaa1111aaaa1111", "deleted": {"events": 2, "daily_activity": 1, "identities": 1}}
+    assert r.json() == {
+        "site": site,
+        "visitor": "aaaa1111aaaa1111",
+        "deleted": {"events": 2, "daily_activity": 1, "identities": 1},
+    }
     assert counts("aaaa1111aaaa1111") == [0, 0, 0]
     # The site's own id for a persistent visitor finds the stored (hashed) id.
     assert api.delete("/visitors/crm-contact-42").json()["deleted"]["events"] == 1
     assert counts(own) == [0, 0, 0]
     assert counts("bbbb2222bbbb2222") == [1, 1, 0]
-    assert api.delete("/visitors/aaaa1111aaaa1111").json()["deleted"] == {"events": 0, "daily_activity": 0, "identities": 0}
+    assert api.delete("/visitors/aaaa1111aaaa1111").json()["deleted"] == {
+        "events": 0,
+        "daily_activity": 0,
+        "identities": 0,
+    }
 
 
 def test_digest_rejects_unknown_format_and_bad_date(api: Client) -> None:
@@ -189,7 +233,11 @@ def test_digest_rejects_unknown_format_and_bad_date(api: Client) -> None:
 
 def test_data_responses_are_private_and_script_free(api: Client, store: Store, site: str) -> None:
     write_scores(store, [score_row(site, "acme.com")])
-    for r in (api.get("/companies"), api.get("/companies/acme.com"), api.get("/companies", limit="x")):
+    for r in (
+        api.get("/companies"),
+        api.get("/companies/acme.com"),
+        api.get("/companies", limit="x"),
+    ):
         assert r.headers["cache-control"] == "no-store"
         assert r.headers["x-content-type-options"] == "nosniff"
         assert "default-src 'none'" in r.headers["content-security-policy"]
@@ -215,9 +263,22 @@ def test_digest_in_every_format(api: Client, store: Store, site: str) -> None:
     assert empty.status_code == 200 and "acme.com" not in empty.text
 
 
-def test_rescoring_an_earlier_day_does_not_replace_the_latest_snapshot(api: Client, store: Store, site: str) -> None:
+def test_rescoring_an_earlier_day_does_not_replace_the_latest_snapshot(
+    api: Client, store: Store, site: str
+) -> None:
     write_scores(store, [score_row(site, "acme.com", score=80.0, tier="hot")])
-    write_scores(store, [score_row(site, "acme.com", score=10.0, tier="cold", day=date.today() - timedelta(days=3))])
+    write_scores(
+        store,
+        [
+            score_row(
+                site, "acme.com", score=10.0, tier="cold", day=date.today() - timedelta(days=3)
+            )
+        ],
+    )
     [company] = api.get("/companies").json()["data"]
-    assert (company["score"], company["tier"], company["day"]) == (80.0, "hot", date.today().isoformat())
+    assert (company["score"], company["tier"], company["day"]) == (
+        80.0,
+        "hot",
+        date.today().isoformat(),
+    )
     assert api.get("/companies/acme.com").json()["tier"] == "hot"

@@ -13,7 +13,9 @@ from intent.store import Store
 SITE = '[sites.shop]\ndomains = ["shop.example"]\n'
 
 
-def intent(tmp_path: Path, *args: str, toml: str | None = SITE, **env: str) -> subprocess.CompletedProcess[str]:
+def intent(
+    tmp_path: Path, *args: str, toml: str | None = SITE, **env: str
+) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "intent.toml"
     if toml is not None:
         config.write_text(toml, encoding="utf-8")
@@ -48,7 +50,9 @@ def test_serve_with_an_unusable_spool_dir_names_it(tmp_path: Path) -> None:
 
 def test_serve_with_an_unknown_site_key_names_it(tmp_path: Path) -> None:
     done = intent(tmp_path, "serve", toml=SITE + 'colour = "red"\n')
-    assert one_line_error(done, "serve").startswith("intent serve: sites.shop.colour: unknown setting")
+    assert one_line_error(done, "serve").startswith(
+        "intent serve: sites.shop.colour: unknown setting"
+    )
 
 
 def test_serve_refuses_two_workers_on_the_embedded_database(tmp_path: Path) -> None:
@@ -74,7 +78,9 @@ def test_init_writes_a_starter_config_once(tmp_path: Path) -> None:
     done = intent(tmp_path, "init", toml=None)
     assert done.returncode == 0 and config.exists(), done.stderr
     assert "[sites.localhost]" in config.read_text()
-    assert one_line_error(intent(tmp_path, "init", toml=None), "init").endswith("already exists; not overwriting it")
+    assert one_line_error(intent(tmp_path, "init", toml=None), "init").endswith(
+        "already exists; not overwriting it"
+    )
     assert intent(tmp_path, "init", "--if-missing", toml=None).returncode == 0
 
 
@@ -107,19 +113,35 @@ def test_every_data_file_is_packaged() -> None:
     patterns = project["tool"]["setuptools"]["package-data"]["*"]
     for package in ("collector", "intent"):
         for path in (root / package).rglob("*"):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".py", ".pyc"):
-                assert any(fnmatch.fnmatch(path.name, p) for p in patterns), f"add to package-data: {path}"
+            if (
+                path.is_file()
+                and "__pycache__" not in path.parts
+                and path.suffix not in (".py", ".pyc")
+            ):
+                assert any(fnmatch.fnmatch(path.name, p) for p in patterns), (
+                    f"add to package-data: {path}"
+                )
 
 
 def test_sites_lists_each_site_with_its_rules_and_tag(tmp_path: Path) -> None:
-    toml = (SITE + 'exclude_domains = ["own.example"]\n[sites.shop.rules]\nhot = 70\n'
-            '[sites.blog]\ndomains = ["blog.example"]\n')
+    toml = (
+        SITE + 'exclude_domains = ["own.example"]\n[sites.shop.rules]\nhot = 70\n'
+        '[sites.blog]\ndomains = ["blog.example"]\n'
+    )
     done = intent(tmp_path, "sites", "--url", "https://intent.shop.example/", toml=toml)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "shop" and "  domains: shop.example" in lines
-    assert any(line.startswith("  scoring: hot >= 70 with a buying signal in 7 days, warm >= 20") for line in lines)
+    assert any(
+        line.startswith("  scoring: hot >= 70 with a buying signal in 7 days, warm >= 20")
+        for line in lines
+    )
     assert "  excluded: own.example" in lines
-    assert '  tag: <script defer data-site="shop" src="https://intent.shop.example/js/intent.js"></script>' in lines
+    assert (
+        '  tag: <script defer data-site="shop" src="https://intent.shop.example/js/intent.js"></script>'
+        in lines
+    )
     assert "blog" in lines and "hot >= 50" in done.stdout  # the other site keeps the defaults
-    assert one_line_error(intent(tmp_path, "sites", toml=""), "sites").endswith("(add a [sites.NAME] table)")
+    assert one_line_error(intent(tmp_path, "sites", toml=""), "sites").endswith(
+        "(add a [sites.NAME] table)"
+    )

@@ -67,7 +67,9 @@ def test_sign_in_sets_a_strict_session_cookie(server: LiveServer, store: Store, 
     assert "s…@example.com" in page.text  # the masked address, never the address itself
 
 
-def test_wrong_password_unknown_user_and_bad_key_are_refused(server: LiveServer, store: Store, site: str) -> None:
+def test_wrong_password_unknown_user_and_bad_key_are_refused(
+    server: LiveServer, store: Store, site: str
+) -> None:
     email = make_user(store, site)
     client = httpx.Client(base_url=server.url)
     csrf = _csrf(client.get("/dashboard/login").text)
@@ -80,14 +82,18 @@ def test_wrong_password_unknown_user_and_bad_key_are_refused(server: LiveServer,
         assert "intent_session" not in client.cookies
 
 
-def test_sign_in_needs_the_csrf_token_and_our_origin(server: LiveServer, store: Store, site: str) -> None:
+def test_sign_in_needs_the_csrf_token_and_our_origin(
+    server: LiveServer, store: Store, site: str
+) -> None:
     email = make_user(store, site)
     client = httpx.Client(base_url=server.url)
     csrf = _csrf(client.get("/dashboard/login").text)
     form = {"email": email, "password": PASSWORD}
     assert client.post("/dashboard/login", data=form).status_code == 403
     assert client.post("/dashboard/login", data={**form, "csrf": "forged"}).status_code == 403
-    r = client.post("/dashboard/login", data={**form, "csrf": csrf}, headers={"Origin": "https://evil.example"})
+    r = client.post(
+        "/dashboard/login", data={**form, "csrf": csrf}, headers={"Origin": "https://evil.example"}
+    )
     assert r.status_code == 403
     r = client.post("/dashboard/login", data={**form, "csrf": csrf}, headers={"Origin": server.url})
     assert r.status_code == 303
@@ -95,10 +101,18 @@ def test_sign_in_needs_the_csrf_token_and_our_origin(server: LiveServer, store: 
 
 def test_next_never_leaves_the_dashboard(server: LiveServer, store: Store, site: str) -> None:
     email = make_user(store, site)
-    for evil in ("https://evil.example/", "//evil.example/x", "/dashboard/\\evil", "javascript:alert(1)"):
+    for evil in (
+        "https://evil.example/",
+        "//evil.example/x",
+        "/dashboard/\\evil",
+        "javascript:alert(1)",
+    ):
         client = httpx.Client(base_url=server.url)
         csrf = _csrf(client.get("/dashboard/login", params={"next": evil}).text)
-        r = client.post("/dashboard/login", data={"csrf": csrf, "email": email, "password": PASSWORD, "next": evil})
+        r = client.post(
+            "/dashboard/login",
+            data={"csrf": csrf, "email": email, "password": PASSWORD, "next": evil},
+        )
         assert r.headers["location"] == "/dashboard/", evil
 
 
@@ -139,7 +153,9 @@ def test_secure_cookie_behind_a_trusted_https_proxy_only(make_settings: Settings
     assert client.post("/dashboard/login", headers=proxied, data=form).status_code == 403
 
 
-def test_companies_by_tier_with_filters_and_search(server: LiveServer, store: Store, site: str) -> None:
+def test_companies_by_tier_with_filters_and_search(
+    server: LiveServer, store: Store, site: str
+) -> None:
     seed(store, site)
     client = sign_in(server.url, make_user(store, site))
     base = f"/dashboard/sites/{site}/companies"
@@ -167,7 +183,9 @@ def test_companies_by_tier_with_filters_and_search(server: LiveServer, store: St
     assert nothing.status_code == 200 and "No companies match these filters" in nothing.text
 
 
-def test_company_page_reasons_chart_timeline_pages(server: LiveServer, store: Store, site: str) -> None:
+def test_company_page_reasons_chart_timeline_pages(
+    server: LiveServer, store: Store, site: str
+) -> None:
     companies = seed(store, site)
     internal = Company(**{**companies[0].__dict__, "referrer": "https://www.example.com/pricing"})
     store.insert_rows("events", event_rows(site, internal, days=1))  # navigation inside the site
@@ -185,12 +203,14 @@ def test_company_page_reasons_chart_timeline_pages(server: LiveServer, store: St
     assert "event <b>demo_request</b>" in html
     assert "https://www.google.com/" in html and "Chrome on Windows (desktop)" in html
     assert "https://www.example.com/pricing" not in html  # own pages are not "where from"
-    assert len(re.findall(r'<li>\s*<h3>', html)) == 3  # three days of visits
+    assert len(re.findall(r"<li>\s*<h3>", html)) == 3  # three days of visits
 
     assert client.get(f"/dashboard/sites/{site}/companies/nobody.example").status_code == 404
 
 
-def test_sites_are_private_to_their_users(make_settings: SettingsFactory, serve: Serve, store: Store, site: str) -> None:
+def test_sites_are_private_to_their_users(
+    make_settings: SettingsFactory, serve: Serve, store: Store, site: str
+) -> None:
     other = site + "-other"
     toml = f'[sites."{site}"]\ndomains = ["example.com"]\n[sites."{other}"]\ndomains = ["example.org"]\n'
     live = serve(make_settings(site, toml=toml))
@@ -207,12 +227,17 @@ def test_sites_are_private_to_their_users(make_settings: SettingsFactory, serve:
     everyone = sign_in(live.url, make_user(store, other))
     picker = everyone.get("/dashboard/")
     assert picker.status_code == 200 and site in picker.text and other in picker.text
-    assert everyone.get("/dashboard/", params={"site": other}).headers["location"] == f"/dashboard/sites/{other}/companies"
+    assert (
+        everyone.get("/dashboard/", params={"site": other}).headers["location"]
+        == f"/dashboard/sites/{other}/companies"
+    )
     companies = everyone.get(f"/dashboard/sites/{other}/companies").text
     assert 'id="site-picker"' in companies and f'<option value="{other}" selected>' in companies
 
 
-def test_coverage_shares_by_traffic_class_and_source(server: LiveServer, store: Store, site: str) -> None:
+def test_coverage_shares_by_traffic_class_and_source(
+    server: LiveServer, store: Store, site: str
+) -> None:
     seed(store, site)
     client = sign_in(server.url, make_user(store, site))
     r = client.get(f"/dashboard/sites/{site}/coverage", params={"days": 7})
@@ -224,7 +249,9 @@ def test_coverage_shares_by_traffic_class_and_source(server: LiveServer, store: 
     assert int(rows["business"]) == int(rows["maxmind"]) + int(rows["asn"])
     assert rows["asn"] == "3"  # Cyberdyne: 1 page x 1 visitor x 3 days
     total = int(rows["business"]) + 6
-    assert f"of {total} page views" in html and "(19 of 22 visitors)" in html  # 19 company visitors + 3 anonymous
+    assert (
+        f"of {total} page views" in html and "(19 of 22 visitors)" in html
+    )  # 19 company visitors + 3 anonymous
     assert "55 events were dropped" in html
     assert '<meter min="0" max="1" value="' in html and "style=" not in html
 
@@ -240,7 +267,9 @@ def test_dropped_events_by_reason(server: LiveServer, store: Store, site: str) -
     assert "bot:ua" in today_only
 
 
-def test_install_page_shows_the_script_tag_and_whether_events_arrive(server: LiveServer, store: Store, site: str) -> None:
+def test_install_page_shows_the_script_tag_and_whether_events_arrive(
+    server: LiveServer, store: Store, site: str
+) -> None:
     client = sign_in(server.url, make_user(store, site))
     html = client.get(f"/dashboard/sites/{site}/install").text
     tag = f'<script defer data-site="{site}" src="{server.url}/js/intent.js"></script>'
@@ -250,7 +279,9 @@ def test_install_page_shows_the_script_tag_and_whether_events_arrive(server: Liv
     assert "Receiving events" in client.get(f"/dashboard/sites/{site}/install").text
 
 
-def test_digest_preview_lists_todays_hot_and_warm(server: LiveServer, store: Store, site: str) -> None:
+def test_digest_preview_lists_todays_hot_and_warm(
+    server: LiveServer, store: Store, site: str
+) -> None:
     seed(store, site)
     client = sign_in(server.url, make_user(store, site))
     r = client.get(f"/dashboard/sites/{site}/digest")
@@ -263,7 +294,10 @@ def test_digest_preview_lists_todays_hot_and_warm(server: LiveServer, store: Sto
     assert "sandbox" in dashboard.DIGEST_CSP and "script" not in dashboard.DIGEST_CSP
     yesterday = client.get(f"/dashboard/sites/{site}/digest", params={"date": "2001-01-01"})
     assert 'digest.html?date=2001-01-01"' in yesterday.text
-    assert client.get(f"/dashboard/sites/{site}/digest.html", params={"date": "garbage"}).status_code == 200
+    assert (
+        client.get(f"/dashboard/sites/{site}/digest.html", params={"date": "garbage"}).status_code
+        == 200
+    )
 
 
 def test_sign_out_ends_the_session(server: LiveServer, store: Store, site: str) -> None:
@@ -274,11 +308,15 @@ def test_sign_out_ends_the_session(server: LiveServer, store: Store, site: str) 
     r = client.post("/dashboard/logout", data={"csrf": _csrf(page.text)})
     assert r.status_code == 303
     assert users.session(store, token) is None
-    replay = httpx.get(server.url + f"/dashboard/sites/{site}/companies", cookies={"intent_session": token})
+    replay = httpx.get(
+        server.url + f"/dashboard/sites/{site}/companies", cookies={"intent_session": token}
+    )
     assert replay.status_code == 303  # the old cookie no longer signs anyone in
 
 
-def test_password_change_and_deletion_end_sessions(server: LiveServer, store: Store, site: str) -> None:
+def test_password_change_and_deletion_end_sessions(
+    server: LiveServer, store: Store, site: str
+) -> None:
     email = make_user(store, site)
     client = sign_in(server.url, email)
     assert client.get(f"/dashboard/sites/{site}/companies").status_code == 200
@@ -347,10 +385,14 @@ def test_users_cli_creates_with_password_stdin(tmp_path: Path) -> None:
                               capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2])  # fmt: skip
 
     assert intent("migrate").returncode == 0
-    r = intent("users", "create", "--email", "ann@corp.example", "--password-stdin", stdin=PASSWORD + "\n")
+    r = intent(
+        "users", "create", "--email", "ann@corp.example", "--password-stdin", stdin=PASSWORD + "\n"
+    )
     assert r.returncode == 0, r.stderr
     assert "created a…@corp.example" in r.stdout
-    r = intent("users", "create", "--email", "ann@corp.example", "--password-stdin", stdin=PASSWORD + "\n")
+    r = intent(
+        "users", "create", "--email", "ann@corp.example", "--password-stdin", stdin=PASSWORD + "\n"
+    )
     assert r.returncode == 1 and "already exists" in r.stderr and "Traceback" not in r.stderr
     r = intent("users", "create", "--email", "bob@corp.example", stdin="")
     assert r.returncode == 1 and "--password-stdin" in r.stderr
@@ -375,13 +417,19 @@ def test_sign_in_with_an_api_key_sees_only_its_sites(make_settings: SettingsFact
     assert client.get("/dashboard/").headers["location"] == f"/dashboard/sites/{site}/companies"
     page = client.get(f"/dashboard/sites/{site}/companies")
     assert page.status_code == 200 and f"key {token.split('_')[1]}…" in page.text
-    assert token not in page.text and token.split("_")[2] not in repr(store.query("SELECT * FROM dashboard_sessions"))
+    assert token not in page.text and token.split("_")[2] not in repr(
+        store.query("SELECT * FROM dashboard_sessions")
+    )
     assert client.get(f"/dashboard/sites/{other}/companies").status_code == 404
     keys.revoke(store, token.split("_")[1])
-    assert client.get(f"/dashboard/sites/{site}/companies").status_code == 303  # revoked: signed out
+    assert (
+        client.get(f"/dashboard/sites/{site}/companies").status_code == 303
+    )  # revoked: signed out
 
 
-def test_users_cli_while_the_server_holds_the_database(make_settings: SettingsFactory, store: Store, site: str) -> None:
+def test_users_cli_while_the_server_holds_the_database(
+    make_settings: SettingsFactory, store: Store, site: str
+) -> None:
     """The CLI cannot open the embedded database the server holds: it hashes the password
     itself and the server runs the command (only the hash travels, the stdin stays ours)."""
     port = free_port()
@@ -406,7 +454,9 @@ def test_users_cli_while_the_server_holds_the_database(make_settings: SettingsFa
         live.stop()
 
 
-def test_companies_page_through_every_company_once(server: LiveServer, store: Store, site: str) -> None:
+def test_companies_page_through_every_company_once(
+    server: LiveServer, store: Store, site: str
+) -> None:
     many = [Company(f"c{i:03}.example", f"Company {i:03}", f"c{i:03}.example", "US", "cold", [float(i % 7)],
                     [f"{i} visits"]) for i in range(130)]  # fmt: skip
     store.insert_rows("company_scores", [r for c in many for r in score_rows(site, c)])

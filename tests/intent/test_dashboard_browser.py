@@ -34,7 +34,9 @@ class Watched:
         # a request cut short by the next navigation (net::ERR_ABORTED) is not a failure
         self.page.on("requestfailed", lambda r: "ERR_ABORTED" not in (r.failure or "")
                      and self.problems.append(f"failed {r.url}: {r.failure}"))  # fmt: skip
-        self.page.on("response", lambda r: r.status >= 400 and self.problems.append(f"{r.status} {r.url}"))
+        self.page.on(
+            "response", lambda r: r.status >= 400 and self.problems.append(f"{r.status} {r.url}")
+        )
 
         def dialog(d: object) -> None:
             self.dialogs.append(getattr(d, "message", "?"))
@@ -71,7 +73,10 @@ def test_sign_in_see_tiers_open_a_company(context: BrowserContext, make_settings
     assert w.page.locator(".tiers a.tier-warm b").inner_text() == "3"
     assert w.page.locator("table.companies tbody tr").count() == 9
     first = w.page.locator("table.companies tbody tr").first
-    assert "Acme Corporation" in first.inner_text() and first.locator(".tier").inner_text().lower() == "hot"
+    assert (
+        "Acme Corporation" in first.inner_text()
+        and first.locator(".tier").inner_text().lower() == "hot"
+    )
     # the stylesheet applied (no inline styles are allowed, so this proves it loaded)
     bg = w.page.locator(".tier.tier-hot").first.evaluate("e => getComputedStyle(e).backgroundColor")
     assert bg == "rgb(217, 72, 15)"
@@ -107,7 +112,9 @@ def test_sign_in_see_tiers_open_a_company(context: BrowserContext, make_settings
     assert w.problems == [] and w.dialogs == []
 
 
-def test_wrong_password_shows_an_error(context: BrowserContext, server: LiveServer, store: Store, site: str) -> None:
+def test_wrong_password_shows_an_error(
+    context: BrowserContext, server: LiveServer, store: Store, site: str
+) -> None:
     email = make_user(store, site)
     w = Watched(context)
     w.page.goto(server.url + "/dashboard/login")
@@ -121,7 +128,9 @@ def test_wrong_password_shows_an_error(context: BrowserContext, server: LiveServ
 
 def test_readable_on_a_phone(browser: Browser, server: LiveServer, store: Store, site: str) -> None:
     seed(store, site)
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+    ctx = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    )
     try:
         w = Watched(ctx)
         sign_in(w, server.url, make_user(store, site))
@@ -133,7 +142,8 @@ def test_readable_on_a_phone(browser: Browser, server: LiveServer, store: Store,
         # one card per company: the header row is hidden and cells are labelled
         assert not w.page.locator("table.companies thead").is_visible()
         label = w.page.locator("table.companies td").first.evaluate(
-            "e => getComputedStyle(e, '::before').content")
+            "e => getComputedStyle(e, '::before').content"
+        )
         assert label == '"Company"'
         assert w.problems == []
     finally:

@@ -35,10 +35,25 @@ def test_cli_creates_a_key_printed_once_and_stored_hashed(
     assert token.startswith("int_")
     prefix = keys.parse(token)
     assert prefix is not None
-    stored = store.query_dicts("SELECT key_hash, name, sites, scope FROM api_keys FINAL WHERE prefix = {p:String}", {"p": prefix[0]})
-    assert stored == [{"key_hash": hashlib.sha256(token.encode()).hexdigest(), "name": "hubspot", "sites": [site], "scope": "read"}]
+    stored = store.query_dicts(
+        "SELECT key_hash, name, sites, scope FROM api_keys FINAL WHERE prefix = {p:String}",
+        {"p": prefix[0]},
+    )
+    assert stored == [
+        {
+            "key_hash": hashlib.sha256(token.encode()).hexdigest(),
+            "name": "hubspot",
+            "sites": [site],
+            "scope": "read",
+        }
+    ]
     # The plain key (or its secret part) is in no table of the database.
-    tables = [r[0] for r in store.query("SELECT name FROM system.tables WHERE database = currentDatabase() AND engine NOT LIKE '%View%'")]
+    tables = [
+        r[0]
+        for r in store.query(
+            "SELECT name FROM system.tables WHERE database = currentDatabase() AND engine NOT LIKE '%View%'"
+        )
+    ]
     assert "api_keys" in tables
     for table in tables:
         rows = store.query("SELECT * FROM {t:Identifier}", {"t": table})
@@ -55,7 +70,10 @@ def test_cli_creates_a_key_printed_once_and_stored_hashed(
 
 
 def test_cli_refuses_an_unknown_site_in_one_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], make_settings: SettingsFactory, site: str
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    make_settings: SettingsFactory,
+    site: str,
 ) -> None:
     assert run_cli(monkeypatch, make_settings(site), "keys", "create", "--site", "nope") == 1
     err = capsys.readouterr().err
@@ -66,7 +84,9 @@ def test_bearer_auth_wrong_revoked_and_other_site(
     make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], store: Store, site: str
 ) -> None:
     other = site + "-b"
-    toml = f'[sites."{site}"]\ndomains = ["a.example"]\n[sites."{other}"]\ndomains = ["b.example"]\n'
+    toml = (
+        f'[sites."{site}"]\ndomains = ["a.example"]\n[sites."{other}"]\ndomains = ["b.example"]\n'
+    )
     live = serve(make_settings(toml=toml))
     write_scores(store, [score_row(site, "acme.com"), score_row(other, "globex.com")])
     token, _ = keys.create(store, [site])
@@ -76,7 +96,12 @@ def test_bearer_auth_wrong_revoked_and_other_site(
     assert ok.status_code == 200, ok.text
     assert [c["key"] for c in ok.json()["data"]] == ["acme.com"]
 
-    for bad in (None, "nonsense", token[:-1] + ("A" if token[-1] != "A" else "B"), "int_abcdefgh_" + "x" * 32):
+    for bad in (
+        None,
+        "nonsense",
+        token[:-1] + ("A" if token[-1] != "A" else "B"),
+        "int_abcdefgh_" + "x" * 32,
+    ):
         r = get(live, path, bad)
         assert r.status_code == 401, bad
         assert r.json()["error"]["code"] == "unauthorized"
@@ -86,7 +111,14 @@ def test_bearer_auth_wrong_revoked_and_other_site(
     for name in (other, "no-such-site"):
         r = get(live, f"/api/v1/sites/{name}/companies", token)
         assert r.status_code == 404
-        assert r.json() == {"error": {"status": 404, "code": "site_not_found", "message": f"no site {name!r}", "field": "site"}}
+        assert r.json() == {
+            "error": {
+                "status": 404,
+                "code": "site_not_found",
+                "message": f"no site {name!r}",
+                "field": "site",
+            }
+        }
     assert get(live, f"/api/v1/sites/{other}/companies/globex.com", token).status_code == 404
 
     metrics = httpx.get(live.url + "/metrics").text
@@ -103,7 +135,10 @@ def test_revocation_reaches_other_processes_within_the_cache_time(
     assert keys.verify(store, token) == key  # now cached
     # Another process revokes: simulated by writing the revocation without touching this cache.
     row = store.query_dicts(keys.SELECT_ROW, {"prefix": key.prefix})[0]
-    store.insert_rows("api_keys", [{**row, "revoked_at": "2030-01-01 00:00:00.000", "updated_at": "2030-01-01 00:00:00.000"}])
+    store.insert_rows(
+        "api_keys",
+        [{**row, "revoked_at": "2030-01-01 00:00:00.000", "updated_at": "2030-01-01 00:00:00.000"}],
+    )
     assert keys.verify(store, token) == key  # still cached
     monkeypatch.setattr(keys, "CACHE_SECONDS", 0.0)
     keys._cache.clear()
@@ -131,9 +166,17 @@ def test_scopes_read_key_cannot_delete_or_track(
     live = serve(make_settings(site))
     read, _ = keys.create(store, [site], "read")
     write, _ = keys.create(store, [site], "write")
-    r = httpx.delete(f"{live.url}/api/v1/sites/{site}/visitors/abc", headers={"Authorization": f"Bearer {read}"})
+    r = httpx.delete(
+        f"{live.url}/api/v1/sites/{site}/visitors/abc", headers={"Authorization": f"Bearer {read}"}
+    )
     assert r.status_code == 403 and r.json()["error"]["code"] == "insufficient_scope"
-    event = {"site": site, "type": "pageview", "url": "https://example.com/", "ip": "203.0.113.9", "ua": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"}
+    event = {
+        "site": site,
+        "type": "pageview",
+        "url": "https://example.com/",
+        "ip": "203.0.113.9",
+        "ua": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0",
+    }
     assert live.post(event, Authorization=f"Bearer {read}").status_code == 401
     assert live.post(event, Authorization=f"Bearer {write}").status_code == 202
 

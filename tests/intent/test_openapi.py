@@ -49,7 +49,9 @@ def test_every_api_route_is_described(server: LiveServer) -> None:
 def test_schemathesis_no_5xx_and_responses_match_the_schema(
     make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], store: Store, site: str
 ) -> None:
-    live = serve(make_settings(site, INTENT_API_RATE_LIMIT_BURST="100000", INTENT_API_RATE_LIMIT="10000"))
+    live = serve(
+        make_settings(site, INTENT_API_RATE_LIMIT_BURST="100000", INTENT_API_RATE_LIMIT="10000")
+    )
     write_scores(store, [score_row(site, f"c{i}.example", score=float(i * 10), tier=("hot", "warm", "cold")[i % 3])
                          for i in range(12)])  # fmt: skip
     token, _ = keys.create(store, [site], "write")

@@ -20,7 +20,9 @@ from tests.conftest import LiveServer, SettingsFactory, free_port, start_server
 
 
 @pytest.fixture
-def held(make_settings: SettingsFactory, site: str) -> Iterator[tuple[LiveServer, Settings, dict[str, str]]]:
+def held(
+    make_settings: SettingsFactory, site: str
+) -> Iterator[tuple[LiveServer, Settings, dict[str, str]]]:
     port = free_port()
     settings = make_settings(site, INTENT_PORT=str(port))
     live = start_server(create_app(settings), port=port)
@@ -32,7 +34,13 @@ def held(make_settings: SettingsFactory, site: str) -> Iterator[tuple[LiveServer
 
 
 def intent(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "intent", *argv], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "intent", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_keys_commands_run_through_the_server_holding_the_database(
@@ -44,7 +52,9 @@ def test_keys_commands_run_through_the_server_holding_the_database(
     assert created.returncode == 0, created.stderr
     token = created.stdout.splitlines()[0]
     assert keys.verify(store, token) is not None
-    r = httpx.get(f"{live.url}/api/v1/sites/{site}/companies", headers={"Authorization": f"Bearer {token}"})
+    r = httpx.get(
+        f"{live.url}/api/v1/sites/{site}/companies", headers={"Authorization": f"Bearer {token}"}
+    )
     assert r.status_code == 200
 
     prefix = token.split("_")[1]
@@ -52,21 +62,37 @@ def test_keys_commands_run_through_the_server_holding_the_database(
     revoked = intent(env, "keys", "revoke", prefix)
     assert revoked.returncode == 0, revoked.stderr
     # Revoked inside the server process: refused at once, not after the cache time.
-    r = httpx.get(f"{live.url}/api/v1/sites/{site}/companies", headers={"Authorization": f"Bearer {token}"})
+    r = httpx.get(
+        f"{live.url}/api/v1/sites/{site}/companies", headers={"Authorization": f"Bearer {token}"}
+    )
     assert r.status_code == 401
     again = intent(env, "keys", "revoke", prefix)
-    assert again.returncode == 1 and "no active key" in again.stderr and "Traceback" not in again.stderr
+    assert (
+        again.returncode == 1
+        and "no active key" in again.stderr
+        and "Traceback" not in again.stderr
+    )
 
 
-def test_the_cli_endpoint_wants_the_token_and_refuses_serve(held: tuple[LiveServer, Settings, dict[str, str]]) -> None:
+def test_the_cli_endpoint_wants_the_token_and_refuses_serve(
+    held: tuple[LiveServer, Settings, dict[str, str]],
+) -> None:
     live, settings, _ = held
     token = remote.token_path(settings).read_text()
     assert httpx.post(f"{live.url}/api/cli", json={"argv": ["keys", "list"]}).status_code == 401
     assert httpx.post(f"{live.url}/api/cli", json={"argv": ["keys", "list"]},
                       headers={"Authorization": "Bearer " + token[:-1]}).status_code == 401  # fmt: skip
-    r = httpx.post(f"{live.url}/api/cli", json={"argv": ["serve"]}, headers={"Authorization": "Bearer " + token})
+    r = httpx.post(
+        f"{live.url}/api/cli",
+        json={"argv": ["serve"]},
+        headers={"Authorization": "Bearer " + token},
+    )
     assert r.status_code == 400
-    r = httpx.post(f"{live.url}/api/cli", json={"argv": ["keys", "frobnicate"]}, headers={"Authorization": "Bearer " + token})
+    r = httpx.post(
+        f"{live.url}/api/cli",
+        json={"argv": ["keys", "frobnicate"]},
+        headers={"Authorization": "Bearer " + token},
+    )
     assert r.status_code == 200 and r.json()["code"] == 2 and "invalid choice" in r.json()["stderr"]
 
 
@@ -78,10 +104,16 @@ def test_without_a_server_the_cli_says_the_database_is_in_use(
     env.update({"INTENT_CONFIG": str(settings.config_path), "INTENT_CLICKHOUSE_URL": settings.clickhouse_url,
                 "INTENT_SPOOL_DIR": str(settings.spool_dir), "INTENT_PORT": str(free_port())})  # fmt: skip
     r = intent(env, "keys", "list")
-    assert r.returncode == 1 and "in use by another process" in r.stderr and "Traceback" not in r.stderr
+    assert (
+        r.returncode == 1
+        and "in use by another process" in r.stderr
+        and "Traceback" not in r.stderr
+    )
 
 
-def test_the_cli_endpoint_is_not_served_through_a_proxy(held: tuple[LiveServer, Settings, dict[str, str]]) -> None:
+def test_the_cli_endpoint_is_not_served_through_a_proxy(
+    held: tuple[LiveServer, Settings, dict[str, str]],
+) -> None:
     live, settings, _ = held
     token = remote.token_path(settings).read_text()
     r = httpx.post(f"{live.url}/api/cli", json={"argv": ["keys", "list"]},

@@ -144,7 +144,9 @@ def test_a_server_restarted_after_the_digest_time_sends_it_once(
         digests.append(day)
 
     def restarted(at: datetime) -> list[str]:
-        schedule = ScoringSchedule(settings, store, first_delay_s=3 * 86400, after=[], digest=digest)
+        schedule = ScoringSchedule(
+            settings, store, first_delay_s=3 * 86400, after=[], digest=digest
+        )
         schedule.last_check = at  # a fresh server's clock starts now, after the due moment
         return schedule.run_due(at)
 

@@ -83,7 +83,11 @@ def test_server_delivers_signed_messages_the_receiver_verifies(
     make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], store: Store, site: str,
     receiver: Receiver, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    settings = make_settings(toml=hook_toml(site, receiver.url, events='events = ["company.became_hot", "company.cooled"]\n'))
+    settings = make_settings(
+        toml=hook_toml(
+            site, receiver.url, events='events = ["company.became_hot", "company.cooled"]\n'
+        )
+    )
     live = serve(settings)
     assert live.collector.deliverer is not None
     scores = [hot(site), hot(site, "globex.com", "newly_warm"), hot(site, "initech.com", "still_hot"),
@@ -103,9 +107,16 @@ def test_server_delivers_signed_messages_the_receiver_verifies(
     # A tampered body fails verification.
     _, headers, body = receiver.got[0]
     with pytest.raises(Exception, match="signature"):
-        Webhook(SECRET).verify(body.replace(b"acme", b"evil").replace(b"umbrella", b"evil"), headers)
-    assert wait_until(lambda: [d["status"] for d in deliveries(store, site)] == ["delivered", "delivered"])
-    assert 'intent_webhook_attempts_total{outcome="delivered"} 2.0' in httpx.get(live.url + "/metrics").text
+        Webhook(SECRET).verify(
+            body.replace(b"acme", b"evil").replace(b"umbrella", b"evil"), headers
+        )
+    assert wait_until(
+        lambda: [d["status"] for d in deliveries(store, site)] == ["delivered", "delivered"]
+    )
+    assert (
+        'intent_webhook_attempts_total{outcome="delivered"} 2.0'
+        in httpx.get(live.url + "/metrics").text
+    )
     # Rescoring the same day never sends the same news twice.
     assert webhooks.enqueue(store, settings.sites[site], scores) == 0
 
@@ -131,11 +142,16 @@ def test_failing_receiver_is_retried_with_backoff(
         deliverer.stop()
     assert [d["attempts"] for d in deliveries(store, site)] == [3]
     assert len({h["webhook-id"] for _, h, _ in receiver.got}) == 1  # the same message each time
-    attempts = store.query("SELECT attempt, status_code FROM webhook_attempts WHERE site = {s:String} ORDER BY attempt", {"s": site})
+    attempts = store.query(
+        "SELECT attempt, status_code FROM webhook_attempts WHERE site = {s:String} ORDER BY attempt",
+        {"s": site},
+    )
     assert attempts == [(1, 500), (2, 503), (3, 200)]
 
 
-def test_gives_up_after_the_schedule(make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver) -> None:
+def test_gives_up_after_the_schedule(
+    make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver
+) -> None:
     settings = make_settings(toml=hook_toml(site, receiver.url))
     receiver.answers = [(500, {})] * 10
     deliverer = webhooks.Deliverer(store, settings, schedule=FAST, poll_seconds=0.05)
@@ -154,7 +170,11 @@ def test_default_schedule_retries_for_more_than_a_day() -> None:
 
 
 def test_a_restart_mid_queue_still_delivers(
-    make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], store: Store, site: str, receiver: Receiver
+    make_settings: SettingsFactory,
+    serve: Callable[[Settings], LiveServer],
+    store: Store,
+    site: str,
+    receiver: Receiver,
 ) -> None:
     settings = make_settings(toml=hook_toml(site, receiver.url))
     receiver.answers = [(503, {})]
@@ -175,7 +195,8 @@ def test_private_targets_are_refused_by_default(
 ) -> None:
     local = receiver.url.replace("127.0.0.1", "localhost")
     toml = hook_toml(site, receiver.url, allow_private=False) + (
-        f'[[sites."{site}".webhooks]]\nurl = "{local}"\nsecret = "{SECRET}"\n')
+        f'[[sites."{site}".webhooks]]\nurl = "{local}"\nsecret = "{SECRET}"\n'
+    )
     settings = make_settings(toml=toml)
     deliverer = webhooks.Deliverer(store, settings, schedule=FAST)
     assert webhooks.enqueue(store, settings.sites[site], [hot(site)]) == 2
@@ -195,12 +216,16 @@ def test_non_public_addresses(address: str) -> None:
     assert webhooks.not_public(address)
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "8.8.8.8"])
+@pytest.mark.parametrize(
+    "address", ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "8.8.8.8"]
+)
 def test_public_addresses(address: str) -> None:
     assert not webhooks.not_public(address)
 
 
-def test_redirects_are_not_followed(make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver) -> None:
+def test_redirects_are_not_followed(
+    make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver
+) -> None:
     elsewhere = receiver.url.replace("/hooks/intent", "/elsewhere")
     receiver.answers = [(302, {"Location": elsewhere}), (307, {"Location": elsewhere})]
     settings = make_settings(toml=hook_toml(site, receiver.url))
@@ -213,7 +238,9 @@ def test_redirects_are_not_followed(make_settings: SettingsFactory, store: Store
     assert "redirects are not followed" in row["last_error"]
 
 
-def test_plain_string_secrets_sign_with_their_bytes(store: Store, site: str, receiver: Receiver, tmp_path: Path) -> None:
+def test_plain_string_secrets_sign_with_their_bytes(
+    store: Store, site: str, receiver: Receiver, tmp_path: Path
+) -> None:
     secret = "a-plain-secret-of-some-length"
     hook = WebhookConfig(receiver.url, secret, allow_private=True)
     config = SiteConfig(name=site, domains=("example.com",), webhooks=(hook,))
@@ -228,7 +255,11 @@ def test_plain_string_secrets_sign_with_their_bytes(store: Store, site: str, rec
 
 
 def test_a_scoring_run_that_makes_a_company_hot_sends_a_webhook(
-    make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], store: Store, site: str, receiver: Receiver
+    make_settings: SettingsFactory,
+    serve: Callable[[Settings], LiveServer],
+    store: Store,
+    site: str,
+    receiver: Receiver,
 ) -> None:
     from intent.schedule import score_and_notify
     from tests.intent.activity import event
@@ -238,7 +269,10 @@ def test_a_scoring_run_that_makes_a_company_hot_sends_a_webhook(
     today = datetime.now(UTC).date()
     rows = []
     for v in ("g1", "g2", "g3"):  # three people from Globex on pricing and demo pages today
-        rows += [event(site, today, "globex.com", v, "/pricing", hour=0), event(site, today, "globex.com", v, "/demo", hour=0)]
+        rows += [
+            event(site, today, "globex.com", v, "/pricing", hour=0),
+            event(site, today, "globex.com", v, "/demo", hour=0),
+        ]
     store.insert_rows("events", rows)
     scores = score_and_notify(store, settings.sites[site], today)
     assert [(s.company_key, s.transition) for s in scores] == [("globex.com", "newly_hot")]

@@ -211,7 +211,9 @@ def test_an_ipv4_only_database_answers_nothing_for_ipv6(tmp_path: Path) -> None:
     assert e.network(ipaddress.ip_address("2001:db8::1")).country == ""
 
 
-def test_a_database_that_appears_or_is_replaced_is_reopened(mmdb: dict[str, Path], tmp_path: Path) -> None:
+def test_a_database_that_appears_or_is_replaced_is_reopened(
+    mmdb: dict[str, Path], tmp_path: Path
+) -> None:
     import os
     import shutil
 

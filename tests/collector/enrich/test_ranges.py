@@ -195,7 +195,9 @@ def test_import_through_the_running_server_that_holds_the_database(
         r = subprocess.run([sys.executable, "-m", "intent", "ranges", "import", "mine.csv"], env=env,
                            cwd=cwd, capture_output=True, text=True, timeout=120)  # fmt: skip
         assert r.returncode == 0, r.stderr
-        found = store.query("SELECT domain FROM company_ranges FINAL WHERE domain = {d:String}", {"d": domain})
+        found = store.query(
+            "SELECT domain FROM company_ranges FINAL WHERE domain = {d:String}", {"d": domain}
+        )
         assert found == [(domain,)]
     finally:
         live.stop()
