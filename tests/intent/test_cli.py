@@ -93,14 +93,17 @@ def test_stats_on_an_empty_install(tmp_path: Path) -> None:
 
 def test_the_worker_entry_point_builds_the_app(tmp_path: Path) -> None:
     """`intent serve --workers N` (ClickHouse server only) imports intent.asgi in each worker."""
-    code = "import intent.asgi as a; print(type(a.app).__name__, sorted(a.settings.sites))"
+    code = (
+        "import intent.asgi as a; from starlette.applications import Starlette; "
+        "print(type(a.app).__name__, isinstance(a.app, Starlette), sorted(a.settings.sites))"
+    )
     config = tmp_path / "intent.toml"
     config.write_text(SITE, encoding="utf-8")
     base = {k: v for k, v in os.environ.items() if not k.startswith("INTENT_")}
     done = subprocess.run([sys.executable, "-c", code], env={**base, "INTENT_CONFIG": str(config)},
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "Starlette ['shop']"
+    assert done.stdout.strip() == "CollectorApp True ['shop']"
 
 
 def test_every_data_file_is_packaged() -> None:
