@@ -129,15 +129,18 @@ class Spool:
 
     # -- the request side (event loop) ---------------------------------------------------
 
-    async def append(self, lines: list[bytes]) -> None:
-        """Return once `lines` are on disk (fsynced); raise SpoolFull past the bound."""
+    async def append(
+        self, lines: list[bytes], loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        """Return once `lines` are on disk (fsynced); raise SpoolFull past the bound. `loop` is
+        the running loop when the caller knows it (saves a system call per append)."""
         size = sum(map(len, lines)) + len(lines)  # each line and its newline
         with self._bytes_lock:  # reserve now so concurrent requests see the bound
             if self.bytes + size > self.max_bytes:
                 self.refusing = True
                 raise SpoolFull(f"spool holds {self.bytes} bytes (bound {self.max_bytes})")
             self.bytes += size
-        loop = asyncio.get_running_loop()
+        loop = loop or asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         with self._queue:
             if self._closed:  # shutting down: this request is answered 503 and retried later
