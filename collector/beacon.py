@@ -29,6 +29,7 @@ MAX_PROPS_BYTES = 2048
 MAX_ENGAGED_MS = 24 * 3600 * 1000
 TYPES = ("pageview", "engagement", "event", "identify")
 UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+_NO_UTM = dict.fromkeys(UTM, "")
 
 _DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _NAME = re.compile(r"^[\w.:/ -]{1,120}$")
@@ -149,9 +150,12 @@ def new_event_id() -> str:
     with _random_lock:
         if not _random:
             _random.extend(os.urandom(4096))
-        h = _random[-16:].hex()
+        b = _random[-16:]
         del _random[-16:]
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    b[6] = b[6] & 0x0F | 0x40  # version 4
+    b[8] = b[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def validate(obj: Any, index: int | None = None) -> Beacon:
@@ -223,8 +227,11 @@ def validate(obj: Any, index: int | None = None) -> Beacon:
         else 0,
         "scroll": _int(obj, "scroll", 0, 100, where) if "scroll" in obj else 0,
     }
-    for key in UTM:
-        row[key] = query.get(key, "")
+    if query:
+        for key in UTM:
+            row[key] = query.get(key, "")
+    else:
+        row.update(_NO_UTM)
     return Beacon(
         site=site,
         row=row,

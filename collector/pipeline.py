@@ -67,12 +67,7 @@ def drop_dnt(event: Event, ctx: Context) -> Event | Drop:
 def put_user_agent(event: Event, ctx: Context) -> Event | Drop:
     agent = useragent.parse(event.user_agent)
     event.agent = agent
-    row = event.row
-    row["browser"] = agent.browser
-    row["browser_version"] = agent.browser_version
-    row["os"] = agent.os
-    row["os_version"] = agent.os_version
-    row["device"] = agent.device
+    event.row.update(agent.fields)  # browser, browser_version, os, os_version, device
     return event
 
 
@@ -188,5 +183,6 @@ def run(event: Event, ctx: Context, steps: tuple[Step, ...] = STEPS) -> Event | 
             return result
         event = result
     # isoformat is ~5x cheaper than strftime; same text ("2026-01-31 12:00:00.123")
-    event.row["ts"] = event.ts.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "milliseconds")
+    ts = event.ts if event.ts.tzinfo is UTC else event.ts.astimezone(UTC)
+    event.row["ts"] = ts.replace(tzinfo=None).isoformat(" ", "milliseconds")
     return event

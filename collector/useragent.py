@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import ua_parser
@@ -72,6 +72,14 @@ class Agent:
     os_version: str
     device: str  # desktop | mobile | tablet | bot | other
     bot: str  # "" or the drop reason: bot:empty, bot:headless, bot:http-client, bot:crawler, bot:ua
+    # The row fields above, made once per parse (an agent is cached and reused per request).
+    fields: dict[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", {
+            "browser": self.browser, "browser_version": self.browser_version, "os": self.os,
+            "os_version": self.os_version, "device": self.device,
+        })  # fmt: skip
 
 
 def _bot_reason(ua: str) -> str:
