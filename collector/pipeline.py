@@ -20,6 +20,7 @@ from collector.beacon import Beacon
 from collector.clientip import IPAddress
 from collector.enrich import UNKNOWN, Company, Enricher, NetworkInfo
 from collector.enrich.freemail import is_free_mail
+from collector.enrich.model import NO_COMPANY
 from collector.settings import SiteConfig
 
 
@@ -101,16 +102,7 @@ def persistent_visitor_id(site: str, client_visitor: str) -> str:
 def put_network(event: Event, ctx: Context) -> Event | Drop:
     net = ctx.enricher.network(event.ip)
     event.network = net
-    row = event.row
-    row["country"] = net.country
-    row["region"] = net.region
-    row["city"] = net.city
-    row["asn"] = net.asn
-    row["as_org"] = net.as_org
-    row["isp"] = net.isp
-    row["organization"] = net.organization
-    row["connection_type"] = net.connection_type
-    row["traffic_class"] = net.traffic_class
+    event.row.update(net.fields)  # country, region, city, asn, as_org, isp, organization, ...
     return event
 
 
@@ -130,12 +122,7 @@ def put_company(event: Event, ctx: Context) -> Event | Drop:
     else:
         company = ctx.enricher.company(event.ip, event.network, event.site)
     event.company = company
-    row = event.row
-    row["company_key"] = company.key if company else ""
-    row["company_domain"] = company.domain if company else ""
-    row["company_name"] = company.name if company else ""
-    row["company_source"] = company.source if company else ""
-    row["confidence"] = company.confidence if company else 0.0
+    event.row.update(company.fields if company else NO_COMPANY)  # company_key, ..., confidence
     return event
 
 
@@ -143,7 +130,11 @@ def drop_excluded(event: Event, ctx: Context) -> Event | Drop:
     """The site's own staff and existing customers are not intent."""
     site = event.site
     ip = event.ip
-    if ip is not None and any(ip.version == n.version and ip in n for n in site.exclude_cidrs):
+    if (
+        ip is not None
+        and site.exclude_cidrs
+        and any(ip.version == n.version and ip in n for n in site.exclude_cidrs)
+    ):
         return Drop("excluded:cidr")
     company = event.company
     if company and company.domain and site.exclude_domains:

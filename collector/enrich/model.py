@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 TRAFFIC_CLASSES = ("business", "education", "government", "isp", "mobile", "hosting", "unknown")
 SOURCES = ("identify", "ranges", "maxmind", "asn")  # strongest first
@@ -21,6 +21,17 @@ class NetworkInfo:
     connection_type: str = ""
     traffic_class: str = "unknown"
     user_type: str = ""  # MaxMind Enterprise's, when known (not stored; it sets confidence)
+    # The `events` row fields above, made once (a network is cached per address and reused).
+    fields: dict[str, str | int] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", {
+            "country": self.country, "region": self.region, "city": self.city, "asn": self.asn,
+            "as_org": self.as_org, "isp": self.isp, "organization": self.organization,
+            "connection_type": self.connection_type, "traffic_class": self.traffic_class,
+        })  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +41,20 @@ class Company:
     name: str
     source: str  # identify | ranges | maxmind | asn
     confidence: float
+    fields: dict[str, str | float] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", {
+            "company_key": self.key, "company_domain": self.domain, "company_name": self.name,
+            "company_source": self.source, "confidence": self.confidence,
+        })  # fmt: skip
+
+
+NO_COMPANY: dict[str, str | float] = {
+    "company_key": "", "company_domain": "", "company_name": "", "company_source": "", "confidence": 0.0,
+}  # fmt: skip
 
 
 UNKNOWN = NetworkInfo()
