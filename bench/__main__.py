@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="intent-bench-") as tmp:
         root = Path(tmp)
         results["load_before"] = report.loadavg()
+        results["probe_before_ms"] = report.speed_probe_ms()
         steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             ("useragents", lambda: micro.user_agents(size["agents"])),
             ("snippet", micro.snippet),
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"bench:   {check['figure']}: {report.fmt(check['value'])}{check['unit']} "
                           f"({check['status']})", file=sys.stderr, flush=True)  # fmt: skip
         results["load_after"] = report.loadavg()
+        results["probe_after_ms"] = report.speed_probe_ms()
     results["elapsed_s"] = time.monotonic() - started
     results["checks"] = report.checks(results)
     Path(args.json).write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
