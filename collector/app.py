@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import orjson
 from prometheus_client import Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette._utils import get_route_path  # the router's own path-below-root_path
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -437,20 +438,13 @@ class CollectorApp(Starlette):
     """Starlette, with /api/event answered before the middleware stack and router."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _route_path(scope) == BEACON_PATH:
+        if scope["type"] == "http" and get_route_path(scope) == BEACON_PATH:
             await beacon_endpoint(self.state.collector, scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
 
 BEACON_PATH = "/api/event"
-
-
-def _route_path(scope: Scope) -> str:
-    """The path below the mount point, as Starlette's router sees it (`--root-path`)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlette:
