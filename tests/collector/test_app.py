@@ -3,8 +3,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
+import pytest
 
 from collector.settings import Settings
 from intent.store import Store
@@ -101,3 +103,25 @@ def test_health_endpoints_and_snippet(server: LiveServer) -> None:
     assert "javascript" in js.headers["content-type"] and "max-age" in js.headers["cache-control"]
     again = httpx.get(server.url + "/js/intent.js", headers={"If-None-Match": js.headers["etag"]})
     assert again.status_code == 304
+
+
+def test_reading_a_streamed_body_stops_at_the_limit() -> None:
+    """The endpoint stops reading once a body passes MAX_BODY_BYTES, whatever comes after (a
+    413 over HTTP alone cannot show this: the parser refuses a long body too, after reading it)."""
+    import asyncio
+
+    from collector import beacon
+    from collector.app import _read_body
+
+    chunk = b"x" * 16384
+    received = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        received += 1
+        return {"type": "http.request", "body": chunk, "more_body": received < 100}
+
+    with pytest.raises(beacon.BeaconError) as refused:
+        asyncio.run(_read_body(receive, None))
+    assert refused.value.status == 413
+    assert received == beacon.MAX_BODY_BYTES // len(chunk) + 1
