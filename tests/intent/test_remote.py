@@ -19,6 +19,11 @@ from intent.store import Store
 from tests.conftest import LiveServer, SettingsFactory, free_port, start_server
 
 
+def assert_refused(done: subprocess.CompletedProcess[str], message: str) -> None:
+    """The CLI said no: exit 1, the reason on stderr, no traceback."""
+    assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.fixture
 def held(
     make_settings: SettingsFactory, site: str
@@ -67,11 +72,7 @@ def test_keys_commands_run_through_the_server_holding_the_database(
     )
     assert r.status_code == 401
     again = intent(env, "keys", "revoke", prefix)
-    assert (
-        again.returncode == 1
-        and "no active key" in again.stderr
-        and "Traceback" not in again.stderr
-    )
+    assert_refused(again, "no active key")
 
 
 def test_the_cli_endpoint_wants_the_token_and_refuses_serve(
@@ -104,11 +105,7 @@ def test_without_a_server_the_cli_says_the_database_is_in_use(
     env.update({"INTENT_CONFIG": str(settings.config_path), "INTENT_CLICKHOUSE_URL": settings.clickhouse_url,
                 "INTENT_SPOOL_DIR": str(settings.spool_dir), "INTENT_PORT": str(free_port())})  # fmt: skip
     r = intent(env, "keys", "list")
-    assert (
-        r.returncode == 1
-        and "in use by another process" in r.stderr
-        and "Traceback" not in r.stderr
-    )
+    assert_refused(r, "in use by another process")
 
 
 def test_the_cli_endpoint_is_not_served_through_a_proxy(
