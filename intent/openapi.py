@@ -39,6 +39,17 @@ SITE = {"name": "site", "in": "path", "required": True, "schema": {"type": "stri
 NULLABLE_STRING = {"type": "string"}
 TIMESTAMP = {"type": "string", "format": "date-time"}
 DAY = {"type": "string", "format": "date"}
+STR: dict[str, Any] = {"type": "string"}
+INT: dict[str, Any] = {"type": "integer"}
+
+
+def _object(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def _list_of(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -98,64 +109,40 @@ SCHEMAS: dict[str, Any] = {
     "CompanyProfile": {
         "allOf": [
             _ref("Company"),
-            {
-                "type": "object",
-                "required": ["score_history", "timeline", "window_visitors", "window_days"],
-                "properties": {
-                    "window_days": {"type": "integer"},
-                    "window_visitors": {"type": "integer"},
-                    "score_history": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["day", "score", "tier"],
-                            "properties": {
-                                "day": DAY,
-                                "score": {"type": "number"},
-                                "tier": {"type": "string"},
-                                "transition": {"type": "string"},
-                                "reasons": {"type": "array", "items": {"type": "string"}},
-                            },
-                        },
-                    },
-                    "timeline": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["day", "pages", "events"],
-                            "properties": {
-                                "day": DAY,
-                                "pages": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "required": ["path", "hits"],
-                                        "properties": {
-                                            "path": {"type": "string"},
-                                            "hits": {"type": "integer"},
-                                            "engaged_ms": {"type": "integer"},
-                                            "max_scroll": {"type": "integer"},
-                                            "visitors": {"type": "integer"},
-                                        },
-                                    },
-                                },
-                                "events": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "required": ["name", "hits"],
-                                        "properties": {
-                                            "name": {"type": "string"},
-                                            "hits": {"type": "integer"},
-                                            "visitors": {"type": "integer"},
-                                        },
-                                    },
-                                },
-                            },
-                        },
-                    },
-                },
-            },
+            _object(
+                ["score_history", "timeline", "window_visitors", "window_days"],
+                window_days=INT,
+                window_visitors=INT,
+                score_history=_list_of(
+                    _object(
+                        ["day", "score", "tier"],
+                        day=DAY,
+                        score={"type": "number"},
+                        tier=STR,
+                        transition=STR,
+                        reasons=_list_of(STR),
+                    )
+                ),
+                timeline=_list_of(
+                    _object(
+                        ["day", "pages", "events"],
+                        day=DAY,
+                        pages=_list_of(
+                            _object(
+                                ["path", "hits"],
+                                path=STR,
+                                hits=INT,
+                                engaged_ms=INT,
+                                max_scroll=INT,
+                                visitors=INT,
+                            )
+                        ),
+                        events=_list_of(
+                            _object(["name", "hits"], name=STR, hits=INT, visitors=INT)
+                        ),
+                    )
+                ),
+            ),
         ]
     },
     "Forgotten": {
