@@ -29,6 +29,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from collector import beacon, pipeline, useragent
 from collector.clientip import _addr, client_ip
@@ -53,6 +54,7 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "server_header": False,
     "access_log": False,
     "log_level": "warning",
+    "http": "collector.app:CoalescingHttpToolsProtocol",
 }
 
 
@@ -163,8 +165,22 @@ def _snippet() -> tuple[bytes, bytes, str] | None:
     return body, gzip.compress(body, 9, mtime=0), etag
 
 
-# An answer from the beacon endpoint: status, headers, JSON body.
-Answer = tuple[int, dict[str, str], bytes]
+# An answer from the beacon endpoint: status, headers as sent (ASGI), JSON body.
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+def _answer(status: int, headers: dict[str, str], body: bytes) -> Answer:
+    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    if body:
+        raw.append((b"content-type", b"application/json"))
+    if status != 204:
+        raw.append((b"content-length", str(len(body)).encode()))
+    return status, raw, body
+
+
+@lru_cache(maxsize=1024)  # nearly every answer is one of a few: made once (ASGI servers copy)
+def _accepted(origin: str | None, accepted: int) -> Answer:
+    return _answer(202, _cors(origin), orjson.dumps({"accepted": accepted, "dropped": {}}))
 
 
 async def beacon_endpoint(c: Collector, scope: Scope, receive: Receive, send: Send) -> None:
@@ -175,24 +191,21 @@ async def beacon_endpoint(c: Collector, scope: Scope, receive: Receive, send: Se
     headers = _headers(scope)
     if method == "POST":
         try:
-            status, extra, body = await _ingest(c, scope, headers, receive)
+            status, raw, body = await _ingest(c, scope, headers, receive)
         except ClientDisconnect:
             return  # nobody left to answer
         except Exception:  # nothing a client sends may become a 500
             c.metrics.internal_errors.inc()
             log.exception("unexpected error while ingesting")
-            status, extra = 503, {"Retry-After": "5"}
-            body = error_body(503, "temporarily unable to accept events")
+            status, raw, body = _answer(
+                503, {"Retry-After": "5"}, error_body(503, "temporarily unable to accept events")
+            )
     elif method == "OPTIONS":
-        status, extra, body = 204, _preflight(headers.get("origin")), b""
+        status, raw, body = _answer(204, _preflight(headers.get("origin")), b"")
     else:
-        status, extra = 405, {"Allow": "POST, OPTIONS"}
-        body = error_body(405, "Method Not Allowed")
-    raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
-    if body:
-        raw.append((b"content-type", b"application/json"))
-    if status != 204:
-        raw.append((b"content-length", str(len(body)).encode()))
+        status, raw, body = _answer(
+            405, {"Allow": "POST, OPTIONS"}, error_body(405, "Method Not Allowed")
+        )
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 
@@ -243,7 +256,7 @@ def _error(
     code: str | None = None,
     field: str | None = None,
 ) -> Answer:
-    return status, headers, error_body(status, message, code=code, field=field)
+    return _answer(status, headers, error_body(status, message, code=code, field=field))
 
 
 def _too_large() -> beacon.BeaconError:
@@ -360,9 +373,10 @@ async def _ingest(c: Collector, scope: Scope, headers: dict[str, str], receive: 
         reasons[reason] = reasons.get(reason, 0) + 1
         c.drops.add(site_name, now.date(), reason)
         c.dropped_counter(reason).inc()
-    if reasons:
-        cors["X-Intent-Dropped"] = ", ".join(sorted(reasons))
-    return 202, cors, orjson.dumps({"accepted": len(rows), "dropped": reasons})
+    if not reasons:
+        return _accepted(headers.get("origin"), len(rows))
+    cors["X-Intent-Dropped"] = ", ".join(sorted(reasons))
+    return _answer(202, cors, orjson.dumps({"accepted": len(rows), "dropped": reasons}))
 
 
 async def healthz(request: Request) -> Response:
@@ -529,3 +543,44 @@ def store_of(app: Starlette) -> Store:
     if store is None:
         raise StoreError("the store is not open yet")
     return store
+
+
+class _CoalescingTransport:
+    """A transport whose writes within one turn of the event loop go out as one `write`:
+    uvicorn writes an answer's status line and headers, then its body, as two writes, hence
+    two system calls and, with TCP_NODELAY, two packets."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._held:
+            self._loop.call_soon(self._flush)
+        self._held.append(data)
+
+    def _flush(self) -> None:
+        held = self._held
+        if held:
+            self._held = []
+            if not self._transport.is_closing():  # the client may have gone meanwhile
+                self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.transport = _CoalescingTransport(transport, self.loop)  # type: ignore[assignment]

@@ -133,9 +133,14 @@ class LiveServer:
         self.thread.join(30)
 
 
-def start_server(app: Any, port: int | None = None, host: str = "127.0.0.1") -> LiveServer:
+def start_server(
+    app: Any, port: int | None = None, host: str = "127.0.0.1", **options: Any
+) -> LiveServer:
+    """The app under a real uvicorn in a thread; `options` override the collector's own."""
     port = port or free_port()
-    config = uvicorn.Config(app, host=host, port=port, lifespan="on", **UVICORN_OPTIONS)
+    config = uvicorn.Config(
+        app, host=host, port=port, lifespan="on", **{**UVICORN_OPTIONS, **options}
+    )
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
 

@@ -45,6 +45,7 @@ class Enricher:
         self.ranges = ranges or owner_ranges.RangeTable()
         self._network: Callable[[IPAddress], NetworkInfo] = lru_cache(CACHE_SIZE)(self._lookup)
         self._ranges_version: tuple[int, str] | None = None
+        self.generation = 0  # bumped whenever a lookup may answer differently (ranges, files)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -75,6 +76,7 @@ class Enricher:
     def set_ranges(self, table: owner_ranges.RangeTable) -> None:
         self.ranges = table
         self._network = lru_cache(CACHE_SIZE)(self._lookup)  # cached classes may have changed
+        self.generation += 1
 
     def load_ranges(self, store: Store, refresh_s: float = REFRESH_S) -> None:
         """Load `company_ranges` now and, with refresh_s > 0, re-check it and the MaxMind files
@@ -106,6 +108,7 @@ class Enricher:
         # The old readers are left to the garbage collector: a lookup may still be using them.
         self.geoip, self.failed, self._geoip_stamp = GeoIP(databases), failed, stamp
         self._network = lru_cache(CACHE_SIZE)(self._lookup)
+        self.generation += 1
         log.info("re-opened %d GeoIP database(s)", len(databases))
         return True
 

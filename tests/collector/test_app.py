@@ -6,11 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from collector.settings import Settings
 from intent.store import Store
-from tests.conftest import LiveServer, SettingsFactory
+from tests.conftest import CHROME_UA, LiveServer, SettingsFactory
 
 
 def test_pageview_over_http_lands_in_events(server: LiveServer, store: Store, site: str) -> None:
@@ -125,3 +126,54 @@ def test_reading_a_streamed_body_stops_at_the_limit() -> None:
         asyncio.run(_read_body(receive, None))
     assert refused.value.status == 413
     assert received == beacon.MAX_BODY_BYTES // len(chunk) + 1
+
+
+def _segments_per_answer(url: str, body: bytes, answers: int = 20) -> float:
+    """TCP segments the client received per answer on one keep-alive connection (TCP_INFO's
+    tcpi_segs_in, Linux >= 4.2), after the connection's own handshake."""
+    import socket
+    import struct
+
+    port = int(url.rsplit(":", 1)[1])
+    request = (
+        b"POST /api/event HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+        b"User-Agent: " + CHROME_UA.encode() + b"\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+
+    def segments_in(sock: socket.socket) -> int:
+        return int(
+            struct.unpack_from("I", sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256), 140)[
+                0
+            ]
+        )
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        before = segments_in(sock)
+        for _ in range(answers):
+            sock.sendall(request)
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+                answer += sock.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 202 "), answer
+        return (segments_in(sock) - before) / answers
+
+
+def test_an_answer_leaves_in_one_write(
+    site: str, make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer]
+) -> None:
+    """uvicorn writes the status line and headers, then the body: with TCP_NODELAY that is two
+    packets per answer. The collector's protocol joins the writes of one loop turn."""
+    from collector.app import UVICORN_OPTIONS, create_app
+    from tests.conftest import start_server
+
+    body = orjson.dumps({"site": site, "url": "https://example.com/"})
+    ours = serve(make_settings(site))
+    assert UVICORN_OPTIONS["http"] == "collector.app:CoalescingHttpToolsProtocol"
+    assert _segments_per_answer(ours.url, body) < 1.3
+
+    stock = start_server(create_app(make_settings(site)), http="httptools")  # uvicorn's own
+    try:
+        assert _segments_per_answer(stock.url, body) >= 1.8  # what it saves: a packet an answer
+    finally:
+        stock.stop()

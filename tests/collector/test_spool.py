@@ -31,6 +31,22 @@ def test_concurrent_appends_share_one_fsync(tmp_path: Path) -> None:
     assert [p.suffix for p in spool.segments()] == [".seg"]
 
 
+def test_a_write_is_acknowledged_only_once_on_disk(tmp_path: Path) -> None:
+    """Segments are written with O_DSYNC (each write returns once its data is on disk, as
+    write + fdatasync), and a segment's directory entry is fsynced when it is created."""
+    import fcntl
+
+    spool = Spool(tmp_path, 1 << 20, segment_rows=10_000, segment_age_s=60)
+    asyncio.run(spool.append(lines(3)))
+    assert spool._fd is not None
+    assert fcntl.fcntl(spool._fd, fcntl.F_GETFL) & os.O_DSYNC == os.O_DSYNC
+    assert spool.fsyncs == 1
+    spool.close()  # the disk thread, asleep, wakes to finish
+    assert not spool._disk.is_alive()
+    [segment] = spool.segments()
+    assert segment.read_bytes().count(b"\n") == 3
+
+
 def test_the_bound_refuses_and_frees(tmp_path: Path) -> None:
     spool = Spool(tmp_path, 1024, segment_rows=10_000, segment_age_s=60)
     asyncio.run(spool.append(lines(20)))  # ~300 bytes

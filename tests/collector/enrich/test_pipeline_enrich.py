@@ -141,3 +141,70 @@ def test_a_site_sent_visitor_id_is_used_only_where_the_site_allows_it(
     persistent = row(run(ctx, "203.0.113.9", body, site=allows))["visitor_id"]
     assert persistent == pipeline.persistent_visitor_id("s", "crm-contact-42") != daily
     assert "crm-contact-42" not in persistent
+
+
+# -- the visitor cache: a visit's later events replay what the steps made of its first ------
+
+
+def test_a_visits_later_events_replay_the_first_ones_fields(ctx: pipeline.Context) -> None:
+    site = SiteConfig(name="s", domains=("example.com",))
+    c = pipeline.Context(enricher=ctx.enricher)
+    first = row(run(c, "198.51.100.7", site=site))
+    later = row(run(c, "198.51.100.7", {"url": "https://example.com/demo"}, site=site))
+    assert (c.visitors.hits, c.visitors.misses) == (1, 1)
+    fresh = row(run(pipeline.Context(enricher=ctx.enricher), "198.51.100.7", site=site))
+    same = set(first) - {"event_id", "url", "path", "ts"}
+    assert {k: later[k] for k in same} == {k: first[k] for k in same} == {k: fresh[k] for k in same}
+    assert list(later) == list(fresh)  # the same columns in the same order
+    assert (later["path"], later["company_key"]) == ("/demo", "acme-widgets.example")
+    # a dropped visitor stays dropped, for the same reason
+    assert run(c, "100.64.1.1", site=site) == run(c, "100.64.1.1", site=site)
+    assert run(c, "100.64.1.1", site=site) == pipeline.Drop("bot:hosting")
+    assert c.visitors.hits == 3
+
+
+def test_the_cache_keeps_sites_agents_and_days_apart(ctx: pipeline.Context) -> None:
+    salts = {NOON.date(): b"a" * 64}
+    c = pipeline.Context(enricher=ctx.enricher, salt=lambda day: salts.get(day, b"b" * 64))
+    drops = SiteConfig(name="s", domains=("example.com",))
+    keeps = SiteConfig(name="s", domains=("example.com",), drop_hosting=False)  # same name
+    assert run(c, "100.64.1.1", site=drops) == pipeline.Drop("bot:hosting")
+    assert row(run(c, "100.64.1.1", site=keeps))["traffic_class"] == "hosting"
+    site = SiteConfig(name="s", domains=("example.com",))
+    today = row(run(c, "198.51.100.7", site=site))["visitor_id"]
+    (b,) = beacon.parse(orjson.dumps({"site": "s", "url": "https://example.com/"}))
+    next_day = pipeline.Event(b, site, ipaddress.ip_address("198.51.100.7"), CHROME_UA,
+                              NOON.replace(day=24))  # fmt: skip
+    tomorrow = row(pipeline.run(next_day, c))["visitor_id"]
+    assert today != tomorrow  # the next day's salt: a new visitor, never the cached one
+    bot = pipeline.Event(b, site, ipaddress.ip_address("198.51.100.7"), "curl/8.5.0", NOON)
+    assert pipeline.run(bot, c) == pipeline.Drop("bot:http-client")  # same address, other agent
+    assert c.visitors.hits == 0
+
+
+def test_an_import_of_the_owners_ranges_is_seen_by_a_cached_visitor(
+    mmdb: dict[str, Path],
+) -> None:
+    from collector.enrich.ranges import RangeTable, parse_csv
+
+    databases, _ = open_databases((mmdb["enterprise"], mmdb["asn"], mmdb["anonymous_ip"]))
+    c = pipeline.Context(enricher=Enricher(databases))
+    site = SiteConfig(name="s", domains=("example.com",))
+    assert row(run(c, "203.0.113.9", site=site))["company_key"] == ""  # a home connection
+    ranges, _ = parse_csv(["203.0.113.0/24,initech.example,Initech\n"])
+    c.enricher.set_ranges(RangeTable(ranges))
+    r = row(run(c, "203.0.113.9", site=site))
+    assert (r["company_key"], r["company_source"]) == ("initech.example", "ranges")
+    assert c.visitors.hits == 0
+
+
+def test_identified_and_site_identified_visitors_run_every_step(ctx: pipeline.Context) -> None:
+    c = pipeline.Context(enricher=ctx.enricher)
+    site = SiteConfig(name="s", domains=("example.com",), allow_visitor_id=True)
+    for _ in range(2):
+        r = row(run(c, "198.51.100.7", {"type": "identify", "domain": "globex.example"}, site=site))
+        assert r["company_key"] == "globex.example"
+        r = row(run(c, "198.51.100.7", {"visitor": "crm-42"}, site=site))
+        assert r["visitor_id"] == pipeline.persistent_visitor_id("s", "crm-42")
+    assert (c.visitors.hits, c.visitors.misses) == (0, 0)
+    assert row(run(c, "198.51.100.7", site=site))["company_key"] == "acme-widgets.example"
