@@ -265,7 +265,8 @@ def _run_visitor(event: Event, ctx: Context) -> Event | Drop:
 
 
 def _stamp(event: Event) -> Event:
-    # isoformat is ~5x cheaper than strftime; same text ("2026-01-31 12:00:00.123")
+    # isoformat is ~5x cheaper than strftime, and slicing off "+00:00" cheaper than replace():
+    # "2026-01-31 12:00:00.123"
     ts = event.ts if event.ts.tzinfo is UTC else event.ts.astimezone(UTC)
-    event.row["ts"] = ts.replace(tzinfo=None).isoformat(" ", "milliseconds")
+    event.row["ts"] = ts.isoformat(" ", "milliseconds")[:23]
     return event

@@ -95,3 +95,23 @@ def test_forwarded_for_from_a_trusted_proxy_is_used(
         {"s": site},
     )
     assert dropped == 2
+
+
+def test_parsed_addresses_are_ipaddress_objects_that_hash_once() -> None:
+    """Addresses are parsed once and keep their hash (a request probes several dictionaries by
+    address): they must still equal, hash like and behave like ipaddress's own objects."""
+    import ipaddress
+
+    from collector.clientip import _addr
+
+    for text, plain in (
+        ("203.0.113.9", "203.0.113.9"),
+        ("::ffff:203.0.113.9", "203.0.113.9"),
+        ("[2001:db8::7]", "2001:db8::7"),
+        ("fe80::1%eth0", "fe80::1%eth0"),
+    ):
+        ip, expected = _addr(text), ipaddress.ip_address(plain)
+        assert ip is not None and isinstance(ip, type(expected))
+        assert ip == expected and hash(ip) == hash(expected) and str(ip) == plain
+        assert {expected: "found"}[ip] == "found"
+        assert ip in ipaddress.ip_network(f"{expected}/{expected.max_prefixlen - 8}", strict=False)
