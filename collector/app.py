@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import gzip
 import hashlib
 import logging
 import math
+import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Hashable
@@ -16,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -502,7 +506,8 @@ def start(c: Collector) -> None:
     c.limiter = RateLimiter(s.rate_limit_per_second, s.rate_limit_burst)
     c.snippet = _snippet()
     useragent.warm_up()  # the parser compiles its regexes now, not on the first request
-    c.writer = Writer(c.store, c.spool, c.drops, salts, c.metrics, s.writer_interval_ms / 1000)
+    c.writer = Writer(c.store, c.spool, c.drops, salts, c.metrics, s.writer_interval_ms / 1000,
+                      nice=s.background_nice)  # fmt: skip
     c.writer.start()  # replays whatever a previous run left in the spool
     c.deliverer = webhooks.start(c.store, s, c.metrics)  # sends what a previous run left queued
     c.cli_token = remote.publish_token(s)
@@ -520,8 +525,33 @@ def start(c: Collector) -> None:
     # (measured with gc.callbacks under bench load); every 10,000 allocations it is ~0.9 µs.
     gc.set_threshold(10_000, 20, 20)
     released = release_engine_pages()  # start-up's share of chDB's library, never needed again
-    log.info("collector ready: %d site(s), spool %s, released %d MB of start-up pages",
-             len(s.sites), s.spool_dir, released >> 20)  # fmt: skip
+    lowered = lower_engine_threads(s.background_nice)
+    log.info("collector ready: %d site(s), spool %s, released %d MB of start-up pages, "
+             "%d engine thread(s) at nice %d", len(s.sites), s.spool_dir, released >> 20, lowered,
+             s.background_nice)  # fmt: skip
+
+
+def lower_engine_threads(nice: int) -> int:
+    """Lower the CPU priority of the embedded engine's threads (inserts, merges, their pools).
+
+    On a busy machine they compete for the cores with the event loop, which is what answers
+    visitors: the writer and the merges can catch up a moment later (the spool holds what they
+    have not written), a visitor's request cannot wait. The writer thread lowers its own
+    priority, so what the engine starts while inserting inherits it. Python's threads (the
+    event loop, its executor, the spool's disk thread) keep theirs; so do threads the engine
+    starts later for API queries. Returns how many threads were lowered."""
+    if nice <= 0:
+        return 0
+    ours = {t.native_id for t in threading.enumerate()}
+    lowered = 0
+    for task in Path("/proc/self/task").iterdir():
+        tid = int(task.name)
+        if tid in ours:
+            continue
+        with contextlib.suppress(OSError):  # the thread may have ended meanwhile
+            os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
+            lowered += 1
+    return lowered
 
 
 def stop(c: Collector) -> None:

@@ -82,6 +82,7 @@ class Settings:
     store_ip_prefix: bool = False
     writer_batch_rows: int = 5000
     writer_interval_ms: int = 1000
+    background_nice: int = 10
     smtp_host: str = ""
     smtp_port: int = 587
     smtp_user: str = ""
@@ -242,6 +243,11 @@ ENV: dict[str, tuple[str, Any, str]] = {
         "writer_interval_ms",
         _int(10, 60_000),
         "longest time an accepted event waits before it is sent to ClickHouse (default 1000)",
+    ),
+    "INTENT_BACKGROUND_NICE": (
+        "background_nice",
+        _int(0, 19),
+        "CPU priority (nice) of background work against answering visitors (default 10; 0 = same)",
     ),
     "INTENT_SMTP_HOST": ("smtp_host", _str, "SMTP server for digests (default: email disabled)"),
     "INTENT_SMTP_PORT": ("smtp_port", _int(1, 65535), "SMTP port (default 587)"),

@@ -8,7 +8,9 @@ request path never waits on the database.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import secrets
 import threading
 import time
@@ -111,6 +113,7 @@ class Writer:
         salts: Salts,
         metrics: Metrics,
         interval_s: float,
+        nice: int = 0,
     ) -> None:
         self.store = store
         self.spool = spool
@@ -118,6 +121,7 @@ class Writer:
         self.salts = salts
         self.metrics = metrics
         self.interval_s = interval_s
+        self.nice = nice  # this thread's CPU priority: below the event loop's (see app.start)
         self.backoff_s = 0.0
         self.healthy = True
         self.last_error = ""
@@ -140,6 +144,9 @@ class Writer:
         self._wake.set()
 
     def _run(self) -> None:
+        if self.nice > 0:  # the engine's threads started by our inserts inherit it
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
         while not self._stop.is_set():
             self._wake.wait(self.interval_s / 4 if not self.backoff_s else self.backoff_s)
             self._wake.clear()

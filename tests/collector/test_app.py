@@ -177,3 +177,25 @@ def test_an_answer_leaves_in_one_write(
         assert _segments_per_answer(stock.url, body) >= 1.8  # what it saves: a packet an answer
     finally:
         stock.stop()
+
+
+def test_background_work_runs_below_the_event_loops_priority(server: LiveServer) -> None:
+    """The writer and the engine's threads get INTENT_BACKGROUND_NICE (10 by default); the
+    threads answering visitors (the event loop, the spool's disk thread) keep theirs."""
+    import os
+    import threading
+    from pathlib import Path
+
+    c = server.app.state.collector
+    assert c.settings.background_nice == 10
+
+    def nice(tid: int | None) -> int:
+        assert tid is not None
+        return os.getpriority(os.PRIO_PROCESS, tid)
+
+    ours = {t.native_id for t in threading.enumerate()}
+    engine = [int(t.name) for t in Path("/proc/self/task").iterdir() if int(t.name) not in ours]
+    assert engine and all(nice(tid) >= 10 for tid in engine)
+    assert nice(c.writer._thread.native_id) == 10
+    assert nice(c.spool._disk.native_id) == 0
+    assert nice(server.thread.native_id) == 0  # uvicorn's event loop in this test
