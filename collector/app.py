@@ -576,28 +576,34 @@ def store_of(app: Starlette) -> Store:
 
 
 class _CoalescingTransport:
-    """A transport whose writes within one turn of the event loop go out as one `write`:
-    uvicorn writes an answer's status line and headers, then its body, as two writes, hence
-    two system calls and, with TCP_NODELAY, two packets."""
+    """A transport that joins a write to the next one made in the same turn of the event loop:
+    uvicorn writes an answer's status line and headers, then its body, as two writes, hence two
+    system calls and, with TCP_NODELAY, two packets. A write with nothing after it in that turn
+    (the headers of a streamed answer) leaves at the end of the turn; later writes of a stream
+    go straight through, so the transport's flow control still sees them as they are made."""
 
     __slots__ = ("_held", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
-        self._held: list[bytes] = []
+        self._held: bytes | None = None
 
     def write(self, data: bytes) -> None:
-        if not self._held:
+        held = self._held
+        if held is None:
+            self._held = data
             self._loop.call_soon(self._flush)
-        self._held.append(data)
+        else:
+            self._held = None
+            self._transport.write(b"".join((held, data)))
 
     def _flush(self) -> None:
         held = self._held
-        if held:
-            self._held = []
+        if held is not None:
+            self._held = None
             if not self._transport.is_closing():  # the client may have gone meanwhile
-                self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+                self._transport.write(held)
 
     def close(self) -> None:
         self._flush()

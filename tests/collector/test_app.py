@@ -199,3 +199,44 @@ def test_background_work_runs_below_the_event_loops_priority(server: LiveServer)
     assert nice(c.writer._thread.native_id) == 10
     assert nice(c.spool._disk.native_id) == 0
     assert nice(server.thread.native_id) == 0  # uvicorn's event loop in this test
+
+
+def test_joined_writes_keep_their_order_and_nothing_waits_past_a_turn_or_a_close() -> None:
+    """The transport under uvicorn: on a real TCP connection, writes arrive complete and in
+    order whether joined, left alone at the end of a turn (a stream's headers), or written just
+    before the connection is closed."""
+    import asyncio
+
+    from collector.app import _CoalescingTransport
+
+    async def scenario() -> bytes:
+        received = bytearray()
+        done = asyncio.Event()
+
+        async def collect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while chunk := await reader.read(65536):  # until the client closes
+                received.extend(chunk)
+            done.set()
+            writer.close()
+
+        server = await asyncio.start_server(collect, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+        t = _CoalescingTransport(transport, loop)  # type: ignore[arg-type]
+        t.write(b"head|")
+        t.write(b"body|")  # joined with the one before
+        t.write(b"stream-head|")  # alone: leaves at the end of this turn
+        for _ in range(100):  # the server side reads what has arrived so far
+            await asyncio.sleep(0.01)
+            if len(received) == len(b"head|body|stream-head|"):
+                break
+        assert bytes(received) == b"head|body|stream-head|"
+        t.write(b"chunk|")
+        t.write(b"last")
+        t.close()  # what is held goes first
+        await asyncio.wait_for(done.wait(), 10)
+        server.close()
+        return bytes(received)
+
+    assert asyncio.run(scenario()) == b"head|body|stream-head|chunk|last"
