@@ -538,8 +538,8 @@ def lower_engine_threads(nice: int) -> int:
     visitors: the writer and the merges can catch up a moment later (the spool holds what they
     have not written), a visitor's request cannot wait. The writer thread lowers its own
     priority, so what the engine starts while inserting inherits it. Python's threads (the
-    event loop, its executor, the spool's disk thread) keep theirs; so do threads the engine
-    starts later for API queries. Returns how many threads were lowered."""
+    event loop, its executor) and the spool's sync helper process keep theirs; so do threads
+    the engine starts later for API queries. Returns how many threads were lowered."""
     if nice <= 0:
         return 0
     ours = {t.native_id for t in threading.enumerate()}

@@ -1,9 +1,10 @@
 """The write-ahead spool: a 202 is sent only after the event is fsynced here.
 
-Group commit: concurrent requests append to one in-memory batch; one disk thread writes and
-fsyncs it (the event loop never blocks on the disk), releases every waiting request at once,
-and takes the next batch that queued meanwhile. Segments are append-only files; a segment is sealed (renamed `.seg`) when it
-holds enough rows or is old enough, and the writer sends sealed segments to ClickHouse with the
+Group commit: the requests of one turn of the event loop append to one batch, written to the
+open segment at the end of that turn; a small helper process fdatasyncs it and says so through
+a socket the event loop watches, and every request waiting on it is answered at once. Batches
+written while a sync is under way are covered by the next one. Segments are append-only files;
+a segment is sealed (renamed `.seg`) when it holds enough rows or is old enough, and the writer sends sealed segments to ClickHouse with the
 segment's name as the insert deduplication token, deleting the file only once ClickHouse
 confirmed it. A `kill -9` therefore loses nothing acknowledged and duplicates nothing.
 
@@ -19,12 +20,58 @@ import contextlib
 import fcntl
 import logging
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 log = logging.getLogger("intent.spool")
 MAX_SLOTS = 256
+
+
+# The sync helper, a separate process so that no second Python thread ever waits for this
+# process's GIL: with a disk *thread*, each finished write waited for the event loop to run out
+# of work before its requests could be answered (docs/benchmarks.md). It reads requests "N\n"
+# (segment files arrive as descriptors attached to them, "D" asks for the directory too),
+# fdatasyncs what it holds and answers "N ERRNO\n" (0: on disk). Only os/socket/sys: starts in
+# ~20 ms with -I -S.
+_HELPER = r"""
+import os, socket, sys
+sock = socket.socket(fileno=int(sys.argv[1]))
+directory = os.open(sys.argv[2], os.O_RDONLY)
+files = []
+buf = b""
+while True:
+    try:
+        data, fds, _, _ = socket.recv_fds(sock, 4096, 16)
+    except OSError:
+        break
+    if not data and not fds:
+        break
+    files.extend(fds)
+    buf += data
+    if b"\n" not in buf:
+        continue
+    *requests, buf = buf.split(b"\n")
+    error = 0
+    try:
+        if any(r.startswith(b"D") for r in requests):
+            os.fsync(directory)
+        for fd in files:
+            os.fdatasync(fd)
+    except OSError as exc:
+        error = exc.errno or 5
+    for fd in files[:-1]:
+        os.close(fd)
+    del files[:-1]
+    try:
+        sock.sendall(requests[-1].lstrip(b"D") + b" %d\n" % error)
+    except OSError:
+        break
+"""
 
 
 class SpoolFull(Exception):
@@ -109,14 +156,20 @@ class Spool:
         self._size = 0  # bytes in the open segment, all acknowledged
         self._opened = 0.0
         self._seq = 0
-        self._pending: list[bytes] = []
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self._queue = threading.Lock()  # guards the two lists above, _idle and _closed
+        self._pending: list[bytes] = []  # the batch of this turn of the event loop
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flush_loop: asyncio.AbstractEventLoop | None = None  # a flush is scheduled there
+        self._written = 0  # batches written to segments
+        self._sync_sent = 0  # the last batch a sync was asked for
+        # (batch, segment, its size before the batch, the batch's requests), oldest first
+        self._unsynced: deque[tuple[int, int, int, list[asyncio.Future[None]]]] = deque()
+        self._new_files: list[int] = []  # descriptors for the helper, sent with the next sync
+        self._dir_changed = False
+        self._helper: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._reader_loop: asyncio.AbstractEventLoop | None = None
+        self._acks = b""
         self._closed = False
-        self._idle = False  # the disk thread waits on _signal (set and read under _queue)
-        self._signal = threading.Lock()  # held while nobody has work for the disk thread
-        self._signal.acquire()
-        self._disk = threading.Thread(target=self._disk_loop, name="spool-fsync", daemon=True)
         self.fsyncs = 0
         self.appended = 0
         self.bytes = 0
@@ -128,7 +181,7 @@ class Spool:
         if adopted:
             log.info("adopted %d spool segment(s) left by another process", adopted)
         self.bytes = sum(p.stat().st_size for p in directory.glob("*.seg"))
-        self._disk.start()
+        self._start_helper()  # now, so that a first request does not wait for it to start
 
     # -- the request side (event loop) ---------------------------------------------------
 
@@ -144,58 +197,158 @@ class Spool:
                 raise SpoolFull(f"spool holds {self.bytes} bytes (bound {self.max_bytes})")
             self.bytes += size
         loop = loop or asyncio.get_running_loop()
+        if self._closed:  # shutting down: this request is answered 503 and retried later
+            with self._bytes_lock:
+                self.bytes -= size
+            raise SpoolFull("the spool is closed")
         waiter: asyncio.Future[None] = loop.create_future()
-        with self._queue:
-            if self._closed:  # shutting down: this request is answered 503 and retried later
-                with self._bytes_lock:
-                    self.bytes -= size
-                raise SpoolFull("the spool is closed")
-            self._pending.extend(lines)
-            self._waiters.append((loop, waiter))
-            if self._idle:  # the disk thread sleeps on the signal: wake it
-                self._idle = False
-                self._signal.release()
+        self._pending.extend(lines)
+        self._waiters.append(waiter)
+        if self._flush_loop is None:
+            self._flush_loop = loop
+            loop.call_soon(self._flush)
         await waiter
 
-    def _disk_loop(self) -> None:
-        """The disk thread: write whatever requests queued meanwhile in one durable write, tell
-        their event loops, and go straight on to the next batch.
+    def _flush(self) -> None:
+        """End of a turn of the event loop: write its batch to the open segment and have the
+        helper fdatasync it (or let the sync under way finish first; the next covers it)."""
+        loop, self._flush_loop = self._flush_loop, None
+        lines, waiters = self._pending, self._waiters
+        self._pending, self._waiters = [], []
+        if not lines:
+            return
+        segment, before = self._seq, self._size  # where the batch starts, if it stays there
+        try:
+            self._write(lines)
+        except Exception as exc:  # disk full, I/O error: those requests get 503
+            with self._bytes_lock:
+                self.bytes -= sum(map(len, lines)) + len(lines)
+            self.last_error = str(exc)
+            _release(waiters, SpoolFull(f"spool write failed: {exc}"))
+            return
+        self._written += 1
+        if segment != self._seq or (before and self._size < before):  # it opened a new one
+            segment, before = self._seq, 0
+        self._unsynced.append((self._written, segment, before, waiters))
+        assert loop is not None
+        self._request_sync(loop)  # queued behind any under way: the helper takes them together
 
-        It is written to need Python's GIL as seldom as possible, because each time it waits
-        for the GIL the event loop's thread pays a hand-over (futex wake-ups, context switches):
-        one `O_DSYNC` write instead of lseek + write + fsync, and a bare lock as the wake-up
-        signal instead of a Condition (strace under make bench's load: ~9.5 futex calls per
-        cycle on each side before, see docs/benchmarks.md). The event loop is not in this
-        cycle either: when it had to hand each batch over (run_in_executor), a batch waited for
-        the loop to get round to it, ~2-3 ms per cycle under load for a 0.5 ms fsync."""
-        while True:
-            with self._queue:
-                lines, waiters = self._pending, self._waiters
-                if lines:
-                    self._pending, self._waiters = [], []
-                elif self._closed:
-                    return  # closed and drained
-                else:
-                    self._idle = True
-            if not lines:
-                self._signal.acquire()  # released by append() or close() once _idle is seen
-                continue
-            error: Exception | None = None
+    def _request_sync(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Ask the helper to make everything written so far durable."""
+        try:
+            sock = self._sock
+            if sock is None or not self._helper_alive():
+                sock = self._start_helper()
+            if self._reader_loop is not loop:  # the first append, or a new loop (tests)
+                if self._reader_loop is not None:
+                    with contextlib.suppress(Exception):
+                        self._reader_loop.remove_reader(sock.fileno())
+                loop.add_reader(sock.fileno(), self._on_ack)
+                self._reader_loop = loop
+            request = b"%s%d\n" % (b"D" if self._dir_changed else b"", self._written)
+            files, self._new_files = self._new_files, []
             try:
-                self._write(lines)
-            except Exception as exc:  # disk full, I/O error: those requests get 503
-                with self._bytes_lock:
-                    self.bytes -= sum(map(len, lines)) + len(lines)
-                self.last_error = str(exc)
-                error = SpoolFull(f"spool write failed: {exc}")
-            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-            for loop, waiter in waiters:
-                by_loop.setdefault(loop, []).append(waiter)
-            for loop, futures in by_loop.items():
-                with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
-                    loop.call_soon_threadsafe(_release, futures, error)
+                socket.send_fds(sock, [request], files)
+            except BlockingIOError:  # the helper is that far behind: ask again on its answer
+                self._new_files = files + self._new_files
+                return
+            for fd in files:
+                os.close(fd)  # the helper holds its own copies now
+            self._dir_changed = False
+            self._sync_sent = self._written
+        except OSError as exc:
+            self._sync_failed(f"spool sync helper: {exc}")
 
-    # -- the disk side (one worker thread, and the writer thread for sealing) ------------
+    def _on_ack(self) -> None:
+        """The helper answered: release the batches it made durable, start the next sync."""
+        assert self._sock is not None and self._reader_loop is not None
+        try:
+            data = self._sock.recv(4096)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            data, self.last_error = b"", str(exc)
+        if not data:  # the helper is gone (killed?): what it had not confirmed is not on disk
+            self._stop_helper()
+            self._sync_failed("the spool's sync helper exited")
+            return
+        self._acks += data
+        *acks, self._acks = self._acks.split(b"\n")
+        for ack in acks:
+            batch, error = (int(x) for x in ack.split())
+            if error:
+                self._sync_failed(f"fdatasync failed: {os.strerror(error)}")
+                return
+            self.fsyncs += 1
+            done: list[asyncio.Future[None]] = []
+            while self._unsynced and self._unsynced[0][0] <= batch:
+                done.extend(self._unsynced.popleft()[3])
+            _release(done, None)
+        if self._written > self._sync_sent:  # a request that did not fit: ask now
+            self._request_sync(self._reader_loop)
+
+    def _sync_failed(self, why: str) -> None:
+        """Nothing not yet confirmed can be promised: its requests get 503 (and are retried),
+        its bytes are cut from the segment, which is sealed; the next write starts a new one."""
+        log.error("%s; %d waiting request batch(es) answered 503", why, len(self._unsynced))
+        self.last_error = why
+        self._sync_sent = self._written  # nothing is asked for any more
+        if not self._unsynced:
+            return
+        failed = list(self._unsynced)
+        self._unsynced.clear()
+        cut = 0
+        with self._lock:  # cut the open segment back to before its first unconfirmed batch
+            in_open = [before for _, segment, before, _ in failed if segment == self._seq]
+            if self._fd is not None and in_open:
+                cut = self._size - in_open[0]
+                self._abandon_locked(in_open[0])
+        with self._bytes_lock:  # what stays in sealed segments counts until they are sent
+            self.bytes -= cut
+        for _, _, _, waiters in failed:
+            _release(waiters, SpoolFull(why))
+
+    def _helper_alive(self) -> bool:
+        return self._helper is not None and self._helper.poll() is None
+
+    def _start_helper(self) -> socket.socket:
+        self._stop_helper()
+        ours, theirs = socket.socketpair()
+        try:
+            self._helper = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _HELPER, str(theirs.fileno()),
+                 str(self.directory)],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self._sock = ours
+        for fd in self._new_files:
+            os.close(fd)
+        # A new helper is given the open segment (the one before it confirmed nothing after
+        # the last acknowledgement, and what it did not confirm was answered 503).
+        self._new_files = [os.dup(self._fd)] if self._fd is not None else []
+        self._dir_changed = True
+        return ours
+
+    def _stop_helper(self) -> None:
+        if self._sock is not None:
+            if self._reader_loop is not None:
+                with contextlib.suppress(Exception):
+                    self._reader_loop.remove_reader(self._sock.fileno())
+            self._reader_loop = None
+            self._sock.close()
+            self._sock = None
+        if self._helper is not None:
+            try:
+                self._helper.wait(10)
+            except subprocess.TimeoutExpired:
+                self._helper.kill()
+                self._helper.wait()
+            self._helper = None
+
+    # -- the disk side (the event loop, and the writer thread for sealing) ---------------
 
     def _write(self, lines: list[bytes]) -> None:
         data = b"\n".join(lines) + b"\n"
@@ -203,7 +356,7 @@ class Spool:
             if self._fd is None:
                 self._open_segment()
             assert self._fd is not None
-            try:  # O_DSYNC: each write returns once it is on disk, as write + fdatasync
+            try:
                 written = os.write(self._fd, data)
                 while written < len(data):
                     written += os.write(self._fd, data[written:])
@@ -211,7 +364,6 @@ class Spool:
                 self._abandon_locked(self._size)
                 raise
             self._size += len(data)
-            self.fsyncs += 1
             self.appended += len(lines)
             self._rows += len(lines)
             if self._rows >= self.segment_rows:
@@ -221,19 +373,20 @@ class Spool:
         self._seq += 1
         name = f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}.open"
         self._path = self.directory / name
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_DSYNC
-        self._fd = os.open(self._path, flags, 0o600)
-        self._fsync_dir()
+        self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._new_files.append(os.dup(self._fd))  # the helper syncs it through its own copy
+        self._dir_changed = True  # and the directory entry with the first sync
         self._rows = 0
         self._size = 0
         self._opened = time.monotonic()
 
     def _seal_locked(self) -> None:
+        """Close and rename the open segment. Its data's durability is the helper's (it holds
+        its own descriptor); a `.open` name a crash leaves behind is sealed at start-up."""
         if self._fd is None or self._path is None:
             return
         os.close(self._fd)
         self._path.rename(self._path.with_suffix(".seg"))
-        self._fsync_dir()
         self._fd = None
         self._path = None
         self._rows = 0
@@ -259,10 +412,13 @@ class Spool:
     def seal_if_due(self, force: bool = False) -> None:
         """Seal the open segment when old enough (called by the writer thread)."""
         with self._lock:
-            if self._fd is not None and (
+            due = self._fd is not None and (
                 force or time.monotonic() - self._opened >= self.segment_age_s
-            ):
+            )
+            if due:
                 self._seal_locked()
+        if due:
+            self._fsync_dir()
 
     def sealed(self) -> list[Path]:
         return sorted(self.directory.glob("*.seg"))
@@ -292,12 +448,10 @@ class Spool:
         return sorted([*self.directory.glob("*.open"), *self.directory.glob("*.seg")])
 
     def close(self) -> None:
-        with self._queue:
-            self._closed = True
-            if self._idle:
-                self._idle = False
-                self._signal.release()
-        self._disk.join()  # what was queued is written first
+        """Refuse further appends, stop the helper (it finishes the sync under way) and seal.
+        Called once the server has stopped answering, so no request waits any more."""
+        self._closed = True
+        self._stop_helper()
         self.seal_if_due(force=True)
         with contextlib.suppress(OSError):
             os.close(self._slot_fd)

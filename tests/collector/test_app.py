@@ -180,8 +180,8 @@ def test_an_answer_leaves_in_one_write(
 
 
 def test_background_work_runs_below_the_event_loops_priority(server: LiveServer) -> None:
-    """The writer and the engine's threads get INTENT_BACKGROUND_NICE (10 by default); the
-    threads answering visitors (the event loop, the spool's disk thread) keep theirs."""
+    """The writer and the engine's threads get INTENT_BACKGROUND_NICE (10 by default); what
+    answers visitors (the event loop, the spool's sync helper) keeps its priority."""
     import os
     import threading
     from pathlib import Path
@@ -197,7 +197,7 @@ def test_background_work_runs_below_the_event_loops_priority(server: LiveServer)
     engine = [int(t.name) for t in Path("/proc/self/task").iterdir() if int(t.name) not in ours]
     assert engine and all(nice(tid) >= 10 for tid in engine)
     assert nice(c.writer._thread.native_id) == 10
-    assert nice(c.spool._disk.native_id) == 0
+    assert c.spool._helper is not None and nice(c.spool._helper.pid) == 0  # the sync helper
     assert nice(server.thread.native_id) == 0  # uvicorn's event loop in this test
 
 
