@@ -36,10 +36,14 @@ MAX_SLOTS = 256
 # process's GIL: with a disk *thread*, each finished write waited for the event loop to run out
 # of work before its requests could be answered (docs/benchmarks.md). It reads requests "N\n"
 # (segment files arrive as descriptors attached to them, "D" asks for the directory too),
-# fdatasyncs what it holds and answers "N ERRNO\n" (0: on disk). Only os/socket/sys: starts in
-# ~20 ms with -I -S.
+# fdatasyncs what it holds and answers "N ERRNO\n" (0: on disk). Only os/signal/socket/sys:
+# starts in ~20 ms with -I -S.
 _HELPER = r"""
-import os, socket, sys
+import os, signal, socket, sys
+# Ctrl-C in a terminal, or a service manager stopping the whole group, must not end it before
+# the server has drained: it ends when the server closes its socket (or is gone).
+for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(sig, signal.SIG_IGN)
 sock = socket.socket(fileno=int(sys.argv[1]))
 directory = os.open(sys.argv[2], os.O_RDONLY)
 files = []
@@ -270,7 +274,8 @@ class Spool:
             data, self.last_error = b"", str(exc)
         if not data:  # the helper is gone (killed?): what it had not confirmed is not on disk
             self._stop_helper()
-            self._sync_failed("the spool's sync helper exited")
+            if not self._closed:  # (after close() it is the end we asked for)
+                self._sync_failed("the spool's sync helper exited")
             return
         self._acks += data
         *acks, self._acks = self._acks.split(b"\n")
@@ -333,6 +338,7 @@ class Spool:
         return ours
 
     def _stop_helper(self) -> None:
+        """On the event loop's thread (or before any loop watches the socket)."""
         if self._sock is not None:
             if self._reader_loop is not None:
                 with contextlib.suppress(Exception):
@@ -449,9 +455,23 @@ class Spool:
 
     def close(self) -> None:
         """Refuse further appends, stop the helper (it finishes the sync under way) and seal.
-        Called once the server has stopped answering, so no request waits any more."""
+        Called once the server has stopped answering, so no request waits any more. It may run
+        on another thread than the event loop's, so it leaves the socket to the loop: the
+        helper's end of file is what tells the loop to let go of it."""
         self._closed = True
-        self._stop_helper()
+        sock, helper, loop = self._sock, self._helper, self._reader_loop
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_WR)  # the helper reads its end of file and exits
+        if helper is not None:
+            try:
+                helper.wait(10)
+            except subprocess.TimeoutExpired:
+                helper.kill()
+                helper.wait()
+        if sock is not None and (loop is None or loop.is_closed()):  # nobody watches it
+            sock.close()
+            self._sock = None
         self.seal_if_due(force=True)
         with contextlib.suppress(OSError):
             os.close(self._slot_fd)

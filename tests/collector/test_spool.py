@@ -46,10 +46,14 @@ def test_a_write_is_acknowledged_only_once_the_helper_synced_it(tmp_path: Path) 
         for fd in os.listdir(f"/proc/{helper.pid}/fd")
     }
     assert str(segment) in held  # the open segment, through the helper's own descriptor
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C / a group stop: it waits for the server
+        os.kill(helper.pid, sig)
+    asyncio.run(spool.append(lines(1)))
+    assert helper.poll() is None and spool.fsyncs == 2
     spool.close()
     assert helper.poll() == 0
     [segment] = spool.segments()
-    assert segment.read_bytes().count(b"\n") == 3
+    assert segment.read_bytes().count(b"\n") == 4
 
 
 def test_a_helper_that_dies_mid_sync_costs_a_503_and_the_next_append_gets_a_new_one(
