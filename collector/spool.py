@@ -240,8 +240,8 @@ class Spool:
     def _request_sync(self, loop: asyncio.AbstractEventLoop) -> None:
         """Ask the helper to make everything written so far durable."""
         try:
-            sock = self._sock
-            if sock is None or not self._helper_alive():
+            sock = self._sock  # None once the helper's end of file was read
+            if sock is None:
                 sock = self._start_helper()
             if self._reader_loop is not loop:  # the first append, or a new loop (tests)
                 if self._reader_loop is not None:
@@ -260,7 +260,8 @@ class Spool:
                 os.close(fd)  # the helper holds its own copies now
             self._dir_changed = False
             self._sync_sent = self._written
-        except OSError as exc:
+        except OSError as exc:  # it could not start, or it is gone and the loop has not seen it
+            self._stop_helper()
             self._sync_failed(f"spool sync helper: {exc}")
 
     def _on_ack(self) -> None:
@@ -312,9 +313,6 @@ class Spool:
             self.bytes -= cut
         for _, _, _, waiters in failed:
             _release(waiters, SpoolFull(why))
-
-    def _helper_alive(self) -> bool:
-        return self._helper is not None and self._helper.poll() is None
 
     def _start_helper(self) -> socket.socket:
         self._stop_helper()

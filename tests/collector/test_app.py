@@ -194,8 +194,11 @@ def test_background_work_runs_below_the_event_loops_priority(server: LiveServer)
         return os.getpriority(os.PRIO_PROCESS, tid)
 
     ours = {t.native_id for t in threading.enumerate()}
-    engine = [int(t.name) for t in Path("/proc/self/task").iterdir() if int(t.name) not in ours]
-    assert engine and all(nice(tid) >= 10 for tid in engine)
+    engine = {int(t.name): (t / "comm").read_text().strip()
+              for t in Path("/proc/self/task").iterdir() if int(t.name) not in ours}  # fmt: skip
+    memory = {tid for tid, name in engine.items() if name in ("MemoryWorker", "jemalloc_bg_thd")}
+    assert memory and all(nice(tid) <= 0 for tid in memory)  # they return freed memory
+    assert len(engine) > len(memory) and all(nice(t) >= 10 for t in engine.keys() - memory)
     assert nice(c.writer._thread.native_id) == 10
     assert c.spool._helper is not None and nice(c.spool._helper.pid) == 0  # the sync helper
     assert nice(server.thread.native_id) == 0  # uvicorn's event loop in this test
