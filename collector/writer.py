@@ -20,7 +20,7 @@ from pathlib import Path
 
 from collector.metrics import Metrics
 from collector.spool import Spool
-from intent.store import Store, StoreError
+from intent.store import Store, StoreError, release_engine_pages
 
 log = logging.getLogger("intent.writer")
 
@@ -114,6 +114,7 @@ class Writer:
         metrics: Metrics,
         interval_s: float,
         nice: int = 0,
+        release_every_s: float = 60.0,
     ) -> None:
         self.store = store
         self.spool = spool
@@ -122,6 +123,13 @@ class Writer:
         self.metrics = metrics
         self.interval_s = interval_s
         self.nice = nice  # this thread's CPU priority: below the event loop's (see app.start)
+        # Every minute the pages of the embedded engine's library that are mapped but no longer
+        # used are dropped again, as at start-up (intent.store.release_engine_pages): without
+        # it a server's RSS kept ~30 MB more of them after make bench's seven rounds than after
+        # three. What is in use faults back in from the page cache (~35k minor faults at most).
+        self.release_every_s = release_every_s
+        self.released = 0  # bytes dropped by the last release
+        self._released_at = time.monotonic()
         self.backoff_s = 0.0
         self.healthy = True
         self.last_error = ""
@@ -191,6 +199,9 @@ class Writer:
         self.backoff_s = 0.0 if ok else self._longer_backoff()
         self.metrics.spool_bytes.set(self.spool.bytes)
         self.metrics.writer_healthy.set(1 if ok else 0)
+        if time.monotonic() - self._released_at >= self.release_every_s:
+            self.released = release_engine_pages()
+            self._released_at = time.monotonic()
 
     def send_sealed(self) -> bool:
         return all(self.send(segment) for segment in self.spool.sealed())

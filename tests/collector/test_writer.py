@@ -207,3 +207,22 @@ def test_salts_never_block_the_request_path_and_replicas_agree(store: Store) -> 
     third = Salts(store)
     third(day)  # a replica that made its own provisional salt switches to the shared one
     assert third.prefetch(day) == provisional and third(day) == provisional
+
+
+def test_the_writer_drops_unused_engine_pages_every_minute(
+    server: LiveServer, store: Store, site: str
+) -> None:
+    """Once a minute (here: every pass) the writer drops the engine library's mapped pages
+    again, as start-up does; what the engine uses faults back in and keeps working."""
+    writer = server.collector.writer
+    assert writer is not None and writer.release_every_s == 60.0
+    writer.release_every_s = 0.0
+    try:
+        assert server.post(page(site, 1)).status_code == 202
+        server.flush()  # an insert and the materialized views: library pages in use again
+        assert writer.released > 1 << 20
+        assert server.post(page(site, 2)).status_code == 202
+        server.flush()
+        assert count(store, site) == 2
+    finally:
+        writer.release_every_s = 60.0
