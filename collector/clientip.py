@@ -10,45 +10,41 @@ from collector.settings import Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class _IPv4(ipaddress.IPv4Address):
+class _HashOnce:
     """An address that computes its hash once: ipaddress computes hash(hex(int(ip))) on
     every dictionary probe, and a request probes ~7 dictionaries keyed by its address (the
     proxy check, the rate limiter, the network and visitor caches). Equal to, and hashing as,
     the plain ipaddress object."""
 
-    __slots__ = ("_hash",)
+    __slots__ = ()
+    _hash: int
 
     def __init__(self, address: object) -> None:
-        super().__init__(address)
-        self._hash = super().__hash__()
+        super().__init__(address)  # type: ignore[call-arg]
+        self._hash = super().__hash__()  # type: ignore[misc]  # the subclasses hold the slot
 
     def __hash__(self) -> int:
         return self._hash
 
 
-class _IPv6(ipaddress.IPv6Address):
-    __doc__ = _IPv4.__doc__
+class _IPv4(_HashOnce, ipaddress.IPv4Address):
     __slots__ = ("_hash",)
 
-    def __init__(self, address: object) -> None:
-        super().__init__(address)
-        self._hash = super().__hash__()
 
-    def __hash__(self) -> int:
-        return self._hash
+class _IPv6(_HashOnce, ipaddress.IPv6Address):
+    __slots__ = ("_hash",)
 
 
 @lru_cache(maxsize=65536)  # parsing costs ~3 µs and visitors' addresses repeat
 def _addr(text: str) -> IPAddress | None:
+    text = text.strip().strip("[]")
     try:
-        ip = ipaddress.ip_address(text.strip().strip("[]"))
+        ip = ipaddress.ip_address(text)
     except ValueError:
         return None
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return _IPv4(ip.ipv4_mapped)
-        return _IPv6(str(ip)) if ip.scope_id else _IPv6(int(ip))
-    return _IPv4(int(ip))
+        return _IPv6(text) if ip.ipv4_mapped is None else _IPv4(ip.ipv4_mapped)
+    return _IPv4(text)
 
 
 # Whether an address is a trusted proxy, for the proxy list last asked about (the process
