@@ -52,9 +52,7 @@ class Company:
         })  # fmt: skip
 
 
-NO_COMPANY: dict[str, str | float] = {
-    "company_key": "", "company_domain": "", "company_name": "", "company_source": "", "confidence": 0.0,
-}  # fmt: skip
+NO_COMPANY = Company("", "", "", "", 0.0).fields  # the row fields of a visit with no company
 
 
 UNKNOWN = NetworkInfo()
