@@ -208,30 +208,33 @@ class VisitorCache:
             del entries[next(iter(entries))]
         entries[key] = (site, outcome)
 
-    def __len__(self) -> int:
-        return len(self._entries)
 
-
-# The steps that read nothing of the beacon, only the site, the address, the agent and the
-# day's salt: unless the beacon identifies a company or carries the site's own visitor id.
+# The steps after drop_dnt read nothing of the beacon, only the site, the address, the agent
+# and the day's salt: unless the beacon identifies a company or carries the site's own
+# visitor id.
 VISITOR_STEPS = STEPS[1:]
 
 
-def run(event: Event, ctx: Context, steps: tuple[Step, ...] = STEPS) -> Event | Drop:
+def run(event: Event, ctx: Context) -> Event | Drop:
+    """STEPS in order. After a visitor's first event, what VISITOR_STEPS made of it comes from
+    the cache, unless the beacon identifies a company or carries the site's own visitor id."""
+    result = drop_dnt(event, ctx)
+    if isinstance(result, Drop):
+        return result
     b = event.beacon
-    if (
-        steps is STEPS
-        and not b.email_domain
-        and not (b.client_visitor and event.site.allow_visitor_id)
-    ):
-        result = drop_dnt(event, ctx)
-        return result if isinstance(result, Drop) else _run_visitor(event, ctx)
+    if b.email_domain or (b.client_visitor and event.site.allow_visitor_id):
+        result = _run_steps(event, ctx, VISITOR_STEPS)
+        return result if isinstance(result, Drop) else _stamp(result)
+    return _run_visitor(event, ctx)
+
+
+def _run_steps(event: Event, ctx: Context, steps: tuple[Step, ...]) -> Event | Drop:
     for step in steps:
         result = step(event, ctx)
         if isinstance(result, Drop):
             return result
         event = result
-    return _stamp(event)
+    return event
 
 
 def _run_visitor(event: Event, ctx: Context) -> Event | Drop:
@@ -240,17 +243,15 @@ def _run_visitor(event: Event, ctx: Context) -> Event | Drop:
     key = (id(site), event.ip, event.user_agent, ctx.salt(event.ts.date()))
     outcome = ctx.visitors.get(key, ctx.enricher.generation)
     if outcome is None:
-        for step in VISITOR_STEPS:
-            result = step(event, ctx)
-            if isinstance(result, Drop):
-                ctx.visitors.put(key, site, result)
-                return result
-            event = result
-        assert event.agent is not None
-        row = event.row
-        visit = (event.agent, event.network, event.company, row["visitor_id"], row["ip_prefix"])
+        result = _run_steps(event, ctx, VISITOR_STEPS)
+        if isinstance(result, Drop):
+            ctx.visitors.put(key, site, result)
+            return result
+        assert result.agent is not None
+        row = result.row
+        visit = (result.agent, result.network, result.company, row["visitor_id"], row["ip_prefix"])
         ctx.visitors.put(key, site, visit)
-        return _stamp(event)
+        return _stamp(result)
     if isinstance(outcome, Drop):
         return outcome
     agent, network, company, visitor_id, ip_prefix = outcome
