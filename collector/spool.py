@@ -4,9 +4,10 @@ Group commit: the requests of one turn of the event loop append to one batch, wr
 open segment at the end of that turn; a small helper process fdatasyncs it and says so through
 a socket the event loop watches, and every request waiting on it is answered at once. Batches
 written while a sync is under way are covered by the next one. Segments are append-only files;
-a segment is sealed (renamed `.seg`) when it holds enough rows or is old enough, and the writer sends sealed segments to ClickHouse with the
-segment's name as the insert deduplication token, deleting the file only once ClickHouse
-confirmed it. A `kill -9` therefore loses nothing acknowledged and duplicates nothing.
+a segment is sealed (renamed `.seg`) when it holds enough rows or is old enough, and the
+writer sends sealed segments to ClickHouse with the segment's name as the insert deduplication
+token, deleting the file only once ClickHouse confirmed it. A `kill -9` therefore loses nothing
+acknowledged and duplicates nothing.
 
 Several processes may share one INTENT_SPOOL_DIR (`--workers N`, or two servers on one disk):
 each claims its own `slot-N` subdirectory under an exclusive flock, and at start-up adopts the
@@ -157,7 +158,7 @@ class Spool:
         self._fd: int | None = None
         self._path: Path | None = None
         self._rows = 0
-        self._size = 0  # bytes in the open segment, all acknowledged
+        self._size = 0  # bytes written to the open segment (synced or not yet)
         self._opened = 0.0
         self._seq = 0
         self._pending: list[bytes] = []  # the batch of this turn of the event loop
@@ -221,9 +222,8 @@ class Spool:
         self._pending, self._waiters = [], []
         if not lines:
             return
-        segment, before = self._seq, self._size  # where the batch starts, if it stays there
         try:
-            self._write(lines)
+            segment, before = self._write(lines)
         except Exception as exc:  # disk full, I/O error: those requests get 503
             with self._bytes_lock:
                 self.bytes -= sum(map(len, lines)) + len(lines)
@@ -231,8 +231,6 @@ class Spool:
             _release(waiters, SpoolFull(f"spool write failed: {exc}"))
             return
         self._written += 1
-        if segment != self._seq or (before and self._size < before):  # it opened a new one
-            segment, before = self._seq, 0
         self._unsynced.append((self._written, segment, before, waiters))
         assert loop is not None
         self._request_sync(loop)  # queued behind any under way: the helper takes them together
@@ -354,12 +352,15 @@ class Spool:
 
     # -- the disk side (the event loop, and the writer thread for sealing) ---------------
 
-    def _write(self, lines: list[bytes]) -> None:
+    def _write(self, lines: list[bytes]) -> tuple[int, int]:
+        """Append to the open segment (opening one if needed); returns which segment and the
+        offset the lines start at."""
         data = b"\n".join(lines) + b"\n"
         with self._lock:
             if self._fd is None:
                 self._open_segment()
             assert self._fd is not None
+            where = (self._seq, self._size)
             try:
                 written = os.write(self._fd, data)
                 while written < len(data):
@@ -372,6 +373,7 @@ class Spool:
             self._rows += len(lines)
             if self._rows >= self.segment_rows:
                 self._seal_locked()
+        return where
 
     def _open_segment(self) -> None:
         self._seq += 1
