@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import gzip
 import hashlib
@@ -531,6 +530,11 @@ def start(c: Collector) -> None:
              s.background_nice)  # fmt: skip
 
 
+# The engine's threads that give freed memory back to the system keep their priority: lowered,
+# a busy minute held ~10-30 MB more (RSS after make bench's rounds, alternating runs).
+_MEMORY_THREADS = frozenset({"MemoryWorker", "jemalloc_bg_thd"})
+
+
 def lower_engine_threads(nice: int) -> int:
     """Lower the CPU priority of the embedded engine's threads (inserts, merges, their pools).
 
@@ -547,18 +551,16 @@ def lower_engine_threads(nice: int) -> int:
     lowered = 0
     for task in Path("/proc/self/task").iterdir():
         tid = int(task.name)
-        with contextlib.suppress(OSError):
-            if tid in ours or (task / "comm").read_text().strip() in _MEMORY_THREADS:
+        if tid in ours:
+            continue
+        try:
+            if (task / "comm").read_text().strip() in _MEMORY_THREADS:
                 continue
-        with contextlib.suppress(OSError):  # the thread may have ended meanwhile
             os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
-            lowered += 1
+        except OSError:  # the thread ended meanwhile
+            continue
+        lowered += 1
     return lowered
-
-
-# The engine's threads that give freed memory back to the system keep their priority: lowered,
-# a busy minute held ~10-30 MB more (RSS after make bench's rounds, alternating runs).
-_MEMORY_THREADS = frozenset({"MemoryWorker", "jemalloc_bg_thd"})
 
 
 def stop(c: Collector) -> None:
