@@ -38,7 +38,7 @@ MAX_SLOTS = 256
 # of work before its requests could be answered (docs/benchmarks.md). It reads requests "N\n"
 # (segment files arrive as descriptors attached to them, "D" asks for the directory too),
 # fdatasyncs what it holds and answers "N ERRNO\n" (0: on disk). Only os/signal/socket/sys:
-# starts in ~20 ms with -I -S.
+# with -I -S it starts and answers a first sync in ~30 ms, at ~10 MB resident.
 _HELPER = r"""
 import os, signal, socket, sys
 # Ctrl-C in a terminal, or a service manager stopping the whole group, must not end it before
