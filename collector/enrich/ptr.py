@@ -33,8 +33,10 @@ def make_resolver(
         resolver.nameservers = [dns.nameserver.Do53Nameserver(a, port) for a, port in servers]
     else:
         resolver = dns.asyncresolver.Resolver()
-    resolver.lifetime = timeout_s  # the whole query, retries and servers included
-    resolver.timeout = min(timeout_s, 2.0)  # one server's share before the next is tried
+    # One try per query within the time allowed: a resolver that answers late (a slow reverse
+    # zone) is still heard, and an unanswered address is tried again after the failure TTL.
+    resolver.lifetime = timeout_s
+    resolver.timeout = timeout_s
     return resolver
 
 

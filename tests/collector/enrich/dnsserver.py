@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,9 @@ from dnslib.server import BaseResolver, DNSLogger, DNSServer
 class Zone(BaseResolver):  # type: ignore[misc]
     ptr: dict[str, str] = field(default_factory=dict)  # address -> host name
     forward: dict[str, list[str]] = field(default_factory=dict)  # host name -> addresses
-    gates: dict[str, threading.Event] = field(default_factory=dict)  # question name -> gate
+    # question name -> (gate, seconds): the answer waits for the gate, and leaves no sooner
+    # than that many seconds after the question came
+    gates: dict[str, tuple[threading.Event, float]] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)  # "asked PTR name", "answered PTR name"
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -28,9 +31,11 @@ class Zone(BaseResolver):  # type: ignore[misc]
         self.ptr[ipaddress.ip_address(ip).reverse_pointer] = name
         self.forward[name] = [ip] if forward is None else forward
 
-    def hold(self, ip: str) -> threading.Event:
-        """The PTR question of `ip` waits until the returned event is set."""
-        gate = self.gates[ipaddress.ip_address(ip).reverse_pointer] = threading.Event()
+    def hold(self, ip: str, seconds: float = 0.0) -> threading.Event:
+        """The PTR question of `ip` is answered once the returned event is set, and no sooner
+        than `seconds` after it was asked."""
+        gate = threading.Event()
+        self.gates[ipaddress.ip_address(ip).reverse_pointer] = (gate, seconds)
         return gate
 
     def note(self, line: str) -> None:
@@ -42,9 +47,11 @@ class Zone(BaseResolver):  # type: ignore[misc]
         qname = str(request.q.qname).rstrip(".").lower()
         qtype = QTYPE[request.q.qtype]
         self.note(f"asked {qtype} {qname}")
-        gate = self.gates.get(qname)
-        if gate is not None:
-            gate.wait(30)
+        held = self.gates.get(qname)
+        if held is not None:
+            asked = time.monotonic()
+            held[0].wait(30)
+            time.sleep(max(0.0, asked + held[1] - time.monotonic()))
         found = False
         if qtype == "PTR" and qname in self.ptr:
             reply.add_answer(RR(request.q.qname, QTYPE.PTR, rdata=PTR(self.ptr[qname]), ttl=60))
@@ -82,6 +89,6 @@ def dns_server(zone: Zone) -> Iterator[str]:
     try:
         yield f"127.0.0.1:{port}"
     finally:
-        for gate in zone.gates.values():
+        for gate, _seconds in zone.gates.values():
             gate.set()
         server.stop()
