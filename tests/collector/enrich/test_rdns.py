@@ -139,7 +139,7 @@ def test_dns_settings_parse_and_default_to_on(tmp_path: Any) -> None:
                        "INTENT_DNS_SERVERS": "192.0.2.53, 127.0.0.1:5353,[::1]:53, ::1"})  # fmt: skip
     assert s.rdns is False
     assert s.dns_servers == (("192.0.2.53", 53), ("127.0.0.1", 5353), ("::1", 53), ("::1", 53))
-    with pytest.raises(SettingsError, match="^INTENT_DNS_SERVERS: .*an IP address"):
+    with pytest.raises(SettingsError, match=r"^INTENT_DNS_SERVERS: .*an IP address"):
         load_settings({**base, "INTENT_DNS_SERVERS": "resolver.internal"})
 
 
