@@ -50,7 +50,8 @@ def available() -> bool:
 
 
 def published_class(ip: IPAddress) -> str:
-    """'hosting' or 'isp' when the address is in an operator's published ranges, else ''."""
-    if not ip.is_global or not available():
+    """'hosting' or 'isp' when the address is in an operator's published ranges, else ''
+    (a private address is 'reserved' there). ~50 µs: the enricher caches it per address."""
+    if not available():
         return ""
     return CLASSES.get(_classify(ip).kind, "")

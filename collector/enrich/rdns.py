@@ -26,7 +26,8 @@ import dns.asyncresolver
 import dns.resolver
 
 from collector.clientip import IPAddress
-from collector.enrich.hostnames import company_from_hostname
+from collector.enrich import psl
+from collector.enrich.hostnames import company_from_hostname, network_domains
 from collector.enrich.model import Company, NetworkInfo
 from collector.enrich.ptr import LookupFailed, confirmed_name, make_resolver
 from collector.enrich.traffic import ORGANISATION_CLASSES
@@ -149,6 +150,9 @@ class ReverseDNS:
         self._tasks, self._queue = [], None
         self._waiting.clear()
         await self.flush()
+        log.info("reverse DNS: %(lookups)d lookup(s), %(confirmed)d company name(s), "
+                 "%(failed)d failed, %(queue_full)d visit(s) not queued (queue full), "
+                 "%(attributed)d visit(s) attributed later", self.counts)  # fmt: skip
 
     # --- the workers -----------------------------------------------------------------------
 
@@ -275,6 +279,8 @@ def build_reverse_dns(
     except dns.resolver.NoResolverConfiguration:
         log.warning("reverse DNS off: no resolver in /etc/resolv.conf; set INTENT_DNS_SERVERS")
         return None
+    psl.load()  # parsed here, at start-up, not by the first answer on the event loop
+    network_domains()
     where = ", ".join(f"{a}:{p}" for a, p in servers) or "the system resolver"
     log.info("reverse DNS lookups through %s", where)
     return ReverseDNS(resolver, insert, limits)
