@@ -37,6 +37,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from collector import beacon, pipeline, useragent
 from collector.clientip import _addr, client_ip
 from collector.enrich import Enricher, build_enricher
+from collector.enrich.rdns import ReverseDNS, build_reverse_dns
 from collector.errors import error_body, error_response
 from collector.metrics import Metrics
 from collector.settings import Settings, SiteConfig
@@ -138,6 +139,7 @@ class Collector:
     deliverer: webhooks.Deliverer | None = None
     cli_token: str | None = None  # intent.remote: CLI commands run here while we hold chDB
     schedule: ScoringSchedule | None = None
+    rdns: ReverseDNS | None = None  # background reverse DNS (INTENT_RDNS)
     # Set by the lifespan: on Python 3.11 each asyncio.get_running_loop() is a getpid() system
     # call (strace under load: 0.8 per request, the only one the bare app does not make).
     loop: asyncio.AbstractEventLoop | None = None
@@ -501,7 +503,11 @@ def start(c: Collector) -> None:
     c.spool = Spool(
         s.spool_dir, s.spool_max_bytes, s.writer_batch_rows, s.writer_interval_ms / 1000
     )
-    c.context = pipeline.Context(enricher=c.enricher, salt=salts, store_ip_prefix=s.store_ip_prefix)
+    c.rdns = build_reverse_dns(s.rdns, s.dns_servers, c.store.insert_rows)
+    if c.rdns is not None and c.loop is not None:
+        c.loop.call_soon_threadsafe(c.rdns.start)  # its workers run on the serving loop
+    c.context = pipeline.Context(enricher=c.enricher, salt=salts, store_ip_prefix=s.store_ip_prefix,
+                                 rdns=c.rdns)  # fmt: skip
     c.limiter = RateLimiter(s.rate_limit_per_second, s.rate_limit_burst)
     c.snippet = _snippet()
     useragent.warm_up()  # the parser compiles its regexes now, not on the first request
@@ -567,6 +573,8 @@ def stop(c: Collector) -> None:
     """SIGTERM: drain the spool into ClickHouse before exiting."""
     if c.schedule is not None:  # stop scheduled scoring first: it feeds webhooks and the store
         c.schedule.stop()
+    if c.rdns is not None and c.loop is not None:  # writes the attributions it found
+        asyncio.run_coroutine_threadsafe(c.rdns.stop(), c.loop).result(30)
     if c.deliverer is not None:
         c.deliverer.stop()
     remote.withdraw_token(c.settings, c.cli_token)

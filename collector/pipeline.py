@@ -21,6 +21,7 @@ from collector.clientip import IPAddress
 from collector.enrich import UNKNOWN, Company, Enricher, NetworkInfo
 from collector.enrich.freemail import is_free_mail
 from collector.enrich.model import NO_COMPANY
+from collector.enrich.rdns import WEAKER_SOURCES, ReverseDNS
 from collector.settings import SiteConfig
 
 
@@ -54,6 +55,7 @@ class Context:
     salt: Callable[[date], bytes] = lambda day: b"intent-default-salt"
     store_ip_prefix: bool = False
     visitors: VisitorCache = field(default_factory=lambda: VisitorCache())  # see run()
+    rdns: ReverseDNS | None = None  # background reverse DNS (INTENT_RDNS)
 
 
 Step = Callable[[Event, Context], "Event | Drop"]
@@ -115,13 +117,18 @@ def drop_hosting(event: Event, ctx: Context) -> Event | Drop:
 
 
 def put_company(event: Event, ctx: Context) -> Event | Drop:
-    """identify > the site owner's ranges > MaxMind organisation > ASN organisation."""
+    """identify > the site owner's ranges > MaxMind organisation > reverse DNS > ASN
+    organisation. Reverse DNS answers from its cache; a lookup it starts attributes the visit
+    later (collector.enrich.rdns)."""
     domain = event.beacon.email_domain
     company: Company | None
     if domain:
         company = None if is_free_mail(domain) else Company(domain, domain, "", "identify", 1.0)
     else:
         company = ctx.enricher.company(event.ip, event.network, event.site)
+        if ctx.rdns is not None and (company is None or company.source in WEAKER_SOURCES):
+            company = ctx.rdns.company(event.ip, event.network, company, event.site,
+                                       event.row["visitor_id"], event.ts)  # fmt: skip
     event.company = company
     event.row.update(company.fields if company else NO_COMPANY)  # company_key, ..., confidence
     return event
@@ -162,7 +169,7 @@ STEPS: tuple[Step, ...] = (
     put_visitor_id,
     put_network,  # geo, ASN, organisation, connection type -> traffic class
     drop_hosting,  # bot:hosting
-    put_company,  # identify > owner ranges > MaxMind > ASN, with source + confidence
+    put_company,  # identify > owner ranges > MaxMind > reverse DNS > ASN, source + confidence
     drop_excluded,  # excluded:cidr, excluded:domain
     put_ip_prefix,
 )

@@ -91,6 +91,8 @@ class Settings:
     smtp_from: str = "intent@localhost"
     log_level: str = "info"
     schedule: bool = True
+    rdns: bool = True
+    dns_servers: tuple[tuple[str, int], ...] = ()  # (address, port); () = the system resolver
     sites: Mapping[str, SiteConfig] = field(default_factory=dict)
 
     @property
@@ -177,6 +179,31 @@ def _log_level(raw: str) -> str:
     return value
 
 
+def _dns_servers(raw: str) -> tuple[tuple[str, int], ...]:
+    """'192.0.2.53, [2001:db8::53]:5353, 127.0.0.1:5353' -> ((address, port), ...)."""
+    out: list[tuple[str, int]] = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        host, port = part, "53"
+        if part.startswith("["):
+            host, _, rest = part[1:].partition("]")
+            if rest:
+                if not rest.startswith(":"):
+                    raise ValueError(f"expected [address]:port, got {part!r}")
+                port = rest[1:]
+        elif part.count(":") == 1:
+            host, port = part.split(":")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"{part!r}: a resolver is an IP address, not {host!r}") from None
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"{part!r}: port must be 1..65535")
+        out.append((str(address), int(port)))
+    return tuple(out)
+
+
 ENV: dict[str, tuple[str, Any, str]] = {
     "INTENT_CLICKHOUSE_URL": (
         "clickhouse_url",
@@ -260,6 +287,16 @@ ENV: dict[str, tuple[str, Any, str]] = {
         "schedule",
         _bool,
         "run hourly scoring, digests and webhook queueing in this server (default true)",
+    ),
+    "INTENT_RDNS": (
+        "rdns",
+        _bool,
+        "look visitors' addresses up in reverse DNS to name companies (default true)",
+    ),
+    "INTENT_DNS_SERVERS": (
+        "dns_servers",
+        _dns_servers,
+        "comma-separated resolvers for reverse DNS, address[:port] (default: the system's)",
     ),
 }
 

@@ -107,6 +107,7 @@ FORGET_STATEMENTS = (
     "DELETE FROM events WHERE site = {site:String} AND visitor_id IN {ids:Array(String)}",
     "DELETE FROM daily_activity WHERE site = {site:String} AND visitor_id IN {ids:Array(String)}",
     "DELETE FROM identities WHERE site = {site:String} AND visitor_id IN {ids:Array(String)}",
+    "DELETE FROM attributions WHERE site = {site:String} AND visitor_id IN {ids:Array(String)}",
 )
 
 
@@ -282,7 +283,8 @@ def company_profile(store: Store, site: str, company: str, days: int) -> dict[st
 
 
 def forget_visitor(store: Store, site: str, visitor: str) -> dict[str, int]:
-    """Delete one visitor's rows (raw events, daily activity, identities) for a privacy request.
+    """Delete one visitor's rows (raw events, daily activity, identities and the companies found
+    for their visits later, attributions) for a privacy request.
     `visitor` is the stored id or the site's own id for a persistent visitor. Company-level
     rollups (daily_companies, company_scores) hold no visitor ids and are left as they are."""
     ids = [visitor, persistent_visitor_id(site, visitor)]

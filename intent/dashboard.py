@@ -108,7 +108,9 @@ SELECT toDate(ts) AS day, groupUniqArray(10)(referrer) AS referrers,
 FROM events
 WHERE site = {site:String} AND toDate(ts) BETWEEN {start:Date} AND {day:Date}
   AND (company_key = {company:String}
-       OR (company_key = '' AND visitor_id IN (SELECT visitor_id FROM activity WHERE ck = {company:String})))
+       OR ((company_key = ''
+            OR (visitor_id, toDate(ts), company_key) IN (SELECT visitor_id, day, from_key FROM late))
+           AND visitor_id IN (SELECT visitor_id FROM activity WHERE ck = {company:String})))
 GROUP BY day
 """
 )

@@ -43,8 +43,8 @@ DAYS = 30
 BATCH_ROWS = 5000
 
 # Earlier demo data of the site is removed first, so running the demo twice shows one demo.
-RESET_TABLES = ("events", "daily_activity", "daily_companies", "identities", "company_scores",
-                "dropped_events")  # fmt: skip
+RESET_TABLES = ("events", "daily_activity", "daily_companies", "identities", "attributions",
+                "company_scores", "dropped_events")  # fmt: skip
 COUNT_SITE_EVENTS = "SELECT count() FROM events WHERE site = {site:String}"
 DELETE_SITE_ROWS = {t: f"ALTER TABLE {t} DELETE WHERE site = {{site:String}}" for t in RESET_TABLES}
 

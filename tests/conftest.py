@@ -85,6 +85,9 @@ def make_settings(tmp_path: Path, ch_url: str, store: Store) -> SettingsFactory:
             "INTENT_CLICKHOUSE_URL": ch_url,
             "INTENT_SPOOL_DIR": str(tmp_path / f"spool-{next(_sites)}"),
             "INTENT_WRITER_INTERVAL_MS": "200",
+            # Reverse DNS would ask the system resolver about visitors' addresses: tests turn it
+            # on with a loopback DNS server of their own (tests/collector/enrich/dnsserver.py).
+            "INTENT_RDNS": "false",
             **env,
         }
         return load_settings(values)
