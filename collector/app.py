@@ -1,4 +1,5 @@
-"""The one ASGI app: the beacon endpoint, health, metrics, the snippet, and the intent API."""
+"""The collector's ASGI app: the beacon endpoint, health, metrics and the snippet; the product
+adds its routes and start-up steps (intent.server)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
@@ -34,17 +35,15 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from collector import beacon, pipeline, useragent
+from collector import beacon, keys, pipeline, useragent
 from collector.clientip import _addr, client_ip
-from collector.enrich import Enricher, build_enricher
+from collector.enrich import Enricher
 from collector.errors import error_body, error_response
 from collector.metrics import Metrics
 from collector.settings import Settings, SiteConfig
 from collector.spool import Spool, SpoolFull
+from collector.store import Store, StoreError, release_engine_pages
 from collector.writer import DropCounter, Salts, Writer
-from intent import keys, remote, webhooks
-from intent.schedule import ScoringSchedule
-from intent.store import Store, StoreError, connect, release_engine_pages
 
 log = logging.getLogger("intent.collector")
 
@@ -135,9 +134,6 @@ class Collector:
     context: pipeline.Context | None = None
     limiter: RateLimiter | None = None
     snippet: tuple[bytes, bytes, str] | None = None  # plain, gzipped, etag
-    deliverer: webhooks.Deliverer | None = None
-    cli_token: str | None = None  # intent.remote: CLI commands run here while we hold chDB
-    schedule: ScoringSchedule | None = None
     # Set by the lifespan: on Python 3.11 each asyncio.get_running_loop() is a getpid() system
     # call (strace under load: 0.8 per request, the only one the bare app does not make).
     loop: asyncio.AbstractEventLoop | None = None
@@ -315,11 +311,12 @@ async def _ingest(c: Collector, scope: Scope, headers: dict[str, str], receive: 
         return _error(exc.status, exc.message, cors, code, exc.field)
 
     api_key = None
-    auth = headers.get("authorization", "")
+    auth = headers.get("authorization")
     if auth:
-        if not auth.lower().startswith("bearer ") or c.store is None:
+        token = keys.bearer(auth)
+        if token is None or c.store is None:
             return _error(401, "expected Authorization: Bearer KEY", cors)
-        api_key = await asyncio.to_thread(keys.verify, c.store, auth[7:].strip())
+        api_key = await asyncio.to_thread(keys.verify, c.store, token)
         if api_key is None or api_key.scope != "write":
             metrics.rejected.labels("401").inc()
             return _error(401, "invalid or read-only API key", cors)
@@ -464,9 +461,17 @@ class CollectorApp(Starlette):
 BEACON_PATH = "/api/event"
 
 
-def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlette:
-    """The app; the database, spool and writer open in its lifespan."""
-    collector = Collector(settings=settings, enricher=enricher or build_enricher(settings))
+C = TypeVar("C", bound=Collector)
+
+
+def create_app(
+    collector: C,
+    routes: Sequence[BaseRoute],
+    start: Callable[[C], None],
+    stop: Callable[[C], None],
+) -> Starlette:
+    """The app around a collector: its own routes then `routes`; `start` and `stop` run in the
+    lifespan, off the event loop (intent.server passes the product's)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -477,11 +482,8 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlett
         finally:
             await asyncio.to_thread(stop, collector)
 
-    from intent import api, dashboard  # they import this module: load them once the app is defined
-
-    routes = collector_routes() + api.routes(settings) + remote.routes() + dashboard.routes()
     app = CollectorApp(
-        routes=routes,
+        routes=collector_routes() + list(routes),
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, Exception: unexpected_error},
     )
@@ -490,11 +492,11 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlett
 
 
 def start(c: Collector) -> None:
-    from intent.migrate import migrate
-
+    """Open what ingest needs, on a store already open and migrated (`c.store`): the owner's
+    ranges, the salts, the spool, the pipeline, and the writer (which replays whatever a
+    previous run left in the spool)."""
     s = c.settings
-    c.store = connect(s.clickhouse_url)
-    migrate(c.store, s)
+    assert c.store is not None
     c.enricher.load_ranges(c.store)  # the owner's company ranges; re-read when they change
     salts = Salts(c.store)
     salts.prefetch(datetime.now(UTC).date())
@@ -507,13 +509,12 @@ def start(c: Collector) -> None:
     useragent.warm_up()  # the parser compiles its regexes now, not on the first request
     c.writer = Writer(c.store, c.spool, c.drops, salts, c.metrics, s.writer_interval_ms / 1000,
                       nice=s.background_nice)  # fmt: skip
-    c.writer.start()  # replays whatever a previous run left in the spool
-    c.deliverer = webhooks.start(c.store, s, c.metrics)  # sends what a previous run left queued
-    c.cli_token = remote.publish_token(s)
-    # Hourly scoring and each site's digest at its local time, in a background thread.
-    if s.schedule:
-        c.schedule = ScoringSchedule(s, c.store)
-        c.schedule.start()
+    c.writer.start()
+
+
+def settle(c: Collector) -> None:
+    """The end of start-up, once everything the process runs has started."""
+    s = c.settings
     # Everything loaded so far (chDB, pyarrow, parsers, regex tables) lives as long as the
     # process: out of the collector's sight, a full collection no longer stalls the event loop
     # for 35-140 ms scanning it (measured with make bench's open-loop latency run).
@@ -565,11 +566,6 @@ def lower_engine_threads(nice: int) -> int:
 
 def stop(c: Collector) -> None:
     """SIGTERM: drain the spool into ClickHouse before exiting."""
-    if c.schedule is not None:  # stop scheduled scoring first: it feeds webhooks and the store
-        c.schedule.stop()
-    if c.deliverer is not None:
-        c.deliverer.stop()
-    remote.withdraw_token(c.settings, c.cli_token)
     if c.writer is not None:
         c.writer.stop()
     if c.spool is not None:

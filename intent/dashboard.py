@@ -20,13 +20,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from collector import keys
 from collector.app import Collector, RateLimiter, retry_after, store_of
 from collector.clientip import _addr, _trusted, client_ip
 from collector.enrich import coverage
 from collector.settings import SiteConfig
-from intent import digest, keys, scoring, users
+from collector.store import Store
+from intent import digest, scoring, users
 from intent.schedule import site_today
-from intent.store import Store
 
 SESSION_COOKIE = "intent_session"
 CSRF_COOKIE = "intent_csrf"

@@ -22,7 +22,7 @@ from collector.enrich.geoip import EMPTY, Database, GeoIP, open_databases
 from collector.enrich.model import UNKNOWN, Company, NetworkInfo
 from collector.enrich.traffic import classify
 from collector.settings import Settings, SiteConfig
-from intent.store import Store, StoreError
+from collector.store import Store, StoreError
 
 log = logging.getLogger("intent.enrich")
 

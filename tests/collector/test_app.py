@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from collector.settings import Settings
-from intent.store import Store
+from collector.store import Store
 from tests.conftest import CHROME_UA, LiveServer, SettingsFactory
 
 
@@ -164,7 +164,8 @@ def test_an_answer_leaves_in_one_write(
 ) -> None:
     """uvicorn writes the status line and headers, then the body: with TCP_NODELAY that is two
     packets per answer. The collector's protocol joins the writes of one loop turn."""
-    from collector.app import UVICORN_OPTIONS, create_app
+    from collector.app import UVICORN_OPTIONS
+    from intent.server import create_app
     from tests.conftest import start_server
 
     body = orjson.dumps({"site": site, "url": "https://example.com/"})

@@ -10,7 +10,7 @@ import pytest
 
 from collector.clientip import client_ip
 from collector.settings import Settings, parse_cidrs
-from intent.store import Store
+from collector.store import Store
 from tests.conftest import LiveServer, SettingsFactory
 
 PROXIES = parse_cidrs(["127.0.0.0/8", "10.0.0.0/8", "::1/128"])
