@@ -22,9 +22,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from collector import keys
-from collector.app import RateLimiter, retry_after
 from collector.clientip import client_ip
 from collector.errors import error_response
+from collector.ratelimit import RateLimiter, retry_after
 from collector.settings import Settings
 from collector.store import Store, StoreError, ch_time
 from intent import digest, privacy

@@ -11,9 +11,9 @@ import sys
 
 import uvicorn
 
-from collector.app import UVICORN_OPTIONS
 from collector.settings import Settings, SettingsError
 from collector.store import describe
+from collector.transport import UVICORN_OPTIONS
 from intent import commands, forward
 from intent.command import CliError, open_store, settings
 from intent.migrate import migrate

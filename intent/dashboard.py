@@ -21,10 +21,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from collector import keys
-from collector.app import Collector, RateLimiter, retry_after, store_of
-from collector.clientip import _addr, _trusted, client_ip
+from collector.clientip import client_ip, is_trusted_proxy, parse_ip
 from collector.enrich import coverage
+from collector.ratelimit import RateLimiter, retry_after
 from collector.settings import SiteConfig
+from collector.state import Collector, store_of
 from collector.store import Store
 from intent import digest, scoring, users
 from intent.schedule import site_today
@@ -149,8 +150,8 @@ def _collector(request: Request) -> Collector:
 
 def _forwarded(request: Request, header: str) -> str:
     """A proxy's X-Forwarded-* value, believed only from INTENT_TRUSTED_PROXIES."""
-    peer = _addr(request.client.host) if request.client else None
-    if peer is None or not _trusted(peer, _collector(request).settings.trusted_proxies):
+    peer = parse_ip(request.client.host) if request.client else None
+    if peer is None or not is_trusted_proxy(peer, _collector(request).settings.trusted_proxies):
         return ""
     return request.headers.get(header, "").split(",")[0].strip().lower()
 

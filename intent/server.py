@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 
 from collector import app as collector_app
-from collector.app import Collector
 from collector.enrich import Enricher, build_enricher
 from collector.settings import Settings
+from collector.state import Collector
 from collector.store import connect
 from intent import api, dashboard, remote, webhooks
 from intent.migrate import migrate

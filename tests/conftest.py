@@ -24,9 +24,10 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, sync_playwright
 
-from collector.app import UVICORN_OPTIONS, Collector
 from collector.settings import Settings
+from collector.state import Collector
 from collector.store import Store, connect
+from collector.transport import UVICORN_OPTIONS
 from intent.migrate import migrate
 from intent.server import create_app
 from intent.settings import load_settings

@@ -102,7 +102,7 @@ def test_parsed_addresses_are_ipaddress_objects_that_hash_once() -> None:
     address): they must still equal, hash like and behave like ipaddress's own objects."""
     import ipaddress
 
-    from collector.clientip import _addr
+    from collector.clientip import parse_ip as _addr
 
     for text, plain in (
         ("203.0.113.9", "203.0.113.9"),
