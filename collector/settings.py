@@ -53,8 +53,8 @@ class SiteConfig:
     digest_recipients: tuple[str, ...] = ()
     slack_webhook: str = ""
     webhooks: tuple[WebhookConfig, ...] = ()
-    # Parsed by intent.rules.parse_rules; kept as the parsed object.
-    rules: Any = None
+    # The [sites.NAME.rules] table as written: intent.rules parses and checks it at start-up.
+    rules: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def allows_origin(self, origin_host: str) -> bool:
         """An Origin host matches a configured domain or one of its subdomains."""
@@ -379,13 +379,9 @@ def _site(name: str, raw: Any) -> SiteConfig:
     if slack and not slack.startswith(("https://", "http://")):
         raise SettingsError(f"{where}.slack_webhook", "expected an http(s) URL")
     webhooks = _webhooks(where, raw.get("webhooks", []))
-
-    from intent.rules import RulesError, parse_rules  # rules are code the site owner writes
-
-    try:
-        rules = parse_rules(raw.get("rules", {}))
-    except RulesError as exc:
-        raise SettingsError(f"{where}.rules.{exc.rule}", exc.reason) from None
+    rules = raw.get("rules", {})
+    if not isinstance(rules, dict):
+        raise SettingsError(f"{where}.rules", "expected a table")
 
     return SiteConfig(
         name=name,

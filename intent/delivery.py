@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from collector.settings import Settings, SettingsError
+from collector.store import Store
 from intent.digest import (
     Digest,
     build_digest,
@@ -31,7 +32,6 @@ from intent.digest import (
     render_slack,
     render_text,
 )
-from intent.store import Store
 
 log = logging.getLogger("intent.delivery")
 

@@ -33,9 +33,12 @@ from collector.enrich import ranges as owner_ranges
 from collector.enrich.enricher import Enricher
 from collector.enrich.geoip import open_databases
 from collector.settings import Settings, SiteConfig, load_settings
-from intent.digest import TOTALS
+from collector.store import Store, StoreLockedError, connect
+from intent.command import CliError
+from intent.digest import TOTALS, build_digest, render_text
+from intent.migrate import migrate
 from intent.scoring import score_site
-from intent.store import Store, StoreLockedError
+from intent.starter import STARTER_CONFIG
 
 DEFAULT_SITE = "demo"
 DEMO_HOST = "www.demo-saas.example"
@@ -412,8 +415,6 @@ def ensure_site(settings: Settings, name: str) -> Settings:
     """The demo site in intent.toml (appended when missing, so the dashboard and API see it)."""
     if name in settings.sites:
         return settings
-    from intent.cli import STARTER_CONFIG
-
     path = settings.config_path
     text = path.read_text("utf-8") if path.exists() else STARTER_CONFIG
     path.write_text(text.rstrip("\n") + "\n" + DEMO_SITE_TOML.format(name=name, host=DEMO_HOST),
@@ -430,11 +431,6 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from intent.cli import CliError
-    from intent.digest import build_digest, render_text
-    from intent.migrate import migrate
-    from intent.store import connect
-
     settings = load_settings(require_config=False)
     try:
         store = connect(settings.clickhouse_url)

@@ -21,7 +21,10 @@ from zoneinfo import ZoneInfo
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from intent.store import Store
+from collector.store import Store
+from intent.command import CliError, day_arg, open_store, settings
+from intent.migrate import migrate
+from intent.scoring import score_site
 
 FORMATS: dict[str, str] = {
     "text": "text/plain; charset=utf-8",
@@ -499,8 +502,6 @@ def register(subparsers: Any) -> None:
 
 def pick_site(settings: Any, name: str | None) -> Any:
     """The named site, or the only one configured."""
-    from intent.cli import CliError
-
     if name is None:
         if len(settings.sites) != 1:
             raise CliError(
@@ -517,15 +518,10 @@ def ensure_scored(store: Store, site: Any, day: date) -> None:
     """Score the day first when its snapshot is missing (scoring is idempotent)."""
     if store.scalar(TOTALS, {"site": site.name, "day": day}):
         return
-    from intent.scoring import score_site
-
     score_site(store, site, day)
 
 
 def cmd_digest(args: Any) -> int:
-    from intent.cli import CliError, day_arg, open_store, settings
-    from intent.migrate import migrate
-
     s = settings()
     site = pick_site(s, args.site)
     day = day_arg(args.date, site)

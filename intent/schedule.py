@@ -21,8 +21,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from collector.settings import Settings, SiteConfig
+from collector.store import Store, ch_time
 from intent.scoring import CompanyScore, score_site
-from intent.store import Store, ch_time
 
 log = logging.getLogger("intent.schedule")
 

@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from collector.settings import SiteConfig
+from collector.store import Store, ch_time
 from intent.rules import Rules, parse_rules
-from intent.store import Store, ch_time
 
 log = logging.getLogger("intent.scoring")
 
@@ -331,7 +331,10 @@ def _utc(t: datetime) -> datetime:
 
 
 def rules_of(site: SiteConfig) -> Rules:
-    return site.rules if isinstance(site.rules, Rules) else parse_rules({})
+    """The site's rules, parsed from its [sites.NAME.rules] table (intent.settings checked it at
+    start-up); a SiteConfig built in code may carry parsed Rules already."""
+    rules: object = site.rules
+    return rules if isinstance(rules, Rules) else parse_rules(site.rules)
 
 
 def rule_params(rules: Rules) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from intent.store import Store
+from collector.store import Store
 
 _WINDOW = (
     "site = {site:String} AND type = 'pageview' AND ts >= now64(3) - toIntervalDay({days:UInt32})"

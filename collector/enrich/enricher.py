@@ -24,7 +24,7 @@ from collector.enrich.published import available as published_available
 from collector.enrich.published import published_class
 from collector.enrich.traffic import classify
 from collector.settings import Settings, SiteConfig
-from intent.store import Store, StoreError
+from collector.store import Store, StoreError
 
 log = logging.getLogger("intent.enrich")
 

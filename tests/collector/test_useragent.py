@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 
 from collector import useragent
-from intent.store import Store
+from collector.store import Store
 from tests.conftest import LiveServer
 
 # (agent, reason): search engines, AI and social crawlers, HTTP libraries, headless browsers,

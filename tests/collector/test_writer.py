@@ -14,7 +14,7 @@ import httpx
 import orjson
 
 from collector.settings import Settings
-from intent.store import Store
+from collector.store import Store
 from tests.conftest import LiveServer, SettingsFactory, wait_until
 
 Serve = Callable[[Settings], LiveServer]

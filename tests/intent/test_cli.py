@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from intent.store import Store
+from collector.store import Store
 
 SITE = '[sites.shop]\ndomains = ["shop.example"]\n'
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from collector.settings import Settings, SiteConfig
+from collector.store import Store
 from intent.schedule import (
     ScoringSchedule,
     digest_moment,
@@ -15,7 +16,6 @@ from intent.schedule import (
     site_today,
 )
 from intent.scoring import CompanyScore, snapshot
-from intent.store import Store
 from tests.conftest import LiveServer, SettingsFactory
 from tests.intent.activity import event
 

@@ -18,10 +18,10 @@ from collector.enrich.coverage import coverage
 from collector.enrich.hostnames import company_from_hostname
 from collector.enrich.rdns import ReverseDNS
 from collector.settings import SettingsError, load_settings
-from intent.api import forget_visitor
+from collector.store import Store
+from intent.privacy import forget_visitor
 from intent.rules import parse_rules
 from intent.scoring import compute_scores
-from intent.store import Store
 from tests.collector.enrich.dnsserver import Zone, dns_server
 from tests.collector.test_privacy import tables_containing
 from tests.conftest import LiveServer, SettingsFactory, wait_until
