@@ -480,8 +480,11 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlett
             await asyncio.to_thread(stop, collector)
 
     from intent import api, dashboard  # they import this module: load them once the app is defined
+    from intent.accounts import api as accounts_api
 
-    routes = collector_routes() + api.routes(settings) + remote.routes() + dashboard.routes()
+    v1 = api.Api(settings)  # one key check and rate limiter for every /api/v1 route
+    routes = (collector_routes() + v1.routes() + accounts_api.routes(v1) + remote.routes()
+              + dashboard.routes())  # fmt: skip
     app = CollectorApp(
         routes=routes,
         lifespan=lifespan,

@@ -55,6 +55,9 @@ class SiteConfig:
     webhooks: tuple[WebhookConfig, ...] = ()
     # Parsed by intent.rules.parse_rules; kept as the parsed object.
     rules: Any = None
+    # Raw [sites.NAME.owners] and [sites.NAME.fit] tables, checked by intent.accounts.config.
+    owners: Mapping[str, Any] = field(default_factory=dict)
+    fit: Mapping[str, Any] = field(default_factory=dict)
 
     def allows_origin(self, origin_host: str) -> bool:
         """An Origin host matches a configured domain or one of its subdomains."""
@@ -317,7 +320,7 @@ def parse_cidrs(values: list[Any], setting: str = "cidr") -> tuple[Network, ...]
 SITE_KEYS = frozenset({
     "domains", "respect_dnt", "allow_visitor_id", "drop_hosting", "exclude_cidrs",
     "exclude_domains", "timezone", "digest_time", "digest_recipients", "slack_webhook",
-    "webhooks", "rules",
+    "webhooks", "rules", "owners", "fit",
 })  # fmt: skip
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})*$")
@@ -379,6 +382,9 @@ def _site(name: str, raw: Any) -> SiteConfig:
     if slack and not slack.startswith(("https://", "http://")):
         raise SettingsError(f"{where}.slack_webhook", "expected an http(s) URL")
     webhooks = _webhooks(where, raw.get("webhooks", []))
+    for key in ("owners", "fit"):
+        if not isinstance(raw.get(key, {}), dict):
+            raise SettingsError(f"{where}.{key}", f"expected a [{where}.{key}] table")
 
     from intent.rules import RulesError, parse_rules  # rules are code the site owner writes
 
@@ -401,6 +407,8 @@ def _site(name: str, raw: Any) -> SiteConfig:
         slack_webhook=slack,
         webhooks=webhooks,
         rules=rules,
+        owners=raw.get("owners", {}),
+        fit=raw.get("fit", {}),
     )
 
 

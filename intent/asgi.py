@@ -3,8 +3,10 @@
 
 from collector.app import create_app
 from collector.settings import load_settings
+from intent.accounts.config import check
 from intent.cli import configure_logging
 
 settings = load_settings()
+check(settings)
 configure_logging(settings)
 app = create_app(settings)

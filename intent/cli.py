@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from collector.settings import Settings, SettingsError, SiteConfig, load_settings
+from intent.accounts import config as accounts_config
 from intent.store import Store, StoreError, StoreLockedError, connect
 
 STARTER_CONFIG = """\
@@ -60,7 +61,12 @@ SERVER_SETTINGS: ContextVar[Settings | None] = ContextVar("server_settings", def
 
 
 def settings(require_config: bool = True) -> Settings:
-    return SERVER_SETTINGS.get() or load_settings(require_config=require_config)
+    server = SERVER_SETTINGS.get()
+    if server is not None:
+        return server
+    loaded = load_settings(require_config=require_config)
+    accounts_config.check(loaded)  # [sites.S.owners] and [sites.S.fit]: named at start-up
+    return loaded
 
 
 def open_store(s: Settings) -> Store:
@@ -289,6 +295,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "intent.webhooks",
     "intent.digest",
     "intent.demo",
+    "intent.accounts.commands",
 )
 
 
