@@ -18,6 +18,8 @@ from intent.accounts.fit import grade
 from intent.accounts.owners import Owners
 from intent.accounts.table import every, upsert
 from intent.cli import CliError, open_store, settings
+from intent.migrate import migrate
+from intent.store import Store
 
 LIST_COLUMNS = ("domain", "name", "industry", "employees", "revenue", "country", "owner", "stage",
                 "crm_id", "fit")  # fmt: skip
@@ -30,6 +32,12 @@ def _site_settings(site: str) -> Settings:
     return s
 
 
+def _store(s: Settings) -> Store:
+    store = open_store(s)
+    migrate(store, s)  # a first import may come before the first `intent serve`
+    return store
+
+
 def unmapped_owners(owners: Owners, values: list[str]) -> list[str]:
     """`Bob Jones (3 accounts)` for each owner name no [owners] entry maps, commonest first."""
     counts = Counter(v.strip() for v in values if owners.unmapped(v))
@@ -39,7 +47,7 @@ def unmapped_owners(owners: Owners, values: list[str]) -> list[str]:
 def cmd_import(args: argparse.Namespace) -> int:
     s = _site_settings(args.site)
     config = site_config(s.sites[args.site])
-    store = open_store(s)
+    store = _store(s)
     try:
         parsed = read_file(args.file)
     except ValueError as exc:
@@ -70,7 +78,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     """The site's accounts as CSV, in the plain import format (plus the fit grade)."""
     s = _site_settings(args.site)
     config = site_config(s.sites[args.site])
-    accounts = every(open_store(s), args.site)
+    accounts = every(_store(s), args.site)
     out = csv.writer(sys.stdout, lineterminator="\n")
     out.writerow(LIST_COLUMNS)
     for a in accounts:
