@@ -6,7 +6,7 @@ The Public Suffix List snapshot bundled with the `publicsuffixlist` package is r
 
 from __future__ import annotations
 
-import ipaddress
+import re
 from functools import lru_cache
 
 from publicsuffixlist import PublicSuffixList
@@ -33,9 +33,9 @@ def registrable_domain(host: str) -> str:
     return found or ""
 
 
+_IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+
+
 def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name.strip("[]"))
-    except ValueError:
-        return False
-    return True
+    """An IPv4 or IPv6 literal (no top-level domain is all digits, none holds a colon)."""
+    return ":" in name or bool(_IPV4.match(name))

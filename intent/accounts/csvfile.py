@@ -92,6 +92,21 @@ def _mapping(headers: list[str]) -> dict[str, list[tuple[int, str]]]:
     return out
 
 
+def _row_fields(cells: list[str], mapping: dict[str, list[tuple[int, str]]]) -> dict[str, str]:
+    """Field -> the first non-empty of its columns ('' when all are empty or missing)."""
+    raw: dict[str, str] = {}
+    count = len(cells)
+    for name, cols in mapping.items():
+        value = ""
+        for i, _header in cols:
+            if i < count:
+                value = cells[i].strip()
+                if value:
+                    break
+        raw[name] = value
+    return raw
+
+
 def parse_text(text: str) -> ParsedFile:
     lines = io.StringIO(text, newline="")
     first = next((line for line in io.StringIO(text) if line.strip()), "")
@@ -111,7 +126,7 @@ def parse_text(text: str) -> ParsedFile:
             result.errors.append((start, f"not readable as CSV ({exc})"))
             continue
         end = reader.line_num
-        if not any(c.strip() for c in cells):
+        if not "".join(cells).strip():
             continue
         if mapping is None:
             mapping = _mapping(cells)
@@ -120,10 +135,7 @@ def parse_text(text: str) -> ParsedFile:
                 raise ValueError(f"line {start}: no domain column (expected {wanted})")
             result.columns = {name: [h for _i, h in cols] for name, cols in mapping.items()}
             continue
-        raw: dict[str, str] = {}
-        for name, cols in mapping.items():
-            values = [cells[i].strip() for i, _h in cols if i < len(cells)]
-            raw[name] = next((v for v in values if v), "")
+        raw = _row_fields(cells, mapping)
         try:
             update = parse_update(raw)
         except FieldError as exc:

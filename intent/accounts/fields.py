@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
 from collector.enrich.domains import registrable_domain
 from collector.enrich.names import normalise_name, valid_domain
@@ -46,10 +46,16 @@ _LEAD_STAGES = frozenset({
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _SEPARATORS = re.compile(r"[,\s_'\u00a0\u202f]")
 _WHOLE = re.compile(r"^(\d{1,12})(?:\.0*)?\+?$")
+_PLAIN_NUMBER = re.compile(r"^\d{1,16}(?:\.\d{1,6})?$")
 _MONEY = re.compile(r"^(\d+(?:\.\d+)?)([kmb]?)$")
 _CURRENCY = re.compile(r"^(?:[$€£¥]|[a-z]{3}\b)\s*|\s*(?:[$€£¥]|\b[a-z]{3})$")
 _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
 _ALNUM = re.compile(r"[^a-z0-9]+")
+# [scheme://]host[:port][/path?query#fragment]; urllib's urlsplit is several times slower.
+_ADDRESS = re.compile(
+    r"^(?:([A-Za-z][A-Za-z0-9+.-]*)://|//)?([^/?#:\[\]]+)(?::([^/?#]*))?(?:[/?#].*)?$", re.S
+)
+_NOT_IN_ADDRESS = re.compile(r"[\s<>\"\\]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _INITIALISM = re.compile(r"\b(?:[^\W\d_]\.){2,}", re.UNICODE)
 # Legal forms beyond collector.enrich.names' list (which stays as it is: it makes stored company
@@ -94,8 +100,13 @@ class AccountUpdate:
     domain: str
     values: dict[str, Any] = field(default_factory=dict)  # only the fields it carried
 
+    def changes(self, current: Account) -> bool:
+        return any(getattr(current, name) != value for name, value in self.values.items())
+
     def applied_to(self, current: Account | None) -> Account:
-        return replace(current or Account(self.domain), **self.values)
+        if current is None:  # most of a first import: skip replace()'s copy
+            return Account(self.domain, **self.values)
+        return replace(current, **self.values)
 
 
 def parse_update(raw: Mapping[str, Any]) -> AccountUpdate:
@@ -107,19 +118,10 @@ def parse_update(raw: Mapping[str, Any]) -> AccountUpdate:
     for name, value in raw.items():
         if name == "domain":
             continue
-        if name == "employees":
-            values[name] = parse_employees(value)
-        elif name == "revenue":
-            values[name] = parse_revenue(value)
-        elif name == "country":
-            values[name] = parse_country(value)
-        elif name == "owner":
-            owner = parse_text(name, value)
-            values[name] = owner.lower() if _EMAIL.match(owner) else owner
-        elif name in TEXT_LIMITS:
-            values[name] = parse_text(name, value)
-        else:
+        parse = _PARSERS.get(name)
+        if parse is None:
             raise FieldError(name, f"unknown field (known: {', '.join(FIELDS)})")
+        values[name] = parse(value)
     return AccountUpdate(domain, values)
 
 
@@ -128,34 +130,30 @@ def parse_domain(value: Any) -> str:
     if not isinstance(value, str):
         raise FieldError("domain", "expected a domain or a web address")
     text = value.strip()
-    original = text
     if "@" in text:
-        raise FieldError("domain", f"an email address, not a domain: {original!r}")
-    if re.search(r"[\s<>\"\\]", text):
-        raise FieldError("domain", f"not a web address: {original!r}")
-    if "/" in text or ":" in text:
-        if not re.match(r"^[a-z][a-z0-9+.-]*://", text, re.I):
-            text = "http://" + text.lstrip("/")
-        try:
-            parts = urlsplit(text)
-            host = parts.hostname or ""
-            parts.port  # noqa: B018 - raises on a bad port
-        except ValueError:
-            raise FieldError("domain", f"not a web address: {original!r}") from None
-        if parts.scheme.lower() not in ("http", "https"):
-            raise FieldError("domain", f"not a web address: {original!r}")
-    else:
-        host = text
+        raise FieldError("domain", f"an email address, not a domain: {text!r}")
+    match = _ADDRESS.match(text)
+    if match is None or _NOT_IN_ADDRESS.search(text):
+        raise FieldError("domain", f"not a web address: {text!r}")
+    scheme, host, port = match.group(1), match.group(2), match.group(3)
+    if (scheme and scheme.lower() not in ("http", "https")) or (
+        port is not None and not _port(port)
+    ):
+        raise FieldError("domain", f"not a web address: {text!r}")
     try:
-        ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
+        ascii_host = host if host.isascii() else host.encode("idna").decode("ascii")
     except UnicodeError:
-        raise FieldError("domain", f"not a domain name: {original!r}") from None
+        raise FieldError("domain", f"not a domain name: {text!r}") from None
     if not valid_domain(ascii_host):
-        raise FieldError("domain", f"not a web address: {original!r}")
+        raise FieldError("domain", f"not a web address: {text!r}")
     domain = registrable_domain(ascii_host)
     if not domain:
-        raise FieldError("domain", f"{original!r} is a public suffix, not a company's domain")
+        raise FieldError("domain", f"{text!r} is a public suffix, not a company's domain")
     return domain
+
+
+def _port(text: str) -> bool:
+    return text.isdigit() and 0 < int(text) < 65536
 
 
 def parse_text(name: str, value: Any) -> str:
@@ -163,7 +161,7 @@ def parse_text(name: str, value: Any) -> str:
         return ""
     if not isinstance(value, str):
         raise FieldError(name, "expected text")
-    text = _CONTROL.sub(" ", value).strip()
+    text = (value if value.isprintable() else _CONTROL.sub(" ", value)).strip()
     if len(text) > TEXT_LIMITS[name]:
         raise FieldError(name, f"longer than {TEXT_LIMITS[name]} characters")
     return text
@@ -179,6 +177,8 @@ def parse_employees(value: Any) -> int | None:
         value = int(value)
     if isinstance(value, int):
         number = value
+    elif isinstance(value, str) and value.isdigit() and len(value) < 12:
+        number = int(value)
     elif isinstance(value, str):
         match = _WHOLE.match(_SEPARATORS.sub("", value))
         if not match:
@@ -197,7 +197,7 @@ def parse_revenue(value: Any) -> float | None:
         return None
     if isinstance(value, bool):
         raise FieldError("revenue", "expected a number")
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) or (isinstance(value, str) and _PLAIN_NUMBER.match(value)):
         number = float(value)
     elif isinstance(value, str):
         text = _CURRENCY.sub("", value.strip().lower())
@@ -223,6 +223,23 @@ def parse_country(value: Any) -> str:
         raise FieldError("country", str(exc)) from None
 
 
+def parse_owner(value: Any) -> str:
+    owner = parse_text("owner", value)
+    return owner.lower() if "@" in owner and _EMAIL.match(owner) else owner
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "name": partial(parse_text, "name"),
+    "industry": partial(parse_text, "industry"),
+    "employees": parse_employees,
+    "revenue": parse_revenue,
+    "country": parse_country,
+    "owner": parse_owner,
+    "stage": partial(parse_text, "stage"),
+    "crm_id": partial(parse_text, "crm_id"),
+}
+
+
 def stage_class(stage: str) -> str:
     """What a CRM stage means here: customer, opportunity, lead, partner, other, or ''.
     HubSpot lifecycle stages (`Customer`, `Evangelist`, `Opportunity`, `Sales Qualified Lead`,
@@ -244,16 +261,19 @@ def stage_class(stage: str) -> str:
 
 def name_key(name: str) -> str:
     """A company name for matching: 'ACME Corp.', 'Acme, Inc.' and 'Acme S.A.' -> 'acme'."""
-    collapsed = _INITIALISM.sub(lambda m: m.group(0).replace(".", "") + " ", name)
+    collapsed = _INITIALISM.sub(_no_dots, name) if "." in name else name
     parts = normalise_name(collapsed).split("-")
-    while len(parts) > 1:  # each list may uncover a form of the other ("S.A. de C.V.")
-        if parts[-1] in _MORE_LEGAL:
-            parts.pop()
-        elif parts[0] == "the":
+    while len(parts) > 1:  # each list of legal forms may uncover one of the other ("S.A. de C.V.")
+        before = len(parts)
+        if parts[0] == "the":
             parts.pop(0)
-        else:
-            shorter = normalise_name(" ".join(parts)).split("-")
-            if shorter == parts:
-                break
-            parts = shorter
+        while len(parts) > 1 and parts[-1] in _MORE_LEGAL:
+            parts.pop()
+        if len(parts) == before:
+            break
+        parts = normalise_name(" ".join(parts)).split("-")
     return "-".join(parts)
+
+
+def _no_dots(match: re.Match[str]) -> str:
+    return match.group(0).replace(".", "") + " "

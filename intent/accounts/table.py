@@ -97,11 +97,10 @@ def upsert(
     changes = Changes()
     for update in updates:
         before = stored.get(update.domain)
-        after = update.applied_to(before)
         if before is None:
-            changes.added.append(after)
-        elif after != before:
-            changes.updated.append((before, after))
+            changes.added.append(update.applied_to(None))
+        elif update.changes(before):
+            changes.updated.append((before, update.applied_to(before)))
         else:
             changes.unchanged += 1
     if not dry_run:

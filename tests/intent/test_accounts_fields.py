@@ -34,6 +34,8 @@ DATA = Path(__file__).parent / "data"
         ("www.acme.com", "acme.com"),
         ("HTTPS://WWW.ACME.COM/pricing?x=1", "acme.com"),
         ("http://eu.shop.acme.com:8080/", "acme.com"),
+        ("acme.com:8080", "acme.com"),
+        ("//cdn.acme.com/x#top", "acme.com"),
         ("wonka.co.uk/about", "wonka.co.uk"),
         ("acme.github.io", "acme.github.io"),  # the list's private section: its own owner
         ("bücher.de", "xn--bcher-kva.de"),
@@ -44,7 +46,8 @@ def test_a_web_address_becomes_its_registrable_domain(given: str, domain: str) -
 
 
 @pytest.mark.parametrize("given", ["http://", "htp:/acme", "not a url", "acme", "co.uk",
-                                   "ftp://acme.com", "ann@acme.com", "http://10.0.0.1/", "http://acme.com:99999"])  # fmt: skip
+                                   "ftp://acme.com", "ann@acme.com", "http://10.0.0.1/", "http://acme.com:99999",
+                                   "http://[::1]/", "mailto:acme.com", "http:///acme.com", "https://acme .com"])  # fmt: skip
 def test_a_broken_web_address_is_refused(given: str) -> None:
     with pytest.raises(FieldError) as err:
         parse_domain(given)
