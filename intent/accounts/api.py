@@ -19,7 +19,7 @@ from collector.errors import error_response
 from collector.settings import SiteConfig
 from intent import keys
 from intent.accounts.config import AccountsConfig, site_config
-from intent.accounts.fields import AccountUpdate, FieldError, parse_update
+from intent.accounts.fields import Account, AccountUpdate, FieldError, parse_update
 from intent.accounts.matching import account_object
 from intent.accounts.table import page, upsert
 from intent.api import (
@@ -46,7 +46,7 @@ def _config(request: Request, site: str) -> AccountsConfig:
     return site_config(sites.get(site) or SiteConfig(name=site, domains=()))
 
 
-def account_resource(a: Any, updated_at: datetime, config: AccountsConfig) -> dict[str, Any]:
+def account_resource(a: Account, updated_at: datetime, config: AccountsConfig) -> dict[str, Any]:
     return {
         **account_object(a, config),
         "industry": a.industry,

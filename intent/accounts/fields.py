@@ -17,6 +17,7 @@ from typing import Any
 from collector.enrich.domains import registrable_domain
 from collector.enrich.names import normalise_name, valid_domain
 from intent.accounts.countries import country_code
+from intent.accounts.owners import EMAIL
 
 FIELDS = (
     "domain",
@@ -56,7 +57,6 @@ _ADDRESS = re.compile(
     r"^(?:([A-Za-z][A-Za-z0-9+.-]*)://|//)?([^/?#:\[\]]+)(?::([^/?#]*))?(?:[/?#].*)?$", re.S
 )
 _NOT_IN_ADDRESS = re.compile(r"[\s<>\"\\]")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _INITIALISM = re.compile(r"\b(?:[^\W\d_]\.){2,}", re.UNICODE)
 # Legal forms beyond collector.enrich.names' list (which stays as it is: it makes stored company
 # keys). Dropped from the end of a name after that list's.
@@ -225,7 +225,7 @@ def parse_country(value: Any) -> str:
 
 def parse_owner(value: Any) -> str:
     owner = parse_text("owner", value)
-    return owner.lower() if "@" in owner and _EMAIL.match(owner) else owner
+    return owner.lower() if "@" in owner and EMAIL.match(owner) else owner
 
 
 _PARSERS: dict[str, Callable[[Any], Any]] = {
