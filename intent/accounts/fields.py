@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from collector.enrich.domains import registrable_domain
 from collector.enrich.names import normalise_name, valid_domain
+from collector.enrich.psl import registrable_domain
 from intent.accounts.countries import country_code
 from intent.accounts.owners import EMAIL
 
@@ -146,7 +146,7 @@ def parse_domain(value: Any) -> str:
         raise FieldError("domain", f"not a domain name: {text!r}") from None
     if not valid_domain(ascii_host):
         raise FieldError("domain", f"not a web address: {text!r}")
-    domain = registrable_domain(ascii_host)
+    domain = registrable_domain(ascii_host, platforms=True)
     if not domain:
         raise FieldError("domain", f"{text!r} is a public suffix, not a company's domain")
     return domain

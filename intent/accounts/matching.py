@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collector.enrich.domains import registrable_domain
+from collector.enrich.psl import registrable_domain
 from collector.settings import SiteConfig
 from intent.accounts.config import AccountsConfig, site_config
 from intent.accounts.fields import Account, name_key, stage_class
@@ -44,7 +44,7 @@ class AccountIndex:
                 self.by_name.setdefault(key, []).append(a)
 
     def match(self, domain: str, name: str) -> Match | None:
-        found = self.by_domain.get(registrable_domain(domain)) if domain else None
+        found = self.by_domain.get(registrable_domain(domain, platforms=True)) if domain else None
         if found is not None:
             return Match(found, DOMAIN)
         named = self.by_name.get(name_key(name), []) if name else []
@@ -56,7 +56,7 @@ class AccountIndex:
 def load_index(store: Store, site: str, companies: Iterable[tuple[str, str]]) -> AccountIndex:
     """The index for these (domain, name) pairs: one query."""
     pairs = list(companies)
-    domains = {registrable_domain(d) for d, _n in pairs if d} - {""}
+    domains = {registrable_domain(d, platforms=True) for d, _n in pairs if d} - {""}
     names = {name_key(n) for _d, n in pairs if n}
     names = {n for n in names if len(n) >= MIN_NAME_KEY}
     return AccountIndex(candidates(store, site, domains, names))

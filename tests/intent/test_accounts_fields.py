@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.enrich.domains import registrable_domain
+from collector.enrich.psl import registrable_domain
 from collector.settings import SettingsError, load_settings
 from intent.accounts.config import check, site_config
 from intent.accounts.csvfile import decode, parse_text, read_file
@@ -55,9 +55,11 @@ def test_a_broken_web_address_is_refused(given: str) -> None:
 
 
 def test_registrable_domain_is_empty_for_what_no_company_owns() -> None:
-    assert registrable_domain("co.uk") == registrable_domain("localhost") == ""
-    assert registrable_domain("192.0.2.1") == registrable_domain("") == ""
-    assert registrable_domain("Mail.Corp.Example.CO.UK.") == "example.co.uk"
+    for name in ("co.uk", "localhost", "192.0.2.1", "", "::1"):
+        assert registrable_domain(name, platforms=True) == "", name
+    assert registrable_domain("Mail.Corp.Example.CO.UK.", platforms=True) == "example.co.uk"
+    assert registrable_domain("shop.acme.myshopify.com", platforms=True) == "acme.myshopify.com"
+    assert registrable_domain("shop.acme.myshopify.com") == "myshopify.com"  # reverse DNS's view
 
 
 def test_numbers_as_crms_write_them() -> None:
