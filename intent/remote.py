@@ -115,7 +115,7 @@ def routes() -> list[BaseRoute]:
     return [Route("/api/cli", run_endpoint, methods=["POST"])]
 
 
-FILE_SUFFIXES = (".csv", ".toml", ".mmdb", ".json", ".txt")
+FILE_SUFFIXES = (".csv", ".tsv", ".toml", ".mmdb", ".json", ".txt")
 
 
 def absolute_files(argv: list[str], cwd: Path | None = None) -> list[str]:
