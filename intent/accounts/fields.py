@@ -51,7 +51,7 @@ _PLAIN_NUMBER = re.compile(r"^\d{1,16}(?:\.\d{1,6})?$")
 _MONEY = re.compile(r"^(\d+(?:\.\d+)?)([kmb]?)$")
 _CURRENCY = re.compile(r"^(?:[$€£¥]|[a-z]{3}\b)\s*|\s*(?:[$€£¥]|\b[a-z]{3})$")
 _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
-_ALNUM = re.compile(r"[^a-z0-9]+")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 # [scheme://]host[:port][/path?query#fragment]; urllib's urlsplit is several times slower.
 _ADDRESS = re.compile(
     r"^(?:([A-Za-z][A-Za-z0-9+.-]*)://|//)?([^/?#:\[\]]+)(?::([^/?#]*))?(?:[/?#].*)?$", re.S
@@ -245,7 +245,7 @@ def stage_class(stage: str) -> str:
     HubSpot lifecycle stages (`Customer`, `Evangelist`, `Opportunity`, `Sales Qualified Lead`,
     or their internal names) and Salesforce account types (`Customer - Direct`, `Prospect`,
     `Channel Partner / Reseller`) both read."""
-    key = _ALNUM.sub("", stage.casefold())
+    key = _NOT_ALNUM.sub("", stage.casefold())
     if not key:
         return ""
     if key.startswith(CUSTOMER) or key == "evangelist":
