@@ -55,6 +55,9 @@ class SiteConfig:
     webhooks: tuple[WebhookConfig, ...] = ()
     # The [sites.NAME.rules] table as written: intent.rules parses and checks it at start-up.
     rules: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    # Raw [sites.NAME.owners] and [sites.NAME.fit] tables: intent.accounts.config checks them.
+    owners: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    fit: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def allows_origin(self, origin_host: str) -> bool:
         """An Origin host matches a configured domain or one of its subdomains."""
@@ -317,7 +320,7 @@ def parse_cidrs(values: list[Any], setting: str = "cidr") -> tuple[Network, ...]
 SITE_KEYS = frozenset({
     "domains", "respect_dnt", "allow_visitor_id", "drop_hosting", "exclude_cidrs",
     "exclude_domains", "timezone", "digest_time", "digest_recipients", "slack_webhook",
-    "webhooks", "rules",
+    "webhooks", "rules", "owners", "fit",
 })  # fmt: skip
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})*$")
@@ -382,6 +385,9 @@ def _site(name: str, raw: Any) -> SiteConfig:
     rules = raw.get("rules", {})
     if not isinstance(rules, dict):
         raise SettingsError(f"{where}.rules", "expected a table")
+    for key in ("owners", "fit"):
+        if not isinstance(raw.get(key, {}), dict):
+            raise SettingsError(f"{where}.{key}", f"expected a [{where}.{key}] table")
 
     return SiteConfig(
         name=name,
@@ -397,6 +403,8 @@ def _site(name: str, raw: Any) -> SiteConfig:
         slack_webhook=slack,
         webhooks=webhooks,
         rules=rules,
+        owners=raw.get("owners", {}),
+        fit=raw.get("fit", {}),
     )
 
 

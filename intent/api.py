@@ -117,7 +117,7 @@ def json_response(value: Any, status: int = 200) -> Response:
 # Query parameters -----------------------------------------------------------------------------
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -191,7 +191,7 @@ def company_filters(request: Request) -> dict[str, Any]:
     return {
         "tier": tier, "country": country, "min_score": min_score, "since": ch_time(since),
         "after_t": ch_time(after_t), "after_k": after_k,
-        "limit": _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        "limit": int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
     }  # fmt: skip
 
 
@@ -376,7 +376,7 @@ async def company(request: Request, store: Store, key: keys.ApiKey, site: str) -
     for name in request.query_params:
         if name != "days":
             raise BadParam(name, f"unknown parameter {name!r} (known: days)")
-    days = _int_param(request, "days", 30, 1, MAX_DAYS)
+    days = int_param(request, "days", 30, 1, MAX_DAYS)
     name = request.path_params["company"]
     profile = await asyncio.to_thread(company_profile, store, site, name, days)
     if profile is None:
@@ -420,7 +420,3 @@ async def openapi_document(request: Request) -> Response:
     from intent.openapi import document
 
     return Response(document(), media_type="application/json")
-
-
-def routes(settings: Settings) -> list[BaseRoute]:
-    return Api(settings).routes()

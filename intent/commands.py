@@ -24,6 +24,7 @@ from intent import (
     users,
     webhooks,
 )
+from intent.accounts import commands as accounts_commands
 from intent.command import CliError
 
 DESCRIPTION = (
@@ -45,6 +46,7 @@ GROUPS: tuple[Register, ...] = (
     webhooks.register,
     digest.register,
     demo.register,
+    accounts_commands.register,  # accounts import, list
 )
 
 

@@ -23,7 +23,7 @@ def token_path(settings: Settings) -> Path:
     return settings.spool_dir / TOKEN_FILE
 
 
-FILE_SUFFIXES = (".csv", ".toml", ".mmdb", ".json", ".txt")
+FILE_SUFFIXES = (".csv", ".tsv", ".toml", ".mmdb", ".json", ".txt")
 
 
 def absolute_files(argv: list[str], cwd: Path | None = None) -> list[str]:

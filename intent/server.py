@@ -18,6 +18,7 @@ from collector.settings import Settings
 from collector.state import Collector
 from collector.store import connect
 from intent import api, dashboard, remote, signin, webhooks
+from intent.accounts import api as accounts_api
 from intent.migrate import migrate
 from intent.schedule import ScoringSchedule
 
@@ -34,7 +35,9 @@ class Server(Collector):
 def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlette:
     """The app; the database, spool, writer and background threads open in its lifespan."""
     server = Server(settings=settings, enricher=enricher or build_enricher(settings))
-    routes = api.routes(settings) + remote.routes() + signin.routes() + dashboard.routes()
+    v1 = api.Api(settings)  # one key check and rate limiter for every /api/v1 route
+    routes = (v1.routes() + accounts_api.routes(v1) + remote.routes() + signin.routes()
+              + dashboard.routes())  # fmt: skip
     return collector_app.create_app(server, routes, start, stop)
 
 

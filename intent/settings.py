@@ -1,5 +1,5 @@
 """The product's settings: `collector.settings` (every `INTENT_*` variable and intent.toml) with
-each site's scoring rules checked as well, so a bad rule stops start-up naming it
+each site's scoring rules, owners and fit checked as well, so a bad rule stops start-up naming it
 (`sites.NAME.rules.signals.demo.points`) instead of failing the first scoring run."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 from collector import settings as collector_settings
 from collector.settings import Settings, SettingsError
+from intent.accounts.config import check as check_accounts
 from intent.rules import RulesError, parse_rules
 
 
@@ -19,4 +20,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_config: bool 
             parse_rules(site.rules)
         except RulesError as exc:
             raise SettingsError(f"sites.{site.name}.rules.{exc.rule}", exc.reason) from None
+    check_accounts(settings)  # [sites.S.owners] and [sites.S.fit]
     return settings
