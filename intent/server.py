@@ -1,7 +1,7 @@
 """The server `intent serve` runs: the collector (collector.app) with the product on top.
 
-`create_app` composes it: the collector's routes, the API, the CLI endpoint, the sign-in
-and the dashboard; at start the schema is migrated before ingest opens, then the webhook deliverer, the
+`create_app` composes it: the collector's routes, the API and its OpenAPI document, the CLI
+endpoint, the sign-in and the dashboard; at start the schema is migrated before ingest opens, then the webhook deliverer, the
 CLI token and the scoring schedule start; at stop they end before the collector drains its spool.
 """
 
@@ -17,7 +17,7 @@ from collector.enrich import Enricher, build_enricher
 from collector.settings import Settings
 from collector.state import Collector
 from collector.store import connect
-from intent import api, dashboard, remote, signin, webhooks
+from intent import api, dashboard, openapi, remote, signin, webhooks
 from intent.migrate import migrate
 from intent.schedule import ScoringSchedule
 
@@ -34,7 +34,13 @@ class Server(Collector):
 def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlette:
     """The app; the database, spool, writer and background threads open in its lifespan."""
     server = Server(settings=settings, enricher=enricher or build_enricher(settings))
-    routes = api.routes(settings) + remote.routes() + signin.routes() + dashboard.routes()
+    routes = (
+        openapi.routes()
+        + api.routes(settings)
+        + remote.routes()
+        + signin.routes()
+        + dashboard.routes()
+    )
     return collector_app.create_app(server, routes, start, stop)
 
 
