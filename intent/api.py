@@ -25,10 +25,9 @@ from collector import keys
 from collector.clientip import client_ip
 from collector.errors import error_response
 from collector.ratelimit import RateLimiter, retry_after
-from collector.settings import Settings
+from collector.settings import Settings, site_today
 from collector.store import Store, StoreError, ch_time
-from intent import digest, privacy
-from intent.schedule import site_today
+from intent import digest, digest_render, privacy
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_LIMIT = 1000
@@ -273,7 +272,7 @@ def company_profile(store: Store, site: str, company: str, days: int) -> dict[st
 def render_digest(store: Store, site: str, day: date, fmt: str, timezone: str = "UTC") -> bytes:
     """The daily digest (intent.digest: the same one emailed to sales) in one format."""
     built = digest.build_digest(store, site, day, timezone=timezone)
-    body, _content_type = digest.render(built, fmt)
+    body, _content_type = digest_render.render(built, fmt)
     return body.encode("utf-8")
 
 
@@ -359,7 +358,6 @@ class Api:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/api/v1/openapi.json", openapi_document, methods=["GET"]),
             Route("/api/v1/sites/{site}/companies", self.guarded(companies), methods=["GET"]),
             Route("/api/v1/sites/{site}/companies/{company:path}", self.guarded(company), methods=["GET"]),
             Route("/api/v1/sites/{site}/digest", self.guarded(digest_endpoint), methods=["GET"]),
@@ -414,9 +412,3 @@ async def delete_visitor(request: Request, store: Store, key: keys.ApiKey, site:
         raise BadParam("visitor", "visitor id must be 1 to 200 characters")
     deleted = await asyncio.to_thread(privacy.forget_visitor, store, site, visitor)
     return json_response({"site": site, "visitor": visitor, "deleted": deleted})
-
-
-async def openapi_document(request: Request) -> Response:
-    from intent.openapi import document
-
-    return Response(document(), media_type="application/json")

@@ -20,11 +20,10 @@ from starlette.routing import BaseRoute, Route
 
 from collector.clientip import is_trusted_proxy, parse_ip
 from collector.enrich import coverage
-from collector.settings import SiteConfig
+from collector.settings import SiteConfig, site_today
 from collector.state import Collector, store_of
 from collector.store import Store
-from intent import digest, scoring, users
-from intent.schedule import site_today
+from intent import digest, digest_render, scoring, users
 
 SESSION_COOKIE = "intent_session"
 CSRF_COOKIE = "intent_csrf"
@@ -362,7 +361,7 @@ def digest_frame(request: Request, store: Store, session: users.Session, site: s
     styles are allowed here, and the sandbox lets no script run."""
     timezone = collector_of(request).settings.sites[site].timezone
     built = digest.build_digest(store, site, _digest_day(request, site), timezone=timezone)
-    html, _content_type = digest.render(built, "html")
+    html, _content_type = digest_render.render(built, "html")
     headers = {
         **SECURITY_HEADERS,
         "Content-Security-Policy": DIGEST_CSP,

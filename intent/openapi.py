@@ -1,5 +1,6 @@
-"""The OpenAPI 3.1 document of /api/v1, built from code beside the routes (tests/intent/
-test_openapi.py checks every route is described and that responses match it)."""
+"""The OpenAPI 3.1 document of /api/v1, built from code beside the routes and served at
+/api/v1/openapi.json (tests/intent/test_openapi.py checks every route is described and that
+responses match it)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from functools import cache
 from typing import Any
 
 import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from intent.accounts.api import MAX_ACCOUNTS
 from intent.accounts.fields import MAX_EMPLOYEES, MAX_REVENUE, TEXT_LIMITS
@@ -406,3 +410,11 @@ def spec() -> dict[str, Any]:
 @cache
 def document() -> bytes:
     return orjson.dumps(spec())
+
+
+async def openapi_document(request: Request) -> Response:
+    return Response(document(), media_type="application/json")
+
+
+def routes() -> list[BaseRoute]:
+    return [Route("/api/v1/openapi.json", openapi_document, methods=["GET"])]

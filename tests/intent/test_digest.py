@@ -12,7 +12,8 @@ import pytest
 
 from collector.store import Store, ch_time
 from intent import cli
-from intent.digest import FORMATS, build_digest, render, render_slack
+from intent.digest import build_digest
+from intent.digest_render import FORMATS, render, render_slack
 from intent.scoring import score_site
 from tests.conftest import CHROME_UA, LiveServer
 
