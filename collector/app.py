@@ -38,6 +38,7 @@ from collector import beacon, pipeline, useragent
 from collector.clientip import _addr, client_ip
 from collector.enrich import Enricher, build_enricher
 from collector.errors import error_body, error_response
+from collector.logsummary import WarningSummary
 from collector.metrics import Metrics
 from collector.settings import Settings, SiteConfig
 from collector.spool import Spool, SpoolFull
@@ -129,6 +130,8 @@ class Collector:
     metrics: Metrics = field(default_factory=Metrics)
     drops: DropCounter = field(default_factory=DropCounter)
     recent: RecentIds = field(default_factory=RecentIds)
+    # One WARNING line per reason per interval, not one per refused request.
+    refusals: WarningSummary = field(default_factory=lambda: WarningSummary(log, "answering 503"))
     store: Store | None = None
     spool: Spool | None = None
     writer: Writer | None = None
@@ -367,7 +370,7 @@ async def _ingest(c: Collector, scope: Scope, headers: dict[str, str], receive: 
         except SpoolFull as exc:
             c.recent.forget(claimed)
             metrics.rejected.labels("503").inc()
-            log.warning("answering 503: %s", exc)
+            c.refusals.note(exc.reason, str(exc))
             return _error(503, "cannot accept events durably right now; retry later",
                           {**cors, "Retry-After": "5"})  # fmt: skip
         c.accepted_counter(beacons[0].site).inc(len(rows))
