@@ -219,13 +219,13 @@ class Writer:
             if block:
                 self.store.insert_json("events", block, dedup_token=f"spool:{segment.stem}")
             storedids.record(self.store, checked.new_ids, segment.stem)
+        except ValueError as exc:  # a marked row the spool never wrote so (edited, corrupt)
+            self._set_aside(segment, exc)
+            return True
         except StoreError as exc:
             self.metrics.insert_errors.inc()
             if exc.code in DATA_ERRORS:
-                bad = self.spool.quarantine(segment)
-                self.metrics.quarantined.inc()
-                log.error("ClickHouse rejected the data in %s; set aside as %s: %s",
-                          segment.name, bad.name, exc)  # fmt: skip
+                self._set_aside(segment, exc)
                 return True
             self.last_error = str(exc)
             log.warning("insert of %s failed, kept in the spool: %s", segment.name, exc)
@@ -237,6 +237,12 @@ class Writer:
         self.metrics.rows_written.inc(rows)
         self.spool.remove(segment)
         return True
+
+    def _set_aside(self, segment: Path, exc: Exception) -> None:
+        bad = self.spool.quarantine(segment)
+        self.metrics.quarantined.inc()
+        log.error("ClickHouse rejected the data in %s; set aside as %s: %s",
+                  segment.name, bad.name, exc)  # fmt: skip
 
     def _count_duplicates(self, rows: list[bytes]) -> None:
         """Events a retry had brought again, left out of the insert: counted like the
