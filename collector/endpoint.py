@@ -225,7 +225,7 @@ async def _ingest(c: Collector, scope: Scope, headers: dict[str, str], receive: 
         except SpoolFull as exc:
             c.recent.forget(claimed)
             metrics.rejected.labels("503").inc()
-            log.warning("answering 503: %s", exc)
+            c.refusals.note(exc.reason, str(exc))
             return _error(503, "cannot accept events durably right now; retry later",
                           {**cors, "Retry-After": "5"})  # fmt: skip
         c.accepted_counter(beacons[0].site).inc(len(rows))
