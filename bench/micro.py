@@ -18,7 +18,7 @@ def user_agents(count: int) -> dict[str, Any]:
 
     agents = workload.unique_agents(count, seed=int(time.time()))
     useragent.parse(workload.COMMON_AGENTS[0])  # load the regexes: start-up, not per-agent cost
-    useragent.parse.cache_clear()
+    useragent.cache_clear()
     started = time.perf_counter()
     for ua in agents:
         useragent.parse(ua)
