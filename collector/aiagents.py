@@ -38,34 +38,33 @@ def load(text: str | None = None) -> tuple[AIAgent, ...]:
     )
 
 
-AGENTS = load()
+class Recogniser:
+    """Finds a listed token in an agent: the whole token ("Google-Agent" is not
+    "GoogleAgent-Mariner", "Devin" not "Devine"), in any case. One Rust regex set, like the
+    crawler lists: a Python alternation would cost ~10x per agent."""
+
+    def __init__(self, agents: tuple[AIAgent, ...]) -> None:
+        self.agents = agents
+        self._set = ua_parser_rs.DeviceExtractor(
+            [(rf"(?:^|[^\w-]){re.escape(a.token)}(?:$|[^\w-])", "i", a.name, None, None)
+             for a in agents]
+        )  # fmt: skip
+
+    def name(self, ua: str) -> str:
+        """The AI agent's name when `ua` carries a listed token, else ''."""
+        found = self._set.extract(ua)
+        return str(found.family) if found is not None else ""
+
+    def version(self, ua: str, name: str) -> str:
+        """The major version after the agent's token ('ChatGPT-User/1.0' -> '1'), else ''."""
+        lowered = ua.lower()
+        for agent in self.agents:
+            at = lowered.find(agent.token.lower()) if agent.name == name else -1
+            if at >= 0:
+                found = _VERSION.match(ua, at + len(agent.token))
+                return found.group(1) if found else ""
+        return ""
 
 
-def _matcher(agents: tuple[AIAgent, ...]) -> ua_parser_rs.DeviceExtractor:
-    # The whole token: "Google-Agent" is not "GoogleAgent-Mariner", "Devin" not "Devine". One Rust
-    # regex set, like the crawler lists: a Python alternation would cost ~10x per agent.
-    return ua_parser_rs.DeviceExtractor(
-        [(rf"(?:^|[^\w-]){re.escape(a.token)}(?:$|[^\w-])", "i", a.name, None, None)
-         for a in agents]
-    )  # fmt: skip
-
-
-_match = _matcher(AGENTS)
 _VERSION = re.compile(r"/v?(\d+)")
-
-
-def name(ua: str) -> str:
-    """The AI agent's name when `ua` carries a listed token, else ''."""
-    found = _match.extract(ua)
-    return str(found.family) if found is not None else ""
-
-
-def version(ua: str, agent: str) -> str:
-    """The major version after the agent's token ('ChatGPT-User/1.0' -> '1'), else ''."""
-    tokens = [a.token for a in AGENTS if a.name == agent]
-    for token in tokens:
-        at = ua.lower().find(token.lower())
-        if at >= 0:
-            found = _VERSION.match(ua, at + len(token))
-            return found.group(1) if found else ""
-    return ""
+KNOWN = Recogniser(load())

@@ -78,11 +78,11 @@ def parse(ua: str) -> Agent:
 @lru_cache(maxsize=20_000)
 def _parse(ua: str) -> Agent:
     parsed = _user_agent(ua)
-    ai_agent = aiagents.name(ua)
+    ai_agent = aiagents.KNOWN.name(ua)
     if ai_agent:
         return Agent(
             browser=ai_agent,
-            browser_version=aiagents.version(ua, ai_agent),
+            browser_version=aiagents.KNOWN.version(ua, ai_agent),
             os=parsed.os.family,
             os_version=parsed.os.version_string,
             device="agent",

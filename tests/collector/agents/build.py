@@ -92,8 +92,8 @@ def main(src: Path) -> None:
     )
     first = {a: s for s, a in reversed(crawlers)}  # an agent in two lists counts once
     crawlers = sorted((s, a) for a, s in first.items())
-    ai = [(s, a) for s, a in crawlers if aiagents.name(a)]
-    crawlers = [(s, a) for s, a in crawlers if not aiagents.name(a)]
+    ai = [(s, a) for s, a in crawlers if aiagents.KNOWN.name(a)]
+    crawlers = [(s, a) for s, a in crawlers if not aiagents.KNOWN.name(a)]
     sampled = [a for i, a in enumerate(cd_devices) if i % 4 == 0 or ODD.search(a)]
     seen: set[str] = set()
     browsers = [
