@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from intent.store import Store
+from collector.store import Store
 
 # Reads per (page, agent) in the window; the rollup's rows are summed here (SummingMergeTree
 # merges them only eventually).

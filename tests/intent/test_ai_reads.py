@@ -1,6 +1,7 @@
 """AI agents browsing on a person's behalf, end to end: the real server stores them with traffic
 class ai-agent and no company (from a cloud, from a company's office, and when one fills in a
-form), scoring never sees them, and `ai_agent_reads` counts them per page and agent."""
+form), scoring never sees them, and `ai_agent_reads` counts them per page and agent, as
+`intent coverage` and the dashboard's coverage page show."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from collector.enrich.coverage import coverage
+from collector.store import Store
 from intent.ai_reads import ai_agent_reads
 from intent.scoring import score_site
-from intent.store import Store
 from tests.collector.enrich import mmdbs
 from tests.conftest import CHROME_UA, LiveServer, SettingsFactory, wait_until
 
@@ -33,7 +34,7 @@ def enterprise_mmdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_ai_agents_are_stored_counted_and_never_scored(
     site: str, make_settings: SettingsFactory, serve: Callable[..., LiveServer], store: Store,
-    enterprise_mmdb: Path,
+    enterprise_mmdb: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     live = serve(make_settings(site, INTENT_GEOIP_PATHS=str(enterprise_mmdb),
                                INTENT_TRUSTED_PROXIES="127.0.0.0/8"))  # fmt: skip
