@@ -24,6 +24,7 @@ from collector.settings import SiteConfig, site_today
 from collector.state import Collector, store_of
 from collector.store import Store
 from intent import digest, digest_render, scoring, users
+from intent.ai_reads import ai_agent_reads
 
 SESSION_COOKIE = "intent_session"
 CSRF_COOKIE = "intent_csrf"
@@ -377,8 +378,9 @@ def coverage_page(request: Request, store: Store, session: users.Session, site: 
     def shares(counts: dict[str, int]) -> list[dict[str, Any]]:
         return [{"name": name, "views": n, "share": cov.share(n)} for name, n in counts.items()]
 
+    ai = ai_agent_reads(store, site, _site_today(request, site), days)  # counted, never scored
     return page(request, "coverage.html", session, site, "coverage", days=days, cov=cov,
-                by_class=shares(cov.by_class), by_source=shares(cov.by_source))  # fmt: skip
+                by_class=shares(cov.by_class), by_source=shares(cov.by_source), ai=ai)  # fmt: skip
 
 
 def dropped_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
