@@ -1,7 +1,8 @@
 """What AI agents browsing on a person's behalf read of a site (traffic class `ai-agent`,
 collector/aiagents.py): reads per page and per agent over a window of days, from the
 `daily_ai_agent_reads` rollup (migration 0005). Such visits are stored and counted here, never
-attributed or scored to a company. For the digest and the dashboard to show (docs/ai-agents.md)."""
+attributed or scored to a company. The digest, `intent coverage` and the dashboard's coverage
+page show it (docs/ai-agents.md)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The daily digest: what sales reads, built from one day's `company_scores` snapshot.
 
-`build_digest(store, site, day)` reads the snapshot into a `Digest`; intent.digest_render turns
-it into text, Markdown, HTML (email), JSON, CSV or Slack Block Kit. Control characters are
+`build_digest(store, site, day)` reads the snapshot into a `Digest`, with what AI agents read of
+the site that week (intent.ai_reads: counted, never scored); intent.digest_render turns it into
+text, Markdown, HTML (email), JSON, CSV or Slack Block Kit. Control characters are
 removed from every value here, when the digest is built, so no format can carry a terminal
 escape sequence.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from collector.store import Store
+from intent.ai_reads import AIReads, ai_agent_reads
 
 # (key, title): the order sales reads them in. Customers never appear (is_customer = 1).
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -24,6 +26,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("cooling", "Cooling"),
 )
 MAX_PER_SECTION = 200  # past this a section is counted, not listed ("… and 12 more")
+AI_AGENT_DAYS = 7  # "AI agents read /pricing 14 times this week": the week up to the digest's day
 
 SECTION_ROWS = """
 SELECT company_key, company_name, company_domain, country, company_source, confidence,
@@ -141,6 +144,14 @@ class Digest:
     generated_at: datetime
     sections: tuple[Section, ...]
     totals: Totals = field(default_factory=Totals)
+    ai_agents: AIReads | None = None  # AI agents' reads in the AI_AGENT_DAYS up to `day`
+
+    @property
+    def ai_line(self) -> str:
+        """'AI agents read /pricing 14 times this week; top pages: ...', or '' when none did."""
+        if self.ai_agents is None or not self.ai_agents.total:
+            return ""
+        return clean(self.ai_agents.summary("this week"))
 
     @property
     def scored(self) -> bool:
@@ -196,6 +207,26 @@ class Digest:
                 }
                 for s in self.sections
             ],
+            "ai_agents": self._ai_dict(),
+        }
+
+    def _ai_dict(self) -> dict[str, Any]:
+        ai = self.ai_agents
+        if ai is None:
+            return {"summary": "", "days": AI_AGENT_DAYS, "reads": 0, "pages": [], "agents": []}
+        return {
+            "summary": self.ai_line,
+            "days": (ai.end - ai.start).days + 1,
+            "reads": ai.total,
+            "pages": [
+                {
+                    "path": clean(path),
+                    "reads": n,
+                    "agents": {clean(a): k for a, k in ai.by_page[path].items()},
+                }
+                for path, n in ai.pages
+            ],
+            "agents": [{"agent": clean(a), "reads": n} for a, n in ai.agents],
         }
 
 
@@ -274,4 +305,5 @@ def build_digest(
         generated_at=datetime.now(UTC),
         sections=sections,
         totals=Totals(**{k: int(v) for k, v in totals[0].items()}) if totals else Totals(),
+        ai_agents=ai_agent_reads(store, site, day, AI_AGENT_DAYS),
     )

@@ -63,6 +63,8 @@ def render_text(digest: Digest) -> str:
             )
         if section.more:
             lines.append(f"  … and {section.more} more")
+    if digest.ai_line:
+        lines += ["", digest.ai_line]
     return "\n".join(lines) + "\n"
 
 
@@ -100,6 +102,8 @@ def render_markdown(digest: Digest) -> str:
                 lines.append("- Top pages: " + ", ".join(md(p) for p in c.top_pages))
         if section.more:
             lines += ["", f"_… and {section.more} more_"]
+    if digest.ai_line:
+        lines += ["", "## AI agents", "", md(digest.ai_line)]
     return "\n".join(lines) + "\n"
 
 
@@ -139,6 +143,7 @@ def render_json(digest: Digest) -> str:
 CSV_COLUMNS = (
     "section", "company", "domain", "country", "tier", "score", "change", "previous_tier",
     "visitors", "active_days", "first_seen", "last_seen", "reasons", "top_pages", "company_key",
+    "reads",
 )  # fmt: skip
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -161,7 +166,14 @@ def render_csv(digest: Digest) -> str:
                 c.tier, number(c.score), number(c.change), c.previous_tier, c.visitors,
                 c.active_days, iso(c.first_seen), iso(c.last_seen),
                 csv_cell(" · ".join(c.reasons)), csv_cell(" ".join(c.top_pages)), csv_cell(c.key),
+                "",
             ])  # fmt: skip
+    ai = digest.to_dict()["ai_agents"]
+    for page in ai["pages"]:  # section ai_agents: one row per (page, agent), the page in top_pages
+        for agent, reads in page["agents"].items():
+            writer.writerow(
+                ["ai_agents", csv_cell(agent), *[""] * 11, csv_cell(page["path"]), "", reads]
+            )
     return out.getvalue()
 
 
@@ -181,6 +193,9 @@ def render_slack(digest: Digest, per_section: int = SLACK_PER_SECTION) -> dict[s
         {"type": "header", "text": {"type": "plain_text", "text": _cut(digest.heading, 150)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": _cut(e(digest.summary), 3000)}},
     ]
+    if digest.ai_line:  # before the companies, so the 50-block limit never drops it
+        blocks.append({"type": "context",
+                       "elements": [{"type": "mrkdwn", "text": _cut(e(digest.ai_line), 3000)}]})  # fmt: skip
     for section in digest.sections:
         if not section.total:
             continue

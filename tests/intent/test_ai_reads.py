@@ -1,10 +1,13 @@
 """AI agents browsing on a person's behalf, end to end: the real server stores them with traffic
 class ai-agent and no company (from a cloud, from a company's office, and when one fills in a
 form), scoring never sees them, and `ai_agent_reads` counts them per page and agent, as
-`intent coverage` and the dashboard's coverage page show."""
+`intent coverage`, the dashboard's coverage page and the digest in every format show."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +16,9 @@ import pytest
 
 from collector.enrich.coverage import coverage
 from collector.store import Store
-from intent.ai_reads import ai_agent_reads
+from intent.ai_reads import AIReads, ai_agent_reads
+from intent.digest import Digest
+from intent.digest_render import render, render_slack
 from intent.scoring import score_site
 from tests.collector.enrich import mmdbs
 from tests.conftest import CHROME_UA, LiveServer, SettingsFactory, wait_until
@@ -95,3 +100,29 @@ def test_ai_agents_are_stored_counted_and_never_scored(
     assert wait_until(
         lambda: coverage(store, site, 7).dropped == {"bot:crawler": 1, "bot:hosting": 1}
     )
+
+
+def test_the_digest_escapes_what_ai_agents_read_in_every_format() -> None:
+    """Paths and agent names come from visitors: they are data in every format, never markup."""
+    day = datetime(2026, 11, 20, tzinfo=UTC).date()
+    evil = "/<script>alert(1)</script>*x*"
+    reads = AIReads("s", day, day, total=2, pages=[(evil, 2)], agents=[("ChatGPT-User", 2)],
+                    by_page={evil: {"ChatGPT-User": 2}})  # fmt: skip
+    digest = Digest("s", day, "UTC", datetime.now(UTC), (), ai_agents=reads)
+    assert (
+        "<script>" not in render(digest, "html")[0]
+        and "&lt;script&gt;" in render(digest, "html")[0]
+    )
+    assert (
+        "<script>" not in render(digest, "markdown")[0]
+        and "\\*x\\*" in render(digest, "markdown")[0]
+    )
+    assert "<script>" not in json.dumps(render_slack(digest))
+    assert "<script>" not in render(digest, "json")[0]  # \u003c, safe to inline in HTML
+    assert evil in render(digest, "text")[0]  # text is data: the value, verbatim
+    row = next(
+        r
+        for r in csv.DictReader(io.StringIO(render(digest, "csv")[0]))
+        if r["section"] == "ai_agents"
+    )
+    assert (row["top_pages"], row["reads"]) == (evil, "2")
