@@ -87,6 +87,16 @@ BOTS = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "HeadlessChrome/131.0.0.0 Safari/537.36",
 )
+# AI agents reading the site for a person (from a cloud): kept as traffic class ai-agent, counted,
+# never a company (docs/ai-agents.md).
+AI_AGENTS = (
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; ChatGPT-User/1.0; "
+    "+https://openai.com/bot",
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Claude-User/1.0; "
+    "+Claude-User@anthropic.com)",
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Perplexity-User/1.0; "
+    "+https://perplexity.ai/perplexity-user)",
+)
 REFERRERS = ("", "", "https://www.google.com/", "https://www.linkedin.com/",
              "https://news.ycombinator.com/", "https://www.bing.com/")  # fmt: skip
 # Residential and mobile lines: no owner range covers them, so they stay anonymous.
@@ -287,6 +297,11 @@ def traffic(site: str, today: date, now: datetime, seed: int) -> list[Hit]:
             ip = _ip_in(ISP_NET, rng)
             pages = pick_many(rng, tuple(TITLES), 3)
             hits += _session(site, rng, rnd_id, start_of(days_ago), pages, (), ip, ua)
+    for days_ago in range(0, DAYS, 3):  # AI agents researching for a person, from a cloud
+        ip = _ip_in(HOSTING_NET, rng)
+        pages = pick_many(rng, PRICING + CONTENT + BROWSE, 2)
+        ua = rng.choice(AI_AGENTS)
+        hits += _session(site, rng, rnd_id, start_of(days_ago), pages, (), ip, ua)
     hits = [h for h in hits if h.ts <= now]
     hits.sort(key=lambda h: h.ts)
     return hits

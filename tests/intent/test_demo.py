@@ -67,7 +67,8 @@ def test_demo_produces_hot_warm_cooling_and_leaves_customers_out(
         "SELECT traffic_class, uniqExact(company_key) FROM events WHERE site = {site:String} "
         "GROUP BY traffic_class", {"site": site},
     ))  # fmt: skip
-    assert set(classes) == {"business", "isp", "mobile"} and classes["isp"] == 1  # only ''
+    assert set(classes) == {"business", "isp", "mobile", "ai-agent"}
+    assert classes["isp"] == classes["ai-agent"] == 1  # only '': never a company
     countries = {r["company_name"]: r["country"] for r in today.values()}
     assert countries["Globex Logistics"] == "US" and countries["Initech Software"] == "GB"
     dropped = store.scalar(
