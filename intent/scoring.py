@@ -265,11 +265,15 @@ GROUP BY ck
 """
 )
 
-# The latest known name, domain and place of each company seen in the window.
+# The latest *known* name, domain, place and source of each company seen in the window: an
+# event without them (server-side, a line with no location) leaves NULL (0022) or, in rows
+# written before 0022, ''; neither replaces a value. Unmerged rows of one day: the latest wins.
 COMPANY_FACTS = """
 SELECT company_key,
-       argMax(company_name, day) AS company_name, argMax(company_domain, day) AS company_domain,
-       argMax(country, day) AS country, argMax(company_source, day) AS company_source,
+       ifNull(argMaxIf(company_name, (day, last_ts), company_name != ''), '') AS company_name,
+       ifNull(argMaxIf(company_domain, (day, last_ts), company_domain != ''), '') AS company_domain,
+       ifNull(argMaxIf(country, (day, last_ts), country != ''), '') AS country,
+       ifNull(argMaxIf(company_source, (day, last_ts), company_source != ''), '') AS company_source,
        max(confidence) AS confidence
 FROM daily_companies
 WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date}
