@@ -28,6 +28,8 @@ from collector.ratelimit import RateLimiter, retry_after
 from collector.settings import Settings, site_today
 from collector.store import Store, StoreError, ch_time
 from intent import digest, digest_render, privacy
+from intent.rules import Rules
+from intent.scoring import rules_of
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_LIMIT = 1000
@@ -82,10 +84,14 @@ SCORE_HISTORY = """
     WHERE site = {site:String} AND company_key = {company:String} AND day >= {start:Date}
     ORDER BY day
 """
+# The most distinct visitors on one day: ids are salted per day, so only one day's are people.
 COMPANY_VISITORS = """
-    SELECT uniqExact(visitor_id)
-    FROM daily_activity
-    WHERE site = {site:String} AND company_key = {company:String} AND day >= {start:Date}
+    SELECT max(visitors) FROM (
+        SELECT uniqExact(visitor_id) AS visitors
+        FROM daily_activity
+        WHERE site = {site:String} AND company_key = {company:String} AND day >= {start:Date}
+        GROUP BY day
+    )
 """
 COMPANY_TIMELINE = """
     SELECT day, kind, key, sum(hits) AS hits, sum(engaged_ms) AS engaged_ms,
@@ -269,9 +275,10 @@ def company_profile(store: Store, site: str, company: str, days: int) -> dict[st
     }
 
 
-def render_digest(store: Store, site: str, day: date, fmt: str, timezone: str = "UTC") -> bytes:
+def render_digest(store: Store, site: str, day: date, fmt: str, timezone: str = "UTC",
+                  rules: Rules | None = None) -> bytes:  # fmt: skip
     """The daily digest (intent.digest: the same one emailed to sales) in one format."""
-    built = digest.build_digest(store, site, day, timezone=timezone)
+    built = digest.build_digest(store, site, day, timezone=timezone, rules=rules)
     body, _content_type = digest_render.render(built, fmt)
     return body.encode("utf-8")
 
@@ -402,7 +409,8 @@ async def digest_endpoint(request: Request, store: Store, key: keys.ApiKey, site
             raise BadParam("date", "date must be YYYY-MM-DD") from None
         if not date(1970, 1, 1) <= day <= date(2199, 12, 31):
             raise BadParam("date", "date is out of range")
-    body = await asyncio.to_thread(render_digest, store, site, day, fmt, timezone)
+    rules = rules_of(config) if config is not None else None
+    body = await asyncio.to_thread(render_digest, store, site, day, fmt, timezone, rules)
     return Response(body, media_type=DIGEST_FORMATS[fmt])
 
 

@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 from collector.store import Store
 from intent.ai_reads import AIReads, ai_agent_reads
+from intent.rules import Rules
+from intent.scoring import number, plural
 
 # (key, title): the order sales reads them in. Customers never appear (is_customer = 1).
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -144,6 +146,7 @@ class Digest:
     generated_at: datetime
     sections: tuple[Section, ...]
     totals: Totals = field(default_factory=Totals)
+    rules: Rules = field(default_factory=Rules)  # the site's: its thresholds go beside scores
     ai_agents: AIReads | None = None  # AI agents' reads in the AI_AGENT_DAYS up to `day`
 
     @property
@@ -230,16 +233,6 @@ class Digest:
         }
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def number(value: float) -> str:
-    """Scores as people write them: 54, 12.5, -3."""
-    text = f"{value:.1f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
 def iso(ts: datetime) -> str:
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
@@ -284,6 +277,7 @@ def build_digest(
     day: date,
     timezone: str = "UTC",
     max_per_section: int = MAX_PER_SECTION,
+    rules: Rules | None = None,
 ) -> Digest:
     """The digest of one site for one day, from that day's score snapshot."""
     params = {"site": site, "day": day}
@@ -306,4 +300,5 @@ def build_digest(
         sections=sections,
         totals=Totals(**{k: int(v) for k, v in totals[0].items()}) if totals else Totals(),
         ai_agents=ai_agent_reads(store, site, day, AI_AGENT_DAYS),
+        rules=rules or Rules(),
     )

@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from intent.digest import Digest, clean, iso, number, plural
+from intent.digest import Digest, clean, iso
+from intent.scoring import activity_label, number, people, score_label
 
 FORMATS: dict[str, str] = {
     "text": "text/plain; charset=utf-8",
@@ -52,12 +53,12 @@ def render_text(digest: Digest) -> str:
             where = " · ".join(x for x in (c.domain if c.domain != c.title else "", c.country) if x)
             lines.append(
                 f"  {c.title}" + (f" ({where})" if where else "")
-                + f" · {c.tier} · score {number(c.score)} ({c.change_text()})"
+                + f" · {c.tier} · score {score_label(c.score, digest.rules)} ({c.change_text()})"
             )  # fmt: skip
             if c.reasons:
                 lines.append("    " + " · ".join(c.reasons))
             lines.append(
-                f"    {plural(c.visitors, 'visitor')} · {plural(c.active_days, 'active day')}"
+                f"    {activity_label(c.visitors, c.active_days)}"
                 f" · last seen {digest.local(c.last_seen)}"
                 + (f" · top pages: {', '.join(c.top_pages)}" if c.top_pages else "")
             )
@@ -91,9 +92,9 @@ def render_markdown(digest: Digest) -> str:
                 "",
                 f"### {title}",
                 "",
-                f"- **{md(c.tier)}** · score {md(number(c.score))} ({md(c.change_text())})"
-                + (f" · {md(c.country)}" if c.country else ""),
-                f"- {plural(c.visitors, 'visitor')} · {plural(c.active_days, 'active day')} · "
+                f"- **{md(c.tier)}** · score {md(score_label(c.score, digest.rules))} "
+                f"({md(c.change_text())})" + (f" · {md(c.country)}" if c.country else ""),
+                f"- {activity_label(c.visitors, c.active_days)} · "
                 f"last seen {md(digest.local(c.last_seen))}",
             ]
             if c.reasons:
@@ -125,7 +126,11 @@ def render_html(digest: Digest, per_section: int = HTML_PER_SECTION) -> str:
     """The email body (also the dashboard's preview): the top `per_section` of each section."""
     template = _templates().get_template("digest_email.html")
     return template.render(
-        digest=digest, number=number, colours=TIER_COLOURS, per_section=per_section
+        digest=digest,
+        score_label=score_label,
+        activity=activity_label,
+        colours=TIER_COLOURS,
+        per_section=per_section,
     )
 
 
@@ -206,13 +211,11 @@ def render_slack(digest: Digest, per_section: int = SLACK_PER_SECTION) -> dict[s
             where = " · ".join(x for x in (c.domain if c.domain != c.title else "", c.country) if x)
             text = (
                 f"*{e(c.title)}*" + (f" ({e(where)})" if where else "")
-                + f" · {c.tier} · score {number(c.score)} ({e(c.change_text())})"
+                + f" · {c.tier} · score {score_label(c.score, digest.rules)} ({e(c.change_text())})"
             )  # fmt: skip
             if c.reasons:
                 text += "\n" + e(" · ".join(c.reasons))
-            text += (
-                f"\n_{plural(c.visitors, 'visitor')} · last seen {e(digest.local(c.last_seen))}_"
-            )
+            text += f"\n_{people(c.visitors, c.active_days)} · last seen {e(digest.local(c.last_seen))}_"
             if c.top_pages:
                 text += "\n" + e("top pages: " + ", ".join(c.top_pages))
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, 3000)}})

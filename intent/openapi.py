@@ -93,7 +93,11 @@ SCHEMAS: dict[str, Any] = {
                 "description": "e.g. became_hot, cooled; empty if none",
             },
             "reasons": {"type": "array", "items": {"type": "string"}},
-            "visitors": {"type": "integer"},
+            "visitors": {
+                "type": "integer",
+                "description": "the most distinct visitors seen on one day of the scoring window "
+                "(visitor ids are salted per day, so this is the number of people that is known)",
+            },
             "active_days": {"type": "integer"},
             "first_seen": TIMESTAMP,
             "last_seen": TIMESTAMP,
@@ -118,7 +122,7 @@ SCHEMAS: dict[str, Any] = {
             _object(
                 ["score_history", "timeline", "window_visitors", "window_days"],
                 window_days=INT,
-                window_visitors=INT,
+                window_visitors={**INT, "description": "the most distinct visitors on one day"},
                 score_history=_list_of(
                     _object(
                         ["day", "score", "tier"],
