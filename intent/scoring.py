@@ -122,10 +122,14 @@ def score_company(rules: Rules, activity: Activity) -> Score:
 def _not_hot(rules: Rules, buying_age: int | None) -> str:
     """Why a score past `hot` is not hot, in the window's own terms: ages 0 .. window - 1."""
     buying = "/".join(s.name for s in rules.signals if s.buying)
-    newest = rules.buying_window_days - 1
-    needs = {0: "today", 1: "today or yesterday"}.get(newest, f"at most {newest} days ago")
     last = f"no {buying}" if buying_age is None else f"last {buying} {when(buying_age)}"
-    return f"not hot: {last}, hot needs one {needs}"
+    return f"not hot: {last}, hot needs one {buying_window(rules)}"
+
+
+def buying_window(rules: Rules) -> str:
+    """When hot's buying signal must have happened, as ages read: 'at most 6 days ago'."""
+    newest = rules.buying_window_days - 1
+    return {0: "today", 1: "today or yesterday"}.get(newest, f"at most {newest} days ago")
 
 
 def number(value: float) -> str:

@@ -296,7 +296,7 @@ def test_score_site_writes_snapshots_with_transitions_across_days(store: Store, 
     assert globex.score == 77.0  # 85 x 2^(-1/7)
 
     third = {c.company_key: c for c in score_site(store, cfg, d3)}
-    # eleven days later: 85 x 2^(-11/7) = 28.6, and no buying signal in 7 days
+    # eleven days later: 85 x 2^(-11/7) = 28.6, and no buying signal 0-6 days ago
     assert (third["globex.com"].tier, third["globex.com"].transition) == ("warm", "cooling")
 
     # forty days on, nothing is left in the 30-day window: one cold "cooling" row, then nothing
