@@ -360,8 +360,10 @@ def _digest_day(request: Request, site: str) -> date:
 def digest_frame(request: Request, store: Store, session: users.Session, site: str) -> Response:
     """The digest exactly as emailed (intent.digest), framed by the digest page; its inline
     styles are allowed here, and the sandbox lets no script run."""
-    timezone = collector_of(request).settings.sites[site].timezone
-    built = digest.build_digest(store, site, _digest_day(request, site), timezone=timezone)
+    config = collector_of(request).settings.sites[site]
+    built = digest.build_digest(
+        store, site, _digest_day(request, site), config.timezone, config=config
+    )
     html, _content_type = digest_render.render(built, "html")
     headers = {
         **SECURITY_HEADERS,
