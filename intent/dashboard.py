@@ -364,7 +364,7 @@ def digest_frame(request: Request, store: Store, session: users.Session, site: s
     styles are allowed here, and the sandbox lets no script run."""
     config = collector_of(request).settings.sites[site]
     built = digest.build_digest(store, site, _digest_day(request, site), config.timezone,
-                                rules=scoring.rules_of(config))  # fmt: skip
+                                rules=scoring.rules_of(config), config=config)  # fmt: skip
     html, _content_type = digest_render.render(built, "html")
     headers = {
         **SECURITY_HEADERS,

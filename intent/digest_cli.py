@@ -71,7 +71,7 @@ def cmd_digest(args: Any) -> int:
         if failed:
             raise CliError("; ".join(str(r) for r in failed))
         return 0
-    digest = build_digest(store, site.name, day, site.timezone, rules=rules_of(site))
+    digest = build_digest(store, site.name, day, site.timezone, rules=rules_of(site), config=site)
     if not digest.scored and args.format in ("text", "markdown"):
         print(digest.summary)
         return 0

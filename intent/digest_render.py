@@ -57,6 +57,8 @@ def render_text(digest: Digest) -> str:
             )  # fmt: skip
             if c.reasons:
                 lines.append("    " + " · ".join(c.reasons))
+            if c.account_line():
+                lines.append("    " + c.account_line())
             lines.append(
                 f"    {activity_label(c.visitors, c.active_days)}"
                 f" · last seen {digest.local(c.last_seen)}"
@@ -99,6 +101,8 @@ def render_markdown(digest: Digest) -> str:
             ]
             if c.reasons:
                 lines.append("- Why: " + " · ".join(md(r) for r in c.reasons))
+            if c.account_line():
+                lines.append("- Account: " + md(c.account_line()))
             if c.top_pages:
                 lines.append("- Top pages: " + ", ".join(md(p) for p in c.top_pages))
         if section.more:
@@ -148,8 +152,9 @@ def render_json(digest: Digest) -> str:
 CSV_COLUMNS = (
     "section", "company", "domain", "country", "tier", "score", "change", "previous_tier",
     "visitors", "active_days", "first_seen", "last_seen", "reasons", "top_pages", "company_key",
-    "reads",
+    "fit", "fit_reasons", "owner", "owner_email", "stage", "crm_id", "reads",
 )  # fmt: skip
+ACCOUNT_CSV = ("owner", "owner_email", "stage", "crm_id")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -171,14 +176,17 @@ def render_csv(digest: Digest) -> str:
                 c.tier, number(c.score), number(c.change), c.previous_tier, c.visitors,
                 c.active_days, iso(c.first_seen), iso(c.last_seen),
                 csv_cell(" · ".join(c.reasons)), csv_cell(" ".join(c.top_pages)), csv_cell(c.key),
+                c.fit or "", csv_cell(" · ".join(c.fit_reasons)),
+                *(csv_cell(str((c.account or {}).get(k) or "")) for k in ACCOUNT_CSV),
                 "",
             ])  # fmt: skip
     ai = digest.to_dict()["ai_agents"]
     for page in ai["pages"]:  # section ai_agents: one row per (page, agent), the page in top_pages
         for agent, reads in page["agents"].items():
-            writer.writerow(
-                ["ai_agents", csv_cell(agent), *[""] * 11, csv_cell(page["path"]), "", reads]
-            )
+            cells = dict.fromkeys(CSV_COLUMNS, "")
+            cells.update(section="ai_agents", company=csv_cell(agent), reads=reads,
+                         top_pages=csv_cell(page["path"]))  # fmt: skip
+            writer.writerow(cells.values())
     return out.getvalue()
 
 
@@ -215,6 +223,8 @@ def render_slack(digest: Digest, per_section: int = SLACK_PER_SECTION) -> dict[s
             )  # fmt: skip
             if c.reasons:
                 text += "\n" + e(" · ".join(c.reasons))
+            if c.account_line():
+                text += "\n" + e(c.account_line())
             text += f"\n_{people(c.visitors, c.active_days)} · last seen {e(digest.local(c.last_seen))}_"
             if c.top_pages:
                 text += "\n" + e("top pages: " + ", ".join(c.top_pages))
