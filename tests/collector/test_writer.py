@@ -216,6 +216,29 @@ def test_salts_never_block_the_request_path_and_replicas_agree(store: Store) -> 
     assert third.prefetch(day) == provisional and third(day) == provisional
 
 
+def test_the_writer_drops_the_engine_pages_once_a_busy_spell_is_over(
+    server: LiveServer, store: Store, site: str
+) -> None:
+    """After inserts, once nothing was sent for `release_when_idle_s` (2 s; here 0.2 s), the
+    pages inserting and merging used are dropped then, not at the next minute: a flood's RSS
+    comes down within seconds of its end."""
+    writer = server.collector.writer
+    assert writer is not None and writer.release_when_idle_s == 2.0
+    writer.release_when_idle_s = 0.2
+    try:
+        assert server.post(page(site, 1)).status_code == 202
+        released_at = writer._released_at
+        server.flush()  # an insert: the pages it used are mapped
+        assert wait_until(lambda: writer._released_at != released_at)
+        assert writer.released > 1 << 20
+        released_at = writer._released_at
+        writer.cycle()
+        writer.cycle()
+        assert writer._released_at == released_at  # idle since: nothing more to drop
+    finally:
+        writer.release_when_idle_s = 2.0
+
+
 def test_the_writer_drops_unused_engine_pages_every_minute(
     server: LiveServer, store: Store, site: str
 ) -> None:
