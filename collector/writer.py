@@ -24,7 +24,7 @@ import orjson
 from collector import storedids
 from collector.metrics import Metrics
 from collector.spool import Spool
-from intent.store import Store, StoreError, release_engine_pages
+from collector.store import Store, StoreError, release_engine_pages
 
 log = logging.getLogger("intent.writer")
 
@@ -129,7 +129,7 @@ class Writer:
         self.interval_s = interval_s
         self.nice = nice  # this thread's CPU priority: below the event loop's (see app.start)
         # Every minute the pages of the embedded engine's library that are mapped but no longer
-        # used are dropped again, as at start-up (intent.store.release_engine_pages): without
+        # used are dropped again, as at start-up (collector.store.release_engine_pages): without
         # it a server's RSS kept ~30 MB more of them after make bench's seven rounds than after
         # three. What is in use faults back in from the page cache (~35k minor faults at most).
         self.release_every_s = release_every_s

@@ -37,6 +37,7 @@ class Deployment:
             "INTENT_CLICKHOUSE_URL": f"chdb://{root / 'clickhouse'}",
             "INTENT_SPOOL_DIR": str(root / "spool"),
             "INTENT_PORT": str(self.port),
+            "INTENT_RDNS": "false",  # no DNS queries to the system resolver from tests
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

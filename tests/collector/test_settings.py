@@ -47,6 +47,10 @@ BAD_ENV = [
     ("INTENT_SMTP_PORT", "smtp"),
     ("INTENT_SMTP_STARTTLS", "perhaps"),
     ("INTENT_LOG_LEVEL", "loud"),
+    ("INTENT_RDNS", "sometimes"),
+    ("INTENT_DNS_SERVERS", "dns.example.com"),
+    ("INTENT_DNS_SERVERS", "127.0.0.1:0"),
+    ("INTENT_DNS_SERVERS", "[::1]5353"),
     ("INTENT_SPOOLDIR", "/tmp/typo"),  # an unknown INTENT_ name is a typo, not silence
 ]
 

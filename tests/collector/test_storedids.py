@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import orjson
 
-from collector.app import RecentIds
+from collector.dedup import RecentIds
 from collector.settings import Settings
-from intent.store import Store
+from collector.store import Store
 from tests.conftest import LiveServer, SettingsFactory
 
 Serve = Callable[[Settings], LiveServer]

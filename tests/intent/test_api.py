@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
+from collector import keys
 from collector.pipeline import persistent_visitor_id
 from collector.settings import Settings
-from intent import keys
-from intent.store import Store
+from collector.store import Store
 from tests.conftest import LiveServer, SettingsFactory
 
 from .scores import score_row, tick, write_scores

@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from intent.demo import HOSTING_NET, ISP_NET, MOBILE_NET, companies, demo_enricher, run_demo
-from intent.digest import FORMATS, build_digest, render
-from intent.store import Store
+from collector.store import Store
+from intent.demo import demo_enricher, run_demo
+from intent.demo_traffic import HOSTING_NET, ISP_NET, MOBILE_NET, companies
+from intent.digest import build_digest
+from intent.digest_render import FORMATS, render
 
 COMPANY_TIERS = """
 SELECT company_name, country, tier, transition, is_customer FROM company_scores FINAL

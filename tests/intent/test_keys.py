@@ -6,9 +6,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from collector import keys
 from collector.settings import Settings
-from intent import cli, keys
-from intent.store import Store
+from collector.store import Store
+from intent import cli
 from tests.conftest import LiveServer, SettingsFactory
 
 from .scores import score_row, write_scores
