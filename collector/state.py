@@ -34,7 +34,9 @@ class Collector:
     recent: RecentIds = field(default_factory=RecentIds)
     # One WARNING line per reason per interval, not one per refused request.
     refusals: WarningSummary = field(
-        default_factory=lambda: WarningSummary(logging.getLogger("intent.collector"), "answering 503")
+        default_factory=lambda: WarningSummary(
+            logging.getLogger("intent.collector"), "answering 503"
+        )
     )
     store: Store | None = None
     spool: Spool | None = None

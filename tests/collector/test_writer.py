@@ -117,6 +117,33 @@ def test_a_segment_sent_twice_is_stored_once(
     assert hits == 3
 
 
+def test_every_table_a_view_on_events_feeds_drops_a_replayed_block(store: Store) -> None:
+    """A replayed segment's block is dropped by its token in `events`; each table a materialized
+    view fills from `events` must drop the view's block too (a deduplication window of its own),
+    or it counts the replay again. Holds for views added later."""
+    views = store.query(
+        "SELECT arrayJoin(dependencies_table) FROM system.tables "
+        "WHERE database = currentDatabase() AND name = 'events'"
+    )
+    targets = set()
+    for (view,) in views:
+        create = store.scalar(
+            "SELECT create_table_query FROM system.tables "
+            "WHERE database = currentDatabase() AND name = {v:String}",
+            {"v": view},
+        )
+        targets.add(str(create).split(" TO ", 1)[1].split()[0].split(".")[-1])
+    assert {"daily_activity", "daily_companies", "identities"} <= targets
+    engines = dict(
+        store.query(
+            "SELECT name, engine_full FROM system.tables "
+            "WHERE database = currentDatabase() AND name IN {t:Array(String)}",
+            {"t": sorted(targets)},
+        )
+    )
+    assert {t for t in targets if "non_replicated_deduplication_window" not in engines[t]} == set()
+
+
 def row(site: str, path: str) -> bytes:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.000")
     return orjson.dumps({"event_id": str(uuid.uuid4()), "site": site, "ts": now, "type": "pageview",
