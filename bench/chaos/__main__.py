@@ -26,7 +26,7 @@ FULL: dict[str, Any] = {"kill_rounds": 20, "kill_seconds": 4.0, "sigterm_seconds
         "idle_connections": 1100, "big_sockets": 20, "big_lines": 50, "settle_seconds": 10.0,
         "flood_seconds": 60.0, "event_fuzz": 90_000, "api_fuzz": 12_000,
         "fuzz_seconds": 420.0, "fuzz_minimum": 100_000}  # fmt: skip
-QUICK: dict[str, Any] = {"kill_rounds": 3, "kill_seconds": 1.5, "sigterm_seconds": 2.0,
+QUICK: dict[str, Any] = {"kill_rounds": 2, "kill_seconds": 1.5, "sigterm_seconds": 2.0,
          "spool_seconds": 3.0, "attack_seconds": 4.0, "slow_connections": 30,
          "idle_connections": 200, "big_sockets": 4, "big_lines": 8, "settle_seconds": 1.0,
          "flood_seconds": 3.0, "event_fuzz": 1_500, "api_fuzz": 300, "fuzz_seconds": 30.0,
