@@ -21,16 +21,16 @@ from typing import Any
 from bench.chaos import attacks, crash, fuzz, report
 from bench.chaos.rig import Rig, count_stored, raise_descriptor_limit
 
-FULL: dict[str, Any] = {"kill_rounds": 20, "kill_seconds": 4.0, "sigterm_seconds": 10.0,
-        "spool_seconds": 10.0, "attack_seconds": 30.0, "slow_connections": 200,
-        "idle_connections": 1100, "big_sockets": 20, "big_lines": 50, "settle_seconds": 10.0,
-        "flood_seconds": 60.0, "event_fuzz": 90_000, "api_fuzz": 12_000,
-        "fuzz_seconds": 420.0, "fuzz_minimum": 100_000}  # fmt: skip
+FULL: dict[str, Any] = {"kill_rounds": 20, "kill_seconds": 3.0, "sigterm_seconds": 10.0,
+        "spool_seconds": 10.0, "attack_seconds": 20.0, "slow_connections": 200,
+        "idle_connections": 1100, "big_sockets": 20, "big_lines": 50, "settle_seconds": 5.0,
+        "flood_seconds": 60.0, "event_fuzz": 100_000, "fuzz_pool": 3_000, "api_fuzz": 3_000,
+        "fuzz_seconds": 480.0, "fuzz_minimum": 100_000}  # fmt: skip
 QUICK: dict[str, Any] = {"kill_rounds": 2, "kill_seconds": 1.5, "sigterm_seconds": 2.0,
          "spool_seconds": 3.0, "attack_seconds": 4.0, "slow_connections": 30,
          "idle_connections": 200, "big_sockets": 4, "big_lines": 8, "settle_seconds": 1.0,
-         "flood_seconds": 3.0, "event_fuzz": 1_500, "api_fuzz": 300, "fuzz_seconds": 30.0,
-         "fuzz_minimum": 1_000}  # fmt: skip
+         "flood_seconds": 3.0, "event_fuzz": 1_500, "fuzz_pool": 150, "api_fuzz": 120,
+         "fuzz_seconds": 45.0, "fuzz_minimum": 1_000}  # fmt: skip
 API_LIMITS = {"INTENT_API_RATE_LIMIT": "10000", "INTENT_API_RATE_LIMIT_BURST": "100000"}
 SCENARIOS = ("kill9", "sigterm", "spool_full", "attacks", "fuzz")
 
@@ -58,9 +58,10 @@ def _fuzz(root: Path, size: dict[str, Any]) -> dict[str, Any]:
     rig.start()
     try:
         token = rig.cli("keys", "create", "--site", "bench.example", "--scope", "write").strip()
-        half = size["fuzz_seconds"] / 2
-        out = {"event_fuzz": fuzz.event_fuzz(rig.url, size["event_fuzz"], half * 1.5),
-               "api_fuzz": fuzz.api_fuzz(rig.url, token, size["api_fuzz"], half)}  # fmt: skip
+        third = size["fuzz_seconds"] / 3
+        out = {"event_fuzz": fuzz.event_fuzz(rig.url, size["event_fuzz"], size["fuzz_pool"],
+                                             2 * third),
+               "api_fuzz": fuzz.api_fuzz(rig.url, token, size["api_fuzz"], third)}  # fmt: skip
     finally:
         rig.stop()
     return out

@@ -5,6 +5,7 @@ report's criterion is 0 answers of 5xx (503, the documented refusal, is reported
 from __future__ import annotations
 
 import json
+import random
 import time
 from typing import Any
 
@@ -40,6 +41,15 @@ _BODY = st.one_of(
     _JSON.map(lambda d: json.dumps(d).encode()),
     st.binary(max_size=300),
 )
+_VALID = st.fixed_dictionaries(
+    {"site": st.just(SITE), "url": st.text(max_size=30).map(lambda p: "https://example.com/" + p)},
+    optional={
+        "type": st.sampled_from(["pageview", "engagement"]),
+        "id": st.uuids().map(str),
+        "engaged_ms": st.integers(0, 10**6),
+        "scroll": st.integers(0, 100),
+    },
+).map(lambda d: json.dumps(d).encode())
 _HEADERS = st.fixed_dictionaries(
     {},
     optional={
@@ -58,25 +68,57 @@ def _note(statuses: dict[str, int], code: str) -> None:
     statuses[code] = statuses.get(code, 0) + 1
 
 
-def event_fuzz(url: str, count: int, seconds: float) -> dict[str, Any]:
-    """`count` hypothesis-made requests to /api/event (or as many as fit in `seconds`)."""
+def _pool(size: int) -> list[tuple[bytes, dict[str, str]]]:
+    """`size` distinct hypothesis-made (body, headers) pairs."""
+    pool: list[tuple[bytes, dict[str, str]]] = []
+
+    @given(body=_BODY | _VALID, headers=_HEADERS)
+    @settings(_SETTINGS, max_examples=size)
+    def collect(body: bytes, headers: dict[str, str]) -> None:
+        pool.append((body, headers))
+
+    collect()
+    return pool
+
+
+def _mutate(rng: random.Random, body: bytes) -> bytes:
+    """One cheap random change: a flipped byte, a cut, an inserted run, or a doubled body."""
+    if not body:
+        return rng.randbytes(rng.randrange(1, 64))
+    at = rng.randrange(len(body))
+    kind = rng.randrange(4)
+    if kind == 0:
+        return body[:at] + bytes([rng.randrange(256)]) + body[at + 1 :]
+    if kind == 1:
+        return body[:at]
+    if kind == 2:
+        return body[:at] + rng.randbytes(rng.randrange(1, 32)) + body[at:]
+    return body + body
+
+
+def event_fuzz(url: str, count: int, pool_size: int, seconds: float) -> dict[str, Any]:
+    """`count` requests to /api/event (or as many as fit in `seconds`): hypothesis makes
+    `pool_size` bodies and header sets (generation is far slower than a request), each request
+    sends one of them, half of them with a random mutation."""
     statuses: dict[str, int] = {}
+    pool = _pool(pool_size)
+    rng = random.Random(18)
     deadline = time.monotonic() + seconds
     with httpx.Client(base_url=url, timeout=10) as client:
-
-        @given(body=_BODY, headers=_HEADERS)
-        @settings(_SETTINGS, max_examples=count)
-        def one(body: bytes, headers: dict[str, str]) -> None:
+        for i in range(count):
             if time.monotonic() > deadline:
-                return
+                break
+            body, headers = pool[i % len(pool)]
+            if i >= len(pool) and rng.random() < 0.5:
+                body = _mutate(rng, body)
             try:
                 r = client.post("/api/event", content=body, headers=headers)
                 _note(statuses, str(r.status_code))
             except httpx.HTTPError as exc:
                 _note(statuses, type(exc).__name__)
-
-        one()
-    return _summary(statuses)
+    result = _summary(statuses)
+    result["distinct_generated"] = len(pool)
+    return result
 
 
 def api_fuzz(url: str, token: str, count: int, seconds: float) -> dict[str, Any]:

@@ -149,8 +149,10 @@ METHOD = """
   100,000-byte body), idle sockets (never a byte), oversized heads (1 MiB header lines, never
   ending), huge user agents (2 clients, 500 KB agents, back to back). Meanwhile a bystander sends
   one event every 50 ms on a new connection; its latency is what a visitor sees.
-- **fuzz**: hypothesis bodies and headers at `/api/event`; schemathesis cases of every
-  `/api/v1` operation with a write key.
+- **fuzz**: at `/api/event`, bodies and headers made by hypothesis (a pool of distinct ones:
+  generating is far slower than sending), half the requests past the pool with a random
+  mutation (flipped byte, cut, inserted bytes, doubled); schemathesis cases of every `/api/v1`
+  operation with a write key. Time-bounded: the request count is a figure.
 - `--quick` runs every scenario small (the test in `make test` does, tests/bench/test_chaos_quick.py);
   its figures prove the harness works, the full run's are the ones to judge.
 """

@@ -48,6 +48,7 @@ class Rig:
         geoip = workload.build_geoip(workdir / "geoip.mmdb")
         self.env = {**servers.collector_env(workdir, geoip), **env}
         self.port = servers.free_port()
+        self.env["INTENT_PORT"] = str(self.port)  # where `intent` commands find the server
         self.url = f"http://127.0.0.1:{self.port}"
         self.server: servers.Server | None = None
 
@@ -92,8 +93,10 @@ class Rig:
         """An `intent` command (forwarded to the running server, which holds the database)."""
         out = subprocess.run(
             [sys.executable, "-m", "intent", *args], env=self.env, cwd=self.workdir,
-            capture_output=True, text=True, timeout=120, check=True,
+            capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
+        if out.returncode != 0:
+            raise RuntimeError(f"intent {' '.join(args)}: {out.stderr.strip()[-2000:]}")
         return out.stdout
 
     def count(self, acked: set[str], sent: set[str]) -> dict[str, int]:
