@@ -10,7 +10,6 @@ from prometheus_client import Counter
 from starlette.applications import Starlette
 
 from collector import pipeline
-from collector.dedup import RecentIds
 from collector.enrich import Enricher
 from collector.metrics import Metrics
 from collector.ratelimit import RateLimiter
@@ -28,7 +27,6 @@ class Collector:
     enricher: Enricher
     metrics: Metrics = field(default_factory=Metrics)
     drops: DropCounter = field(default_factory=DropCounter)
-    recent: RecentIds = field(default_factory=RecentIds)
     store: Store | None = None
     spool: Spool | None = None
     writer: Writer | None = None
