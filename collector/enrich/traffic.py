@@ -13,7 +13,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 
-from collector.enrich.geoip import Lookup
+from collector.enrich.model import NetworkInfo
 
 ORGANISATION_CLASSES = frozenset({"business", "education", "government"})
 
@@ -84,7 +84,7 @@ def network_class(asn: int, as_org: str) -> str:
     return _keyword_class(as_org) if as_org else ""
 
 
-def classify(found: Lookup) -> str:
+def classify(found: NetworkInfo) -> str:
     if found.anonymous:
         return "hosting"
     by_user = USER_TYPES.get(found.user_type.lower()) if found.user_type else None
