@@ -29,7 +29,7 @@ from standardwebhooks import Webhook
 
 from collector.metrics import Metrics
 from collector.settings import Settings, SiteConfig, WebhookConfig
-from collector.store import Store, StoreError, ch_time
+from collector.store import Store, StoreError, ch_time, utc_now
 from intent.command import open_store, settings
 
 log = logging.getLogger("intent.webhooks")
@@ -102,11 +102,6 @@ class Refused(Exception):
     """The target may not be called (a final outcome, not retried)."""
 
 
-def _now() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
 def message_id(site: str, url: str, event: str, company_key: str, day: date) -> str:
     """Deterministic, so rescoring a day never sends the same news twice."""
     raw = "\x00".join((site, url, event, company_key, day.isoformat())).encode()
@@ -137,7 +132,7 @@ def enqueue(store: Store, site: SiteConfig, scores: Iterable[Scored]) -> int:
     many were new. Call it with the scores `intent.scoring.score_site` returned."""
     if not site.webhooks:
         return 0
-    now = _now()
+    now = utc_now()
     rows: dict[str, dict[str, Any]] = {}
     for score in scores:
         event = EVENT_OF_TRANSITION.get(score.transition)
@@ -269,7 +264,7 @@ class Deliverer:
         sites = [name for name, site in self.settings.sites.items() if site.webhooks]
         if not sites:
             return 0
-        due = self.store.query_dicts(DUE, {"now": ch_time(_now()), "sites": sites})
+        due = self.store.query_dicts(DUE, {"now": ch_time(utc_now()), "sites": sites})
         for row in due:
             if self._stop.is_set():
                 break
@@ -300,7 +295,7 @@ class Deliverer:
                 status, error = "refused", str(exc)
             except (httpx.HTTPError, OSError) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
-        now = _now()
+        now = utc_now()
         next_at = now
         if status == "pending":
             if attempt < len(self.schedule):
