@@ -140,7 +140,7 @@ METHOD = """
   lifted: all traffic comes from one address), started by bench/chaos/rig.py.
 - **kill9**: each round 16 keep-alive clients send pageviews, each with a fresh UUID `id`; the
   server gets SIGKILL mid-load. Every id not acknowledged (202) is sent again, with the same id,
-  after the restart; one request in 50 repeats an id already acknowledged (a client that lost
+  after the restart; one request in 10 repeats an id already acknowledged (a client that lost
   the answer). After the last round every owed id is retried, the server stops (SIGTERM), and
   a separate process counts `events` rows per `event_id`.
 - **sigterm**: SIGTERM while the clients still send; `drain_s` is the time to exit.
