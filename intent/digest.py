@@ -25,6 +25,7 @@ from collector.store import Store
 from intent.command import CliError, day_arg, open_store, settings
 from intent.migrate import migrate
 from intent.scoring import score_site
+from intent.timestamps import utc_iso
 
 FORMATS: dict[str, str] = {
     "text": "text/plain; charset=utf-8",
@@ -230,9 +231,7 @@ def number(value: float) -> str:
 
 
 def iso(ts: datetime) -> str:
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_iso(ts)
 
 
 def _company(row: dict[str, Any]) -> DigestCompany:

@@ -31,6 +31,7 @@ from collector.metrics import Metrics
 from collector.settings import Settings, SiteConfig, WebhookConfig
 from collector.store import Store, StoreError, ch_time
 from intent.command import open_store, settings
+from intent.timestamps import utc_iso
 
 log = logging.getLogger("intent.webhooks")
 
@@ -116,7 +117,7 @@ def message_id(site: str, url: str, event: str, company_key: str, day: date) -> 
 def payload(site: str, event: str, score: Scored, now: datetime) -> bytes:
     return orjson.dumps({
         "type": event,
-        "timestamp": now.isoformat().replace("+00:00", "Z"),
+        "timestamp": utc_iso(now),
         "data": {
             "site": site,
             "day": score.day.isoformat(),
@@ -126,7 +127,7 @@ def payload(site: str, event: str, score: Scored, now: datetime) -> bytes:
                 "score": round(float(score.score), 2), "tier": score.tier,
                 "previous_tier": score.previous_tier,
                 "previous_score": round(float(score.previous_score), 2),
-                "reasons": list(score.reasons),
+                "transition": score.transition, "reasons": list(score.reasons),
             },
         },
     })  # fmt: skip

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -102,7 +103,13 @@ def test_server_delivers_signed_messages_the_receiver_verifies(
         by_type[message["type"]] = message
     assert by_type["company.became_hot"]["data"]["company"] == {
         "key": "acme.com", "name": "Acme", "domain": "acme.com", "country": "DE", "score": 82.5, "tier": "hot",
-        "previous_tier": "warm", "previous_score": 41.0, "reasons": ["read pricing 3 times", "2 visitors"]}  # fmt: skip
+        "previous_tier": "warm", "previous_score": 41.0, "transition": "newly_hot",
+        "reasons": ["read pricing 3 times", "2 visitors"]}  # fmt: skip
+    # The API's transition values, and its one timestamp format.
+    assert by_type["company.cooled"]["data"]["company"]["transition"] == "cooling"
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", by_type["company.cooled"]["timestamp"]
+    )
     assert by_type["company.cooled"]["data"]["site"] == site
     # A tampered body fails verification.
     _, headers, body = receiver.got[0]
