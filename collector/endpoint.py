@@ -86,11 +86,20 @@ _READ = {
 }
 
 
+# Each value is cut to this before anything parses or caches it (a user agent longer than
+# useragent.MAX_LENGTH is a bot's either way); X-Forwarded-For keeps its end, our proxies' hops.
+MAX_HEADER = 2048
+
+
 def _headers(scope: Scope) -> dict[str, str]:
-    """The headers the endpoint reads, in one pass. Reversed so that, like Starlette's
-    Headers.get, the first of repeated headers wins."""
-    read = _READ
-    return {read[k]: v.decode("latin-1") for k, v in reversed(scope["headers"]) if k in read}
+    """The headers the endpoint reads, in one pass, each at most MAX_HEADER long. Reversed so
+    that, like Starlette's Headers.get, the first of repeated headers wins."""
+    read, cap = _READ, MAX_HEADER
+    return {
+        read[k]: (v[-cap:] if k == b"x-forwarded-for" else v[:cap]).decode("latin-1")
+        for k, v in reversed(scope["headers"])
+        if k in read
+    }
 
 
 def _cors(origin: str | None) -> dict[str, str]:
@@ -225,7 +234,7 @@ async def _ingest(c: Collector, scope: Scope, headers: dict[str, str], receive: 
         except SpoolFull as exc:
             c.recent.forget(claimed)
             metrics.rejected.labels("503").inc()
-            log.warning("answering 503: %s", exc)
+            c.refusals.note(exc.reason, str(exc))
             return _error(503, "cannot accept events durably right now; retry later",
                           {**cors, "Retry-After": "5"})  # fmt: skip
         c.accepted_counter(beacons[0].site).inc(len(rows))

@@ -8,6 +8,7 @@ so steps are tested with no server and no database.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from collector import useragent
+from collector import aiagents, useragent
 from collector.beacon import Beacon
 from collector.clientip import IPAddress
 from collector.enrich import UNKNOWN, Company, Enricher, NetworkInfo
@@ -109,6 +110,15 @@ def put_network(event: Event, ctx: Context) -> Event | Drop:
     return event
 
 
+def put_ai_agent(event: Event, ctx: Context) -> Event | Drop:
+    """An AI agent browsing for a person has its own traffic class, whatever network it came from
+    (a cloud's, mostly): drop_hosting keeps it, put_company gives it no company."""
+    if event.agent is not None and event.agent.ai_agent:
+        event.network = dataclasses.replace(event.network, traffic_class=aiagents.TRAFFIC_CLASS)
+        event.row["traffic_class"] = aiagents.TRAFFIC_CLASS
+    return event
+
+
 def drop_hosting(event: Event, ctx: Context) -> Event | Drop:
     """Cloud, data-centre, VPN and proxy traffic behaves like bots, not buyers."""
     if event.site.drop_hosting and event.network.traffic_class == "hosting":
@@ -119,10 +129,13 @@ def drop_hosting(event: Event, ctx: Context) -> Event | Drop:
 def put_company(event: Event, ctx: Context) -> Event | Drop:
     """identify > the site owner's ranges > MaxMind organisation > reverse DNS > ASN
     organisation. Reverse DNS answers from its cache; a lookup it starts attributes the visit
-    later (collector.enrich.rdns)."""
+    later (collector.enrich.rdns). An AI agent is nobody's company, even when it fills in a
+    form with a work address."""
     domain = event.beacon.email_domain
     company: Company | None
-    if domain:
+    if event.network.traffic_class == aiagents.TRAFFIC_CLASS:
+        company = None
+    elif domain:
         company = None if is_free_mail(domain) else Company(domain, domain, "", "identify", 1.0)
     else:
         company = ctx.enricher.company(event.ip, event.network, event.site)
@@ -165,9 +178,10 @@ def put_ip_prefix(event: Event, ctx: Context) -> Event | Drop:
 STEPS: tuple[Step, ...] = (
     drop_dnt,
     put_user_agent,
-    drop_bot,  # bot:empty, bot:headless, bot:http-client, bot:crawler, bot:ua
+    drop_bot,  # bot:empty, bot:too-long, bot:headless, bot:http-client, bot:crawler, bot:ua
     put_visitor_id,
     put_network,  # geo, ASN, organisation, connection type -> traffic class
+    put_ai_agent,  # traffic class ai-agent: kept, counted, never a company
     drop_hosting,  # bot:hosting
     put_company,  # identify > owner ranges > MaxMind > reverse DNS > ASN, source + confidence
     drop_excluded,  # excluded:cidr, excluded:domain

@@ -12,6 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,12 @@ class Settings:
     @property
     def embedded(self) -> bool:
         return self.clickhouse_url.startswith("chdb://")
+
+
+def site_today(site: SiteConfig, now: datetime | None = None) -> date:
+    """The date it is now where the site's sales team is."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(ZoneInfo(site.timezone)).date()
 
 
 # Every deployment setting: env name -> (field, parser, description). docs/configuration.md

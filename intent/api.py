@@ -25,11 +25,12 @@ from collector import keys
 from collector.clientip import client_ip
 from collector.errors import error_response
 from collector.ratelimit import RateLimiter, retry_after
-from collector.settings import Settings
+from collector.settings import Settings, SiteConfig, site_today
 from collector.store import Store, StoreError, ch_time
-from intent import digest, privacy, timestamps
-from intent.schedule import site_today
-from intent.scoring import TIERS
+from intent import digest, digest_render, privacy, timestamps
+from intent.accounts.fit import GRADES
+from intent.accounts.matching import attach_accounts, owned_by
+from intent.scoring import TIERS, rules_of
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_LIMIT = 1000
@@ -81,10 +82,14 @@ SCORE_HISTORY = """
     WHERE site = {site:String} AND company_key = {company:String} AND day >= {start:Date}
     ORDER BY day
 """
+# The most distinct visitors on one day: ids are salted per day, so only one day's are people.
 COMPANY_VISITORS = """
-    SELECT uniqExact(visitor_id)
-    FROM daily_activity
-    WHERE site = {site:String} AND company_key = {company:String} AND day >= {start:Date}
+    SELECT max(visitors) FROM (
+        SELECT uniqExact(visitor_id) AS visitors
+        FROM daily_activity
+        WHERE site = {site:String} AND company_key = {company:String} AND day >= {start:Date}
+        GROUP BY day
+    )
 """
 COMPANY_TIMELINE = """
     SELECT day, kind, key, sum(hits) AS hits, sum(engaged_ms) AS engaged_ms,
@@ -173,7 +178,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 def company_filters(request: Request) -> dict[str, Any]:
     """Bound parameters for LIST_COMPANIES from the query string; BadParam names a bad one."""
     q = request.query_params
-    known = {"tier", "min_score", "country", "updated_since", "limit", "cursor"}
+    known = {"tier", "min_score", "country", "updated_since", "limit", "cursor", "owner", "fit"}
     for name in q:
         if name not in known:
             raise BadParam(name, f"unknown parameter {name!r} (known: {', '.join(sorted(known))})")
@@ -193,10 +198,18 @@ def company_filters(request: Request) -> dict[str, Any]:
             raise BadParam("min_score", "min_score must be from 0 to 1e9")
     since = parse_since(q["updated_since"]) if q.get("updated_since") else EPOCH
     after_t, after_k = decode_cursor(q["cursor"]) if q.get("cursor") else (EPOCH, "")
+    owner = q.get("owner", "").strip()
+    if len(owner) > 200:
+        raise BadParam("owner", "owner is an email address, a name or 'none'")
+    # fit=A,B (the spec's form, explode false) or fit=A&fit=B (what generated clients send)
+    fits = {f.strip() for raw in q.getlist("fit") for f in raw.split(",") if f.strip()}
+    for grade in fits:
+        enum_param("fit", grade, GRADES)
     return {
         "tier": tier, "country": country, "min_score": min_score, "since": ch_time(since),
         "after_t": ch_time(after_t), "after_k": after_k,
         "limit": int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        "owner": owner, "fits": sorted(fits),
     }  # fmt: skip
 
 
@@ -225,22 +238,66 @@ def company_json(row: dict[str, Any]) -> dict[str, Any]:
         "is_customer": bool(row["is_customer"]),
         "day": row["day"],
         "changed_at": row["changed_at"],
+        # intent.accounts.matching.attach_accounts: the CRM account and the fit grade
+        "account": row.get("account"),
+        "fit": row.get("fit"),
+        "fit_reasons": row.get("fit_reasons", []),
     }
 
 
-def list_companies(store: Store, site: str, params: dict[str, Any]) -> dict[str, Any]:
-    limit = params["limit"]
-    rows = store.query_dicts(LIST_COMPANIES, {**params, "site": site, "limit": limit + 1})
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = encode_cursor(rows[-1]["changed_at"], rows[-1]["company_key"]) if more else None
-    return {"data": [company_json(r) for r in rows], "has_more": more, "next_cursor": cursor}
+SCAN_BATCH = 1000  # companies read per query while owner=/fit= filter a page
+SCAN_BATCHES = 20  # past this a filtered page ends short, with a cursor to go on from
 
 
-def company_profile(store: Store, site: str, company: str, days: int) -> dict[str, Any] | None:
+def list_companies(
+    store: Store, site: str, params: dict[str, Any], config: SiteConfig | None = None
+) -> dict[str, Any]:
+    """One keyset page. owner= and fit= are known only once accounts are attached, so a filtered
+    page reads batches until it has `limit` companies, or ends short after SCAN_BATCHES with a
+    cursor after the last company read."""
+    config = config or SiteConfig(site, ())
+    limit, owner, fits = params["limit"], params.get("owner", ""), set(params.get("fits", ()))
+    filtered = bool(owner or fits)
+    bound = {k: v for k, v in params.items() if k not in ("owner", "fits")}
+    batch = max(limit + 1, SCAN_BATCH) if filtered else limit + 1
+    kept: list[dict[str, Any]] = []
+    last: dict[str, Any] | None = None  # the last company read, kept or not
+    exhausted = False
+    for _ in range(SCAN_BATCHES if filtered else 1):
+        rows = store.query_dicts(LIST_COMPANIES, {**bound, "site": site, "limit": batch})
+        attach_accounts(store, config, rows)
+        for row in rows:
+            last = row
+            if not filtered or _wanted(row, owner, fits):
+                kept.append(row)
+                if len(kept) > limit:
+                    break
+        if len(kept) > limit:
+            break
+        if len(rows) < batch or last is None:
+            exhausted = True
+            break
+        bound["after_t"], bound["after_k"] = ch_time(last["changed_at"]), last["company_key"]
+    page = kept[:limit]
+    more = len(kept) > limit or not exhausted
+    at = page[-1] if len(kept) > limit else last
+    cursor = encode_cursor(at["changed_at"], at["company_key"]) if more and at else None
+    return {"data": [company_json(r) for r in page], "has_more": more, "next_cursor": cursor}
+
+
+def _wanted(row: dict[str, Any], owner: str, fits: set[str]) -> bool:
+    return (not fits or row.get("fit") in fits) and (
+        not owner or owned_by(row.get("account"), owner)
+    )
+
+
+def company_profile(
+    store: Store, site: str, company: str, days: int, config: SiteConfig | None = None
+) -> dict[str, Any] | None:
     latest = store.query_dicts(COMPANY_LATEST, {"site": site, "company": company})
     if not latest:
         return None
+    attach_accounts(store, config or SiteConfig(site, ()), latest)
     start = datetime.now(UTC).date() - timedelta(days=days - 1)
     bound = {"site": site, "company": company, "start": start}
     history = store.query_dicts(SCORE_HISTORY, bound)
@@ -275,10 +332,18 @@ def company_profile(store: Store, site: str, company: str, days: int) -> dict[st
     }
 
 
-def render_digest(store: Store, site: str, day: date, fmt: str, timezone: str = "UTC") -> bytes:
+def render_digest(
+    store: Store,
+    site: str,
+    day: date,
+    fmt: str,
+    timezone: str = "UTC",
+    config: SiteConfig | None = None,
+) -> bytes:
     """The daily digest (intent.digest: the same one emailed to sales) in one format."""
-    built = digest.build_digest(store, site, day, timezone=timezone)
-    body, _content_type = digest.render(built, fmt)
+    rules = rules_of(config) if config is not None else None
+    built = digest.build_digest(store, site, day, timezone=timezone, rules=rules, config=config)
+    body, _content_type = digest_render.render(built, fmt)
     return body.encode("utf-8")
 
 
@@ -364,7 +429,6 @@ class Api:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/api/v1/openapi.json", openapi_document, methods=["GET"]),
             Route("/api/v1/sites/{site}/companies", self.guarded(companies), methods=["GET"]),
             Route("/api/v1/sites/{site}/companies/{company:path}", self.guarded(company), methods=["GET"]),
             Route(DIGEST_PATH, self.guarded(digest_endpoint), methods=["GET"]),
@@ -373,9 +437,17 @@ class Api:
         ]  # fmt: skip
 
 
+def site_config(request: Request, site: str) -> SiteConfig:
+    """The site's configuration (owners, fit, time zone); a bare one for a site a key names
+    that intent.toml no longer has."""
+    found: SiteConfig | None = request.app.state.collector.settings.sites.get(site)
+    return found or SiteConfig(site, ())
+
+
 async def companies(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
     params = company_filters(request)
-    return json_response(await asyncio.to_thread(list_companies, store, site, params))
+    config = site_config(request, site)
+    return json_response(await asyncio.to_thread(list_companies, store, site, params, config))
 
 
 async def company(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
@@ -384,7 +456,8 @@ async def company(request: Request, store: Store, key: keys.ApiKey, site: str) -
             raise BadParam(name, f"unknown parameter {name!r} (known: days)")
     days = int_param(request, "days", 30, 1, MAX_DAYS)
     name = request.path_params["company"]
-    profile = await asyncio.to_thread(company_profile, store, site, name, days)
+    config = site_config(request, site)
+    profile = await asyncio.to_thread(company_profile, store, site, name, days, config)
     if profile is None:
         return error_response(
             404, f"no company {name!r} on this site", code="company_not_found", field="company"
@@ -392,8 +465,8 @@ async def company(request: Request, store: Store, key: keys.ApiKey, site: str) -
     return json_response(profile)
 
 
-def digest_day(request: Request, site: str) -> tuple[date, str]:
-    """The digest's `date` (default: today where the site's sales team is) and time zone."""
+def digest_day(request: Request, site: str) -> tuple[date, SiteConfig | None, str]:
+    """The digest's `date` (default: today where the site's sales team is), site and time zone."""
     config = request.app.state.collector.settings.sites.get(site)
     timezone = config.timezone if config is not None else "UTC"
     day = site_today(config) if config is not None else datetime.now(UTC).date()
@@ -405,7 +478,7 @@ def digest_day(request: Request, site: str) -> tuple[date, str]:
             raise BadParam("date", "date must be YYYY-MM-DD") from None
         if not date(1970, 1, 1) <= day <= date(2199, 12, 31):
             raise BadParam("date", "date is out of range")
-    return day, timezone
+    return day, config, timezone
 
 
 def only_params(request: Request, known: Sequence[str]) -> None:
@@ -421,9 +494,9 @@ async def digest_endpoint(request: Request, store: Store, key: keys.ApiKey, site
     if fmt in RENDERED_DIGEST_FORMATS:
         enum_param("format", fmt, ("json",), f": the {fmt} digest is GET {DIGEST_PATH}/{fmt}")
     enum_param("format", fmt, ("json",))
-    day, timezone = digest_day(request, site)
-    body = await asyncio.to_thread(render_digest, store, site, day, "json", timezone)
-    return Response(body, media_type=digest.FORMATS["json"])
+    day, config, timezone = digest_day(request, site)
+    body = await asyncio.to_thread(render_digest, store, site, day, "json", timezone, config)
+    return Response(body, media_type=digest_render.FORMATS["json"])
 
 
 async def rendered_digest(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
@@ -432,9 +505,9 @@ async def rendered_digest(request: Request, store: Store, key: keys.ApiKey, site
     fmt = request.path_params["format"]
     hint = f": the JSON digest is GET {DIGEST_PATH}" if fmt == "json" else ""
     enum_param("format", fmt, RENDERED_DIGEST_FORMATS, hint)
-    day, timezone = digest_day(request, site)
-    body = await asyncio.to_thread(render_digest, store, site, day, fmt, timezone)
-    return Response(body, media_type=digest.FORMATS[fmt])
+    day, config, timezone = digest_day(request, site)
+    body = await asyncio.to_thread(render_digest, store, site, day, fmt, timezone, config)
+    return Response(body, media_type=digest_render.FORMATS[fmt])
 
 
 async def delete_visitor(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
@@ -443,9 +516,3 @@ async def delete_visitor(request: Request, store: Store, key: keys.ApiKey, site:
         raise BadParam("visitor", "visitor id must be 1 to 200 characters")
     deleted = await asyncio.to_thread(privacy.forget_visitor, store, site, visitor)
     return json_response({"site": site, "visitor": visitor, "deleted": deleted})
-
-
-async def openapi_document(request: Request) -> Response:
-    from intent.openapi import document
-
-    return Response(document(), media_type="application/json")

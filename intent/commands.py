@@ -13,7 +13,7 @@ from collector.settings import SettingsError
 from collector.store import StoreError, StoreLockedError
 from intent import (
     demo,
-    digest,
+    digest_cli,
     identification_cli,
     keys_cli,
     migrate,
@@ -44,7 +44,7 @@ GROUPS: tuple[Register, ...] = (
     identification_cli.register,  # ranges, geoip, coverage
     privacy.register,  # forget
     webhooks_cli.register,  # webhooks log, test, redeliver
-    digest.register,
+    digest_cli.register,
     demo.register,
     accounts_commands.register,  # accounts import, list
 )

@@ -20,11 +20,11 @@ from starlette.routing import BaseRoute, Route
 
 from collector.clientip import is_trusted_proxy, parse_ip
 from collector.enrich import coverage
-from collector.settings import SiteConfig
+from collector.settings import SiteConfig, site_today
 from collector.state import Collector, store_of
 from collector.store import Store
-from intent import digest, scoring, users
-from intent.schedule import site_today
+from intent import digest, digest_render, scoring, users
+from intent.ai_reads import ai_agent_reads
 
 SESSION_COOKIE = "intent_session"
 CSRF_COOKIE = "intent_csrf"
@@ -133,6 +133,7 @@ def _urlpart(value: str) -> str:
 
 
 _env.filters["urlpart"] = _urlpart
+_env.globals.update(score_label=scoring.score_label, people=scoring.people)
 
 
 def security_headers(response: Response) -> Response:
@@ -228,7 +229,8 @@ def site_page(name: str, handler: Page) -> Callable[[Request], Response]:
 def page(request: Request, template: str, session: users.Session, site: str, name: str,
          **context: Any) -> HTMLResponse:  # fmt: skip
     return render(request, template, session=session, site=site, page=name,
-                  sites=allowed_sites(request, session), **context)  # fmt: skip
+                  sites=allowed_sites(request, session),
+                  rules=scoring.rules_of(collector_of(request).settings.sites[site]), **context)  # fmt: skip
 
 
 def _days(request: Request, default: int, maximum: int = 365) -> int:
@@ -360,9 +362,10 @@ def _digest_day(request: Request, site: str) -> date:
 def digest_frame(request: Request, store: Store, session: users.Session, site: str) -> Response:
     """The digest exactly as emailed (intent.digest), framed by the digest page; its inline
     styles are allowed here, and the sandbox lets no script run."""
-    timezone = collector_of(request).settings.sites[site].timezone
-    built = digest.build_digest(store, site, _digest_day(request, site), timezone=timezone)
-    html, _content_type = digest.render(built, "html")
+    config = collector_of(request).settings.sites[site]
+    built = digest.build_digest(store, site, _digest_day(request, site), config.timezone,
+                                rules=scoring.rules_of(config), config=config)  # fmt: skip
+    html, _content_type = digest_render.render(built, "html")
     headers = {
         **SECURITY_HEADERS,
         "Content-Security-Policy": DIGEST_CSP,
@@ -378,8 +381,9 @@ def coverage_page(request: Request, store: Store, session: users.Session, site: 
     def shares(counts: dict[str, int]) -> list[dict[str, Any]]:
         return [{"name": name, "views": n, "share": cov.share(n)} for name, n in counts.items()]
 
+    ai = ai_agent_reads(store, site, _site_today(request, site), days)  # counted, never scored
     return page(request, "coverage.html", session, site, "coverage", days=days, cov=cov,
-                by_class=shares(cov.by_class), by_source=shares(cov.by_source))  # fmt: skip
+                by_class=shares(cov.by_class), by_source=shares(cov.by_source), ai=ai)  # fmt: skip
 
 
 def dropped_page(request: Request, store: Store, session: users.Session, site: str) -> Response:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from collector.enrich.coverage import coverage
@@ -13,6 +14,7 @@ from collector.enrich.geoip import GeoIP, open_databases
 from collector.enrich.ranges import SELECT_RANGES, import_csv
 from collector.enrich.traffic import classify
 from collector.store import Store
+from intent.ai_reads import ai_agent_reads
 from intent.command import CliError, open_store, settings, site_arg
 
 SAMPLE_IPS = ("8.8.8.8", "1.1.1.1", "81.2.69.142", "2001:4860:4860::8888")
@@ -96,8 +98,12 @@ def _sample_ip(db: Any, wanted: str | None) -> Any:
 def cmd_coverage(args: argparse.Namespace) -> int:
     s = settings()
     site_arg(s, args.site)
-    for line in coverage(open_store(s), args.site, args.days).lines():
+    store = open_store(s)
+    for line in coverage(store, args.site, args.days).lines():
         print(line)
+    reads = ai_agent_reads(store, args.site, datetime.now(UTC).date(), args.days)
+    if reads.total:  # AI agents browsing for a person: counted, never a company
+        print(reads.summary(f"in the last {args.days} day(s)"))
     return 0
 
 

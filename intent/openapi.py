@@ -1,5 +1,6 @@
-"""The OpenAPI 3.1 document of /api/v1, built from code beside the routes (tests/intent/
-test_openapi.py checks every route is described and that responses match it)."""
+"""The OpenAPI 3.1 document of /api/v1, built from code beside the routes and served at
+/api/v1/openapi.json (tests/intent/test_openapi.py checks every route is described and that
+responses match it)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ from functools import cache
 from typing import Any
 
 import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from intent.accounts.api import MAX_ACCOUNTS
 from intent.accounts.fields import MAX_EMPLOYEES, MAX_REVENUE, TEXT_LIMITS
+from intent.accounts.fit import GRADES
 from intent.api import DEFAULT_LIMIT, DIGEST_PATH, MAX_DAYS, MAX_LIMIT, RENDERED_DIGEST_FORMATS
-from intent.digest import FORMATS, SECTIONS
+from intent.digest import SECTIONS
+from intent.digest_render import FORMATS
 from intent.scoring import TIERS, TRANSITIONS
 
 
@@ -100,12 +106,26 @@ SCHEMAS: dict[str, Any] = {
             "previous_score": {"type": "number"},
             "transition": TRANSITION,
             "reasons": {"type": "array", "items": {"type": "string"}},
-            "visitors": {"type": "integer"},
+            "visitors": {
+                "type": "integer",
+                "description": "the most distinct visitors seen on one day of the scoring window "
+                "(visitor ids are salted per day, so this is the number of people that is known)",
+            },
             "active_days": {"type": "integer"},
             "first_seen": TIMESTAMP,
             "last_seen": TIMESTAMP,
             "top_pages": {"type": "array", "items": {"type": "string"}},
             "is_customer": {"type": "boolean"},
+            "account": {
+                "oneOf": [{"type": "null"}, _ref("CompanyAccount")],
+                "description": "the CRM account it matched (docs/accounts.md), null if none",
+            },
+            "fit": {
+                "type": ["string", "null"],
+                "enum": ["A", "B", "C", "D", "?", None],
+                "description": "fit grade from [sites.S.fit] (from the account, else the country); null when no fit is configured",
+            },
+            "fit_reasons": {"type": "array", "items": {"type": "string"}},
             "day": DAY,
             "changed_at": {**TIMESTAMP, "description": "when score, tier or reasons last changed"},
         },
@@ -125,7 +145,7 @@ SCHEMAS: dict[str, Any] = {
             _object(
                 ["score_history", "timeline", "window_visitors", "window_days"],
                 window_days=INT,
-                window_visitors=INT,
+                window_visitors={**INT, "description": "the most distinct visitors on one day"},
                 score_history=_list_of(
                     _object(
                         ["day", "score", "tier"],
@@ -178,6 +198,9 @@ SCHEMAS: dict[str, Any] = {
             "first_seen",
             "last_seen",
             "top_pages",
+            "account",
+            "fit",
+            "fit_reasons",
         ],
         key=STR,
         name=STR,
@@ -197,6 +220,31 @@ SCHEMAS: dict[str, Any] = {
         first_seen=TIMESTAMP,
         last_seen=TIMESTAMP,
         top_pages=_list_of(STR),
+        account={"oneOf": [{"type": "null"}, _ref("CompanyAccount")]},
+        fit={"type": ["string", "null"], "enum": [*GRADES, None]},
+        fit_reasons=_list_of(STR),
+    ),
+    "DigestAIAgents": _object(
+        ["summary", "days", "reads", "pages", "agents"],
+        summary={
+            "type": "string",
+            "description": "one sentence; empty when no AI agent read the site",
+        },
+        days=INT,
+        reads=INT,
+        pages=_list_of(
+            _object(
+                ["path", "reads", "agents"],
+                path=STR,
+                reads=INT,
+                agents={
+                    "type": "object",
+                    "additionalProperties": INT,
+                    "description": "reads by agent",
+                },
+            )
+        ),
+        agents=_list_of(_object(["agent", "reads"], agent=STR, reads=INT)),
     ),
     "DigestSection": _object(
         ["key", "title", "total", "companies"],
@@ -209,7 +257,7 @@ SCHEMAS: dict[str, Any] = {
         companies=_list_of(_ref("DigestCompany")),
     ),
     "Digest": _object(
-        ["site", "date", "timezone", "generated_at", "summary", "totals", "sections"],
+        ["site", "date", "timezone", "generated_at", "summary", "totals", "sections", "ai_agents"],
         site=STR,
         date=DAY,
         timezone=STR,
@@ -224,6 +272,7 @@ SCHEMAS: dict[str, Any] = {
             customers=INT,
         ),
         sections=_list_of(_ref("DigestSection")),
+        ai_agents=_ref("DigestAIAgents"),
     ),
     "Forgotten": {
         "type": "object",
@@ -269,6 +318,11 @@ ACCOUNT_FIELDS: dict[str, Any] = {
     "fit": GRADE,
     "fit_reasons": _list_of(STR),
 }
+SCHEMAS["CompanyAccount"] = _object(
+    ["crm_id", "name", "domain", "owner", "owner_email", "stage", "fit", "fit_reasons", "match"],
+    **ACCOUNT_FIELDS,
+    match={"type": "string", "enum": ["domain", "name"], "description": "how the company matched"},
+)
 SCHEMAS["Account"] = _object(
     ["domain", "name", "owner", "owner_email", "stage", "fit", "fit_reasons", "updated_at"],
     **ACCOUNT_FIELDS,
@@ -369,6 +423,9 @@ PATHS: dict[str, Any] = {
                 _query("min_score", {"type": "number", "minimum": 0, "maximum": 1e9}, "only companies scoring at least this"),
                 _query("country", {"type": "string", "pattern": "^[A-Za-z]{2}$"}, "ISO 3166 alpha-2"),
                 _query("updated_since", DATE_OR_TIME, "companies whose score, tier or reasons changed at or after this time: an ISO 8601 date-time (UTC without an offset) or date (its midnight UTC)"),
+                _query("owner", {"type": "string", "maxLength": 200}, "only companies whose account this owner has (an email address or a name), or `none`: unowned"),
+                {**_query("fit", {"type": "array", "items": {"type": "string", "enum": list(GRADES)}}, "only these fit grades: fit=A,B (or fit=A&fit=B); a filtered page may hold fewer than limit companies while has_more is true"),
+                 "style": "form", "explode": False},
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"),
                 _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
             ],
@@ -499,3 +556,11 @@ def spec() -> dict[str, Any]:
 @cache
 def document() -> bytes:
     return orjson.dumps(spec())
+
+
+async def openapi_document(request: Request) -> Response:
+    return Response(document(), media_type="application/json")
+
+
+def routes() -> list[BaseRoute]:
+    return [Route("/api/v1/openapi.json", openapi_document, methods=["GET"])]

@@ -68,10 +68,12 @@ def undeclared(value: Any, where: str = "") -> list[str]:
         return [f for i, item in enumerate(value) for f in undeclared(item, f"{where}[{i}]")]
     if not attrs.has(type(value)):
         return []
+    declared = [f for f in attrs.fields(type(value)) if f.name != "additional_properties"]
+    if not declared:  # a map (additionalProperties with a schema): its keys are its data
+        return []
     found = [f"{where}.{k}" for k in getattr(value, "additional_properties", {})]
-    for field in attrs.fields(type(value)):
-        if field.name != "additional_properties":
-            found += undeclared(getattr(value, field.name), f"{where}.{field.name}")
+    for field in declared:
+        found += undeclared(getattr(value, field.name), f"{where}.{field.name}")
     return found
 
 
@@ -139,6 +141,9 @@ def test_the_readme_sync_loop_and_every_endpoint_through_the_generated_client(
     assert again == ["c11.example", "c03.example"]
     hot = operation("list_companies").sync(site, client=client, tier=model("ListCompaniesTier").HOT)
     assert {c.tier.value for c in hot.data} == {"hot"} and len(hot.data) == 4
+    grade = model("ListCompaniesFitItem")
+    fitted = operation("list_companies").sync(site, client=client, fit=[grade.A, grade.B])
+    assert type(fitted).__name__ == "CompanyPage" and fitted.data == []  # no fit configured
 
     profile = operation("get_company").sync(site, "c06.example", client=client, days=7)
     assert undeclared(profile) == []

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from collector import keys
 from collector.settings import Settings
 from collector.store import Store
+from intent.accounts.fit import GRADES
 from intent.openapi import spec
 from intent.scoring import TIERS, TRANSITIONS, transition
 from intent.webhooks import EVENT_OF_TRANSITION
@@ -97,13 +98,14 @@ def test_transition_is_one_enum_shared_by_scoring_api_and_webhooks() -> None:
 
 def test_every_enumerated_parameter_is_an_enum() -> None:
     enums = {
-        (op_id, p["name"]): p["schema"].get("enum")
+        (op_id, p["name"]): p["schema"].get("enum") or p["schema"]["items"]["enum"]
         for op_id, op in _operations().items()
         for p in op.get("parameters", [])
-        if "enum" in p["schema"]
+        if "enum" in p["schema"] or "enum" in p["schema"].get("items", {})
     }
     assert enums == {
         ("listCompanies", "tier"): list(TIERS),
+        ("listCompanies", "fit"): list(GRADES),
         ("getDigest", "format"): ["json"],
         ("renderDigest", "format"): ["html", "text", "markdown", "csv"],
     }
