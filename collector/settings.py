@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,6 +60,7 @@ class SiteConfig:
     digest_time: str = "08:00"
     digest_recipients: tuple[str, ...] = ()
     slack_webhook: str = ""
+    slack_allow_private: bool = False  # like a webhook's allow_private: loopback/private targets
     webhooks: tuple[WebhookConfig, ...] = ()
     # The [sites.NAME.rules] table as written: intent.rules parses and checks it at start-up.
     rules: Mapping[str, Any] = field(default_factory=dict, hash=False)
@@ -181,6 +183,22 @@ def _str(raw: str) -> str:
     return raw.strip()
 
 
+_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
+
+def _from_address(raw: str) -> str:
+    """`intent@example.com` or `Intent digest <intent@example.com>`."""
+    value = raw.strip()
+    _name, address = parseaddr(value)
+    bare = value.rpartition("<")[2].rstrip(">").strip() if "<" in value else value
+    if not address or address != bare or not _ADDRESS.match(address):
+        raise ValueError(
+            f"expected an email address such as intent@example.com or "
+            f"'Intent <intent@example.com>', got {raw!r}"
+        )
+    return value
+
+
 def _cluster(raw: str) -> str:
     value = raw.strip()
     if value and not re.match(r"^[A-Za-z0-9_]+$", value):
@@ -297,7 +315,7 @@ ENV: dict[str, tuple[str, Any, str]] = {
     "INTENT_SMTP_USER": ("smtp_user", _str, "SMTP user name (optional)"),
     "INTENT_SMTP_PASSWORD": ("smtp_password", _str, "SMTP password (optional)"),
     "INTENT_SMTP_STARTTLS": ("smtp_starttls", _bool, "use STARTTLS (default true)"),
-    "INTENT_SMTP_FROM": ("smtp_from", _str, "From address of digests"),
+    "INTENT_SMTP_FROM": ("smtp_from", _from_address, "From address of digests"),
     "INTENT_LOG_LEVEL": ("log_level", _log_level, "log level (default info)"),
     "INTENT_SCHEDULE": (
         "schedule",
@@ -333,7 +351,7 @@ def parse_cidrs(values: list[Any], setting: str = "cidr") -> tuple[Network, ...]
 SITE_KEYS = frozenset({
     "domains", "respect_dnt", "allow_visitor_id", "drop_hosting", "exclude_cidrs",
     "exclude_domains", "timezone", "digest_time", "digest_recipients", "slack_webhook",
-    "webhooks", "rules", "owners", "fit",
+    "slack_allow_private", "webhooks", "rules", "owners", "fit",
 })  # fmt: skip
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})*$")
@@ -414,6 +432,7 @@ def _site(name: str, raw: Any) -> SiteConfig:
         digest_time=digest_time,
         digest_recipients=recipients,
         slack_webhook=slack,
+        slack_allow_private=flag("slack_allow_private", False),
         webhooks=webhooks,
         rules=rules,
         owners=raw.get("owners", {}),

@@ -8,6 +8,7 @@ always bound server-side (`{name:Type}`), never formatted into SQL.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
 import sys
@@ -22,6 +23,9 @@ from urllib.parse import urlsplit
 import orjson
 
 ROW_SETTINGS = {"output_format_json_escape_forward_slashes": 0}
+# clickhouse-connect logs a warning of its own before raising what we report as one line: with
+# no handler configured (the CLI) Python would print it bare on stderr; the server's log keeps it.
+logging.getLogger("clickhouse_connect").addHandler(logging.NullHandler())
 
 
 def utc_now() -> datetime:
@@ -55,6 +59,31 @@ class StoreLockedError(StoreError):
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:300]
+
+
+def _network_cause(exc: BaseException) -> str | None:
+    """The socket error under a client library's chain of wrappers, in words ('connection
+    refused', 'name or service not known', 'timed out'); None when it was not the network."""
+    found: OSError | None = None
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        e = pending.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and (e.strerror or found is None):
+            found = e  # the deepest one that says what happened
+        reason = getattr(e, "reason", None)  # urllib3's MaxRetryError keeps its cause here
+        pending += [
+            e.__cause__ or e.__context__,
+            reason if isinstance(reason, BaseException) else None,
+        ]
+    if found is None:
+        return None
+    return (
+        found.strerror or ("timed out" if isinstance(found, TimeoutError) else str(found))
+    ).lower()
 
 
 def embedded_path(url: str) -> Path | None:
@@ -227,6 +256,9 @@ class Store:
             message = _one_line(exc)
             if "lock" in message.lower() and path is not None:
                 raise StoreLockedError(_LOCKED_MESSAGE.format(path=path)) from None
+            cause = _network_cause(exc) if path is None else None
+            if cause is not None:  # the library's message is a page of pool and URL details
+                raise StoreError(f"cannot reach ClickHouse at {describe(url)}: {cause}") from None
             raise StoreError(f"cannot open ClickHouse at {describe(url)}: {message}") from None
 
     @contextmanager

@@ -12,7 +12,7 @@ import asyncio
 import base64
 import binascii
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -27,11 +27,10 @@ from collector.errors import error_response
 from collector.ratelimit import RateLimiter, retry_after
 from collector.settings import Settings, SiteConfig, site_today
 from collector.store import Store, StoreError, ch_time
-from intent import companies, digest, digest_render, privacy
+from intent import companies, digest, digest_render, privacy, timestamps
 from intent.accounts.fit import GRADES
 from intent.accounts.matching import attach_accounts, owned_by
-from intent.digest_render import FORMATS
-from intent.scoring import rules_of
+from intent.scoring import TIERS, rules_of
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_LIMIT = 1000
@@ -39,8 +38,10 @@ DEFAULT_LIMIT = 100
 FAILED_AUTH_BURST = 30  # bad keys an address may try before it is slowed to one per second
 FAILED_AUTH_PER_SECOND = 1.0
 MAX_DAYS = 365
-# The digest's formats and content types (intent.digest_render), JSON first as the API lists them.
-DIGEST_FORMATS = {fmt: FORMATS[fmt] for fmt in ("json", "html", "text", "markdown", "csv")}
+# The JSON digest is GET .../digest; each rendering has its own operation, GET .../digest/{format},
+# so a client generated from the spec knows what body each answers (docs/api.md).
+DIGEST_PATH = "/api/v1/sites/{site}/digest"
+RENDERED_DIGEST_FORMATS = ("html", "text", "markdown", "csv")
 
 # Site data is private and may hold visitor-controlled text (titles, paths): never cached,
 # never sniffed, and HTML (the digest) can load nothing and run no script.
@@ -59,7 +60,7 @@ class BadParam(Exception):
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)
+    return timestamps.dumps(value)
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -76,6 +77,13 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     if not re.fullmatch(r"\d{1,9}", raw) or not low <= int(raw) <= high:
         raise BadParam(name, f"{name} must be a whole number from {low} to {high}")
     return int(raw)
+
+
+def enum_param(name: str, value: str, allowed: Sequence[str], hint: str = "") -> str:
+    """`value` when it is one of `allowed`; otherwise BadParam naming the parameter and the values."""
+    if value not in allowed:
+        raise BadParam(name, f"{name} must be one of {', '.join(allowed)} (got {value!r}){hint}")
+    return value
 
 
 def parse_since(raw: str) -> datetime:
@@ -126,8 +134,8 @@ def company_filters(request: Request) -> dict[str, Any]:
         if name not in known:
             raise BadParam(name, f"unknown parameter {name!r} (known: {', '.join(sorted(known))})")
     tier = q.get("tier", "")
-    if tier and not re.fullmatch(r"[a-z_]{1,20}", tier):
-        raise BadParam("tier", "tier is a word such as hot, warm or cold")
+    if tier:
+        enum_param("tier", tier, TIERS)
     country = q.get("country", "").upper()
     if country and not re.fullmatch(r"[A-Z]{2}", country):
         raise BadParam("country", "country is a two-letter ISO 3166 code")
@@ -144,9 +152,10 @@ def company_filters(request: Request) -> dict[str, Any]:
     owner = q.get("owner", "").strip()
     if len(owner) > 200:
         raise BadParam("owner", "owner is an email address, a name or 'none'")
-    fits = {f.strip().upper() for f in q.get("fit", "").split(",") if f.strip()}
-    if fits - set(GRADES):
-        raise BadParam("fit", f"fit is one or more of {', '.join(GRADES)}, comma-separated")
+    # fit=A,B (the spec's form, explode false) or fit=A&fit=B (what generated clients send)
+    fits = {f.strip() for raw in q.getlist("fit") for f in raw.split(",") if f.strip()}
+    for grade in fits:
+        enum_param("fit", grade, GRADES)
     return {
         "tier": tier, "country": country, "min_score": min_score, "since": ch_time(since),
         "after_t": ch_time(after_t), "after_k": after_k,
@@ -373,7 +382,8 @@ class Api:
         return [
             Route("/api/v1/sites/{site}/companies", self.guarded(companies_endpoint), methods=["GET"]),
             Route("/api/v1/sites/{site}/companies/{company:path}", self.guarded(company_endpoint), methods=["GET"]),
-            Route("/api/v1/sites/{site}/digest", self.guarded(digest_endpoint), methods=["GET"]),
+            Route(DIGEST_PATH, self.guarded(digest_endpoint), methods=["GET"]),
+            Route(DIGEST_PATH + "/{format}", self.guarded(rendered_digest), methods=["GET"]),
             Route("/api/v1/sites/{site}/visitors/{visitor}", self.guarded(delete_visitor, write=True), methods=["DELETE"]),
         ]  # fmt: skip
 
@@ -408,26 +418,49 @@ async def company_endpoint(request: Request, store: Store, key: keys.ApiKey, sit
     return json_response(profile)
 
 
-async def digest_endpoint(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
-    q = request.query_params
-    for name in q:
-        if name not in ("date", "format"):
-            raise BadParam(name, f"unknown parameter {name!r} (known: date, format)")
-    fmt = q.get("format", "json")
-    if fmt not in DIGEST_FORMATS:
-        raise BadParam("format", f"format must be one of {', '.join(DIGEST_FORMATS)}")
+def digest_day(request: Request, site: str) -> tuple[date, SiteConfig | None, str]:
+    """The digest's `date` (default: today where the site's sales team is), site and time zone."""
     config = request.app.state.collector.settings.sites.get(site)
     timezone = config.timezone if config is not None else "UTC"
     day = site_today(config) if config is not None else datetime.now(UTC).date()
-    if q.get("date"):
+    raw = request.query_params.get("date")
+    if raw:
         try:
-            day = date.fromisoformat(q["date"])
+            day = date.fromisoformat(raw)
         except ValueError:
             raise BadParam("date", "date must be YYYY-MM-DD") from None
         if not date(1970, 1, 1) <= day <= date(2199, 12, 31):
             raise BadParam("date", "date is out of range")
+    return day, config, timezone
+
+
+def only_params(request: Request, known: Sequence[str]) -> None:
+    for name in request.query_params:
+        if name not in known:
+            raise BadParam(name, f"unknown parameter {name!r} (known: {', '.join(known)})")
+
+
+async def digest_endpoint(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
+    """The JSON digest. `format=json` is still accepted; a rendering is its own operation."""
+    only_params(request, ("date", "format"))
+    fmt = request.query_params.get("format", "json")
+    if fmt in RENDERED_DIGEST_FORMATS:
+        enum_param("format", fmt, ("json",), f": the {fmt} digest is GET {DIGEST_PATH}/{fmt}")
+    enum_param("format", fmt, ("json",))
+    day, config, timezone = digest_day(request, site)
+    body = await asyncio.to_thread(render_digest, store, site, day, "json", timezone, config)
+    return Response(body, media_type=digest_render.FORMATS["json"])
+
+
+async def rendered_digest(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
+    """The digest as HTML (the email), plain text, Markdown or CSV."""
+    only_params(request, ("date",))
+    fmt = request.path_params["format"]
+    hint = f": the JSON digest is GET {DIGEST_PATH}" if fmt == "json" else ""
+    enum_param("format", fmt, RENDERED_DIGEST_FORMATS, hint)
+    day, config, timezone = digest_day(request, site)
     body = await asyncio.to_thread(render_digest, store, site, day, fmt, timezone, config)
-    return Response(body, media_type=DIGEST_FORMATS[fmt])
+    return Response(body, media_type=digest_render.FORMATS[fmt])
 
 
 async def delete_visitor(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:

@@ -22,7 +22,7 @@ from intent import (
     sites_cli,
     starter,
     users,
-    webhooks,
+    webhooks_cli,
 )
 from intent.accounts import commands as accounts_commands
 from intent.command import CliError
@@ -43,7 +43,7 @@ GROUPS: tuple[Register, ...] = (
     keys_cli.register,
     identification_cli.register,  # ranges, geoip, coverage
     privacy.register,  # forget
-    webhooks.register,
+    webhooks_cli.register,  # webhooks log, test, redeliver
     digest_cli.register,
     demo.register,
     accounts_commands.register,  # accounts import, list

@@ -22,6 +22,7 @@ from intent.accounts.matching import attach_accounts
 from intent.ai_reads import AIReads, ai_agent_reads
 from intent.rules import Rules
 from intent.scoring import number, plural
+from intent.timestamps import utc_iso
 
 # (key, title): the order sales reads them in. Customers never appear (is_customer = 1).
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -261,9 +262,7 @@ class Digest:
 
 
 def iso(ts: datetime) -> str:
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_iso(ts)
 
 
 def _company(row: dict[str, Any]) -> DigestCompany:

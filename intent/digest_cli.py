@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
+from datetime import UTC, date, datetime
 
 from collector.settings import Settings, SiteConfig
 from collector.store import Store
@@ -12,6 +12,7 @@ from intent.delivery import send_digest
 from intent.digest import TOTALS, build_digest
 from intent.digest_render import FORMATS, render
 from intent.migrate import migrate
+from intent.schedule import digest_sent_at, record_digest_sent
 from intent.scoring import rules_of, score_site
 
 
@@ -24,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="email it to the site's digest_recipients and post it to its slack_webhook")  # fmt: skip
     p.add_argument("--send-empty", action="store_true",
                    help="with --send: send even when nothing is hot, newly warm or cooling")  # fmt: skip
+    p.add_argument("--force", action="store_true",
+                   help="with --send: send although that day's digest was already sent")  # fmt: skip
     p.set_defaults(func=cmd_digest)
 
 
@@ -61,7 +64,15 @@ def cmd_digest(args: argparse.Namespace) -> int:
                 f"site {site.name} has no digest_recipients or slack_webhook in "
                 f"{s.config_path}: nowhere to send the digest"
             )
+        sent = digest_sent_at(store, site.name, day)
+        if sent is not None and not args.force:
+            raise CliError(
+                f"the {site.name} digest for {day} was already sent at "
+                f"{sent:%Y-%m-%d %H:%M} UTC; add --force to send it again"
+            )
         results = send_digest(s, store, site.name, day, send_empty=args.send_empty)
+        if any(r.ok for r in results):  # all failed: a retry needs no --force
+            record_digest_sent(store, site.name, day, datetime.now(UTC))
         if not results:
             print(f"{site.name} {day}: nothing to send (no company is hot, newly warm or cooling)")
         for r in results:

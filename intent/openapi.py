@@ -14,7 +14,11 @@ from starlette.routing import BaseRoute, Route
 
 from intent.accounts.api import MAX_ACCOUNTS
 from intent.accounts.fields import MAX_EMPLOYEES, MAX_REVENUE, TEXT_LIMITS
-from intent.api import DEFAULT_LIMIT, DIGEST_FORMATS, MAX_DAYS, MAX_LIMIT
+from intent.accounts.fit import GRADES
+from intent.api import DEFAULT_LIMIT, DIGEST_PATH, MAX_DAYS, MAX_LIMIT, RENDERED_DIGEST_FORMATS
+from intent.digest import SECTIONS
+from intent.digest_render import FORMATS
+from intent.scoring import TIERS, TRANSITIONS
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -43,8 +47,20 @@ ERRORS = {
 SITE = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"},
         "description": "a site this key may read"}  # fmt: skip
 NULLABLE_STRING = {"type": "string"}
-TIMESTAMP = {"type": "string", "format": "date-time"}
+# Every timestamp the API writes has milliseconds and Z (intent.timestamps).
+TIMESTAMP = {"type": "string", "format": "date-time",
+             "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"}  # fmt: skip
 DAY = {"type": "string", "format": "date"}
+# Query parameters that take a moment accept a date (midnight UTC) as well.
+DATE_OR_TIME = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]}  # fmt: skip
+TIER = {"type": "string", "enum": list(TIERS)}
+PREVIOUS_TIER = {"type": "string", "enum": [*TIERS, ""], "description": "the tier the day before; empty if not seen then"}  # fmt: skip
+TRANSITION = {
+    "type": "string",
+    "enum": [*TRANSITIONS, ""],
+    "description": "against the day before: newly_hot, still_hot, newly_warm, cooling (tier dropped), "
+    "or empty; webhooks send company.became_hot / became_warm / cooled for the first, third and fourth",
+}
 STR: dict[str, Any] = {"type": "string"}
 INT: dict[str, Any] = {"type": "integer"}
 
@@ -85,13 +101,10 @@ SCHEMAS: dict[str, Any] = {
             "source": {"type": "string", "description": "how the company was identified"},
             "confidence": {"type": "number"},
             "score": {"type": "number"},
-            "tier": {"type": "string", "description": "hot, warm or cold"},
-            "previous_tier": {"type": "string"},
+            "tier": TIER,
+            "previous_tier": PREVIOUS_TIER,
             "previous_score": {"type": "number"},
-            "transition": {
-                "type": "string",
-                "description": "e.g. became_hot, cooled; empty if none",
-            },
+            "transition": TRANSITION,
             "reasons": {"type": "array", "items": {"type": "string"}},
             "visitors": {
                 "type": "integer",
@@ -138,8 +151,8 @@ SCHEMAS: dict[str, Any] = {
                         ["day", "score", "tier"],
                         day=DAY,
                         score={"type": "number"},
-                        tier=STR,
-                        transition=STR,
+                        tier=TIER,
+                        transition=TRANSITION,
                         reasons=_list_of(STR),
                     )
                 ),
@@ -165,6 +178,102 @@ SCHEMAS: dict[str, Any] = {
             ),
         ]
     },
+    "DigestCompany": _object(
+        [
+            "key",
+            "name",
+            "domain",
+            "country",
+            "source",
+            "confidence",
+            "tier",
+            "previous_tier",
+            "score",
+            "previous_score",
+            "change",
+            "transition",
+            "reasons",
+            "visitors",
+            "active_days",
+            "first_seen",
+            "last_seen",
+            "top_pages",
+            "account",
+            "fit",
+            "fit_reasons",
+        ],
+        key=STR,
+        name=STR,
+        domain=STR,
+        country=STR,
+        source=STR,
+        confidence={"type": "number"},
+        tier=TIER,
+        previous_tier=PREVIOUS_TIER,
+        score={"type": "number"},
+        previous_score={"type": "number"},
+        change={"type": "number"},
+        transition=TRANSITION,
+        reasons=_list_of(STR),
+        visitors=INT,
+        active_days=INT,
+        first_seen=TIMESTAMP,
+        last_seen=TIMESTAMP,
+        top_pages=_list_of(STR),
+        account={"oneOf": [{"type": "null"}, _ref("CompanyAccount")]},
+        fit={"type": ["string", "null"], "enum": [*GRADES, None]},
+        fit_reasons=_list_of(STR),
+    ),
+    "DigestAIAgents": _object(
+        ["summary", "days", "reads", "pages", "agents"],
+        summary={
+            "type": "string",
+            "description": "one sentence; empty when no AI agent read the site",
+        },
+        days=INT,
+        reads=INT,
+        pages=_list_of(
+            _object(
+                ["path", "reads", "agents"],
+                path=STR,
+                reads=INT,
+                agents={
+                    "type": "object",
+                    "additionalProperties": INT,
+                    "description": "reads by agent",
+                },
+            )
+        ),
+        agents=_list_of(_object(["agent", "reads"], agent=STR, reads=INT)),
+    ),
+    "DigestSection": _object(
+        ["key", "title", "total", "companies"],
+        key={"type": "string", "enum": [key for key, _ in SECTIONS]},
+        title=STR,
+        total={
+            "type": "integer",
+            "description": "companies in the section, including those not listed",
+        },
+        companies=_list_of(_ref("DigestCompany")),
+    ),
+    "Digest": _object(
+        ["site", "date", "timezone", "generated_at", "summary", "totals", "sections", "ai_agents"],
+        site=STR,
+        date=DAY,
+        timezone=STR,
+        generated_at=TIMESTAMP,
+        summary=STR,
+        totals=_object(
+            ["companies", "hot", "warm", "cold", "customers"],
+            companies=INT,
+            hot=INT,
+            warm=INT,
+            cold=INT,
+            customers=INT,
+        ),
+        sections=_list_of(_ref("DigestSection")),
+        ai_agents=_ref("DigestAIAgents"),
+    ),
     "Forgotten": {
         "type": "object",
         "required": ["site", "visitor", "deleted"],
@@ -310,12 +419,13 @@ PATHS: dict[str, Any] = {
             "summary": "companies by (changed_at, key): incremental sync with updated_since and cursor",
             "parameters": [
                 SITE,
-                _query("tier", {"type": "string", "pattern": "^[a-z_]{1,20}$"}, "only this tier"),
+                _query("tier", TIER, "only this tier"),
                 _query("min_score", {"type": "number", "minimum": 0, "maximum": 1e9}, "only companies scoring at least this"),
                 _query("country", {"type": "string", "pattern": "^[A-Za-z]{2}$"}, "ISO 3166 alpha-2"),
-                _query("updated_since", {"type": "string", "format": "date-time"}, "companies whose score, tier or reasons changed at or after this time (ISO 8601)"),
+                _query("updated_since", DATE_OR_TIME, "companies whose score, tier or reasons changed at or after this time: an ISO 8601 date-time (UTC without an offset) or date (its midnight UTC)"),
                 _query("owner", {"type": "string", "maxLength": 200}, "only companies whose account this owner has (an email address or a name), or `none`: unowned"),
-                _query("fit", {"type": "string", "pattern": "^[ABCDabcd?](,[ABCDabcd?])*$"}, "only these fit grades, comma-separated (A,B); a filtered page may hold fewer than limit companies while has_more is true"),
+                {**_query("fit", {"type": "array", "items": {"type": "string", "enum": list(GRADES)}}, "only these fit grades: fit=A,B (or fit=A&fit=B); a filtered page may hold fewer than limit companies while has_more is true"),
+                 "style": "form", "explode": False},
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"),
                 _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
             ],
@@ -340,20 +450,35 @@ PATHS: dict[str, Any] = {
             },
         }
     },
-    "/api/v1/sites/{site}/digest": {
+    DIGEST_PATH: {
         "get": {
             "operationId": "getDigest",
-            "summary": "the daily digest of a date",
+            "summary": "the daily digest of a date, as JSON (renderings: GET .../digest/{format})",
             "parameters": [
                 SITE,
-                _query("date", {"type": "string", "format": "date"}, "YYYY-MM-DD (default: today in the site's time zone)"),
-                _query("format", {"type": "string", "enum": list(DIGEST_FORMATS), "default": "json"}, "output format"),
+                _query("date", DAY, "YYYY-MM-DD (default: today in the site's time zone)"),
+                _query("format", {"type": "string", "enum": ["json"], "default": "json"}, "json only: each rendering has its own operation"),
+            ],
+            "responses": {
+                "200": {"description": "the digest", "content": {"application/json": {"schema": _ref("Digest")}}},
+                **ERRORS,
+            },
+        }
+    },
+    DIGEST_PATH + "/{format}": {
+        "get": {
+            "operationId": "renderDigest",
+            "summary": "the daily digest of a date as sales read it: HTML (the email), text, Markdown or CSV",
+            "parameters": [
+                SITE,
+                {"name": "format", "in": "path", "required": True, "schema": {"type": "string", "enum": list(RENDERED_DIGEST_FORMATS)},
+                 "description": "html: text/html, text: text/plain, markdown: text/markdown, csv: text/csv (all UTF-8)"},
+                _query("date", DAY, "YYYY-MM-DD (default: today in the site's time zone)"),
             ],
             "responses": {
                 "200": {
-                    "description": "the digest",
-                    "content": {media.split(";")[0]: {"schema": {"type": "object"} if fmt == "json" else {"type": "string"}}
-                                for fmt, media in DIGEST_FORMATS.items()},
+                    "description": "the digest in the format asked for",
+                    "content": {FORMATS[fmt].split(";")[0]: {"schema": {"type": "string"}} for fmt in RENDERED_DIGEST_FORMATS},
                 },
                 **ERRORS,
             },
@@ -365,7 +490,7 @@ PATHS: dict[str, Any] = {
             "summary": "the site's CRM accounts by (updated_at, domain): incremental sync with updated_since and cursor",
             "parameters": [
                 SITE,
-                _query("updated_since", {"type": "string", "format": "date-time"}, "accounts changed at or after this time (ISO 8601)"),
+                _query("updated_since", DATE_OR_TIME, "accounts changed at or after this time: an ISO 8601 date-time (UTC without an offset) or date (its midnight UTC)"),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"),
                 _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
             ],

@@ -4,9 +4,10 @@ One background thread. Every `interval_s` (an hour) it scores today for each sit
 first run of a new local day, the previous day once more, so its snapshot has its last hours);
 when a site's local `digest_time` passes, it scores that site again and sends its digest
 (intent.delivery); after each scoring run the webhook outbox gets the tier changes
-(intent.webhooks). Each digest sent is recorded in `digest_sends`: a restart after the digest
-time does not send that day's digest again, and one due while the server was down still goes
-out up to 12 hours late.
+(intent.webhooks). Each digest sent is recorded in `digest_sends` (so is `intent digest
+--send`'s): a restart after the digest time does not send that day's digest again, nor does the
+schedule repeat one sent by hand, and one due while the server was down still goes out up to 12
+hours late.
 Server processes sharing a spool directory (`--workers N`) run it in one of them: the one holding
 `<spool dir>/schedule.lock`; another takes over if that process exits.
 """
@@ -69,6 +70,27 @@ def score_and_notify(
 
 
 SENT_DIGESTS = "SELECT site, day FROM digest_sends FINAL WHERE day >= {since:Date}"
+SENT_AT = """
+    SELECT sent_at FROM digest_sends FINAL WHERE site = {site:String} AND day = {day:Date} LIMIT 1
+"""
+
+
+def digest_sent_at(store: Store, site: str, day: date) -> datetime | None:
+    """When the site's digest for `day` went out (by the schedule or `intent digest --send`)."""
+    rows = store.query(SENT_AT, {"site": site, "day": day})
+    return _aware(rows[0][0]) if rows else None
+
+
+def record_digest_sent(store: Store, site: str, day: date, at: datetime) -> None:
+    store.insert_rows(
+        "digest_sends", [{"site": site, "day": day.isoformat(), "sent_at": ch_time(at)}]
+    )
+
+
+def _aware(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
 CATCH_UP = timedelta(hours=12)  # a digest later than this after its time is skipped, not sent
 
 
@@ -176,12 +198,13 @@ class ScoringSchedule:
                 done.append(f"score {site.name} {day}")
                 if digest_due:
                     self.sent.add((site.name, day))
+                    if digest_sent_at(self.store, site.name, day) is not None:
+                        done.append(f"digest {site.name} {day} already sent")  # by hand
+                        continue
                     try:
                         self.digest(self.settings, self.store, site, day)
                     finally:  # attempted (delivery retries itself): never again for this day
-                        self.store.insert_rows("digest_sends", [{
-                            "site": site.name, "day": day.isoformat(),
-                            "sent_at": ch_time(now)}])  # fmt: skip
+                        record_digest_sent(self.store, site.name, day, now)
                     done.append(f"digest {site.name} {day}")
             except Exception:
                 log.exception("scheduled run for %s failed", site.name)

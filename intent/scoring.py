@@ -23,6 +23,9 @@ log = logging.getLogger("intent.scoring")
 
 TIERS = ("hot", "warm", "cold")  # hottest first
 TIER_RANK = {"": -1, "cold": 0, "warm": 1, "hot": 2}
+TIERS = ("hot", "warm", "cold")
+# What `transition` writes besides '': the API's values (an enum in its spec) and webhooks' data.
+TRANSITIONS = ("newly_hot", "still_hot", "newly_warm", "cooling")
 TOP_PAGES = 5
 
 

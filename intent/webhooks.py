@@ -11,10 +11,10 @@ time-outs are short. Delivery is at least once: receivers dedupe on webhook-id.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import ipaddress
 import logging
+import secrets
 import socket
 import threading
 import time
@@ -30,7 +30,8 @@ from standardwebhooks import Webhook
 from collector.metrics import Metrics
 from collector.settings import Settings, SiteConfig, WebhookConfig
 from collector.store import Store, StoreError, ch_time, utc_now
-from intent.command import open_store, settings
+from intent.timestamps import utc_iso
+from intent.webhook_news import News, added_at, noticed_at
 
 log = logging.getLogger("intent.webhooks")
 
@@ -43,6 +44,7 @@ EVENT_OF_TRANSITION = {
 RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 USER_AGENT = "intent-webhooks/1"
+TEST_EVENT = "webhook.test"  # `intent webhooks test`
 
 EXISTING_IDS = "SELECT id FROM webhook_deliveries WHERE id IN {ids:Array(String)}"
 DUE = """
@@ -54,20 +56,11 @@ DUE = """
     ORDER BY next_attempt_at
     LIMIT 50
 """
-LOG = """
-    SELECT id, site, url, event, company_key, status, attempts, next_attempt_at, last_status,
-           last_error, created_at, updated_at
+MESSAGE = """
+    SELECT id, site, url, event, company_key, payload, status, attempts, next_attempt_at,
+           last_status, last_error, created_at, updated_at
     FROM webhook_deliveries FINAL
-    WHERE ({site:String} = '' OR site = {site:String})
-    ORDER BY created_at DESC, id
-    LIMIT {limit:UInt32}
-"""
-ATTEMPTS = """
-    SELECT id, site, url, attempt, at, status_code, error, duration_ms
-    FROM webhook_attempts
-    WHERE ({site:String} = '' OR site = {site:String})
-    ORDER BY at DESC
-    LIMIT {limit:UInt32}
+    WHERE id = {id:String}
 """
 
 
@@ -111,7 +104,7 @@ def message_id(site: str, url: str, event: str, company_key: str, day: date) -> 
 def payload(site: str, event: str, score: Scored, now: datetime) -> bytes:
     return orjson.dumps({
         "type": event,
-        "timestamp": now.isoformat().replace("+00:00", "Z"),
+        "timestamp": utc_iso(now),
         "data": {
             "site": site,
             "day": score.day.isoformat(),
@@ -121,7 +114,7 @@ def payload(site: str, event: str, score: Scored, now: datetime) -> bytes:
                 "score": round(float(score.score), 2), "tier": score.tier,
                 "previous_tier": score.previous_tier,
                 "previous_score": round(float(score.previous_score), 2),
-                "reasons": list(score.reasons),
+                "transition": score.transition, "reasons": list(score.reasons),
             },
         },
     })  # fmt: skip
@@ -129,22 +122,28 @@ def payload(site: str, event: str, score: Scored, now: datetime) -> bytes:
 
 def enqueue(store: Store, site: SiteConfig, scores: Iterable[Scored]) -> int:
     """Queue a message per (webhook, company whose tier changed) after a scoring run; returns how
-    many were new. Call it with the scores `intent.scoring.score_site` returned."""
-    if not site.webhooks:
-        return 0
-    now = utc_now()
-    rows: dict[str, dict[str, Any]] = {}
+    many were new. Call it with the scores `intent.scoring.score_site` returned. A webhook gets
+    only news noticed since it was configured: adding one does not replay the day."""
+    news: dict[News, Scored] = {}
     for score in scores:
         event = EVENT_OF_TRANSITION.get(score.transition)
-        if event is None:
-            continue
+        if event is not None:
+            news[(score.day, score.company_key, event)] = score
+    if not news:
+        return 0
+    now = utc_now()
+    noticed = noticed_at(store, site.name, news, now)  # also while the site has no webhook
+    if not site.webhooks:
+        return 0
+    added = added_at(store, site.name, (h.url for h in site.webhooks), now)
+    rows: dict[str, dict[str, Any]] = {}
+    for (day, key, event), score in news.items():
         for hook in site.webhooks:
-            if event in hook.events:
-                mid = message_id(site.name, hook.url, event, score.company_key, score.day)
+            if event in hook.events and added[hook.url] <= noticed[(day, key, event)]:
+                mid = message_id(site.name, hook.url, event, key, day)
                 rows[mid] = {
                     "id": mid, "site": site.name, "url": hook.url, "event": event,
-                    "company_key": score.company_key,
-                    "payload": payload(site.name, event, score, now).decode(),
+                    "company_key": key, "payload": payload(site.name, event, score, now).decode(),
                     "status": "pending", "attempts": 0, "next_attempt_at": ch_time(now),
                     "last_status": 0, "last_error": "", "created_at": ch_time(now), "updated_at": ch_time(now),
                 }  # fmt: skip
@@ -153,9 +152,39 @@ def enqueue(store: Store, site: SiteConfig, scores: Iterable[Scored]) -> int:
     known = {r[0] for r in store.query(EXISTING_IDS, {"ids": list(rows)})}
     new = [row for mid, row in rows.items() if mid not in known]
     store.insert_rows("webhook_deliveries", new)
+    wake_deliverers()
+    return len(new)
+
+
+def requeue(store: Store, msg_id: str) -> dict[str, Any] | None:
+    """Send a message again now, with its id and a fresh retry schedule (`intent webhooks
+    redeliver`); the message as it was, or None if there is no such message."""
+    rows = store.query_dicts(MESSAGE, {"id": msg_id})
+    if not rows:
+        return None
+    row = rows[0]
+    now = utc_now()
+    updated = max(now, _naive_utc(row["updated_at"]) + timedelta(milliseconds=1))
+    store.insert_rows("webhook_deliveries", [{
+        **row, "status": "pending", "attempts": 0, "next_attempt_at": ch_time(now),
+        "last_error": "redelivery requested", "created_at": ch_time(row["created_at"]),
+        "updated_at": ch_time(updated),
+    }])  # fmt: skip
+    wake_deliverers()
+    return row
+
+
+def make_test_event(site: str) -> tuple[str, str]:
+    """(webhook-id, body) of a `webhook.test` event: signed like every message, no company."""
+    body = orjson.dumps({"type": TEST_EVENT, "timestamp": utc_iso(utc_now()),
+                         "data": {"site": site, "test": True}})  # fmt: skip
+    return "msg_test_" + secrets.token_hex(10), body.decode()
+
+
+def wake_deliverers() -> None:
+    """Deliverer threads of this process look at the queue now instead of at their next poll."""
     for deliverer in list(_running):
         deliverer.wake()
-    return len(new)
 
 
 def not_public(address: str) -> bool:
@@ -167,8 +196,9 @@ def not_public(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
-def resolve_target(url: str, allow_private: bool) -> str:
-    """The address to connect to: every address the host resolves to must be public."""
+def resolve_target(url: str, allow_private: bool, setting: str = "allow_private") -> str:
+    """The address to connect to: every address the host resolves to must be public (unless
+    `allow_private`, named `setting` in the refusal)."""
     parts = urlsplit(url)
     host = parts.hostname
     if parts.scheme not in ("http", "https") or not host:
@@ -182,7 +212,7 @@ def resolve_target(url: str, allow_private: bool) -> str:
         for address in addresses:
             if not_public(address):
                 raise Refused(
-                    f"{host} resolves to non-public address {address} (set allow_private to allow it)"
+                    f"{host} resolves to non-public address {address} (set {setting} to allow it)"
                 )
     return addresses[0]
 
@@ -194,24 +224,38 @@ def signer(secret: str) -> Webhook:
     return Webhook(secret.encode("utf-8"))
 
 
+def post_checked(
+    client: httpx.Client,
+    url: str,
+    allow_private: bool,
+    content: bytes,
+    headers: dict[str, str],
+    setting: str = "allow_private",
+) -> httpx.Response:
+    """POST to the address resolve_target checked (so DNS cannot change between check and
+    request), with the URL's own Host and TLS name. Webhooks and the Slack digest use it."""
+    address = resolve_target(url, allow_private, setting)
+    target = httpx.URL(url)
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    return client.post(
+        target.copy_with(host=address),
+        content=content,
+        headers={"Host": target.netloc.decode("ascii"), **headers},
+        extensions=extensions,
+    )
+
+
 def send(client: httpx.Client, hook: WebhookConfig, msg_id: str, body: str) -> int:
     """POST one signed message to the checked address; the HTTP status (raises on failure)."""
-    address = resolve_target(hook.url, hook.allow_private)
-    url = httpx.URL(hook.url)
     now = datetime.now(UTC)
     headers = {
-        "Host": url.netloc.decode("ascii"),
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": signer(hook.secret).sign(msg_id, now, body),
     }
-    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-    response = client.post(
-        url.copy_with(host=address), content=body.encode(), headers=headers, extensions=extensions
-    )
-    return response.status_code
+    return post_checked(client, hook.url, hook.allow_private, body.encode(), headers).status_code
 
 
 _running: set[Deliverer] = set()
@@ -330,38 +374,3 @@ def start(store: Store, settings: Settings, metrics: Metrics | None = None) -> D
     deliverer = Deliverer(store, settings, metrics=metrics)
     deliverer.start()
     return deliverer
-
-
-def cmd_log(args: argparse.Namespace) -> int:
-    store = open_store(settings())
-    bound = {"site": args.site or "", "limit": args.limit}
-    if args.attempts:
-        rows = store.query_dicts(ATTEMPTS, bound)
-        for r in rows:
-            outcome = f"HTTP {r['status_code']}" if r["status_code"] else "no response"
-            print(f"{r['at']:%Y-%m-%d %H:%M:%S}  {r['id']}  #{r['attempt']}  {outcome}  "
-                  f"{r['duration_ms']} ms  {r['url']}  {r['error']}".rstrip())  # fmt: skip
-    else:
-        rows = store.query_dicts(LOG, bound)
-        for r in rows:
-            detail = r["last_error"] or (f"HTTP {r['last_status']}" if r["last_status"] else "")
-            when = (
-                f"next {r['next_attempt_at']:%Y-%m-%d %H:%M:%S}" if r["status"] == "pending" else ""
-            )
-            print(f"{r['created_at']:%Y-%m-%d %H:%M:%S}  {r['site']}  {r['event']}  {r['company_key']}  "
-                  f"{r['status']}  attempts={r['attempts']}  {detail}  {when}  {r['url']}  {r['id']}")  # fmt: skip
-    if not rows:
-        print("no webhook deliveries yet")
-    return 0
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("webhooks", help="webhook deliveries")
-    hooks_sub = p.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
-    lg = hooks_sub.add_parser("log", help="each delivery's outcome, newest first")
-    lg.add_argument("--site")
-    lg.add_argument("--limit", type=int, default=50)
-    lg.add_argument(
-        "--attempts", action="store_true", help="every attempt instead of every message"
-    )
-    lg.set_defaults(func=cmd_log)

@@ -52,6 +52,10 @@ BAD_ENV = [
     ("INTENT_DNS_SERVERS", "127.0.0.1:0"),
     ("INTENT_DNS_SERVERS", "[::1]5353"),
     ("INTENT_SPOOLDIR", "/tmp/typo"),  # an unknown INTENT_ name is a typo, not silence
+    ("INTENT_SMTP_FROM", "notanemail"),
+    ("INTENT_SMTP_FROM", "intent@"),
+    ("INTENT_SMTP_FROM", "two@at@example.com"),
+    ("INTENT_SMTP_FROM", "Sales <not an address>"),
 ]
 
 
@@ -83,6 +87,7 @@ BAD_TOML = [
     ('[sites.shop]\ndigest_time = "25:00"\n', "sites.shop.digest_time"),
     ('[sites.shop]\nrespect_dnt = "yes"\n', "sites.shop.respect_dnt"),
     ('[sites.shop]\ndigest_recipients = ["sales"]\n', "sites.shop.digest_recipients"),
+    ('[sites.shop]\nslack_allow_private = "yes"\n', "sites.shop.slack_allow_private"),
     ('[sites."bad name!"]\n', "sites.bad name!"),
     ("[site.shop]\n", "site"),
     ("[sites.shop\n", "INTENT_CONFIG"),
@@ -155,3 +160,10 @@ def test_the_container_files_use_real_settings(tmp_path: Path) -> None:
     assert s.clickhouse_url == "http://intent:secret@clickhouse:8123/intent" and s.host == "0.0.0.0"
     assert "service_healthy" in compose and "clickhouse/clickhouse-server" in compose
     assert "FROM python:3.11-slim" in dockerfile and "intent serve" in dockerfile
+
+
+@pytest.mark.parametrize(
+    "value", ["intent@example.com", "Intent digest <intent@example.com>", "intent@localhost"]
+)
+def test_a_from_address_with_or_without_a_name(tmp_path: Path, value: str) -> None:
+    assert load_settings(env(tmp_path, INTENT_SMTP_FROM=value)).smtp_from == value

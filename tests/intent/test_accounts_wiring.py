@@ -110,7 +110,8 @@ def test_owner_and_fit_filter_the_list(api: Api) -> None:
     assert api.keys(owner="bob@ourco.example") == ["globex-industries.example"]
     assert api.keys(owner="none") == ["hooli.example", "initech.co.uk", "newco.example"]
     assert api.keys(fit="A") == ["www.acme.com"]
-    assert api.keys(fit="a,b", tier="hot") == ["initech.co.uk", "www.acme.com"]
+    assert api.keys(fit="A,B", tier="hot") == ["initech.co.uk", "www.acme.com"]
+    assert api.keys(fit=["A", "B"], tier="hot") == ["initech.co.uk", "www.acme.com"]  # explode
     assert api.keys(fit="?") == ["hooli.example", "newco.example"]
     assert api.get("/companies", fit="E").json()["error"]["field"] == "fit"
     # A filtered list pages like any other: every company once.
@@ -126,20 +127,20 @@ def test_owner_and_fit_filter_the_list(api: Api) -> None:
 
 
 def test_the_digest_carries_accounts_in_every_format(api: Api, store: Store, site: str) -> None:
-    body = api.get("/digest", format="json").json()
+    body = api.get("/digest").json()
     hot = next(s for s in body["sections"] if s["key"] == "hot")
     # Best fit first, then score: A (60), B (70), C (90), then ? (80).
     assert [(c["key"], c["fit"]) for c in hot["companies"]] == [
         ("www.acme.com", "A"), ("initech.co.uk", "B"), ("globex-industries.example", "C"),
         ("newco.example", "?")]  # fmt: skip
     assert hot["companies"][0]["account"]["owner_email"] == "ann@ourco.example"
-    text = api.get("/digest", format="text").text
+    text = api.get("/digest/text").text
     assert ("fit A (Computer Software ✓ · 250 employees ✓ · US ✓) · owner Ann Smith · "
             "existing customer (expansion)") in text  # fmt: skip
     assert "owner Carla Díaz (unmapped)" in text and "open opportunity" in text
-    assert "- Account: fit A" in api.get("/digest", format="markdown").text
-    assert "owner Ann Smith" in api.get("/digest", format="html").text
-    rows = list(csv.DictReader(io.StringIO(api.get("/digest", format="csv").text)))
+    assert "- Account: fit A" in api.get("/digest/markdown").text
+    assert "owner Ann Smith" in api.get("/digest/html").text
+    rows = list(csv.DictReader(io.StringIO(api.get("/digest/csv").text)))
     acme = next(r for r in rows if r["company_key"] == "www.acme.com")
     assert (acme["fit"], acme["owner"], acme["owner_email"], acme["stage"], acme["crm_id"]) == (
         "A", "Ann Smith", "ann@ourco.example", "customer", "001A")  # fmt: skip

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -11,6 +12,7 @@ from collector import keys
 from collector.pipeline import persistent_visitor_id
 from collector.settings import Settings
 from collector.store import Store
+from intent.openapi import spec
 from tests.conftest import LiveServer, SettingsFactory
 
 from .scores import score_row, tick, write_scores
@@ -144,8 +146,8 @@ def test_company_profile_has_history_visitors_and_timeline(
     today = date.today()
     write_scores(store, [
         score_row(site, "acme.com", score=20.0, tier="cold", day=today - timedelta(days=2)),
-        score_row(site, "acme.com", score=45.0, tier="warm", day=today - timedelta(days=1), transition="became_warm"),
-        score_row(site, "acme.com", score=82.0, tier="hot", day=today, transition="became_hot",
+        score_row(site, "acme.com", score=45.0, tier="warm", day=today - timedelta(days=1), transition="newly_warm"),
+        score_row(site, "acme.com", score=82.0, tier="hot", day=today, transition="newly_hot",
                   reasons=["3 visitors", "read pricing twice"]),
     ])  # fmt: skip
     ts = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.000")
@@ -252,14 +254,14 @@ def test_digest_in_every_format(api: Client, store: Store, site: str) -> None:
     assert as_json.status_code == 200, as_json.text
     assert as_json.headers["content-type"] == "application/json"
     assert "acme.com" in as_json.text and as_json.json()
-    html = api.get("/digest", date=today, format="html")
+    html = api.get("/digest/html", date=today)
     assert html.headers["content-type"].startswith("text/html")
     assert "acme.com" in html.text and evil not in html.text and "&lt;script&gt;" in html.text
     for fmt, media in (("text", "text/plain"), ("markdown", "text/markdown"), ("csv", "text/csv")):
-        r = api.get("/digest", date=today, format=fmt)
+        r = api.get(f"/digest/{fmt}", date=today)
         assert r.status_code == 200 and r.headers["content-type"].startswith(media), fmt
         assert "acme.com" in r.text, fmt
-    empty = api.get("/digest", date="2020-01-01", format="csv")
+    empty = api.get("/digest/csv", date="2020-01-01")
     assert empty.status_code == 200 and "acme.com" not in empty.text
 
 
@@ -282,3 +284,77 @@ def test_rescoring_an_earlier_day_does_not_replace_the_latest_snapshot(
         date.today().isoformat(),
     )
     assert api.get("/companies/acme.com").json()["tier"] == "hot"
+
+
+def _enumerated_parameters() -> list[tuple[str, str, str, list[str]]]:
+    """(path, location, name, allowed) of every enumerated parameter in the spec."""
+    return [
+        (path, p["in"], p["name"], p["schema"].get("enum") or p["schema"]["items"]["enum"])
+        for path, ops in spec()["paths"].items()
+        for op in ops.values()
+        for p in op.get("parameters", [])
+        if "enum" in p["schema"] or "enum" in p["schema"].get("items", {})
+    ]
+
+
+def test_an_unknown_value_of_any_enumerated_parameter_is_400_naming_it_and_the_values(
+    api: Client,
+) -> None:
+    checked = set()
+    for path, where, name, allowed in _enumerated_parameters():
+        for bad in ("purple", "hott", allowed[0].swapcase()):
+            url = api.live.url + path.replace("{site}", api.site)
+            params = {}
+            if where == "path":
+                url = url.replace("{" + name + "}", bad)
+            else:
+                params[name] = bad
+            r = httpx.get(url, params=params, headers={"Authorization": f"Bearer {api.token}"})
+            assert r.status_code == 400, (path, name, bad, r.text)
+            error = r.json()["error"]
+            assert error["field"] == name and error["code"] == "invalid_parameter"
+            assert repr(bad) in error["message"]
+            assert all(value in error["message"] for value in allowed), error["message"]
+        checked.add(name)
+    assert checked == {"tier", "fit", "format"}
+    message = api.get("/companies", tier="hott").json()["error"]["message"]
+    assert message == "tier must be one of hot, warm, cold (got 'hott')"
+
+
+def test_the_rendered_digest_formats_have_their_own_operation(
+    api: Client, store: Store, site: str
+) -> None:
+    write_scores(
+        store, [score_row(site, "acme.com", score=88.0, tier="hot", transition="newly_hot")]
+    )
+    moved = api.get("/digest", format="html")
+    assert moved.status_code == 400
+    assert "/api/v1/sites/{site}/digest/html" in moved.json()["error"]["message"]
+    assert api.get("/digest", format="json").status_code == 200
+    html = api.get("/digest/html", date=date.today().isoformat())
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    assert "acme.com" in html.text
+    assert api.get("/digest/csv", date="31/12/2026").json()["error"]["field"] == "date"
+
+
+MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def test_every_timestamp_is_utc_with_milliseconds(api: Client, store: Store, site: str) -> None:
+    whole = datetime(2026, 11, 20, 9, 30, 5, tzinfo=UTC)
+    fraction = datetime(2026, 11, 20, 9, 30, 38, 153000, tzinfo=UTC)
+    write_scores(store, [
+        score_row(site, "whole.example", first_seen=whole, last_seen=whole, tier="hot", transition="newly_hot"),
+        score_row(site, "fraction.example", first_seen=fraction, last_seen=fraction),
+    ])  # fmt: skip
+    companies = {c["key"]: c for c in api.get("/companies").json()["data"]}
+    assert companies["whole.example"]["last_seen"] == "2026-11-20T09:30:05.000Z"
+    assert companies["fraction.example"]["last_seen"] == "2026-11-20T09:30:38.153Z"
+    for c in companies.values():
+        assert all(MILLIS.match(c[k]) for k in ("first_seen", "last_seen", "changed_at")), c
+    profile = api.get("/companies/whole.example").json()
+    assert profile["first_seen"] == "2026-11-20T09:30:05.000Z"
+    digest = api.get("/digest", date=date.today().isoformat()).json()
+    assert MILLIS.match(digest["generated_at"])
+    [company] = digest["sections"][0]["companies"]
+    assert company["last_seen"] == "2026-11-20T09:30:05.000Z"

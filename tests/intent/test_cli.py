@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from collector.store import Store
+from tests.conftest import free_port
 
 SITE = '[sites.shop]\ndomains = ["shop.example"]\n'
 
@@ -148,3 +149,15 @@ def test_sites_lists_each_site_with_its_rules_and_tag(tmp_path: Path) -> None:
     assert one_line_error(intent(tmp_path, "sites", toml=""), "sites").endswith(
         "(add a [sites.NAME] table)"
     )
+
+
+def test_an_unreachable_clickhouse_server_is_one_line_without_the_password(tmp_path: Path) -> None:
+    url = f"http://intent:s3cret-pw@127.0.0.1:{free_port()}/intent"  # nothing listens there
+    for command in ("stats", "serve"):
+        done = intent(tmp_path, command, INTENT_CLICKHOUSE_URL=url)
+        line = one_line_error(done, command)  # no stray library line before it
+        assert line == (
+            f"intent {command}: cannot reach ClickHouse at "
+            f"{url.replace(':s3cret-pw', '')}: connection refused"
+        )
+        assert "s3cret-pw" not in done.stdout + done.stderr

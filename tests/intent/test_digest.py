@@ -125,7 +125,7 @@ def test_text_markdown_json_csv_carry_every_field(store: Store, site: str) -> No
     acme = doc["sections"][0]["companies"][0]
     assert acme["name"] == "Acme Robotics" and acme["domain"] == "acme.example"
     assert acme["change"] == 34 and acme["previous_tier"] == "warm"
-    assert acme["last_seen"] == "2026-11-20T09:30:00Z" and acme["top_pages"] == [
+    assert acme["last_seen"] == "2026-11-20T09:30:00.000Z" and acme["top_pages"] == [
         "/pricing",
         "/demo",
     ]
