@@ -57,7 +57,7 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "server_header": False,
     "access_log": False,
     "log_level": "warning",
-    "http": "collector.app:CoalescingHttpToolsProtocol",
+    "http": "collector.httplimits:LimitedHttpToolsProtocol",  # its limits: docs/collector.md
 }
 
 

@@ -91,6 +91,12 @@ class Settings:
     smtp_from: str = "intent@localhost"
     log_level: str = "info"
     schedule: bool = True
+    max_header_bytes: int = 16 * 1024
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    idle_timeout_s: float = 5.0
+    max_connections: int = 2048
+    secret: str = field(default="", repr=False)  # INTENT_SECRET: never in a log line
     sites: Mapping[str, SiteConfig] = field(default_factory=dict)
 
     @property
@@ -167,6 +173,13 @@ def _cluster(raw: str) -> str:
     value = raw.strip()
     if value and not re.match(r"^[A-Za-z0-9_]+$", value):
         raise ValueError("a cluster name is letters, digits and '_' only")
+    return value
+
+
+def _secret(raw: str) -> str:
+    value = raw.strip()
+    if len(value) < 32:
+        raise ValueError("expected at least 32 characters (e.g. `openssl rand -hex 32`)")
     return value
 
 
@@ -260,6 +273,36 @@ ENV: dict[str, tuple[str, Any, str]] = {
         "schedule",
         _bool,
         "run hourly scoring, digests and webhook queueing in this server (default true)",
+    ),
+    "INTENT_MAX_HEADER_BYTES": (
+        "max_header_bytes",
+        _int(1024, 1024 * 1024),
+        "bytes a request line and headers may take; past it 431 and close (default 16384)",
+    ),
+    "INTENT_HEADER_TIMEOUT_S": (
+        "header_timeout_s",
+        _float,
+        "seconds a client has to send a request's line and headers (default 10)",
+    ),
+    "INTENT_BODY_TIMEOUT_S": (
+        "body_timeout_s",
+        _float,
+        "seconds a client has to send a request's body once its headers are in (default 30)",
+    ),
+    "INTENT_IDLE_TIMEOUT_S": (
+        "idle_timeout_s",
+        _float,
+        "seconds a connection may wait for its next request before it is closed (default 5)",
+    ),
+    "INTENT_MAX_CONNECTIONS": (
+        "max_connections",
+        _int(16, 1_000_000),
+        "open connections per server process; past it the oldest idle one is closed (default 2048)",
+    ),
+    "INTENT_SECRET": (
+        "secret",
+        _secret,
+        "key of the daily visitor-id salts, never stored in ClickHouse; the same on every replica",
     ),
 }
 
