@@ -39,6 +39,7 @@ from collector.clientip import _addr, client_ip
 from collector.enrich import Enricher, build_enricher
 from collector.errors import error_body, error_response
 from collector.metrics import Metrics
+from collector.secret import server_secret
 from collector.settings import Settings, SiteConfig
 from collector.spool import Spool, SpoolFull
 from collector.writer import DropCounter, Salts, Writer
@@ -496,7 +497,7 @@ def start(c: Collector) -> None:
     c.store = connect(s.clickhouse_url)
     migrate(c.store, s)
     c.enricher.load_ranges(c.store)  # the owner's company ranges; re-read when they change
-    salts = Salts(c.store)
+    salts = Salts(c.store, server_secret(s))  # INTENT_SECRET: never stored in ClickHouse
     salts.prefetch(datetime.now(UTC).date())
     c.spool = Spool(
         s.spool_dir, s.spool_max_bytes, s.writer_batch_rows, s.writer_interval_ms / 1000

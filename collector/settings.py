@@ -176,10 +176,15 @@ def _cluster(raw: str) -> str:
     return value
 
 
+SECRET_MIN_LENGTH = 32
+
+
 def _secret(raw: str) -> str:
     value = raw.strip()
-    if len(value) < 32:
-        raise ValueError("expected at least 32 characters (e.g. `openssl rand -hex 32`)")
+    if len(value) < SECRET_MIN_LENGTH:
+        raise ValueError(
+            f"expected at least {SECRET_MIN_LENGTH} characters (`openssl rand -hex 32`)"
+        )
     return value
 
 

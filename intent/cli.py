@@ -81,9 +81,19 @@ def day_arg(raw: str | None, site: SiteConfig) -> date:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    """The starter intent.toml and, unless INTENT_SECRET is set, the server secret beside it;
+    each only if missing."""
+    import os
+
+    from collector.secret import secret_path, write_secret
+
     path = Path(args.config)
+    secret = secret_path(path)
+    wrote = not os.environ.get("INTENT_SECRET") and write_secret(secret)
+    if wrote:
+        print(f"wrote {secret}: the server secret (owner-only; keep it, never in version control)")
     if path.exists():
-        if args.if_missing:
+        if args.if_missing or wrote:
             return 0
         raise CliError(f"{path} already exists; not overwriting it")
     path.write_text(STARTER_CONFIG, encoding="utf-8")
@@ -125,9 +135,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "process only; run 1 worker, or set INTENT_CLICKHOUSE_URL to a ClickHouse server"
         )
     from collector.app import UVICORN_OPTIONS, create_app
+    from collector.secret import server_secret
     from intent.migrate import migrate
 
     _check_spool_dir(s)
+    server_secret(s)  # INTENT_SECRET or its file, made now: before any worker, or one line
     # Migrate here, once, before any worker starts: a locked or unreachable database is then
     # one line, and N workers never race each other through the migrations.
     migrate(open_store(s), s)
@@ -239,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("init", help="write a starter intent.toml")
+    p = sub.add_parser("init", help="write a starter intent.toml and the server secret")
     p.add_argument("--config", default=_config_default())
     p.add_argument("--if-missing", action="store_true", help="do nothing if the file exists")
     p.set_defaults(func=cmd_init)
