@@ -7,12 +7,10 @@ import gc
 import gzip
 import hashlib
 import logging
-import math
 import os
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +37,7 @@ from collector.clientip import _addr, client_ip
 from collector.enrich import Enricher, build_enricher
 from collector.errors import error_body, error_response
 from collector.metrics import Metrics
+from collector.ratelimit import RateLimiter, retry_after
 from collector.secret import server_secret
 from collector.settings import Settings, SiteConfig
 from collector.spool import Spool, SpoolFull
@@ -60,43 +59,6 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "log_level": "warning",
     "http": "collector.httplimits:LimitedHttpToolsProtocol",  # its limits: docs/collector.md
 }
-
-
-class RateLimiter:
-    """Token bucket per client IP; idle buckets are pruned so memory stays bounded."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.buckets: dict[Hashable, tuple[float, float]] = {}
-        self._pruned = time.monotonic()
-
-    def allow(self, key: Hashable, cost: float = 1.0) -> float:
-        """0 if allowed, else seconds until it would be."""
-        now = time.monotonic()
-        tokens, last = self.buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < cost:
-            self.buckets[key] = (tokens, now)
-            return (cost - tokens) / self.rate
-        self.buckets[key] = (tokens - cost, now)
-        if now - self._pruned > 60 or len(self.buckets) > 100_000:
-            idle = self.burst / self.rate
-            self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < idle}
-            self._pruned = now
-        return 0.0
-
-    def wait(self, key: Hashable) -> float:
-        """Seconds until `allow` would pass, spending nothing."""
-        now = time.monotonic()
-        tokens, last = self.buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
-
-
-def retry_after(wait: float) -> str:
-    """A Retry-After value for a limiter's wait: whole seconds, rounded up, at least 1."""
-    return str(max(1, math.ceil(wait)))
 
 
 class RecentIds:
@@ -320,7 +282,12 @@ async def _ingest(c: Collector, scope: Scope, headers: dict[str, str], receive: 
     if auth:
         if not auth.lower().startswith("bearer ") or c.store is None:
             return _error(401, "expected Authorization: Bearer KEY", cors)
-        api_key = await asyncio.to_thread(keys.verify, c.store, auth[7:].strip())
+        try:
+            api_key = await asyncio.to_thread(keys.verify, c.store, auth[7:].strip(), ip)
+        except keys.Throttled as exc:
+            metrics.rejected.labels("429").inc()
+            return _error(429, "too many unknown API keys from this address",
+                          {**cors, "Retry-After": retry_after(exc.wait)})  # fmt: skip
         if api_key is None or api_key.scope != "write":
             metrics.rejected.labels("401").inc()
             return _error(401, "invalid or read-only API key", cors)

@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from collector.app import RateLimiter, retry_after
 from collector.clientip import client_ip
 from collector.errors import error_response
 from collector.pipeline import persistent_visitor_id
+from collector.ratelimit import RateLimiter, retry_after
 from collector.settings import Settings
 from intent import digest, keys
 from intent.schedule import site_today

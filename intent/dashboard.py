@@ -20,9 +20,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from collector.app import Collector, RateLimiter, retry_after, store_of
+from collector.app import Collector, store_of
 from collector.clientip import _addr, _trusted, client_ip
 from collector.enrich import coverage
+from collector.ratelimit import RateLimiter, retry_after
 from collector.settings import SiteConfig
 from intent import digest, keys, scoring, users
 from intent.schedule import site_today

@@ -8,6 +8,7 @@ import hashlib
 import ipaddress
 import logging
 import stat
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def test_the_salts_table_alone_no_longer_reproduces_a_visitor_id(
                for ip in ipaddress.ip_network("127.0.0.0/24")}  # fmt: skip
     assert stored not in guesses
     # With the secret, which lives outside the database, the same derivation does find it.
-    secret = secret_path(server.collector.settings.config_path).read_bytes().strip()
+    secret = server.collector.settings.secret.encode()
     assert _old_visitor_id(visitor_key(secret, salt), site, "127.0.0.1", CHROME_UA) == stored
     # The secret is in no column of the salts table.
     rows = store.query("SELECT salt, secret_check FROM salts")
@@ -101,12 +102,12 @@ def test_the_secret_comes_from_the_setting_or_an_owner_only_file(
     given = make_settings(INTENT_SECRET="x" * 40)
     assert server_secret(given) == b"x" * 40
     assert not secret_path(given.config_path).exists()
-    embedded = make_settings()
+    embedded = replace(make_settings(), secret="")  # INTENT_SECRET unset
     made = server_secret(embedded)
     path = secret_path(embedded.config_path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and len(made) == 64
     assert server_secret(embedded) == made  # read again, never replaced
-    server = make_settings(INTENT_CLICKHOUSE_URL="http://u:p@clickhouse.invalid:8123/intent")
+    server = replace(embedded, clickhouse_url="http://u:p@clickhouse.invalid:8123/intent")
     path.unlink()
     with pytest.raises(SettingsError) as caught:
         server_secret(server)
