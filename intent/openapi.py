@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from intent.api import DEFAULT_LIMIT, DIGEST_FORMATS, MAX_DAYS, MAX_LIMIT
+from intent.api import DEFAULT_LIMIT, DIGEST_FORMATS, FIRST_DAY, LAST_DAY, MAX_DAYS, MAX_LIMIT
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -39,6 +39,11 @@ SITE = {"name": "site", "in": "path", "required": True, "schema": {"type": "stri
 NULLABLE_STRING = {"type": "string"}
 TIMESTAMP = {"type": "string", "format": "date-time"}
 DAY = {"type": "string", "format": "date"}
+# Query parameters say exactly what intent.api accepts (tests/intent/test_api.py checks both
+# against the same strings); a parameter given empty is refused, and no schema admits "".
+SINCE = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
+DIGEST_DAY = {"type": "string", "format": "date",
+              "pattern": "^(19[7-9][0-9]|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}$"}  # fmt: skip
 STR: dict[str, Any] = {"type": "string"}
 INT: dict[str, Any] = {"type": "integer"}
 
@@ -192,9 +197,9 @@ PATHS: dict[str, Any] = {
                 _query("tier", {"type": "string", "pattern": "^[a-z_]{1,20}$"}, "only this tier"),
                 _query("min_score", {"type": "number", "minimum": 0, "maximum": 1e9}, "only companies scoring at least this"),
                 _query("country", {"type": "string", "pattern": "^[A-Za-z]{2}$"}, "ISO 3166 alpha-2"),
-                _query("updated_since", {"type": "string", "format": "date-time"}, "companies whose score, tier or reasons changed at or after this time (ISO 8601)"),
+                _query("updated_since", SINCE, "companies whose score, tier or reasons changed at or after this moment: a date (midnight UTC) or an RFC 3339 date-time with its offset"),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"),
-                _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+                _query("cursor", {"type": "string", "minLength": 1}, "next_cursor of the previous page"),
             ],
             "responses": {
                 "200": {"description": "one page", "content": {"application/json": {"schema": _ref("CompanyPage")}}},
@@ -223,7 +228,7 @@ PATHS: dict[str, Any] = {
             "summary": "the daily digest of a date",
             "parameters": [
                 SITE,
-                _query("date", {"type": "string", "format": "date"}, "YYYY-MM-DD (default: today in the site's time zone)"),
+                _query("date", DIGEST_DAY, f"YYYY-MM-DD from {FIRST_DAY} to {LAST_DAY} (default: today in the site's time zone)"),
                 _query("format", {"type": "string", "enum": list(DIGEST_FORMATS), "default": "json"}, "output format"),
             ],
             "responses": {
