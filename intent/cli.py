@@ -89,7 +89,10 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     path = Path(args.config)
     secret = secret_path(path)
-    wrote = not os.environ.get("INTENT_SECRET") and write_secret(secret)
+    try:
+        wrote = not os.environ.get("INTENT_SECRET") and write_secret(secret)
+    except OSError as exc:
+        raise CliError(f"cannot write {secret}: {exc.strerror} (or set INTENT_SECRET)") from None
     if wrote:
         print(f"wrote {secret}: the server secret (owner-only; keep it, never in version control)")
     if path.exists():
