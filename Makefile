@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 PIP_LOG := $(VENV)/pip.log
 
-.PHONY: run test lint install install-test browser snippet bench demo clean
+.PHONY: run test lint install install-test browser wrk snippet bench demo clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -19,14 +19,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian's Chromium for the browser tests (CI runs as root; no browser download).
-browser:
-	@command -v chromium >/dev/null || { \
-	  echo "installing Debian chromium for browser tests..."; \
+# A Debian package's command, installed once (CI runs as root; nothing is downloaded otherwise).
+define debian_command
+	@command -v $(1) >/dev/null || { \
+	  echo "installing Debian $(1) ($(2))..."; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq >/dev/null && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
-	@command -v chromium >/dev/null || { echo "chromium is required for browser tests and could not be installed" >&2; exit 1; }
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(1) >/dev/null; }
+	@command -v $(1) >/dev/null || { echo "$(1) is required ($(2)) and could not be installed" >&2; exit 1; }
+endef
+
+# Debian's Chromium for the browser tests (no browser download).
+browser:
+	$(call debian_command,chromium,browser tests)
+
+# Debian's wrk: make bench's load generator, also run by make test's bench smoke test.
+wrk:
+	$(call debian_command,wrk,benchmarks)
 
 # The snippet's build tools (terser), exactly as package-lock.json pins them; again only when the
 # lock file changes. Quiet unless npm fails.
@@ -43,7 +52,7 @@ run: $(STAMP)
 	@$(BIN)/intent migrate
 	@$(BIN)/intent serve
 
-test: $(STAMP) browser snippet
+test: $(STAMP) browser wrk snippet
 	@$(BIN)/ruff check collector intent tests bench
 	@$(BIN)/mypy
 	@cd js-snippet && npm test --silent
@@ -55,13 +64,7 @@ lint: $(STAMP)
 	@$(BIN)/ruff format --check collector intent tests bench
 	@$(BIN)/mypy
 
-bench: $(STAMP)
-	@command -v wrk >/dev/null || { \
-	  echo "installing Debian wrk for make bench..."; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq >/dev/null && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
-	@command -v wrk >/dev/null || { echo "wrk is required for make bench and could not be installed" >&2; exit 1; }
+bench: $(STAMP) wrk
 	@$(BIN)/python -m bench
 
 demo: $(STAMP)

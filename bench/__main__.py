@@ -20,9 +20,11 @@ from typing import Any
 from bench import chbench, ingest, micro, report
 
 FULL: dict[str, Any] = {"ingest_seconds": 8.0, "rounds": 7, "latency_seconds": 30.0, "rate": 2000.0,
-        "writer_rows": 500_000, "sizes": [1_000_000, 10_000_000], "reps": 40, "agents": 20_000}  # fmt: skip
+        "writer_rows": 500_000, "sizes": [1_000_000, 10_000_000], "reps": 40, "agents": 20_000,
+        "agent_corpora": True}  # fmt: skip
 SMOKE: dict[str, Any] = {"ingest_seconds": 1.0, "rounds": 1, "latency_seconds": 1.0, "rate": 200.0,
-         "writer_rows": 2_000, "sizes": [2_000, 6_000], "reps": 2, "agents": 200}  # fmt: skip
+         "writer_rows": 2_000, "sizes": [2_000, 6_000], "reps": 2, "agents": 200,
+         "agent_corpora": False}  # fmt: skip
 
 
 def _part(name: str, workdir: Path, size: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         results["load_before"] = report.loadavg()
         results["probe_before_ms"] = report.speed_probe_ms()
         steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-            ("useragents", lambda: micro.user_agents(size["agents"])),
+            ("useragents", lambda: micro.user_agents(size["agents"], size["agent_corpora"])),
             ("snippet", micro.snippet),
             ("ingest", lambda: ingest.run(root / "ingest", size["ingest_seconds"], size["rounds"],
                                           size["latency_seconds"], size["rate"])),

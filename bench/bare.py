@@ -26,7 +26,9 @@ async def healthz(request: Request) -> Response:
 app = Starlette(routes=[Route("/api/event", event, methods=["POST"]), Route("/healthz", healthz)])
 
 if __name__ == "__main__":
-    from collector.app import UVICORN_OPTIONS  # the collector's server options: a fair ceiling
+    from collector.transport import (
+        UVICORN_OPTIONS,  # the collector's server options: a fair ceiling
+    )
 
     # ...except its HTTP protocol: the ceiling is uvicorn's own (the collector's coalesces an
     # answer's two writes into one; docs/benchmarks.md gives the bare app's figure with it).

@@ -15,8 +15,8 @@ import orjson
 
 from bench import datagen, workload
 from collector.settings import Settings, SiteConfig
+from collector.store import Store, ch_time, connect
 from intent.migrate import migrate
-from intent.store import Store, ch_time, connect
 
 PARTS = """
 SELECT sum(bytes_on_disk), sum(rows), count()

@@ -67,7 +67,7 @@ def insert_events(
 ) -> None:
     from datetime import UTC, datetime
 
-    from intent.store import Store
+    from collector.store import Store
 
     assert isinstance(store, Store)
     end = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.000")

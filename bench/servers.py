@@ -147,6 +147,8 @@ def collector_env(workdir: Path, geoip: Path) -> dict[str, str]:
         "INTENT_RATE_LIMIT": "10000000",
         "INTENT_RATE_LIMIT_BURST": "10000000",
         "INTENT_LOG_LEVEL": "warning",
+        # The load's addresses would be looked up in the system resolver: no DNS leaves a bench.
+        "INTENT_RDNS": "false",
     }
 
 

@@ -36,7 +36,7 @@ class _IPv6(_HashOnce, ipaddress.IPv6Address):
 
 
 @lru_cache(maxsize=65536)  # parsing costs ~3 µs and visitors' addresses repeat
-def _addr(text: str) -> IPAddress | None:
+def parse_ip(text: str) -> IPAddress | None:
     text = text.strip().strip("[]")
     try:
         ip = ipaddress.ip_address(text)
@@ -52,7 +52,7 @@ def _addr(text: str) -> IPAddress | None:
 _proxy_memo: tuple[tuple[Network, ...], dict[IPAddress, bool]] = ((), {})
 
 
-def _trusted(ip: IPAddress, proxies: tuple[Network, ...]) -> bool:
+def is_trusted_proxy(ip: IPAddress, proxies: tuple[Network, ...]) -> bool:
     global _proxy_memo
     known, answers = _proxy_memo
     if known is not proxies:
@@ -71,14 +71,14 @@ def client_ip(
 ) -> IPAddress | None:
     """Walk X-Forwarded-For from the right, skipping trusted proxies; a spoofed left part
     written by the client is never reached unless every hop after it is trusted."""
-    ip = _addr(peer) if peer else None
-    if ip is None or not forwarded_for or not _trusted(ip, proxies):
+    ip = parse_ip(peer) if peer else None
+    if ip is None or not forwarded_for or not is_trusted_proxy(ip, proxies):
         return ip
     for hop in reversed(forwarded_for.split(",")):
-        candidate = _addr(hop)
+        candidate = parse_ip(hop)
         if candidate is None:
             return ip
         ip = candidate
-        if not _trusted(ip, proxies):
+        if not is_trusted_proxy(ip, proxies):
             return ip
     return ip

@@ -28,10 +28,10 @@ import httptools
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from collector.app import CoalescingHttpToolsProtocol
 from collector.errors import error_body
 from collector.metrics import Metrics
 from collector.settings import Settings
+from collector.transport import CoalescingHttpToolsProtocol
 
 log = logging.getLogger("intent.collector")
 

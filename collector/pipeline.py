@@ -8,6 +8,7 @@ so steps are tested with no server and no database.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
 from collections.abc import Callable
@@ -15,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from collector import useragent
+from collector import aiagents, useragent
 from collector.beacon import Beacon
 from collector.clientip import IPAddress
 from collector.enrich import UNKNOWN, Company, Enricher, NetworkInfo
 from collector.enrich.freemail import is_free_mail
 from collector.enrich.model import NO_COMPANY
+from collector.enrich.rdns import WEAKER_SOURCES, ReverseDNS
 from collector.settings import SiteConfig
 
 
@@ -54,6 +56,7 @@ class Context:
     salt: Callable[[date], bytes] = lambda day: b"intent-default-salt"
     store_ip_prefix: bool = False
     visitors: VisitorCache = field(default_factory=lambda: VisitorCache())  # see run()
+    rdns: ReverseDNS | None = None  # background reverse DNS (INTENT_RDNS)
 
 
 Step = Callable[[Event, Context], "Event | Drop"]
@@ -107,6 +110,15 @@ def put_network(event: Event, ctx: Context) -> Event | Drop:
     return event
 
 
+def put_ai_agent(event: Event, ctx: Context) -> Event | Drop:
+    """An AI agent browsing for a person has its own traffic class, whatever network it came from
+    (a cloud's, mostly): drop_hosting keeps it, put_company gives it no company."""
+    if event.agent is not None and event.agent.ai_agent:
+        event.network = dataclasses.replace(event.network, traffic_class=aiagents.TRAFFIC_CLASS)
+        event.row["traffic_class"] = aiagents.TRAFFIC_CLASS
+    return event
+
+
 def drop_hosting(event: Event, ctx: Context) -> Event | Drop:
     """Cloud, data-centre, VPN and proxy traffic behaves like bots, not buyers."""
     if event.site.drop_hosting and event.network.traffic_class == "hosting":
@@ -115,13 +127,21 @@ def drop_hosting(event: Event, ctx: Context) -> Event | Drop:
 
 
 def put_company(event: Event, ctx: Context) -> Event | Drop:
-    """identify > the site owner's ranges > MaxMind organisation > ASN organisation."""
+    """identify > the site owner's ranges > MaxMind organisation > reverse DNS > ASN
+    organisation. Reverse DNS answers from its cache; a lookup it starts attributes the visit
+    later (collector.enrich.rdns). An AI agent is nobody's company, even when it fills in a
+    form with a work address."""
     domain = event.beacon.email_domain
     company: Company | None
-    if domain:
+    if event.network.traffic_class == aiagents.TRAFFIC_CLASS:
+        company = None
+    elif domain:
         company = None if is_free_mail(domain) else Company(domain, domain, "", "identify", 1.0)
     else:
         company = ctx.enricher.company(event.ip, event.network, event.site)
+        if ctx.rdns is not None and (company is None or company.source in WEAKER_SOURCES):
+            company = ctx.rdns.company(event.ip, event.network, company, event.site,
+                                       event.row["visitor_id"], event.ts)  # fmt: skip
     event.company = company
     event.row.update(company.fields if company else NO_COMPANY)  # company_key, ..., confidence
     return event
@@ -158,11 +178,12 @@ def put_ip_prefix(event: Event, ctx: Context) -> Event | Drop:
 STEPS: tuple[Step, ...] = (
     drop_dnt,
     put_user_agent,
-    drop_bot,  # bot:empty, bot:headless, bot:http-client, bot:crawler, bot:ua
+    drop_bot,  # bot:empty, bot:too-long, bot:headless, bot:http-client, bot:crawler, bot:ua
     put_visitor_id,
     put_network,  # geo, ASN, organisation, connection type -> traffic class
+    put_ai_agent,  # traffic class ai-agent: kept, counted, never a company
     drop_hosting,  # bot:hosting
-    put_company,  # identify > owner ranges > MaxMind > ASN, with source + confidence
+    put_company,  # identify > owner ranges > MaxMind > reverse DNS > ASN, source + confidence
     drop_excluded,  # excluded:cidr, excluded:domain
     put_ip_prefix,
 )

@@ -1,4 +1,5 @@
-"""Token buckets keyed by a client address or an API key, and the Retry-After they imply."""
+"""Rate limiting: a token bucket per key (a client address, an API key), and the Retry-After
+value a refusal sends."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,8 +54,11 @@ class SiteConfig:
     digest_recipients: tuple[str, ...] = ()
     slack_webhook: str = ""
     webhooks: tuple[WebhookConfig, ...] = ()
-    # Parsed by intent.rules.parse_rules; kept as the parsed object.
-    rules: Any = None
+    # The [sites.NAME.rules] table as written: intent.rules parses and checks it at start-up.
+    rules: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    # Raw [sites.NAME.owners] and [sites.NAME.fit] tables: intent.accounts.config checks them.
+    owners: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    fit: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def allows_origin(self, origin_host: str) -> bool:
         """An Origin host matches a configured domain or one of its subdomains."""
@@ -97,11 +101,19 @@ class Settings:
     idle_timeout_s: float = 5.0
     max_connections: int = 2048
     secret: str = field(default="", repr=False)  # INTENT_SECRET: never in a log line
+    rdns: bool = True
+    dns_servers: tuple[tuple[str, int], ...] = ()  # (address, port); () = the system resolver
     sites: Mapping[str, SiteConfig] = field(default_factory=dict)
 
     @property
     def embedded(self) -> bool:
         return self.clickhouse_url.startswith("chdb://")
+
+
+def site_today(site: SiteConfig, now: datetime | None = None) -> date:
+    """The date it is now where the site's sales team is."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(ZoneInfo(site.timezone)).date()
 
 
 # Every deployment setting: env name -> (field, parser, description). docs/configuration.md
@@ -193,6 +205,31 @@ def _log_level(raw: str) -> str:
     if value not in ("critical", "error", "warning", "info", "debug"):
         raise ValueError("expected one of critical, error, warning, info, debug")
     return value
+
+
+def _dns_servers(raw: str) -> tuple[tuple[str, int], ...]:
+    """'192.0.2.53, [2001:db8::53]:5353, 127.0.0.1:5353' -> ((address, port), ...)."""
+    out: list[tuple[str, int]] = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        host, port = part, "53"
+        if part.startswith("["):
+            host, _, rest = part[1:].partition("]")
+            if rest:
+                if not rest.startswith(":"):
+                    raise ValueError(f"expected [address]:port, got {part!r}")
+                port = rest[1:]
+        elif part.count(":") == 1:
+            host, port = part.split(":")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"{part!r}: a resolver is an IP address, not {host!r}") from None
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(f"{part!r}: port must be 1..65535")
+        out.append((str(address), int(port)))
+    return tuple(out)
 
 
 ENV: dict[str, tuple[str, Any, str]] = {
@@ -309,6 +346,16 @@ ENV: dict[str, tuple[str, Any, str]] = {
         _secret,
         "key of the daily visitor-id salts, never stored in ClickHouse; the same on every replica",
     ),
+    "INTENT_RDNS": (
+        "rdns",
+        _bool,
+        "look visitors' addresses up in reverse DNS to name companies (default true)",
+    ),
+    "INTENT_DNS_SERVERS": (
+        "dns_servers",
+        _dns_servers,
+        "comma-separated resolvers for reverse DNS, address[:port] (default: the system's)",
+    ),
 }
 
 
@@ -328,7 +375,7 @@ def parse_cidrs(values: list[Any], setting: str = "cidr") -> tuple[Network, ...]
 SITE_KEYS = frozenset({
     "domains", "respect_dnt", "allow_visitor_id", "drop_hosting", "exclude_cidrs",
     "exclude_domains", "timezone", "digest_time", "digest_recipients", "slack_webhook",
-    "webhooks", "rules",
+    "webhooks", "rules", "owners", "fit",
 })  # fmt: skip
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})*$")
@@ -390,13 +437,12 @@ def _site(name: str, raw: Any) -> SiteConfig:
     if slack and not slack.startswith(("https://", "http://")):
         raise SettingsError(f"{where}.slack_webhook", "expected an http(s) URL")
     webhooks = _webhooks(where, raw.get("webhooks", []))
-
-    from intent.rules import RulesError, parse_rules  # rules are code the site owner writes
-
-    try:
-        rules = parse_rules(raw.get("rules", {}))
-    except RulesError as exc:
-        raise SettingsError(f"{where}.rules.{exc.rule}", exc.reason) from None
+    rules = raw.get("rules", {})
+    if not isinstance(rules, dict):
+        raise SettingsError(f"{where}.rules", "expected a table")
+    for key in ("owners", "fit"):
+        if not isinstance(raw.get(key, {}), dict):
+            raise SettingsError(f"{where}.{key}", f"expected a [{where}.{key}] table")
 
     return SiteConfig(
         name=name,
@@ -412,6 +458,8 @@ def _site(name: str, raw: Any) -> SiteConfig:
         slack_webhook=slack,
         webhooks=webhooks,
         rules=rules,
+        owners=raw.get("owners", {}),
+        fit=raw.get("fit", {}),
     )
 
 

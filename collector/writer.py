@@ -2,7 +2,8 @@
 
 A segment is inserted as one block whose deduplication token is the segment's name, and is
 deleted only after ClickHouse confirmed it; a failed insert leaves it in the spool and is
-retried with backoff. Drop counts and the daily visitor salt are maintained here too, so the
+retried with backoff. Events whose client-sent id was stored before (a retry after a restart, or
+at another worker) are left out first (collector/storedids.py). Drop counts and the daily visitor salt are maintained here too, so the
 request path never waits on the database.
 """
 
@@ -20,9 +21,12 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import orjson
+
+from collector import storedids
 from collector.metrics import Metrics
 from collector.spool import Spool
-from intent.store import Store, StoreError, release_engine_pages
+from collector.store import Store, StoreError, release_engine_pages
 
 log = logging.getLogger("intent.writer")
 
@@ -162,7 +166,7 @@ class Writer:
         self.interval_s = interval_s
         self.nice = nice  # this thread's CPU priority: below the event loop's (see app.start)
         # Every minute the pages of the embedded engine's library that are mapped but no longer
-        # used are dropped again, as at start-up (intent.store.release_engine_pages): without
+        # used are dropped again, as at start-up (collector.store.release_engine_pages): without
         # it a server's RSS kept ~30 MB more of them after make bench's seven rounds than after
         # three. What is in use faults back in from the page cache (~35k minor faults at most).
         self.release_every_s = release_every_s
@@ -248,25 +252,46 @@ class Writer:
         block = _valid_lines(segment.read_bytes())
         started = time.perf_counter()
         try:
+            checked = storedids.check(self.store, block, segment.stem)
+            block = checked.block
             if block:
                 self.store.insert_json("events", block, dedup_token=f"spool:{segment.stem}")
+            storedids.record(self.store, checked.new_ids, segment.stem)
+        except ValueError as exc:  # a marked row the spool never wrote so (edited, corrupt)
+            self._set_aside(segment, exc)
+            return True
         except StoreError as exc:
             self.metrics.insert_errors.inc()
             if exc.code in DATA_ERRORS:
-                bad = self.spool.quarantine(segment)
-                self.metrics.quarantined.inc()
-                log.error("ClickHouse rejected the data in %s; set aside as %s: %s",
-                          segment.name, bad.name, exc)  # fmt: skip
+                self._set_aside(segment, exc)
                 return True
             self.last_error = str(exc)
             log.warning("insert of %s failed, kept in the spool: %s", segment.name, exc)
             return False
+        self._count_duplicates(checked.duplicates)
         rows = block.count(b"\n")
         self.metrics.batch_rows.observe(rows)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.rows_written.inc(rows)
         self.spool.remove(segment)
         return True
+
+    def _set_aside(self, segment: Path, exc: Exception) -> None:
+        bad = self.spool.quarantine(segment)
+        self.metrics.quarantined.inc()
+        log.error("ClickHouse rejected the data in %s; set aside as %s: %s",
+                  segment.name, bad.name, exc)  # fmt: skip
+
+    def _count_duplicates(self, rows: list[bytes]) -> None:
+        """Events a retry had brought again, left out of the insert: counted like the
+        collector's own duplicates (dropped_events, the dropped metric)."""
+        for line in rows:
+            event = orjson.loads(line)
+            ts = str(event.get("ts", ""))
+            day = date.fromisoformat(ts[:10]) if ts else datetime.now(UTC).date()
+            self.drops.add(str(event.get("site", "")), day, "duplicate")
+        if rows:
+            self.metrics.dropped.labels("duplicate").inc(len(rows))
 
     def flush_drops(self) -> bool:
         counts = self.drops.take()

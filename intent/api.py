@@ -22,14 +22,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from collector import keys
 from collector.clientip import client_ip
 from collector.errors import error_response
-from collector.pipeline import persistent_visitor_id
 from collector.ratelimit import RateLimiter, retry_after
-from collector.settings import Settings
-from intent import digest, keys
-from intent.schedule import site_today
-from intent.store import Store, StoreError, ch_time
+from collector.settings import Settings, site_today
+from collector.store import Store, StoreError, ch_time
+from intent import digest, digest_render, privacy
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2199, 12, 31)  # of a digest
@@ -99,17 +98,6 @@ COMPANY_TIMELINE = """
     ORDER BY day DESC, kind, hits DESC, key
     LIMIT 50 BY day, kind
 """
-VISITOR_COUNTS = """
-    SELECT
-        (SELECT count() FROM events WHERE site = {site:String} AND visitor_id IN {ids:Array(String)}),
-        (SELECT count() FROM daily_activity WHERE site = {site:String} AND visitor_id IN {ids:Array(String)}),
-        (SELECT count() FROM identities WHERE site = {site:String} AND visitor_id IN {ids:Array(String)})
-"""
-FORGET_STATEMENTS = (
-    "DELETE FROM events WHERE site = {site:String} AND visitor_id IN {ids:Array(String)}",
-    "DELETE FROM daily_activity WHERE site = {site:String} AND visitor_id IN {ids:Array(String)}",
-    "DELETE FROM identities WHERE site = {site:String} AND visitor_id IN {ids:Array(String)}",
-)
 
 
 class BadParam(Exception):
@@ -130,7 +118,7 @@ def json_response(value: Any, status: int = 200) -> Response:
 # Query parameters -----------------------------------------------------------------------------
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -139,8 +127,6 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return int(raw)
 
 
-# A date, or an RFC 3339 date-time with its offset: what the spec's `format: date` and
-# `format: date-time` admit (leap second and year 0000 included), nothing more.
 # A date, or an RFC 3339 date-time with its offset: what the spec's `format: date` and
 # `format: date-time` admit (a leap second and year 0000 included), nothing more.
 _SINCE = re.compile(
@@ -254,7 +240,7 @@ def company_filters(request: Request) -> dict[str, Any]:
     return {
         "tier": tier, "country": country, "min_score": min_score, "since": ch_time(since),
         "after_t": ch_time(after_t), "after_k": after_k,
-        "limit": _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        "limit": int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
     }  # fmt: skip
 
 
@@ -333,27 +319,10 @@ def company_profile(store: Store, site: str, company: str, days: int) -> dict[st
     }
 
 
-def forget_visitor(store: Store, site: str, visitor: str) -> dict[str, int]:
-    """Delete one visitor's rows (raw events, daily activity, identities) for a privacy request.
-    `visitor` is the stored id or the site's own id for a persistent visitor. Company-level
-    rollups (daily_companies, company_scores) hold no visitor ids and are left as they are."""
-    ids = [visitor, persistent_visitor_id(site, visitor)]
-    bound = {"site": site, "ids": ids}
-    counts = store.query(VISITOR_COUNTS, bound)[0]
-    if any(counts):
-        for statement in FORGET_STATEMENTS:
-            store.command(statement, bound)
-    return {
-        "events": int(counts[0]),
-        "daily_activity": int(counts[1]),
-        "identities": int(counts[2]),
-    }
-
-
 def render_digest(store: Store, site: str, day: date, fmt: str, timezone: str = "UTC") -> bytes:
     """The daily digest (intent.digest: the same one emailed to sales) in one format."""
     built = digest.build_digest(store, site, day, timezone=timezone)
-    body, _content_type = digest.render(built, fmt)
+    body, _content_type = digest_render.render(built, fmt)
     return body.encode("utf-8")
 
 
@@ -385,14 +354,13 @@ class Api:
             store: Store | None = request.app.state.collector.store
             if store is None:
                 return error_response(503, "starting up", headers={"Retry-After": "5"})
-            auth = request.headers.get("authorization", "")
-            if not auth.lower().startswith("bearer "):
+            token = keys.bearer(request.headers.get("authorization", ""))
+            if token is None:
                 return error_response(
                     401,
                     "expected Authorization: Bearer KEY",
                     headers={"WWW-Authenticate": "Bearer"},
                 )
-            token = auth[7:].strip()
             peer = request.client.host if request.client else None
             ip = str(client_ip(peer, request.headers.get("x-forwarded-for"), self.proxies))
             hit, key = keys.cached(token)
@@ -440,7 +408,6 @@ class Api:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/api/v1/openapi.json", openapi_document, methods=["GET"]),
             Route("/api/v1/sites/{site}/companies", self.guarded(companies), methods=["GET"]),
             Route("/api/v1/sites/{site}/companies/{company:path}", self.guarded(company), methods=["GET"]),
             Route("/api/v1/sites/{site}/digest", self.guarded(digest_endpoint), methods=["GET"]),
@@ -455,7 +422,7 @@ async def companies(request: Request, store: Store, key: keys.ApiKey, site: str)
 
 async def company(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
     query_params(request, {"days"})
-    days = _int_param(request, "days", 30, 1, MAX_DAYS)
+    days = int_param(request, "days", 30, 1, MAX_DAYS)
     name = request.path_params["company"]
     profile = await asyncio.to_thread(company_profile, store, site, name, days)
     if profile is None:
@@ -483,15 +450,5 @@ async def delete_visitor(request: Request, store: Store, key: keys.ApiKey, site:
     visitor = request.path_params["visitor"]
     if not 1 <= len(visitor) <= 200:
         raise BadParam("visitor", "visitor id must be 1 to 200 characters")
-    deleted = await asyncio.to_thread(forget_visitor, store, site, visitor)
+    deleted = await asyncio.to_thread(privacy.forget_visitor, store, site, visitor)
     return json_response({"site": site, "visitor": visitor, "deleted": deleted})
-
-
-async def openapi_document(request: Request) -> Response:
-    from intent.openapi import document
-
-    return Response(document(), media_type="application/json")
-
-
-def routes(settings: Settings) -> list[BaseRoute]:
-    return Api(settings).routes()

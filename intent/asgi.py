@@ -1,9 +1,8 @@
 """ASGI entry for several workers against a ClickHouse server: `uvicorn intent.asgi:app`
 (what `intent serve --workers N` runs in each worker process)."""
 
-from collector.app import create_app
-from collector.settings import load_settings
-from intent.cli import configure_logging
+from intent.server import configure_logging, create_app
+from intent.settings import load_settings
 
 settings = load_settings()
 configure_logging(settings)

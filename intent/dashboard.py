@@ -1,14 +1,12 @@
 """The sales dashboard: server-rendered pages (Jinja2, autoescaped) under /dashboard/.
 
 No JavaScript at all: every page is plain HTML and one CSS file, served with a strict
-Content-Security-Policy. Sign-in is an email + password (`intent users create`) or an API key;
-the session is a random token in an HttpOnly, SameSite=Lax cookie (Secure behind https).
+Content-Security-Policy. A page needs a session (intent.signin: email + password or an API key),
+a random token in an HttpOnly, SameSite=Lax cookie (Secure behind https).
 """
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -20,14 +18,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from collector.app import Collector, store_of
-from collector.clientip import _addr, _trusted, client_ip
+from collector.clientip import is_trusted_proxy, parse_ip
 from collector.enrich import coverage
-from collector.ratelimit import RateLimiter, retry_after
-from collector.settings import SiteConfig
-from intent import digest, keys, scoring, users
-from intent.schedule import site_today
-from intent.store import Store
+from collector.settings import SiteConfig, site_today
+from collector.state import Collector, store_of
+from collector.store import Store
+from intent import digest, digest_render, scoring, users
+from intent.ai_reads import ai_agent_reads
 
 SESSION_COOKIE = "intent_session"
 CSRF_COOKIE = "intent_csrf"
@@ -109,7 +106,9 @@ SELECT toDate(ts) AS day, groupUniqArray(10)(referrer) AS referrers,
 FROM events
 WHERE site = {site:String} AND toDate(ts) BETWEEN {start:Date} AND {day:Date}
   AND (company_key = {company:String}
-       OR (company_key = '' AND visitor_id IN (SELECT visitor_id FROM activity WHERE ck = {company:String})))
+       OR ((company_key = ''
+            OR (visitor_id, toDate(ts), company_key) IN (SELECT visitor_id, day, from_key FROM late))
+           AND visitor_id IN (SELECT visitor_id FROM activity WHERE ck = {company:String})))
 GROUP BY day
 """
 )
@@ -142,21 +141,21 @@ def security_headers(response: Response) -> Response:
     return response
 
 
-def _collector(request: Request) -> Collector:
+def collector_of(request: Request) -> Collector:
     c: Collector = request.app.state.collector
     return c
 
 
-def _forwarded(request: Request, header: str) -> str:
+def forwarded(request: Request, header: str) -> str:
     """A proxy's X-Forwarded-* value, believed only from INTENT_TRUSTED_PROXIES."""
-    peer = _addr(request.client.host) if request.client else None
-    if peer is None or not _trusted(peer, _collector(request).settings.trusted_proxies):
+    peer = parse_ip(request.client.host) if request.client else None
+    if peer is None or not is_trusted_proxy(peer, collector_of(request).settings.trusted_proxies):
         return ""
     return request.headers.get(header, "").split(",")[0].strip().lower()
 
 
 def _is_https(request: Request) -> bool:
-    return request.url.scheme == "https" or _forwarded(request, "x-forwarded-proto") == "https"
+    return request.url.scheme == "https" or forwarded(request, "x-forwarded-proto") == "https"
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -173,18 +172,18 @@ def not_found(request: Request, session: users.Session | None = None) -> HTMLRes
                   message="There is nothing here, or you may not see it.")  # fmt: skip
 
 
-def _cookie(response: Response, request: Request, name: str, value: str, max_age: int | None,
-            samesite: str = "lax") -> None:  # fmt: skip
+def set_cookie(response: Response, request: Request, name: str, value: str,
+               max_age: int | None, samesite: str = "lax") -> None:  # fmt: skip
     response.set_cookie(name, value, max_age=max_age, path="/dashboard", httponly=True,
                         samesite=samesite, secure=_is_https(request))  # type: ignore[arg-type]  # fmt: skip
 
 
 def allowed_sites(request: Request, session: users.Session) -> list[str]:
-    configured = sorted(_collector(request).settings.sites)
+    configured = sorted(collector_of(request).settings.sites)
     return [s for s in configured if not session.sites or s in session.sites]
 
 
-def _safe_next(value: str | None) -> str:
+def safe_next(value: str | None) -> str:
     """Only our own pages: never an absolute or scheme-relative URL (open redirect)."""
     if (
         value
@@ -238,7 +237,7 @@ def _days(request: Request, default: int, maximum: int = 365) -> int:
 
 
 def _site_today(request: Request, site: str) -> date:
-    return site_today(_collector(request).settings.sites[site])
+    return site_today(collector_of(request).settings.sites[site])
 
 
 # ---- pages
@@ -296,7 +295,7 @@ def company_page(request: Request, store: Store, session: users.Session, site: s
             p["hits"] += r["hits"]
             p["engaged_ms"] += r["engaged_ms"]
             p["days"] += 1
-    own = _collector(request).settings.sites[site]
+    own = collector_of(request).settings.sites[site]
     for day_value, v in visits.items():
         if day_value in timeline:  # where they came from: other sites, not our own pages
             timeline[day_value]["referrers"] = sorted(
@@ -361,9 +360,9 @@ def _digest_day(request: Request, site: str) -> date:
 def digest_frame(request: Request, store: Store, session: users.Session, site: str) -> Response:
     """The digest exactly as emailed (intent.digest), framed by the digest page; its inline
     styles are allowed here, and the sandbox lets no script run."""
-    timezone = _collector(request).settings.sites[site].timezone
+    timezone = collector_of(request).settings.sites[site].timezone
     built = digest.build_digest(store, site, _digest_day(request, site), timezone=timezone)
-    html, _content_type = digest.render(built, "html")
+    html, _content_type = digest_render.render(built, "html")
     headers = {
         **SECURITY_HEADERS,
         "Content-Security-Policy": DIGEST_CSP,
@@ -379,8 +378,9 @@ def coverage_page(request: Request, store: Store, session: users.Session, site: 
     def shares(counts: dict[str, int]) -> list[dict[str, Any]]:
         return [{"name": name, "views": n, "share": cov.share(n)} for name, n in counts.items()]
 
+    ai = ai_agent_reads(store, site, _site_today(request, site), days)  # counted, never scored
     return page(request, "coverage.html", session, site, "coverage", days=days, cov=cov,
-                by_class=shares(cov.by_class), by_source=shares(cov.by_source))  # fmt: skip
+                by_class=shares(cov.by_class), by_source=shares(cov.by_source), ai=ai)  # fmt: skip
 
 
 def dropped_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
@@ -402,103 +402,12 @@ def install_page(request: Request, store: Store, session: users.Session, site: s
     scheme = "https" if _is_https(request) else request.url.scheme
     base = f"{scheme}://{request.url.netloc}"
     recent = store.query_dicts(ACCEPTED, {"site": site, "days": 1})[0]
-    config = _collector(request).settings.sites[site]
+    config = collector_of(request).settings.sites[site]
     return page(request, "install.html", session, site, "install", base=base,
                 domains=config.domains, recent=recent)  # fmt: skip
 
 
-# ---- sign-in, sign-out, site picker
-
-
-async def login(request: Request) -> Response:
-    c = _collector(request)
-    store = store_of(request.app)
-    if request.method == "GET":
-        current = await asyncio.to_thread(
-            users.session, store, request.cookies.get(SESSION_COOKIE, "")
-        )
-        if current is not None:  # already signed in: straight on
-            return security_headers(
-                RedirectResponse(_safe_next(request.query_params.get("next")), 303)
-            )
-        token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
-        response = render(request, "login.html", csrf=token, error="",
-                          next=_safe_next(request.query_params.get("next")))  # fmt: skip
-        _cookie(response, request, CSRF_COOKIE, token, 3600, samesite="strict")
-        return response
-    form = await request.form()
-    next_url = _safe_next(str(form.get("next", "")))
-    token = request.cookies.get(CSRF_COOKIE, "")
-    if (
-        not token
-        or not secrets.compare_digest(token, str(form.get("csrf", "")))
-        or not _same_origin(request)
-    ):
-        return render(request, "login.html", 403, csrf=secrets.token_urlsafe(24), next=next_url,
-                      error="The sign-in form expired. Please try again.")  # fmt: skip
-    limiter = _login_limiter(request)
-    ip = client_ip(request.client.host if request.client else None,
-                   request.headers.get("x-forwarded-for"), c.settings.trusted_proxies)  # fmt: skip
-    wait = limiter.allow(str(ip))
-    if wait:
-        response = render(request, "login.html", 429, csrf=token, next=next_url,
-                          error="Too many sign-in attempts. Wait a minute and try again.")  # fmt: skip
-        response.headers["Retry-After"] = retry_after(wait)
-        return response
-    api_key = str(form.get("api_key", "")).strip()
-    opened: tuple[str, str] | None = None
-    if api_key:
-        key = await asyncio.to_thread(keys.verify, store, api_key)
-        if key is not None:
-            opened = await asyncio.to_thread(
-                users.open_session, store, "key", key.prefix, key.sites
-            )
-    else:
-        user = await asyncio.to_thread(users.authenticate, store, str(form.get("email", "")),
-                                       str(form.get("password", "")))  # fmt: skip
-        if user is not None:
-            opened = await asyncio.to_thread(users.open_session, store, "user", user.user_id, ())
-    if opened is None:
-        return render(request, "login.html", 401, csrf=token, next=next_url,
-                      email=str(form.get("email", ""))[:200],
-                      error="That email and password, or that API key, did not match.")  # fmt: skip
-    signed_in = RedirectResponse(next_url, status_code=303)
-    _cookie(signed_in, request, SESSION_COOKIE, opened[0], None)
-    signed_in.delete_cookie(CSRF_COOKIE, path="/dashboard")
-    return security_headers(signed_in)
-
-
-def _same_origin(request: Request) -> bool:
-    """A form post must come from our own pages (SameSite is the first line; this the second)."""
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    hosts = {request.headers.get("host", "").lower(), _forwarded(request, "x-forwarded-host")}
-    return origin.split("://", 1)[-1].lower() in hosts - {""}
-
-
-def _login_limiter(request: Request) -> RateLimiter:
-    limiter: RateLimiter | None = getattr(request.app.state, "login_limiter", None)
-    if limiter is None:  # ten tries at once, then one every five seconds per address
-        limiter = request.app.state.login_limiter = RateLimiter(0.2, 10)
-    return limiter
-
-
-async def logout(request: Request) -> Response:
-    store = store_of(request.app)
-    token = request.cookies.get(SESSION_COOKIE, "")
-    form = await request.form()
-    session = await asyncio.to_thread(users.session, store, token)
-    if session is not None:
-        if not secrets.compare_digest(session.csrf, str(form.get("csrf", ""))) or not _same_origin(
-            request
-        ):
-            return render(request, "error.html", 403, session=session,
-                          message="The sign-out form expired. Please try again.")  # fmt: skip
-        await asyncio.to_thread(users.revoke_session, store, token)
-    response = RedirectResponse("/dashboard/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/dashboard")
-    return security_headers(response)
+# ---- site picker
 
 
 def home(request: Request) -> Response:
@@ -554,8 +463,6 @@ def routes() -> list[BaseRoute]:
         Route("/", root, methods=["GET"]),
         Route("/dashboard", root, methods=["GET"]),
         Route("/dashboard/", home, methods=["GET"]),
-        Route("/dashboard/login", login, methods=["GET", "POST"]),
-        Route("/dashboard/logout", logout, methods=["POST"]),
         Route("/dashboard/static/{name}", static, methods=["GET"]),
         site_route("/companies", "companies", companies_page),
         site_route("/companies/{company:path}", "company", company_page),

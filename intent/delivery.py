@@ -23,15 +23,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from collector.settings import Settings, SettingsError
-from intent.digest import (
-    Digest,
-    build_digest,
-    email_subject,
-    render_html,
-    render_slack,
-    render_text,
-)
-from intent.store import Store
+from collector.store import Store
+from intent.digest import Digest, build_digest
+from intent.digest_render import email_subject, render_html, render_slack, render_text
 
 log = logging.getLogger("intent.delivery")
 

@@ -11,12 +11,14 @@ and issues `ALTER TABLE ... MODIFY TTL` when they differ.
 
 from __future__ import annotations
 
+import argparse
 import re
 from dataclasses import dataclass
 from importlib import resources
 
 from collector.settings import Settings
-from intent.store import Store
+from collector.store import Store, StoreError
+from intent.command import open_store, settings
 
 LEDGER = """
 CREATE TABLE IF NOT EXISTS schema_migrations ${ON_CLUSTER}
@@ -155,3 +157,29 @@ def dry_run(settings: Settings, store: Store | None = None) -> str:
             parts.append(f"-- retention: {settings.retention_days} days")
             parts.extend(s + ";" for s in changes)
     return "\n".join(parts)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    s = settings(require_config=False)
+    if args.dry_run:
+        store = None
+        if not args.all:
+            try:
+                store = open_store(s)
+            except StoreError as exc:
+                print(f"-- {exc}: showing every migration")
+        print(dry_run(s, store))
+        return 0
+    done = migrate(open_store(s), s)
+    for line in done:
+        print(line)
+    if not done:
+        print("schema is up to date")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("migrate", help="apply pending schema migrations")
+    p.add_argument("--dry-run", action="store_true", help="print the SQL, change nothing")
+    p.add_argument("--all", action="store_true", help="with --dry-run: every migration")
+    p.set_defaults(func=cmd_migrate)

@@ -1,5 +1,6 @@
-"""The OpenAPI 3.1 document of /api/v1, built from code beside the routes (tests/intent/
-test_openapi.py checks every route is described and that responses match it)."""
+"""The OpenAPI 3.1 document of /api/v1, built from code beside the routes and served at
+/api/v1/openapi.json (tests/intent/test_openapi.py checks every route is described and that
+responses match it)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from functools import cache
 from typing import Any
 
 import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
+from intent.accounts.api import MAX_ACCOUNTS
+from intent.accounts.fields import MAX_EMPLOYEES, MAX_REVENUE, TEXT_LIMITS
 from intent.api import DEFAULT_LIMIT, DIGEST_FORMATS, FIRST_DAY, LAST_DAY, MAX_DAYS, MAX_LIMIT
 
 
@@ -169,6 +175,102 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+NULLABLE_INT: dict[str, Any] = {"type": ["integer", "null"]}
+GRADE = {
+    "type": ["string", "null"],
+    "enum": ["A", "B", "C", "D", "?", None],
+    "description": "fit grade from [sites.S.fit]; ? when fields to judge are missing, null when no fit is configured",
+}
+STAGE = {
+    "type": "string",
+    "enum": ["customer", "opportunity", "lead", "partner", "other", ""],
+    "description": "what the CRM stage means; crm_stage is the CRM's own value",
+}
+ACCOUNT_FIELDS: dict[str, Any] = {
+    "crm_id": STR,
+    "name": STR,
+    "domain": {"type": "string", "description": "registrable domain"},
+    "owner": {"type": "string", "description": "owner's name (or address); empty when none"},
+    "owner_email": {
+        "type": ["string", "null"],
+        "description": "null: unowned (no mapping in [sites.S.owners])",
+    },
+    "stage": STAGE,
+    "crm_stage": STR,
+    "fit": GRADE,
+    "fit_reasons": _list_of(STR),
+}
+SCHEMAS["Account"] = _object(
+    ["domain", "name", "owner", "owner_email", "stage", "fit", "fit_reasons", "updated_at"],
+    **ACCOUNT_FIELDS,
+    industry=STR,
+    employees=NULLABLE_INT,
+    revenue={"type": ["number", "null"]},
+    country={"type": "string", "description": "ISO 3166-1 alpha-2, or empty"},
+    updated_at={**TIMESTAMP, "description": "when an import or PUT last changed it"},
+)
+SCHEMAS["AccountPage"] = _object(
+    ["data", "has_more", "next_cursor"],
+    data=_list_of(_ref("Account")),
+    has_more={"type": "boolean"},
+    next_cursor={"type": ["string", "null"]},
+)
+
+
+def _text(name: str) -> dict[str, Any]:
+    return {"type": ["string", "null"], "maxLength": TEXT_LIMITS[name]}
+
+
+SCHEMAS["AccountInput"] = {
+    "type": "object",
+    "required": ["domain"],
+    "additionalProperties": False,
+    "description": "a field left out keeps its stored value; null or empty clears it",
+    "properties": {
+        "domain": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 2000,
+            "description": "a domain or web address; stored as its registrable domain",
+        },
+        "name": _text("name"),
+        "industry": _text("industry"),
+        "employees": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_EMPLOYEES},
+        "revenue": {"type": ["number", "null"], "minimum": 0, "maximum": MAX_REVENUE},
+        "country": {
+            "type": ["string", "null"],
+            "maxLength": 100,
+            "description": "a country name or ISO 3166 code",
+        },
+        "owner": {
+            **_text("owner"),
+            "description": "an email address, or a name mapped in [sites.S.owners]",
+        },
+        "stage": {
+            **_text("stage"),
+            "description": "HubSpot lifecycle stage or Salesforce type, as the CRM writes it",
+        },
+        "crm_id": _text("crm_id"),
+    },
+}
+SCHEMAS["AccountsWritten"] = _object(
+    ["added", "updated", "unchanged", "skipped", "errors", "unmapped_owners"],
+    added=INT,
+    updated=INT,
+    unchanged=INT,
+    skipped=INT,
+    errors=_list_of(
+        _object(
+            ["index", "field", "message"],
+            index=INT,
+            field={"type": ["string", "null"]},
+            message=STR,
+        )
+    ),
+    unmapped_owners=_list_of(STR),
+)
+
+
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -241,6 +343,38 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/sites/{site}/accounts": {
+        "get": {
+            "operationId": "listAccounts",
+            "summary": "the site's CRM accounts by (updated_at, domain): incremental sync with updated_since and cursor",
+            "parameters": [
+                SITE,
+                _query("updated_since", SINCE, "accounts changed at or after this moment: a date (midnight UTC) or an RFC 3339 date-time with its offset"),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"),
+                _query("cursor", {"type": "string", "minLength": 1}, "next_cursor of the previous page"),
+            ],
+            "responses": {
+                "200": {"description": "one page", "content": {"application/json": {"schema": _ref("AccountPage")}}},
+                **ERRORS,
+            },
+        },
+        "put": {
+            "operationId": "putAccounts",
+            "summary": f"add or update up to {MAX_ACCOUNTS} accounts by domain (write scope); a bad one is reported by index, the rest are stored",
+            "parameters": [SITE],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _object(
+                    ["accounts"], accounts={"type": "array", "maxItems": MAX_ACCOUNTS, "items": _ref("AccountInput")})}},
+            },
+            "responses": {
+                "200": {"description": "what changed, and each object that could not be stored", "content": {"application/json": {"schema": _ref("AccountsWritten")}}},
+                "403": _error("the key is read-only"),
+                "413": _error("body larger than 4 MiB"),
+                **ERRORS,
+            },
+        },
+    },
     "/api/v1/sites/{site}/visitors/{visitor}": {
         "delete": {
             "operationId": "forgetVisitor",
@@ -281,3 +415,11 @@ def spec() -> dict[str, Any]:
 @cache
 def document() -> bytes:
     return orjson.dumps(spec())
+
+
+async def openapi_document(request: Request) -> Response:
+    return Response(document(), media_type="application/json")
+
+
+def routes() -> list[BaseRoute]:
+    return [Route("/api/v1/openapi.json", openapi_document, methods=["GET"])]

@@ -1,10 +1,11 @@
-"""CLI commands through the running server when it holds the embedded database.
+"""CLI commands run by the server while it holds the embedded database.
 
 chDB lets one process open a database, so while `intent serve` runs, `intent keys create` (or
 any command that needs the database) cannot open it. The server then runs the command for the
-CLI: at start it writes a random token to `<spool dir>/cli.token` (mode 0600, so only the same
-user can read it), and `POST /api/cli` from a loopback address with that token runs the command
-inside the server and answers its output and exit status.
+CLI (which sends it with intent.forward): at start it writes a random token to
+`<spool dir>/cli.token` (mode 0600, so only the same user can read it), and `POST /api/cli` from
+a loopback address with that token runs the command inside the server and answers its output
+and exit status.
 """
 
 from __future__ import annotations
@@ -15,28 +16,23 @@ import io
 import ipaddress
 import os
 import secrets
-import sys
 import threading
 from contextlib import redirect_stderr, redirect_stdout
-from pathlib import Path
 
-import httpx
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from collector.errors import error_response
+from collector.keys import bearer
 from collector.settings import Settings
+from intent import commands
+from intent.command import SERVER_SETTINGS
+from intent.forward import TOKEN_FILE, token_path
 
-TOKEN_FILE = "cli.token"  # noqa: S105 (a file name)
 REFUSED = ("serve", "init")
 _run_lock = threading.Lock()  # stdout/stderr are redirected for the whole process meanwhile
-_inside = threading.local()  # a command run by the server never forwards to itself
-
-
-def token_path(settings: Settings) -> Path:
-    return settings.spool_dir / TOKEN_FILE
 
 
 def publish_token(settings: Settings) -> str | None:
@@ -65,18 +61,14 @@ def withdraw_token(settings: Settings, token: str | None) -> None:
 
 def run_here(argv: list[str], settings: Settings) -> tuple[int, str, str]:
     """Run `intent ARGV` in this process with this server's settings."""
-    from intent.cli import SERVER_SETTINGS, main
-
     out, err = io.StringIO(), io.StringIO()
     with _run_lock, redirect_stdout(out), redirect_stderr(err):
-        _inside.active = True
-        SERVER_SETTINGS.set(settings)
+        SERVER_SETTINGS.set(settings)  # also tells the command it runs inside the server
         try:
-            code = main(argv)
+            code = commands.main(argv)
         except SystemExit as exc:  # argparse: usage errors and --help
             code = exc.code if isinstance(exc.code, int) else 1
         finally:
-            _inside.active = False
             SERVER_SETTINGS.set(None)
     return code, out.getvalue(), err.getvalue()
 
@@ -94,7 +86,7 @@ async def run_endpoint(request: Request) -> Response:
     proxied = "x-forwarded-for" in request.headers or "forwarded" in request.headers
     if token is None or not _loopback(peer) or proxied:
         return error_response(404, "not found")
-    given = request.headers.get("authorization", "")[7:].strip()
+    given = bearer(request.headers.get("authorization", "")) or ""
     if not hmac.compare_digest(given.encode(), token.encode()):
         return error_response(401, "invalid CLI token")
     try:
@@ -113,50 +105,3 @@ async def run_endpoint(request: Request) -> Response:
 
 def routes() -> list[BaseRoute]:
     return [Route("/api/cli", run_endpoint, methods=["POST"])]
-
-
-FILE_SUFFIXES = (".csv", ".toml", ".mmdb", ".json", ".txt")
-
-
-def absolute_files(argv: list[str], cwd: Path | None = None) -> list[str]:
-    """The server runs a forwarded command in its own working directory: file arguments that
-    exist here are sent as absolute paths (`ranges import ranges.csv`, `rules test --rules x`)."""
-    base = cwd or Path.cwd()
-    out = []
-    for arg in argv:
-        option, eq, value = (
-            arg.rpartition("=") if arg.startswith("--") and "=" in arg else ("", "", arg)
-        )
-        path = Path(value)
-        looks_like_file = "/" in value or path.suffix in FILE_SUFFIXES
-        if value and looks_like_file and not path.is_absolute() and (base / path).is_file():
-            value = str((base / path).resolve())
-        out.append(f"{option}{eq}{value}")
-    return out
-
-
-def forward(argv: list[str]) -> int | None:
-    """Run the command in the local server that holds the database; None if there is none."""
-    from collector.settings import SettingsError, load_settings
-
-    if getattr(_inside, "active", False):
-        return None
-    argv = absolute_files(argv)
-    try:
-        settings = load_settings(require_config=False)
-        token = token_path(settings).read_text(encoding="ascii").strip()
-    except (SettingsError, OSError):
-        return None
-    host = settings.host if settings.host not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
-    host = f"[{host}]" if ":" in host else host
-    try:
-        r = httpx.post(f"http://{host}:{settings.port}/api/cli", content=orjson.dumps({"argv": argv}),
-                       headers={"Authorization": f"Bearer {token}"}, timeout=600, trust_env=False)  # fmt: skip
-        result = r.json() if r.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
-        return None
-    if not isinstance(result, dict):
-        return None
-    sys.stdout.write(str(result.get("stdout", "")))
-    sys.stderr.write(str(result.get("stderr", "")))
-    return int(result.get("code", 1))

@@ -2,9 +2,11 @@
 
 One background thread. Every `interval_s` (an hour) it scores today for each site (and, on the
 first run of a new local day, the previous day once more, so its snapshot has its last hours);
-when a site's local `digest_time` passes, it scores that site again and sends its digest. The digest and
-webhook modules are found lazily (`send_digest`, `enqueue`), so scoring runs without them.
-A restart after the digest time does not send that day's digest again (nothing is persisted).
+when a site's local `digest_time` passes, it scores that site again and sends its digest
+(intent.delivery); after each scoring run the webhook outbox gets the tier changes
+(intent.webhooks). Each digest sent is recorded in `digest_sends`: a restart after the digest
+time does not send that day's digest again, and one due while the server was down still goes
+out up to 12 hours late.
 Server processes sharing a spool directory (`--workers N`) run it in one of them: the one holding
 `<spool dir>/schedule.lock`; another takes over if that process exits.
 """
@@ -20,9 +22,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.settings import Settings, SiteConfig
+from collector.settings import Settings, SiteConfig, site_today
+from collector.store import Store, ch_time
+from intent import delivery, webhooks
 from intent.scoring import CompanyScore, score_site
-from intent.store import Store, ch_time
 
 log = logging.getLogger("intent.schedule")
 
@@ -30,12 +33,6 @@ log = logging.getLogger("intent.schedule")
 AfterScoring = Callable[[Store, SiteConfig, Sequence[CompanyScore]], None]
 # Called at a site's digest time with the site-local day (email / Slack).
 SendDigest = Callable[[Settings, Store, SiteConfig, date], Any]
-
-
-def site_today(site: SiteConfig, now: datetime | None = None) -> date:
-    """The date it is now where the site's sales team is."""
-    now = now or datetime.now(UTC)
-    return now.astimezone(ZoneInfo(site.timezone)).date()
 
 
 def digest_moment(site: SiteConfig, day: date) -> datetime:
@@ -47,16 +44,12 @@ def digest_moment(site: SiteConfig, day: date) -> datetime:
 
 def webhooks_enqueue(store: Store, site: SiteConfig, scores: Sequence[CompanyScore]) -> None:
     """Hand the scores to the webhook outbox."""
-    from intent.webhooks import enqueue
-
-    enqueue(store, site, scores)
+    webhooks.enqueue(store, site, scores)
 
 
 def send_digest(settings: Settings, store: Store, site: SiteConfig, day: date) -> Any:
     """Send the site's digest (email and Slack) through intent.delivery."""
-    from intent.delivery import send_digest as deliver
-
-    return deliver(settings, store, site.name, day)
+    return delivery.send_digest(settings, store, site.name, day)
 
 
 def score_and_notify(

@@ -1,9 +1,9 @@
 """Company scores: pure scoring of one company's rollup activity, and daily snapshots per site.
 
 `score_company` is pure (rules + activity + day -> score, tier, reasons). `compute_scores` reads
-only the rollups (`daily_activity`, `daily_companies`, `identities`) for the rules' window and
-scores every company; `score_site` adds transitions against the previous snapshot and writes the
-day's rows to `company_scores`. How the numbers work: docs/scoring.md.
+only the rollups (`daily_activity`, `daily_companies`, `identities`, `attributions`) for the
+rules' window and scores every company; `score_site` adds transitions against the previous
+snapshot and writes the day's rows to `company_scores`. How the numbers work: docs/scoring.md.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from collector.settings import SiteConfig
+from collector.store import Store, ch_time
 from intent.rules import Rules, parse_rules
-from intent.store import Store, ch_time
 
 log = logging.getLogger("intent.scoring")
 
@@ -138,9 +138,12 @@ def transition(tier: str, previous: str) -> str:
 # --- Reading the rollups -------------------------------------------------------------------
 
 # Activity per company in the window. A visitor's anonymous activity (company_key '') is
-# attributed to the company they identified as (identities) within the same window. The
-# AggregatingMergeTree rows are not merged first: sum/min/max re-aggregate at any grain.
-# (The dashboard's company page reads it too, so it shows the visits the score counted.)
+# attributed to the company they identified as (identities) within the same window; failing
+# that, to a company found for that visit later (attributions: a reverse-DNS answer that arrived
+# after the visit was stored), which also replaces the AS owner the visit was stored with
+# (`from_key`). The AggregatingMergeTree rows are not merged first: sum/min/max re-aggregate at
+# any grain. (The dashboard's company page reads it too, so it shows the visits the score
+# counted.)
 _ATTRIBUTED = """
     ident AS (
         SELECT visitor_id, argMax(company_domain, ts) AS domain
@@ -148,10 +151,17 @@ _ATTRIBUTED = """
         WHERE site = {site:String} AND toDate(ts) BETWEEN {start:Date} AND {day:Date}
         GROUP BY visitor_id
     ),
+    late AS (
+        SELECT visitor_id, day, from_key, argMax(company_key, ts) AS ck
+        FROM attributions
+        WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date}
+        GROUP BY visitor_id, day, from_key
+    ),
     activity AS (
         SELECT company_key AS ck, visitor_id, day, kind, key, hits, engaged_ms, first_ts, last_ts
         FROM daily_activity
         WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date} AND company_key != ''
+          AND (visitor_id, day, company_key) NOT IN (SELECT visitor_id, day, from_key FROM late)
         UNION ALL
         SELECT i.domain AS ck, a.visitor_id AS visitor_id, a.day AS day, a.kind AS kind,
                a.key AS key, a.hits AS hits, a.engaged_ms AS engaged_ms, a.first_ts AS first_ts,
@@ -160,6 +170,15 @@ _ATTRIBUTED = """
         INNER JOIN ident AS i ON a.visitor_id = i.visitor_id
         WHERE a.site = {site:String} AND a.day BETWEEN {start:Date} AND {day:Date}
           AND a.company_key = ''
+        UNION ALL
+        SELECT l.ck AS ck, a.visitor_id AS visitor_id, a.day AS day, a.kind AS kind,
+               a.key AS key, a.hits AS hits, a.engaged_ms AS engaged_ms, a.first_ts AS first_ts,
+               a.last_ts AS last_ts
+        FROM daily_activity AS a
+        INNER JOIN late AS l
+            ON a.visitor_id = l.visitor_id AND a.day = l.day AND a.company_key = l.from_key
+        WHERE a.site = {site:String} AND a.day BETWEEN {start:Date} AND {day:Date}
+          AND (a.company_key != '' OR a.visitor_id NOT IN (SELECT visitor_id FROM ident))
     )
 """
 
@@ -312,7 +331,10 @@ def _utc(t: datetime) -> datetime:
 
 
 def rules_of(site: SiteConfig) -> Rules:
-    return site.rules if isinstance(site.rules, Rules) else parse_rules({})
+    """The site's rules, parsed from its [sites.NAME.rules] table (intent.settings checked it at
+    start-up); a SiteConfig built in code may carry parsed Rules already."""
+    rules: object = site.rules
+    return rules if isinstance(rules, Rules) else parse_rules(site.rules)
 
 
 def rule_params(rules: Rules) -> dict[str, Any]:

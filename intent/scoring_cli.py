@@ -11,15 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from collector.settings import Settings, SiteConfig
+from intent.command import CliError, day_arg, open_store, settings
+from intent.migrate import migrate
 from intent.rules import Rules, RulesError, parse_rules
+from intent.schedule import score_and_notify
 from intent.scoring import CompanyScore, compute_scores, rules_of
 
 TIERS = ("hot", "warm", "cold")
 
 
 def _sites(s: Settings, name: str | None) -> list[SiteConfig]:
-    from intent.cli import CliError
-
     if name is None:
         if not s.sites:
             raise CliError(f"no sites in {s.config_path}")
@@ -36,10 +37,6 @@ def tally(scores: Sequence[CompanyScore]) -> str:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from intent.cli import day_arg, open_store, settings
-    from intent.migrate import migrate
-    from intent.schedule import score_and_notify
-
     s = settings()
     sites = _sites(s, args.site)
     store = open_store(s)
@@ -61,8 +58,6 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def load_rules_file(path: Path, site: str) -> Rules:
     """A rules file: a whole intent.toml (its [sites.SITE.rules]), a [rules] table, or bare rules."""
-    from intent.cli import CliError
-
     try:
         doc: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -121,8 +116,6 @@ def tier_changes(
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
-    from intent.cli import CliError, day_arg, open_store, settings
-
     s = settings()
     [site] = _sites(s, args.site)
     new_rules = load_rules_file(Path(args.rules), site.name)

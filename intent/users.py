@@ -18,8 +18,10 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from intent import keys
-from intent.store import Store, StoreLockedError
+from collector import keys
+from collector.store import Store, StoreLockedError
+from intent.command import CliError, inside_server, open_store, settings
+from intent.forward import forward
 
 # scrypt cost: 2**15 x 8 x 1 uses 32 MiB and ~0.1 s, so a stolen table is slow to crack
 # while a sign-in stays quick on a 2-core machine.
@@ -266,9 +268,7 @@ def revoke_session(store: Store, token: str) -> None:
 
 
 def _read_password(args: argparse.Namespace) -> str:
-    from intent import remote
-
-    if getattr(remote._inside, "active", False):  # run by the server: its stdin is not ours
+    if inside_server():  # run by the server: its stdin is not ours
         raise UserError("the password must come hashed when the server runs this command")
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -281,8 +281,6 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    from intent.cli import CliError, open_store, settings
-
     s = settings(require_config=False)
     try:
         if args.users_command == "list":
@@ -309,8 +307,6 @@ def cmd_users(args: argparse.Namespace) -> int:
         try:
             store = open_store(s)
         except StoreLockedError:  # the running server holds the database: it runs the command
-            from intent import remote
-
             argv = [
                 "users",
                 args.users_command,
@@ -320,7 +316,7 @@ def cmd_users(args: argparse.Namespace) -> int:
                 password_hash,
             ]
             argv += [f"--site={x}" for x in sites]
-            forwarded = remote.forward(argv)
+            forwarded = forward(argv)
             if forwarded is None:
                 raise
             return forwarded

@@ -29,7 +29,8 @@ from standardwebhooks import Webhook
 
 from collector.metrics import Metrics
 from collector.settings import Settings, SiteConfig, WebhookConfig
-from intent.store import Store, StoreError, ch_time
+from collector.store import Store, StoreError, ch_time
+from intent.command import open_store, settings
 
 log = logging.getLogger("intent.webhooks")
 
@@ -367,8 +368,6 @@ def start(store: Store, settings: Settings, metrics: Metrics | None = None) -> D
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    from intent.cli import open_store, settings
-
     store = open_store(settings())
     bound = {"site": args.site or "", "limit": args.limit}
     if args.attempts:

@@ -24,10 +24,13 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, sync_playwright
 
-from collector.app import UVICORN_OPTIONS, Collector, create_app
-from collector.settings import Settings, load_settings
+from collector.settings import Settings
+from collector.state import Collector
+from collector.store import Store, connect
+from collector.transport import UVICORN_OPTIONS
 from intent.migrate import migrate
-from intent.store import Store, connect
+from intent.server import create_app
+from intent.settings import load_settings
 
 CHROME_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -87,6 +90,9 @@ def make_settings(tmp_path: Path, ch_url: str, store: Store) -> SettingsFactory:
             "INTENT_SPOOL_DIR": str(tmp_path / f"spool-{next(_sites)}"),
             "INTENT_WRITER_INTERVAL_MS": "200",
             "INTENT_SECRET": TEST_SECRET,  # one for the session's database, as replicas share one
+            # Reverse DNS would ask the system resolver about visitors' addresses: tests turn it
+            # on with a loopback DNS server of their own (tests/collector/enrich/dnsserver.py).
+            "INTENT_RDNS": "false",
             **env,
         }
         return load_settings(values)

@@ -16,8 +16,9 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, Page
 
-from intent import keys, scoring
-from intent.store import Store
+from collector import keys
+from collector.store import Store
+from intent import scoring
 from tests.conftest import CHROME_UA, LiveServer
 from tests.intent.dashboard_data import PASSWORD, Company, event_rows, make_user, score_rows
 

@@ -5,16 +5,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from intent.store import Store
+from collector.store import Store
 
 _WINDOW = (
     "site = {site:String} AND type = 'pageview' AND ts >= now64(3) - toIntervalDay({days:UInt32})"
 )
-# An unidentified page view of a visitor who later identified is attributed by intent.
+# An unidentified page view of a visitor who later identified is attributed by intent, and so
+# is one whose reverse-DNS answer arrived after it was stored (attributions; it may also replace
+# the AS owner the view was stored with).
+_IDENTIFIED = "visitor_id IN (SELECT visitor_id FROM identities WHERE site = {site:String})"
+_LATE = (
+    "(visitor_id, toDate(ts), {key}) IN "
+    "(SELECT visitor_id, day, from_key FROM attributions WHERE site = {{site:String}})"
+)
 BY_SOURCE = f"""
-SELECT multiIf(company_source != '', company_source,
-               visitor_id IN (SELECT visitor_id FROM identities WHERE site = {{site:String}}),
-               'identify (earlier visit)', 'none') AS source,
+SELECT multiIf(company_key != '' AND {_LATE.format(key="company_key")}, 'rdns (later answer)',
+               company_source != '', company_source,
+               {_IDENTIFIED}, 'identify (earlier visit)',
+               {_LATE.format(key="''")}, 'rdns (later answer)',
+               'none') AS source,
        count() AS views
 FROM events WHERE {_WINDOW}
 GROUP BY source ORDER BY views DESC, source
@@ -25,8 +34,7 @@ GROUP BY traffic_class ORDER BY views DESC, traffic_class
 """
 VISITORS = f"""
 SELECT uniqExact(visitor_id) AS visitors,
-       uniqExactIf(visitor_id, company_key != ''
-                   OR visitor_id IN (SELECT visitor_id FROM identities WHERE site = {{site:String}}))
+       uniqExactIf(visitor_id, company_key != '' OR {_IDENTIFIED} OR {_LATE.format(key="''")})
 FROM events WHERE {_WINDOW}
 """
 DROPPED = """

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-TRAFFIC_CLASSES = ("business", "education", "government", "isp", "mobile", "hosting", "unknown")
+# ai-agent comes from the user agent, not the network (collector/aiagents.py).
+TRAFFIC_CLASSES = ("business", "education", "government", "isp", "mobile", "hosting", "ai-agent",
+                   "unknown")  # fmt: skip
 SOURCES = ("identify", "ranges", "maxmind", "asn")  # strongest first
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from collector.clientip import IPAddress
 from collector.enrich.model import Company
 from collector.enrich.names import company_key, valid_domain
-from intent.store import Store
+from collector.store import Store
 
 log = logging.getLogger("intent.enrich")
 

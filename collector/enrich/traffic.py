@@ -1,7 +1,8 @@
 """Traffic class of a visit: business, education, government, isp, mobile, hosting or unknown.
 
 Strongest evidence first: anonymiser flags (VPN, proxy, Tor, hosting provider), MaxMind's
-`user_type` (Enterprise), a hosting network by ASN, the connection type (Enterprise /
+`user_type` (Enterprise), the operators' published ranges (collector.enrich.published), a hosting
+network by ASN, the connection type (Enterprise /
 Connection-Type), then the shipped list of ISP and mobile networks by ASN (data/networks.csv),
 then keywords in the AS organisation's name. Nothing known -> unknown.
 """
@@ -84,12 +85,15 @@ def network_class(asn: int, as_org: str) -> str:
     return _keyword_class(as_org) if as_org else ""
 
 
-def classify(found: Lookup) -> str:
+def classify(found: Lookup, published: str = "") -> str:
+    """`published`: the class from operators' published ranges (collector.enrich.published)."""
     if found.anonymous:
         return "hosting"
     by_user = USER_TYPES.get(found.user_type.lower()) if found.user_type else None
     if by_user:
         return by_user
+    if published:
+        return published
     by_network = network_class(found.asn, found.as_org)
     if by_network == "hosting":  # cloud ranges are often labelled "Corporate" connections
         return by_network

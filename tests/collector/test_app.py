@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from collector.settings import Settings
-from intent.store import Store
+from collector.store import Store
 from tests.conftest import CHROME_UA, LiveServer, SettingsFactory
 
 
@@ -112,7 +112,7 @@ def test_reading_a_streamed_body_stops_at_the_limit() -> None:
     import asyncio
 
     from collector import beacon
-    from collector.app import _read_body
+    from collector.endpoint import _read_body
 
     chunk = b"x" * 16384
     received = 0
@@ -164,7 +164,8 @@ def test_an_answer_leaves_in_one_write(
 ) -> None:
     """uvicorn writes the status line and headers, then the body: with TCP_NODELAY that is two
     packets per answer. The collector's protocol joins the writes of one loop turn."""
-    from collector.app import UVICORN_OPTIONS, create_app
+    from collector.transport import UVICORN_OPTIONS
+    from intent.server import create_app
     from tests.conftest import start_server
 
     body = orjson.dumps({"site": site, "url": "https://example.com/"})
@@ -210,7 +211,7 @@ def test_joined_writes_keep_their_order_and_nothing_waits_past_a_turn_or_a_close
     before the connection is closed."""
     import asyncio
 
-    from collector.app import _CoalescingTransport
+    from collector.transport import _CoalescingTransport
 
     async def scenario() -> bytes:
         received = bytearray()

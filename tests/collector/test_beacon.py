@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from collector import beacon
 from collector.settings import Settings
-from intent.store import Store
+from collector.store import Store
 from tests.conftest import CHROME_UA, LiveServer, SettingsFactory
 
 OK_URL = "https://example.com/pricing"

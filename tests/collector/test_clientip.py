@@ -10,7 +10,7 @@ import pytest
 
 from collector.clientip import client_ip
 from collector.settings import Settings, parse_cidrs
-from intent.store import Store
+from collector.store import Store
 from tests.conftest import LiveServer, SettingsFactory
 
 PROXIES = parse_cidrs(["127.0.0.0/8", "10.0.0.0/8", "::1/128"])
@@ -102,7 +102,7 @@ def test_parsed_addresses_are_ipaddress_objects_that_hash_once() -> None:
     address): they must still equal, hash like and behave like ipaddress's own objects."""
     import ipaddress
 
-    from collector.clientip import _addr
+    from collector.clientip import parse_ip as _addr
 
     for text, plain in (
         ("203.0.113.9", "203.0.113.9"),

@@ -69,7 +69,7 @@ def _sockets(server: LiveServer, n: int) -> Iterator[list[socket.socket]]:
 
 
 def test_the_collector_serves_through_the_limited_protocol() -> None:
-    from collector.app import UVICORN_OPTIONS, CoalescingHttpToolsProtocol
+    from collector.transport import UVICORN_OPTIONS, CoalescingHttpToolsProtocol
 
     assert UVICORN_OPTIONS["http"] == "collector.httplimits:LimitedHttpToolsProtocol"
     assert issubclass(LimitedHttpToolsProtocol, CoalescingHttpToolsProtocol)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from collector.settings import Settings
+from collector.store import Store
 from intent.cli import main
-from intent.store import Store
 from tests.collector.enrich import mmdbs
 from tests.conftest import LiveServer, SettingsFactory, wait_until
 

@@ -18,8 +18,8 @@ from collector import pipeline
 from collector.beacon import parse
 from collector.secret import secret_path, server_secret
 from collector.settings import SettingsError, SiteConfig
+from collector.store import Store
 from collector.writer import SALT_QUERY, Salts, visitor_key
-from intent.store import Store
 from tests.conftest import CHROME_UA, LiveServer, SettingsFactory
 
 SECRET = b"0123456789abcdef" * 2

@@ -54,6 +54,10 @@ BAD_ENV = [
     ("INTENT_IDLE_TIMEOUT_S", "-5"),
     ("INTENT_MAX_CONNECTIONS", "2"),
     ("INTENT_SECRET", "too-short"),
+    ("INTENT_RDNS", "sometimes"),
+    ("INTENT_DNS_SERVERS", "dns.example.com"),
+    ("INTENT_DNS_SERVERS", "127.0.0.1:0"),
+    ("INTENT_DNS_SERVERS", "[::1]5353"),
     ("INTENT_SPOOLDIR", "/tmp/typo"),  # an unknown INTENT_ name is a typo, not silence
 ]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
+from collector.store import Store
 from intent import users
-from intent.store import Store
 
 PASSWORD = "correct horse battery staple"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from intent.store import Store, ch_time
+from collector.store import Store, ch_time
 
 _clock = [datetime.now(UTC)]
 

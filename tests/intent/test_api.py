@@ -11,12 +11,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from collector import keys
 from collector.pipeline import persistent_visitor_id
 from collector.settings import Settings
-from intent import keys
+from collector.store import Store
 from intent.api import BadParam, parse_day, parse_since
 from intent.openapi import spec
-from intent.store import Store
 from tests.conftest import LiveServer, SettingsFactory
 
 from .scores import score_row, tick, write_scores

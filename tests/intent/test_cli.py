@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from intent.store import Store
+from collector.store import Store
 
 SITE = '[sites.shop]\ndomains = ["shop.example"]\n'
 
@@ -21,7 +21,7 @@ def intent(
         config.write_text(toml, encoding="utf-8")
     base = {k: v for k, v in os.environ.items() if not k.startswith("INTENT_")}
     full = {**base, "INTENT_CLICKHOUSE_URL": f"chdb://{tmp_path / 'ch'}", "INTENT_CONFIG": str(config),
-            "INTENT_SPOOL_DIR": str(tmp_path / "spool"), **env}  # fmt: skip
+            "INTENT_SPOOL_DIR": str(tmp_path / "spool"), "INTENT_RDNS": "false", **env}  # fmt: skip
     return subprocess.run([sys.executable, "-m", "intent", *args], env=full, cwd=tmp_path,
                           capture_output=True, text=True, timeout=180)  # fmt: skip
 

@@ -14,10 +14,11 @@ import httpx
 import pytest
 from starlette.requests import Request
 
-from collector.app import create_app
+from collector import keys
 from collector.settings import Settings
-from intent import dashboard, keys, users
-from intent.store import Store
+from collector.store import Store
+from intent import dashboard, users
+from intent.server import create_app
 from tests.conftest import LiveServer, SettingsFactory, free_port, start_server
 from tests.intent.dashboard_data import (
     PASSWORD,

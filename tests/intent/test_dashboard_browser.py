@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from collector.settings import Settings
-from intent.store import Store
+from collector.store import Store
 from tests.conftest import LiveServer, SettingsFactory
 from tests.intent.dashboard_data import PASSWORD, make_user, seed
 

@@ -22,10 +22,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from collector.store import Store
 from intent import cli
 from intent.delivery import post_slack, send_digest
-from intent.digest import build_digest, render_slack
-from intent.store import Store
+from intent.digest import build_digest
+from intent.digest_render import render_slack
 from tests.conftest import free_port, start_server
 from tests.intent.test_digest import DAY, SCRIPT, insert, sample, score_row
 

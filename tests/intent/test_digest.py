@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from collector.store import Store, ch_time
 from intent import cli
-from intent.digest import FORMATS, build_digest, render, render_slack
+from intent.digest import build_digest
+from intent.digest_render import FORMATS, render, render_slack
 from intent.scoring import score_site
-from intent.store import Store, ch_time
 from tests.conftest import CHROME_UA, LiveServer
 
 DAY = date(2026, 11, 20)

@@ -7,9 +7,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from collector import keys
 from collector.settings import Settings
-from intent import cli, keys
-from intent.store import Store
+from collector.store import Store
+from intent import cli
 from tests.conftest import LiveServer, SettingsFactory
 
 from .scores import score_row, write_scores
@@ -183,10 +184,15 @@ def test_scopes_read_key_cannot_delete_or_track(
 
 
 def test_an_address_sending_bad_keys_is_slowed_but_valid_keys_still_work(
-    make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], store: Store, site: str
+    monkeypatch: pytest.MonkeyPatch,
+    make_settings: SettingsFactory,
+    serve: Callable[[Settings], LiveServer],
+    store: Store,
+    site: str,
 ) -> None:
     from intent.api import FAILED_AUTH_BURST
 
+    monkeypatch.setattr(keys, "CACHE_SECONDS", 600.0)  # still proved after a slow loop below
     live = serve(make_settings(site))
     good, _ = keys.create(store, [site])
     path = f"/api/v1/sites/{site}/companies"

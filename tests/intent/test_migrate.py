@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from collector.settings import Settings
+from collector.store import Store
 from intent.migrate import applied, available, dry_run, migrate, retention_tables
-from intent.store import Store
 
 
 def test_rerunning_is_a_no_op_and_the_ledger_records_versions(store: Store, ch_url: str) -> None:

@@ -19,9 +19,9 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.routing import Route
 
+from collector import keys
 from collector.settings import Settings
-from intent import keys
-from intent.store import Store
+from collector.store import Store
 from tests.conftest import LiveServer, SettingsFactory
 
 from .scores import score_row, write_scores

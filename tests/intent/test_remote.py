@@ -12,10 +12,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from collector.app import create_app
+from collector import keys
 from collector.settings import Settings
-from intent import keys, remote
-from intent.store import Store
+from collector.store import Store
+from intent import remote
+from intent.server import create_app
 from tests.conftest import LiveServer, SettingsFactory, free_port, start_server
 
 

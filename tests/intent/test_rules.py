@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from collector.app import create_app
 from collector.settings import SettingsError
-from intent.cli import STARTER_CONFIG, main
+from collector.store import Store
+from intent.cli import main
 from intent.rules import DEFAULT_SIGNALS, Rules, RulesError, parse_rules
 from intent.scoring import compute_scores
-from intent.store import Store
+from intent.server import create_app
+from intent.starter import STARTER_CONFIG
 from tests.conftest import SettingsFactory, free_port, start_server
 from tests.intent.activity import event
 

@@ -6,16 +6,15 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from collector.settings import Settings, SiteConfig
+from collector.settings import Settings, SiteConfig, site_today
+from collector.store import Store
 from intent.schedule import (
     ScoringSchedule,
     digest_moment,
     score_and_notify,
     send_digest,
-    site_today,
 )
 from intent.scoring import CompanyScore, snapshot
-from intent.store import Store
 from tests.conftest import LiveServer, SettingsFactory
 from tests.intent.activity import event
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collector.settings import SiteConfig
+from collector.store import Store
 from intent.rules import Rules, parse_rules
 from intent.scoring import (
     Activity,
@@ -19,7 +20,6 @@ from intent.scoring import (
     snapshot,
     transition,
 )
-from intent.store import Store
 from tests.conftest import LiveServer
 from tests.intent.activity import event
 

@@ -13,9 +13,9 @@ import pytest
 from standardwebhooks import Webhook
 
 from collector.settings import Settings, SiteConfig, WebhookConfig
+from collector.store import Store
 from intent import cli, webhooks
 from intent.scoring import CompanyScore
-from intent.store import Store
 from tests.conftest import LiveServer, SettingsFactory, wait_until
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

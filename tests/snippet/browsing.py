@@ -16,7 +16,7 @@ from typing import Any
 
 from playwright.sync_api import BrowserContext, ConsoleMessage, Request
 
-from intent.store import Store
+from collector.store import Store
 from tests.conftest import LiveServer, wait_until
 
 BUILD = Path(__file__).resolve().parents[2] / "collector" / "static" / "intent.js"

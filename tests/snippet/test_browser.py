@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Route
 
 from collector.settings import Settings
-from intent.store import Store
+from collector.store import Store
 from tests.conftest import LiveServer, SettingsFactory
 from tests.snippet.browsing import Site, Visit, assert_clean, events, html, tag
 

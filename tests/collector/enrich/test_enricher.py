@@ -57,7 +57,7 @@ FULL = {
     "198.18.9.5": ("unknown", *NOBODY),  # organisation == ISP -> no company
     "198.18.20.5": ("unknown", "initech-networks", "asn", 0.3),  # own AS, ASN database only
     "198.18.30.5": ("business", *NOBODY),  # "Comcast Business": the carrier, not a customer
-    "8.8.4.4": ("unknown", *NOBODY),  # in no database
+    "81.2.69.142": ("unknown", *NOBODY),  # in no database, nor in published hosting ranges
 }
 
 

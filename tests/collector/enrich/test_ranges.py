@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from collector.app import create_app
 from collector.enrich import Enricher
 from collector.enrich.ranges import RangeTable, import_csv, load, parse_csv
+from collector.store import Store
 from intent.cli import main
-from intent.store import Store
+from intent.server import create_app
 from tests.conftest import SettingsFactory, free_port, start_server, wait_until
 
 ip = ipaddress.ip_address
@@ -159,7 +159,7 @@ def test_replace_and_a_locked_database_in_their_own_database(tmp_path: Path) -> 
     assert intent("ranges", "list").stdout.splitlines() == ["172.22.3.0/24,c.example,C"]
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from intent.store import connect; "
+        [sys.executable, "-c", "import sys, time; from collector.store import connect; "
          "connect(sys.argv[1]); print('open', flush=True); time.sleep(60)", env["INTENT_CLICKHOUSE_URL"]],
         stdout=subprocess.PIPE, text=True, env=env, cwd=Path(__file__).parents[3],
     )  # fmt: skip

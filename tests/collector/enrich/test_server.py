@@ -12,8 +12,8 @@ import pytest
 
 from collector.enrich.coverage import coverage
 from collector.enrich.ranges import import_csv
+from collector.store import Store
 from intent.cli import main
-from intent.store import Store
 from tests.conftest import LiveServer, SettingsFactory, wait_until
 
 COLUMNS = "SELECT path, traffic_class, company_key, company_source, confidence, country FROM events WHERE site = {site:String} ORDER BY path"

@@ -1,4 +1,4 @@
-"""intent.store's embedded engine: loaded without pyarrow, and start-up's library pages released.
+"""collector.store's embedded engine: loaded without pyarrow, and start-up's library pages released.
 
 Each check runs in a fresh interpreter: the test session has chDB loaded already."""
 
@@ -9,13 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from intent.store import CHDB_MALLOC_CONF
+from collector.store import CHDB_MALLOC_CONF
 
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """
 import json, os, re, sys
-from intent.store import connect, release_engine_pages
+from collector.store import connect, release_engine_pages
 
 def library_rss_kb():
     library = os.path.realpath(sys.modules["chdb._chdb"].__file__)

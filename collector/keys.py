@@ -8,11 +8,9 @@ effect at once in the process that revoked it and within `CACHE_SECONDS` everywh
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import secrets
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -22,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from collector.ratelimit import RateLimiter
-from intent.store import Store
+from collector.store import Store
 
 SCOPES = ("read", "write")
 CACHE_SECONDS = 10.0
@@ -64,6 +62,13 @@ class ApiKey:
 
 def hash_key(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def bearer(authorization: str) -> str | None:
+    """The credential of an `Authorization: Bearer ...` header; None for any other scheme."""
+    if not authorization.lower().startswith("bearer "):
+        return None
+    return authorization[7:].strip()
 
 
 def parse(token: str) -> tuple[str, str] | None:
@@ -200,59 +205,3 @@ def verify(store: Store, token: str, client: Hashable | None = None) -> ApiKey |
         with _failed_lock:
             _failed.allow(client)
     return found
-
-
-def cmd_create(args: argparse.Namespace) -> int:
-    from intent.cli import CliError, open_store, settings
-
-    s = settings()
-    unknown = [name for name in args.site if name not in s.sites]
-    if unknown:
-        raise CliError(f"unknown site {unknown[0]!r} (sites: {', '.join(sorted(s.sites))})")
-    token, key = create(open_store(s), args.site, args.scope, args.name or "")
-    print(token)
-    # The key alone on stdout, so `KEY=$(intent keys create ...)` works; the note on stderr.
-    print(
-        f"key {key.prefix} ({key.scope}) for {', '.join(key.sites)}: shown once, store it now",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def cmd_list(args: argparse.Namespace) -> int:
-    from intent.cli import open_store, settings
-
-    rows = list_keys(open_store(settings()))
-    if not rows:
-        print("no API keys (create one with `intent keys create --site SITE`)")
-    for r in rows:
-        state = f"revoked {r['revoked_at']:%Y-%m-%d %H:%M}" if r["revoked_at"] else "active"
-        print(f"{r['prefix']}  {r['scope']:<5}  {','.join(r['sites'])}  {r['name'] or '-'}  "
-              f"created {r['created_at']:%Y-%m-%d %H:%M}  {state}")  # fmt: skip
-    return 0
-
-
-def cmd_revoke(args: argparse.Namespace) -> int:
-    from intent.cli import CliError, open_store, settings
-
-    prefix = args.prefix.removeprefix("int_").split("_")[0]
-    if not revoke(open_store(settings()), prefix):
-        raise CliError(f"no active key with prefix {prefix!r} (see `intent keys list`)")
-    print(f"revoked {prefix}; servers stop accepting it within {CACHE_SECONDS:.0f} s")
-    return 0
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("keys", help="create, list and revoke API keys")
-    keys_sub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    c = keys_sub.add_parser("create", help="create a key (printed once)")
-    c.add_argument(
-        "--site", action="append", required=True, help="a site the key may read (repeatable)"
-    )
-    c.add_argument("--scope", choices=SCOPES, default="read", help="read (default) or write")
-    c.add_argument("--name", help="a label, e.g. the CRM it is for")
-    c.set_defaults(func=cmd_create)
-    keys_sub.add_parser("list", help="list keys (prefix, scope, sites)").set_defaults(func=cmd_list)
-    r = keys_sub.add_parser("revoke", help="revoke a key by its prefix")
-    r.add_argument("prefix")
-    r.set_defaults(func=cmd_revoke)

@@ -1,16 +1,21 @@
-"""CLI: `intent ranges import|list`, `intent geoip check`, `intent coverage`, `intent forget`
-(the deletion itself is intent.api.forget_visitor, shared with the HTTP API)."""
+"""The identification data from the command line: `intent ranges import|list` (the owner's own
+IP ranges), `intent geoip check` (the MaxMind files) and `intent coverage` (the match rate)."""
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
-from collector.settings import Settings
-from intent.cli import CliError, open_store, settings
-from intent.store import Store
+from collector.enrich.coverage import coverage
+from collector.enrich.geoip import GeoIP, open_databases
+from collector.enrich.ranges import SELECT_RANGES, import_csv
+from collector.enrich.traffic import classify
+from collector.store import Store
+from intent.ai_reads import ai_agent_reads
+from intent.command import CliError, open_store, settings, site_arg
 
 SAMPLE_IPS = ("8.8.8.8", "1.1.1.1", "81.2.69.142", "2001:4860:4860::8888")
 
@@ -22,8 +27,6 @@ def _ranges_store() -> Store:
 
 
 def cmd_ranges_import(args: argparse.Namespace) -> int:
-    from collector.enrich.ranges import import_csv
-
     store = _ranges_store()
     try:
         report = import_csv(store, args.file, replace=args.replace)
@@ -38,8 +41,6 @@ def cmd_ranges_import(args: argparse.Namespace) -> int:
 
 
 def cmd_ranges_list(args: argparse.Namespace) -> int:
-    from collector.enrich.ranges import SELECT_RANGES
-
     store = _ranges_store()
     rows = store.query(SELECT_RANGES)
     for cidr, domain, name in rows:
@@ -52,9 +53,6 @@ def cmd_ranges_list(args: argparse.Namespace) -> int:
 
 
 def cmd_geoip_check(args: argparse.Namespace) -> int:
-    from collector.enrich.geoip import GeoIP, open_databases
-    from collector.enrich.traffic import classify
-
     s = settings(require_config=False)
     if not s.geoip_paths:
         raise CliError("no databases configured: set INTENT_GEOIP_PATHS to your .mmdb files")
@@ -97,29 +95,15 @@ def _sample_ip(db: Any, wanted: str | None) -> Any:
     return None
 
 
-def _settings_with_site(site: str) -> Settings:
-    s = settings()
-    if site not in s.sites:
-        raise CliError(f"--site: unknown site {site!r} (sites: {', '.join(s.sites) or 'none'})")
-    return s
-
-
 def cmd_coverage(args: argparse.Namespace) -> int:
-    from collector.enrich.coverage import coverage
-
-    s = _settings_with_site(args.site)
-    for line in coverage(open_store(s), args.site, args.days).lines():
+    s = settings()
+    site_arg(s, args.site)
+    store = open_store(s)
+    for line in coverage(store, args.site, args.days).lines():
         print(line)
-    return 0
-
-
-def cmd_forget(args: argparse.Namespace) -> int:
-    from intent.api import forget_visitor  # the one deletion, shared with DELETE /api/v1/...
-
-    s = _settings_with_site(args.site)
-    deleted = forget_visitor(open_store(s), args.site, args.visitor)
-    rows = ", ".join(f"{n} {table} row(s)" for table, n in deleted.items())
-    print(f"visitor {args.visitor} of {args.site}: deleted {rows}")
+    reads = ai_agent_reads(store, args.site, datetime.now(UTC).date(), args.days)
+    if reads.total:  # AI agents browsing for a person: counted, never a company
+        print(reads.summary(f"in the last {args.days} day(s)"))
     return 0
 
 
@@ -143,9 +127,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--site", required=True)
     p.add_argument("--days", type=int, default=7)
     p.set_defaults(func=cmd_coverage)
-
-    p = sub.add_parser("forget", help="delete one visitor's events, activity and identities")
-    p.add_argument("--site", required=True)
-    p.add_argument("--visitor", required=True,
-                   help="the stored visitor id, or your own id for a persistent visitor")  # fmt: skip
-    p.set_defaults(func=cmd_forget)

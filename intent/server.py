@@ -1,0 +1,79 @@
+"""The server `intent serve` runs: the collector (collector.app) with the product on top.
+
+`create_app` composes it: the collector's routes, the API and its OpenAPI document, the CLI
+endpoint, the sign-in and the dashboard; at start the schema is migrated before ingest opens, then the webhook deliverer, the
+CLI token and the scoring schedule start; at stop they end before the collector drains its spool.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+
+from collector import app as collector_app
+from collector.enrich import Enricher, build_enricher
+from collector.settings import Settings
+from collector.state import Collector
+from collector.store import connect
+from intent import api, dashboard, openapi, remote, signin, webhooks
+from intent.accounts import api as accounts_api
+from intent.migrate import migrate
+from intent.schedule import ScoringSchedule
+
+
+@dataclass
+class Server(Collector):
+    """The collector's state and what the product runs beside it."""
+
+    deliverer: webhooks.Deliverer | None = None
+    cli_token: str | None = None  # intent.remote: CLI commands run here while we hold chDB
+    schedule: ScoringSchedule | None = None
+
+
+def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlette:
+    """The app; the database, spool, writer and background threads open in its lifespan."""
+    server = Server(settings=settings, enricher=enricher or build_enricher(settings))
+    v1 = api.Api(settings)  # one key check and rate limiter for every /api/v1 route
+    routes = (
+        openapi.routes()
+        + v1.routes()
+        + accounts_api.routes(v1)
+        + remote.routes()
+        + signin.routes()
+        + dashboard.routes()
+    )
+    return collector_app.create_app(server, routes, start, stop)
+
+
+def start(server: Server) -> None:
+    s = server.settings
+    server.store = connect(s.clickhouse_url)
+    migrate(server.store, s)
+    collector_app.start(server)
+    server.deliverer = webhooks.start(server.store, s, server.metrics)  # sends what was queued
+    server.cli_token = remote.publish_token(s)
+    # Hourly scoring and each site's digest at its local time, in a background thread.
+    if s.schedule:
+        server.schedule = ScoringSchedule(s, server.store)
+        server.schedule.start()
+    collector_app.settle(server)
+
+
+def stop(server: Server) -> None:
+    """SIGTERM: scheduled scoring first (it feeds webhooks and the store), then deliveries, then
+    the collector drains its spool into ClickHouse."""
+    if server.schedule is not None:
+        server.schedule.stop()
+    if server.deliverer is not None:
+        server.deliverer.stop()
+    remote.withdraw_token(server.settings, server.cli_token)
+    collector_app.stop(server)
+
+
+def configure_logging(s: Settings) -> None:
+    """One log format for the server and each of its workers (INTENT_LOG_LEVEL)."""
+    logging.basicConfig(
+        level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
