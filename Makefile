@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 PIP_LOG := $(VENV)/pip.log
 
-.PHONY: run test lint install install-test browser wrk snippet bench demo clean
+.PHONY: run test lint install install-test browser wrk snippet bench chaos demo clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -66,6 +66,10 @@ lint: $(STAMP)
 
 bench: $(STAMP) wrk
 	@$(BIN)/python -m bench
+
+# Faults and attacks on 127.0.0.1 (docs/reliability.md); `make chaos CHAOS=--quick` for ~2 minutes.
+chaos: $(STAMP) wrk
+	@$(BIN)/python -m bench.chaos $(CHAOS)
 
 demo: $(STAMP)
 	@$(BIN)/intent init --if-missing

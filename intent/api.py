@@ -26,9 +26,12 @@ from collector import keys
 from collector.clientip import client_ip
 from collector.errors import error_response
 from collector.ratelimit import RateLimiter, retry_after
-from collector.settings import Settings, site_today
+from collector.settings import Settings, SiteConfig, site_today
 from collector.store import Store, StoreError, ch_time
 from intent import digest, digest_render, privacy
+from intent.accounts.fit import GRADES
+from intent.accounts.matching import attach_accounts, owned_by
+from intent.scoring import rules_of
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2199, 12, 31)  # of a digest
@@ -84,10 +87,14 @@ SCORE_HISTORY = """
     WHERE site = {site:String} AND company_key = {company:String} AND day >= {start:Date}
     ORDER BY day
 """
+# The most distinct visitors on one day: ids are salted per day, so only one day's are people.
 COMPANY_VISITORS = """
-    SELECT uniqExact(visitor_id)
-    FROM daily_activity
-    WHERE site = {site:String} AND company_key = {company:String} AND day >= {start:Date}
+    SELECT max(visitors) FROM (
+        SELECT uniqExact(visitor_id) AS visitors
+        FROM daily_activity
+        WHERE site = {site:String} AND company_key = {company:String} AND day >= {start:Date}
+        GROUP BY day
+    )
 """
 COMPANY_TIMELINE = """
     SELECT day, kind, key, sum(hits) AS hits, sum(engaged_ms) AS engaged_ms,
@@ -220,7 +227,10 @@ def query_params(request: Request, known: set[str]) -> QueryParams:
 
 def company_filters(request: Request) -> dict[str, Any]:
     """Bound parameters for LIST_COMPANIES from the query string; BadParam names a bad one."""
-    q = query_params(request, {"tier", "min_score", "country", "updated_since", "limit", "cursor"})
+    q = query_params(
+        request,
+        {"tier", "min_score", "country", "updated_since", "limit", "cursor", "owner", "fit"},
+    )
     tier = q.get("tier", "")
     if tier and not re.fullmatch(r"[a-z_]{1,20}", tier):
         raise BadParam("tier", "tier is a word such as hot, warm or cold")
@@ -237,10 +247,17 @@ def company_filters(request: Request) -> dict[str, Any]:
             raise BadParam("min_score", "min_score must be from 0 to 1e9")
     since = parse_since(q["updated_since"]) if "updated_since" in q else EPOCH
     after_t, after_k = decode_cursor(q["cursor"]) if "cursor" in q else (EPOCH, "")
+    owner = q.get("owner", "").strip()
+    if len(owner) > 200:
+        raise BadParam("owner", "owner is an email address, a name or 'none'")
+    fits = {f.strip().upper() for f in q.get("fit", "").split(",") if f.strip()}
+    if fits - set(GRADES):
+        raise BadParam("fit", f"fit is one or more of {', '.join(GRADES)}, comma-separated")
     return {
         "tier": tier, "country": country, "min_score": min_score, "since": ch_time(since),
         "after_t": ch_time(after_t), "after_k": after_k,
         "limit": int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        "owner": owner, "fits": sorted(fits),
     }  # fmt: skip
 
 
@@ -269,22 +286,66 @@ def company_json(row: dict[str, Any]) -> dict[str, Any]:
         "is_customer": bool(row["is_customer"]),
         "day": row["day"],
         "changed_at": row["changed_at"],
+        # intent.accounts.matching.attach_accounts: the CRM account and the fit grade
+        "account": row.get("account"),
+        "fit": row.get("fit"),
+        "fit_reasons": row.get("fit_reasons", []),
     }
 
 
-def list_companies(store: Store, site: str, params: dict[str, Any]) -> dict[str, Any]:
-    limit = params["limit"]
-    rows = store.query_dicts(LIST_COMPANIES, {**params, "site": site, "limit": limit + 1})
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = encode_cursor(rows[-1]["changed_at"], rows[-1]["company_key"]) if more else None
-    return {"data": [company_json(r) for r in rows], "has_more": more, "next_cursor": cursor}
+SCAN_BATCH = 1000  # companies read per query while owner=/fit= filter a page
+SCAN_BATCHES = 20  # past this a filtered page ends short, with a cursor to go on from
 
 
-def company_profile(store: Store, site: str, company: str, days: int) -> dict[str, Any] | None:
+def list_companies(
+    store: Store, site: str, params: dict[str, Any], config: SiteConfig | None = None
+) -> dict[str, Any]:
+    """One keyset page. owner= and fit= are known only once accounts are attached, so a filtered
+    page reads batches until it has `limit` companies, or ends short after SCAN_BATCHES with a
+    cursor after the last company read."""
+    config = config or SiteConfig(site, ())
+    limit, owner, fits = params["limit"], params.get("owner", ""), set(params.get("fits", ()))
+    filtered = bool(owner or fits)
+    bound = {k: v for k, v in params.items() if k not in ("owner", "fits")}
+    batch = max(limit + 1, SCAN_BATCH) if filtered else limit + 1
+    kept: list[dict[str, Any]] = []
+    last: dict[str, Any] | None = None  # the last company read, kept or not
+    exhausted = False
+    for _ in range(SCAN_BATCHES if filtered else 1):
+        rows = store.query_dicts(LIST_COMPANIES, {**bound, "site": site, "limit": batch})
+        attach_accounts(store, config, rows)
+        for row in rows:
+            last = row
+            if not filtered or _wanted(row, owner, fits):
+                kept.append(row)
+                if len(kept) > limit:
+                    break
+        if len(kept) > limit:
+            break
+        if len(rows) < batch or last is None:
+            exhausted = True
+            break
+        bound["after_t"], bound["after_k"] = ch_time(last["changed_at"]), last["company_key"]
+    page = kept[:limit]
+    more = len(kept) > limit or not exhausted
+    at = page[-1] if len(kept) > limit else last
+    cursor = encode_cursor(at["changed_at"], at["company_key"]) if more and at else None
+    return {"data": [company_json(r) for r in page], "has_more": more, "next_cursor": cursor}
+
+
+def _wanted(row: dict[str, Any], owner: str, fits: set[str]) -> bool:
+    return (not fits or row.get("fit") in fits) and (
+        not owner or owned_by(row.get("account"), owner)
+    )
+
+
+def company_profile(
+    store: Store, site: str, company: str, days: int, config: SiteConfig | None = None
+) -> dict[str, Any] | None:
     latest = store.query_dicts(COMPANY_LATEST, {"site": site, "company": company})
     if not latest:
         return None
+    attach_accounts(store, config or SiteConfig(site, ()), latest)
     start = datetime.now(UTC).date() - timedelta(days=days - 1)
     bound = {"site": site, "company": company, "start": start}
     history = store.query_dicts(SCORE_HISTORY, bound)
@@ -319,9 +380,17 @@ def company_profile(store: Store, site: str, company: str, days: int) -> dict[st
     }
 
 
-def render_digest(store: Store, site: str, day: date, fmt: str, timezone: str = "UTC") -> bytes:
+def render_digest(
+    store: Store,
+    site: str,
+    day: date,
+    fmt: str,
+    timezone: str = "UTC",
+    config: SiteConfig | None = None,
+) -> bytes:
     """The daily digest (intent.digest: the same one emailed to sales) in one format."""
-    built = digest.build_digest(store, site, day, timezone=timezone)
+    rules = rules_of(config) if config is not None else None
+    built = digest.build_digest(store, site, day, timezone=timezone, rules=rules, config=config)
     body, _content_type = digest_render.render(built, fmt)
     return body.encode("utf-8")
 
@@ -415,16 +484,25 @@ class Api:
         ]  # fmt: skip
 
 
+def site_config(request: Request, site: str) -> SiteConfig:
+    """The site's configuration (owners, fit, time zone); a bare one for a site a key names
+    that intent.toml no longer has."""
+    found: SiteConfig | None = request.app.state.collector.settings.sites.get(site)
+    return found or SiteConfig(site, ())
+
+
 async def companies(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
     params = company_filters(request)
-    return json_response(await asyncio.to_thread(list_companies, store, site, params))
+    config = site_config(request, site)
+    return json_response(await asyncio.to_thread(list_companies, store, site, params, config))
 
 
 async def company(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
     query_params(request, {"days"})
     days = int_param(request, "days", 30, 1, MAX_DAYS)
     name = request.path_params["company"]
-    profile = await asyncio.to_thread(company_profile, store, site, name, days)
+    config = site_config(request, site)
+    profile = await asyncio.to_thread(company_profile, store, site, name, days, config)
     if profile is None:
         return error_response(
             404, f"no company {name!r} on this site", code="company_not_found", field="company"
@@ -442,7 +520,7 @@ async def digest_endpoint(request: Request, store: Store, key: keys.ApiKey, site
     day = site_today(config) if config is not None else datetime.now(UTC).date()
     if "date" in q:
         day = parse_day(q["date"])
-    body = await asyncio.to_thread(render_digest, store, site, day, fmt, timezone)
+    body = await asyncio.to_thread(render_digest, store, site, day, fmt, timezone, config)
     return Response(body, media_type=DIGEST_FORMATS[fmt])
 
 

@@ -133,6 +133,7 @@ def _urlpart(value: str) -> str:
 
 
 _env.filters["urlpart"] = _urlpart
+_env.globals.update(score_label=scoring.score_label, people=scoring.people)
 
 
 def security_headers(response: Response) -> Response:
@@ -228,7 +229,8 @@ def site_page(name: str, handler: Page) -> Callable[[Request], Response]:
 def page(request: Request, template: str, session: users.Session, site: str, name: str,
          **context: Any) -> HTMLResponse:  # fmt: skip
     return render(request, template, session=session, site=site, page=name,
-                  sites=allowed_sites(request, session), **context)  # fmt: skip
+                  sites=allowed_sites(request, session),
+                  rules=scoring.rules_of(collector_of(request).settings.sites[site]), **context)  # fmt: skip
 
 
 def _days(request: Request, default: int, maximum: int = 365) -> int:
@@ -360,8 +362,9 @@ def _digest_day(request: Request, site: str) -> date:
 def digest_frame(request: Request, store: Store, session: users.Session, site: str) -> Response:
     """The digest exactly as emailed (intent.digest), framed by the digest page; its inline
     styles are allowed here, and the sandbox lets no script run."""
-    timezone = collector_of(request).settings.sites[site].timezone
-    built = digest.build_digest(store, site, _digest_day(request, site), timezone=timezone)
+    config = collector_of(request).settings.sites[site]
+    built = digest.build_digest(store, site, _digest_day(request, site), config.timezone,
+                                rules=scoring.rules_of(config), config=config)  # fmt: skip
     html, _content_type = digest_render.render(built, "html")
     headers = {
         **SECURITY_HEADERS,

@@ -26,6 +26,7 @@ from collector.settings import Settings, SettingsError
 from collector.store import Store
 from intent.digest import Digest, build_digest
 from intent.digest_render import email_subject, render_html, render_slack, render_text
+from intent.scoring import rules_of
 
 log = logging.getLogger("intent.delivery")
 
@@ -185,7 +186,7 @@ def send_digest(
     if not site.digest_recipients and not site.slack_webhook:
         log.info("digest for %s not sent: no digest_recipients or slack_webhook", site_name)
         return []
-    digest = build_digest(store, site_name, day, site.timezone)
+    digest = build_digest(store, site_name, day, site.timezone, rules=rules_of(site), config=site)
     if digest.empty and not send_empty:
         log.info("digest for %s on %s: nothing to send", site_name, day)
         return []

@@ -33,7 +33,7 @@ from intent.demo_traffic import DAYS, DEMO_HOST, data_file, traffic
 from intent.digest import TOTALS, build_digest
 from intent.digest_render import render_text
 from intent.migrate import migrate
-from intent.scoring import score_site
+from intent.scoring import rules_of, score_site
 from intent.settings import load_settings
 from intent.starter import STARTER_CONFIG
 
@@ -173,7 +173,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"({monotonic() - started:.0f} s)"
     )
     print()
-    digest = build_digest(store, site.name, datetime.now(UTC).date(), site.timezone)
+    digest = build_digest(
+        store, site.name, datetime.now(UTC).date(), site.timezone, rules=rules_of(site)
+    )
     print(render_text(digest), end="")
     print(
         f"\nNext: `intent digest --site {site.name} --format html > digest.html`, or "

@@ -198,8 +198,12 @@ def plan(profile: str, visitors: int, rng: random.Random) -> list[Visit]:
         ]
     if profile == "warm":  # ebooks, webinars, case studies; no buying signal
         out = []
-        for i, day in enumerate(sorted(rng.sample(range(1, 10), 3), reverse=True)):
+        days = sorted(rng.sample(range(1, 10), 3), reverse=True)
+        for i, day in enumerate(days):
             out.append(Visit(day, v[i % visitors], (pick(CONTENT), pick(CONTENT), *browse(1))))
+        # A colleague reads along on the latest day: ids are daily, so only people seen on the
+        # same day count as more than one (breadth).
+        out.append(Visit(days[-1], v[3 % visitors], (pick(CONTENT), *browse(1))))
         return out
     if profile == "was_hot":  # hot three weeks ago, gone quiet
         start = rng.randint(20, 23)

@@ -15,8 +15,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from collector.settings import SiteConfig
 from collector.store import Store
+from intent.accounts.fit import ORDER as FIT_ORDER
+from intent.accounts.matching import attach_accounts
 from intent.ai_reads import AIReads, ai_agent_reads
+from intent.rules import Rules
+from intent.scoring import number, plural
 
 # (key, title): the order sales reads them in. Customers never appear (is_customer = 1).
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -48,6 +53,7 @@ FROM company_scores FINAL
 WHERE site = {site:String} AND day = {day:Date}
 """
 
+STAGE_WORDS = {"customer": "existing customer (expansion)", "opportunity": "open opportunity"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]+")
 
 
@@ -75,6 +81,10 @@ class DigestCompany:
     first_seen: datetime
     last_seen: datetime
     top_pages: tuple[str, ...]
+    # intent.accounts: the CRM account (None: no account) and the fit grade with its reasons
+    account: dict[str, Any] | None = field(default=None, hash=False)
+    fit: str | None = None
+    fit_reasons: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:
@@ -91,6 +101,22 @@ class DigestCompany:
         delta = number(self.change)
         delta = delta if delta.startswith("-") else ("±0" if delta == "0" else "+" + delta)
         return delta if self.previous_tier == self.tier else f"{delta}, was {self.previous_tier}"
+
+    def account_line(self) -> str:
+        """'fit A (Computer Software ✓ · US ✓) · owner Ann Smith · existing customer', or ''."""
+        parts = []
+        if self.fit:
+            reasons = " · ".join(self.fit_reasons)
+            parts.append(f"fit {self.fit}" + (f" ({reasons})" if reasons else ""))
+        a = self.account
+        if a is not None:
+            if a["owner_email"]:
+                parts.append(f"owner {a['owner']}")
+            else:  # a name [sites.S.owners] does not map: the site's recipients get it
+                parts.append(f"owner {a['owner']} (unmapped)" if a["owner"] else "unowned")
+            if a["stage"]:
+                parts.append(STAGE_WORDS.get(a["stage"], a["crm_stage"] or a["stage"]))
+        return " · ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +138,9 @@ class DigestCompany:
             "first_seen": iso(self.first_seen),
             "last_seen": iso(self.last_seen),
             "top_pages": list(self.top_pages),
+            "account": self.account,
+            "fit": self.fit,
+            "fit_reasons": list(self.fit_reasons),
         }
 
 
@@ -144,6 +173,7 @@ class Digest:
     generated_at: datetime
     sections: tuple[Section, ...]
     totals: Totals = field(default_factory=Totals)
+    rules: Rules = field(default_factory=Rules)  # the site's: its thresholds go beside scores
     ai_agents: AIReads | None = None  # AI agents' reads in the AI_AGENT_DAYS up to `day`
 
     @property
@@ -230,16 +260,6 @@ class Digest:
         }
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def number(value: float) -> str:
-    """Scores as people write them: 54, 12.5, -3."""
-    text = f"{value:.1f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
 def iso(ts: datetime) -> str:
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
@@ -265,7 +285,17 @@ def _company(row: dict[str, Any]) -> DigestCompany:
         first_seen=row["first_seen"],
         last_seen=row["last_seen"],
         top_pages=tuple(clean(p) for p in row["top_pages"]),
+        account=_clean_account(row.get("account")),
+        fit=row.get("fit"),
+        fit_reasons=tuple(clean(r) for r in row.get("fit_reasons", ())),
     )
+
+
+def _clean_account(account: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The CRM's text is an export anyone may have typed into: no control characters either."""
+    if account is None:
+        return None
+    return {k: clean(v) if isinstance(v, str) else v for k, v in account.items()}
 
 
 def _section_of(c: DigestCompany) -> str | None:
@@ -284,15 +314,23 @@ def build_digest(
     day: date,
     timezone: str = "UTC",
     max_per_section: int = MAX_PER_SECTION,
+    rules: Rules | None = None,
+    config: SiteConfig | None = None,
 ) -> Digest:
-    """The digest of one site for one day, from that day's score snapshot."""
+    """The digest of one site for one day, from that day's score snapshot; each company with
+    its CRM account and fit (the site's [owners] and [fit] from `config`). Within a section:
+    best fit first, then score."""
     params = {"site": site, "day": day}
     grouped: dict[str, list[DigestCompany]] = {key: [] for key, _ in SECTIONS}
-    for row in store.query_dicts(SECTION_ROWS, params):
+    rows = store.query_dicts(SECTION_ROWS, params)
+    attach_accounts(store, config or SiteConfig(site, ()), rows)
+    for row in rows:
         company = _company(row)
         key = _section_of(company)
         if key is not None:
             grouped[key].append(company)
+    for companies in grouped.values():  # stable: score order within a grade
+        companies.sort(key=lambda c: FIT_ORDER.get(c.fit or "?", FIT_ORDER["?"]))
     totals = store.query_dicts(TOTALS, params)
     sections = tuple(
         Section(key, title, tuple(grouped[key][:max_per_section]), len(grouped[key]))
@@ -306,4 +344,5 @@ def build_digest(
         sections=sections,
         totals=Totals(**{k: int(v) for k, v in totals[0].items()}) if totals else Totals(),
         ai_agents=ai_agent_reads(store, site, day, AI_AGENT_DAYS),
+        rules=rules or Rules(),
     )

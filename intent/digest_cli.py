@@ -12,7 +12,7 @@ from intent.delivery import send_digest
 from intent.digest import TOTALS, build_digest
 from intent.digest_render import FORMATS, render
 from intent.migrate import migrate
-from intent.scoring import score_site
+from intent.scoring import rules_of, score_site
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,7 +71,7 @@ def cmd_digest(args: Any) -> int:
         if failed:
             raise CliError("; ".join(str(r) for r in failed))
         return 0
-    digest = build_digest(store, site.name, day, site.timezone)
+    digest = build_digest(store, site.name, day, site.timezone, rules=rules_of(site), config=site)
     if not digest.scored and args.format in ("text", "markdown"):
         print(digest.summary)
         return 0

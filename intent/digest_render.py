@@ -15,7 +15,8 @@ from typing import Any
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from intent.digest import Digest, clean, iso, number, plural
+from intent.digest import Digest, clean, iso
+from intent.scoring import activity_label, number, people, score_label
 
 FORMATS: dict[str, str] = {
     "text": "text/plain; charset=utf-8",
@@ -52,12 +53,14 @@ def render_text(digest: Digest) -> str:
             where = " · ".join(x for x in (c.domain if c.domain != c.title else "", c.country) if x)
             lines.append(
                 f"  {c.title}" + (f" ({where})" if where else "")
-                + f" · {c.tier} · score {number(c.score)} ({c.change_text()})"
+                + f" · {c.tier} · score {score_label(c.score, digest.rules)} ({c.change_text()})"
             )  # fmt: skip
             if c.reasons:
                 lines.append("    " + " · ".join(c.reasons))
+            if c.account_line():
+                lines.append("    " + c.account_line())
             lines.append(
-                f"    {plural(c.visitors, 'visitor')} · {plural(c.active_days, 'active day')}"
+                f"    {activity_label(c.visitors, c.active_days)}"
                 f" · last seen {digest.local(c.last_seen)}"
                 + (f" · top pages: {', '.join(c.top_pages)}" if c.top_pages else "")
             )
@@ -91,13 +94,15 @@ def render_markdown(digest: Digest) -> str:
                 "",
                 f"### {title}",
                 "",
-                f"- **{md(c.tier)}** · score {md(number(c.score))} ({md(c.change_text())})"
-                + (f" · {md(c.country)}" if c.country else ""),
-                f"- {plural(c.visitors, 'visitor')} · {plural(c.active_days, 'active day')} · "
+                f"- **{md(c.tier)}** · score {md(score_label(c.score, digest.rules))} "
+                f"({md(c.change_text())})" + (f" · {md(c.country)}" if c.country else ""),
+                f"- {activity_label(c.visitors, c.active_days)} · "
                 f"last seen {md(digest.local(c.last_seen))}",
             ]
             if c.reasons:
                 lines.append("- Why: " + " · ".join(md(r) for r in c.reasons))
+            if c.account_line():
+                lines.append("- Account: " + md(c.account_line()))
             if c.top_pages:
                 lines.append("- Top pages: " + ", ".join(md(p) for p in c.top_pages))
         if section.more:
@@ -125,7 +130,11 @@ def render_html(digest: Digest, per_section: int = HTML_PER_SECTION) -> str:
     """The email body (also the dashboard's preview): the top `per_section` of each section."""
     template = _templates().get_template("digest_email.html")
     return template.render(
-        digest=digest, number=number, colours=TIER_COLOURS, per_section=per_section
+        digest=digest,
+        score_label=score_label,
+        activity=activity_label,
+        colours=TIER_COLOURS,
+        per_section=per_section,
     )
 
 
@@ -143,8 +152,9 @@ def render_json(digest: Digest) -> str:
 CSV_COLUMNS = (
     "section", "company", "domain", "country", "tier", "score", "change", "previous_tier",
     "visitors", "active_days", "first_seen", "last_seen", "reasons", "top_pages", "company_key",
-    "reads",
+    "fit", "fit_reasons", "owner", "owner_email", "stage", "crm_id", "reads",
 )  # fmt: skip
+ACCOUNT_CSV = ("owner", "owner_email", "stage", "crm_id")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -166,14 +176,17 @@ def render_csv(digest: Digest) -> str:
                 c.tier, number(c.score), number(c.change), c.previous_tier, c.visitors,
                 c.active_days, iso(c.first_seen), iso(c.last_seen),
                 csv_cell(" · ".join(c.reasons)), csv_cell(" ".join(c.top_pages)), csv_cell(c.key),
+                c.fit or "", csv_cell(" · ".join(c.fit_reasons)),
+                *(csv_cell(str((c.account or {}).get(k) or "")) for k in ACCOUNT_CSV),
                 "",
             ])  # fmt: skip
     ai = digest.to_dict()["ai_agents"]
     for page in ai["pages"]:  # section ai_agents: one row per (page, agent), the page in top_pages
         for agent, reads in page["agents"].items():
-            writer.writerow(
-                ["ai_agents", csv_cell(agent), *[""] * 11, csv_cell(page["path"]), "", reads]
-            )
+            cells = dict.fromkeys(CSV_COLUMNS, "")
+            cells.update(section="ai_agents", company=csv_cell(agent), reads=reads,
+                         top_pages=csv_cell(page["path"]))  # fmt: skip
+            writer.writerow(cells.values())
     return out.getvalue()
 
 
@@ -206,13 +219,13 @@ def render_slack(digest: Digest, per_section: int = SLACK_PER_SECTION) -> dict[s
             where = " · ".join(x for x in (c.domain if c.domain != c.title else "", c.country) if x)
             text = (
                 f"*{e(c.title)}*" + (f" ({e(where)})" if where else "")
-                + f" · {c.tier} · score {number(c.score)} ({e(c.change_text())})"
+                + f" · {c.tier} · score {score_label(c.score, digest.rules)} ({e(c.change_text())})"
             )  # fmt: skip
             if c.reasons:
                 text += "\n" + e(" · ".join(c.reasons))
-            text += (
-                f"\n_{plural(c.visitors, 'visitor')} · last seen {e(digest.local(c.last_seen))}_"
-            )
+            if c.account_line():
+                text += "\n" + e(c.account_line())
+            text += f"\n_{people(c.visitors, c.active_days)} · last seen {e(digest.local(c.last_seen))}_"
             if c.top_pages:
                 text += "\n" + e("top pages: " + ", ".join(c.top_pages))
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, 3000)}})

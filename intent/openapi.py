@@ -98,12 +98,26 @@ SCHEMAS: dict[str, Any] = {
                 "description": "e.g. became_hot, cooled; empty if none",
             },
             "reasons": {"type": "array", "items": {"type": "string"}},
-            "visitors": {"type": "integer"},
+            "visitors": {
+                "type": "integer",
+                "description": "the most distinct visitors seen on one day of the scoring window "
+                "(visitor ids are salted per day, so this is the number of people that is known)",
+            },
             "active_days": {"type": "integer"},
             "first_seen": TIMESTAMP,
             "last_seen": TIMESTAMP,
             "top_pages": {"type": "array", "items": {"type": "string"}},
             "is_customer": {"type": "boolean"},
+            "account": {
+                "oneOf": [{"type": "null"}, _ref("CompanyAccount")],
+                "description": "the CRM account it matched (docs/accounts.md), null if none",
+            },
+            "fit": {
+                "type": ["string", "null"],
+                "enum": ["A", "B", "C", "D", "?", None],
+                "description": "fit grade from [sites.S.fit] (from the account, else the country); null when no fit is configured",
+            },
+            "fit_reasons": {"type": "array", "items": {"type": "string"}},
             "day": DAY,
             "changed_at": {**TIMESTAMP, "description": "when score, tier or reasons last changed"},
         },
@@ -123,7 +137,7 @@ SCHEMAS: dict[str, Any] = {
             _object(
                 ["score_history", "timeline", "window_visitors", "window_days"],
                 window_days=INT,
-                window_visitors=INT,
+                window_visitors={**INT, "description": "the most distinct visitors on one day"},
                 score_history=_list_of(
                     _object(
                         ["day", "score", "tier"],
@@ -200,6 +214,11 @@ ACCOUNT_FIELDS: dict[str, Any] = {
     "fit": GRADE,
     "fit_reasons": _list_of(STR),
 }
+SCHEMAS["CompanyAccount"] = _object(
+    ["crm_id", "name", "domain", "owner", "owner_email", "stage", "fit", "fit_reasons", "match"],
+    **ACCOUNT_FIELDS,
+    match={"type": "string", "enum": ["domain", "name"], "description": "how the company matched"},
+)
 SCHEMAS["Account"] = _object(
     ["domain", "name", "owner", "owner_email", "stage", "fit", "fit_reasons", "updated_at"],
     **ACCOUNT_FIELDS,
@@ -300,6 +319,8 @@ PATHS: dict[str, Any] = {
                 _query("min_score", {"type": "number", "minimum": 0, "maximum": 1e9}, "only companies scoring at least this"),
                 _query("country", {"type": "string", "pattern": "^[A-Za-z]{2}$"}, "ISO 3166 alpha-2"),
                 _query("updated_since", SINCE, "companies whose score, tier or reasons changed at or after this moment: a date (midnight UTC) or an RFC 3339 date-time with its offset"),
+                _query("owner", {"type": "string", "minLength": 1, "maxLength": 200}, "only companies whose account this owner has (an email address or a name), or `none`: unowned"),
+                _query("fit", {"type": "string", "pattern": "^[ABCDabcd?](,[ABCDabcd?])*$"}, "only these fit grades, comma-separated (A,B); a filtered page may hold fewer than limit companies while has_more is true"),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"),
                 _query("cursor", {"type": "string", "minLength": 1}, "next_cursor of the previous page"),
             ],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from intent.command import CliError, open_store, settings
-from intent.scoring import rules_of
+from intent.scoring import buying_window, rules_of
 
 
 def cmd_sites(args: argparse.Namespace) -> int:
@@ -20,7 +20,7 @@ def cmd_sites(args: argparse.Namespace) -> int:
         rules = rules_of(site)
         print(f"{site.name}")
         print(f"  domains: {', '.join(site.domains)}")
-        print(f"  scoring: hot >= {rules.hot:g} with a buying signal in {rules.buying_window_days} days, "
+        print(f"  scoring: hot >= {rules.hot:g} with a buying signal {buying_window(rules)}, "
               f"warm >= {rules.warm:g}, half-life {rules.half_life_days:g} days, "
               f"{len(rules.signals)} signals ({', '.join(sig.name for sig in rules.signals)})")  # fmt: skip
         options = [f"timezone {site.timezone}", f"digest at {site.digest_time}",

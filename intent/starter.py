@@ -27,12 +27,12 @@ domains = ["localhost", "127.0.0.1"]
 # to that table. Every key is optional; the values shown are the defaults.
 # [sites.localhost.rules]
 # half_life_days = 7            # points lose half their value every 7 days
-# hot = 50                      # hot: score >= 50 AND a buying signal in the last 7 days
+# hot = 50                      # hot: score >= 50 AND a buying signal 0-6 days ago
 # warm = 20
-# buying_window_days = 7
+# buying_window_days = 7        # today and the 6 days before
 # cap_per_visitor_day = 40      # one visitor adds at most 40 points a day
 # window_days = 30              # days of history read per scoring run
-# breadth = { points = 5, max = 20 }     # per extra distinct visitor
+# breadth = { points = 5, max = 20 }     # per extra person seen on one day
 # frequency = { points = 3, max = 15 }   # per extra active day
 # customer = { paths = ["/login*", "/signin*", "/app", "/app/*"], events = ["login"] }
 # [sites.localhost.rules.signals]  # replaces the default signals; counted once per visitor per day

@@ -12,7 +12,9 @@ CREATE TABLE IF NOT EXISTS daily_ai_agent_reads ${ON_CLUSTER}
 ENGINE = ${REPLICATED}SummingMergeTree
 PARTITION BY toYYYYMM(day)
 ORDER BY (site, day, path, agent)
-TTL day + INTERVAL ${RETENTION_DAYS} DAY;
+TTL day + INTERVAL ${RETENTION_DAYS} DAY
+-- a spool segment replayed after a crash is deduplicated here too, not counted twice (0004)
+SETTINGS non_replicated_deduplication_window = 10000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS daily_ai_agent_reads_mv ${ON_CLUSTER} TO daily_ai_agent_reads AS
 SELECT site, toDate(ts) AS day, path, browser AS agent, toUInt64(count()) AS reads

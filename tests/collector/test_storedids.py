@@ -87,7 +87,7 @@ def test_a_replayed_segment_is_not_its_own_duplicate(
 def test_repeats_within_one_segment_keep_the_first(
     make_settings: SettingsFactory, serve: Serve, store: Store, site: str
 ) -> None:
-    """Once the process's memory of ids has moved on (it holds the last 200,000), a late retry
+    """Once the process's memory of ids has moved on (it holds the last 50,000), a late retry
     lands in the spool next to the original: the writer keeps one."""
     server = serve(make_settings(site, INTENT_WRITER_INTERVAL_MS="60000"))
     server.collector.recent = RecentIds(size=1)

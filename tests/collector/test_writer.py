@@ -117,6 +117,33 @@ def test_a_segment_sent_twice_is_stored_once(
     assert hits == 3
 
 
+def test_every_table_a_view_on_events_feeds_drops_a_replayed_block(store: Store) -> None:
+    """A replayed segment's block is dropped by its token in `events`; each table a materialized
+    view fills from `events` must drop the view's block too (a deduplication window of its own),
+    or it counts the replay again. Holds for views added later."""
+    views = store.query(
+        "SELECT arrayJoin(dependencies_table) FROM system.tables "
+        "WHERE database = currentDatabase() AND name = 'events'"
+    )
+    targets = set()
+    for (view,) in views:
+        create = store.scalar(
+            "SELECT create_table_query FROM system.tables "
+            "WHERE database = currentDatabase() AND name = {v:String}",
+            {"v": view},
+        )
+        targets.add(str(create).split(" TO ", 1)[1].split()[0].split(".")[-1])
+    assert {"daily_activity", "daily_companies", "identities"} <= targets
+    engines = dict(
+        store.query(
+            "SELECT name, engine_full FROM system.tables "
+            "WHERE database = currentDatabase() AND name IN {t:Array(String)}",
+            {"t": sorted(targets)},
+        )
+    )
+    assert {t for t in targets if "non_replicated_deduplication_window" not in engines[t]} == set()
+
+
 def row(site: str, path: str) -> bytes:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.000")
     return orjson.dumps({"event_id": str(uuid.uuid4()), "site": site, "ts": now, "type": "pageview",
@@ -215,6 +242,29 @@ def test_salts_never_block_the_request_path_and_replicas_agree(store: Store) -> 
     third = Salts(store, secret)
     third(day)  # a replica that made its own provisional salt switches to the shared one
     assert third.prefetch(day) == provisional and third(day) == provisional
+
+
+def test_the_writer_drops_the_engine_pages_once_a_busy_spell_is_over(
+    server: LiveServer, store: Store, site: str
+) -> None:
+    """After inserts, once nothing was sent for `release_when_idle_s` (2 s; here 0.2 s), the
+    pages inserting and merging used are dropped then, not at the next minute: a flood's RSS
+    comes down within seconds of its end."""
+    writer = server.collector.writer
+    assert writer is not None and writer.release_when_idle_s == 2.0
+    writer.release_when_idle_s = 0.2
+    try:
+        assert server.post(page(site, 1)).status_code == 202
+        released_at = writer._released_at
+        server.flush()  # an insert: the pages it used are mapped
+        assert wait_until(lambda: writer._released_at != released_at)
+        assert writer.released > 1 << 20
+        released_at = writer._released_at
+        writer.cycle()
+        writer.cycle()
+        assert writer._released_at == released_at  # idle since: nothing more to drop
+    finally:
+        writer.release_when_idle_s = 2.0
 
 
 def test_the_writer_drops_unused_engine_pages_every_minute(

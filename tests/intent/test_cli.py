@@ -152,7 +152,7 @@ def test_sites_lists_each_site_with_its_rules_and_tag(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert lines[0] == "shop" and "  domains: shop.example" in lines
     assert any(
-        line.startswith("  scoring: hot >= 70 with a buying signal in 7 days, warm >= 20")
+        line.startswith("  scoring: hot >= 70 with a buying signal at most 6 days ago, warm >= 20")
         for line in lines
     )
     assert "  excluded: own.example" in lines

@@ -17,7 +17,7 @@ from intent.digest import build_digest
 from intent.digest_render import FORMATS, render
 
 COMPANY_TIERS = """
-SELECT company_name, country, tier, transition, is_customer FROM company_scores FINAL
+SELECT company_name, country, tier, transition, is_customer, visitors, reasons FROM company_scores FINAL
 WHERE site = {site:String} AND day = {day:Date}
 """
 
@@ -44,8 +44,9 @@ def test_demo_produces_hot_warm_cooling_and_leaves_customers_out(
             assert today[name]["tier"] == "warm", (name, today[name])
         if profile in ("careers", "was_hot"):
             assert today[name]["tier"] == "cold", name
-        if profile == "customer":
+        if profile == "customer":  # one person logging in every other day is not a committee
             assert today[name]["is_customer"] == 1
+            assert today[name]["visitors"] == 1 and today[name]["reasons"][0] == "1 person a day"
     assert today["Stark Analytics"]["transition"] == "cooling"  # hot until its buying went stale
 
     digest = build_digest(store, site, now.date())
