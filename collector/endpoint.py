@@ -229,7 +229,12 @@ async def check_api_key(post: Post) -> Answer | None:
     token = keys.bearer(auth)
     if token is None or c.store is None:
         return _error(401, "expected Authorization: Bearer KEY", post.cors)
-    post.api_key = await asyncio.to_thread(keys.verify, c.store, token)
+    try:
+        post.api_key = await asyncio.to_thread(keys.verify, c.store, token, post.ip)
+    except keys.Throttled as exc:  # this address keeps trying keys that do not exist
+        c.metrics.rejected.labels("429").inc()
+        return _error(429, "too many unknown API keys from this address",
+                      {**post.cors, "Retry-After": retry_after(exc.wait)})  # fmt: skip
     if post.api_key is None or post.api_key.scope != "write":
         c.metrics.rejected.labels("401").inc()
         return _error(401, "invalid or read-only API key", post.cors)

@@ -26,6 +26,12 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.connections_closed = Counter(
+            "intent_connections_closed",
+            "Connections the server closed for a limit, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.internal_errors = Counter(
             "intent_internal_errors", "Unexpected errors caught", registry=r
         )

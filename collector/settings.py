@@ -103,6 +103,12 @@ class Settings:
     smtp_from: str = "intent@localhost"
     log_level: str = "info"
     schedule: bool = True
+    max_header_bytes: int = 16 * 1024
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    idle_timeout_s: float = 5.0
+    max_connections: int = 2048
+    secret: str = field(default="", repr=False)  # INTENT_SECRET: never in a log line
     rdns: bool = True
     dns_servers: tuple[tuple[str, int], ...] = ()  # (address, port); () = the system resolver
     sites: Mapping[str, SiteConfig] = field(default_factory=dict)
@@ -203,6 +209,18 @@ def _cluster(raw: str) -> str:
     value = raw.strip()
     if value and not re.match(r"^[A-Za-z0-9_]+$", value):
         raise ValueError("a cluster name is letters, digits and '_' only")
+    return value
+
+
+SECRET_MIN_LENGTH = 32
+
+
+def _secret(raw: str) -> str:
+    value = raw.strip()
+    if len(value) < SECRET_MIN_LENGTH:
+        raise ValueError(
+            f"expected at least {SECRET_MIN_LENGTH} characters (`openssl rand -hex 32`)"
+        )
     return value
 
 
@@ -321,6 +339,36 @@ ENV: dict[str, tuple[str, Any, str]] = {
         "schedule",
         _bool,
         "run hourly scoring, digests and webhook queueing in this server (default true)",
+    ),
+    "INTENT_MAX_HEADER_BYTES": (
+        "max_header_bytes",
+        _int(1024, 1024 * 1024),
+        "bytes a request line and headers may take; past it 431 and close (default 16384)",
+    ),
+    "INTENT_HEADER_TIMEOUT_S": (
+        "header_timeout_s",
+        _float,
+        "seconds a client has to send a request's line and headers (default 10)",
+    ),
+    "INTENT_BODY_TIMEOUT_S": (
+        "body_timeout_s",
+        _float,
+        "seconds a client has to send a request's body once its headers are in (default 30)",
+    ),
+    "INTENT_IDLE_TIMEOUT_S": (
+        "idle_timeout_s",
+        _float,
+        "seconds a connection may wait for its next request before it is closed (default 5)",
+    ),
+    "INTENT_MAX_CONNECTIONS": (
+        "max_connections",
+        _int(16, 1_000_000),
+        "open connections per server process; past it the oldest idle one is closed (default 2048)",
+    ),
+    "INTENT_SECRET": (
+        "secret",
+        _secret,
+        "key of the daily visitor-id salts, never stored in ClickHouse; the same on every replica",
     ),
     "INTENT_RDNS": (
         "rdns",

@@ -10,6 +10,8 @@ request path never waits on the database.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -50,51 +52,87 @@ class DropCounter:
             self._counts.update(counts)
 
 
-SALT_QUERY = "SELECT salt FROM salts WHERE day = {day:Date} ORDER BY created LIMIT 1"
+SALT_QUERY = """
+    SELECT salt, secret_check FROM salts WHERE day = {day:Date} ORDER BY created LIMIT 1
+"""
+
+
+def visitor_key(secret: bytes, salt: bytes) -> bytes:
+    """The day's key of visitor ids: the stored random salt keyed by the server secret, so the
+    `salts` table alone (whoever reads the database) cannot recompute an id from an IP."""
+    return hmac.new(secret, b"intent-visitor-id\x00" + salt, hashlib.sha256).digest()
+
+
+def secret_check(secret: bytes, salt: bytes) -> str:
+    """Stored beside a salt so a replica with another secret notices. scrypt: a weak secret
+    must not be cheap to guess from it (one computation per day and process)."""
+    check = hashlib.scrypt(secret, salt=b"intent-secret-check\x00" + salt, n=2**14, r=8, p=1,
+                           dklen=8)  # fmt: skip
+    return check.hex()
 
 
 class Salts:
-    """The day's random salt for visitor ids, shared by every replica through ClickHouse.
+    """The day's key for visitor ids: a random salt shared by every replica through ClickHouse,
+    keyed by the server secret (INTENT_SECRET), which is never stored there.
 
     The request path only reads the cache (no I/O): the writer thread confirms today's salt
     (and tomorrow's from 23:00 UTC) with ClickHouse. Should a day start while ClickHouse is
     unreachable, a provisional salt is made locally and offered to ClickHouse once it is back;
-    the oldest salt of the day wins, so replicas converge."""
+    the oldest salt of the day wins, so replicas converge. A salt stored without a secret check
+    was made before the secret existed (an upgrade that day): it is used as it is, so the day's
+    visitors are not split."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, secret: bytes) -> None:
         self.store = store
-        self._cache: dict[date, bytes] = {}
+        self.secret = secret
+        self._salts: dict[date, bytes] = {}  # the random salt per day, as ClickHouse holds it
+        self._keys: dict[date, bytes] = {}  # what visitor ids are keyed with
         self._confirmed: set[date] = set()
         self._lock = threading.Lock()
 
     def prefetch(self, day: date) -> bytes:
-        """Make sure ClickHouse holds a salt for `day` and cache the one it holds (I/O)."""
+        """Make sure ClickHouse holds a salt for `day` and cache the key it gives (I/O)."""
         if day in self._confirmed:
-            return self._cache[day]
-        found = self.store.scalar(SALT_QUERY, {"day": day})
-        if found is None:
+            return self._keys[day]
+        found = self.store.query(SALT_QUERY, {"day": day})
+        if not found:
             with self._lock:
-                candidate = self._cache.get(day) or secrets.token_bytes(32)
+                candidate = self._salts.get(day) or secrets.token_bytes(32)
             self.store.insert_rows(
                 "salts",
                 [{"day": day.isoformat(), "salt": candidate.hex(),
+                  "secret_check": secret_check(self.secret, candidate),
                   "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")}],
             )  # fmt: skip
-            found = self.store.scalar(SALT_QUERY, {"day": day})
-        salt = bytes.fromhex(str(found))
+            found = self.store.query(SALT_QUERY, {"day": day})
+        salt, check = bytes.fromhex(str(found[0][0])), str(found[0][1])
+        if not check:  # made by a version before INTENT_SECRET: that day's ids stay as they were
+            key = salt
+        else:
+            key = visitor_key(self.secret, salt)
+            if check != secret_check(self.secret, salt):
+                log.error("INTENT_SECRET differs from the secret that made the visitor salt of %s "
+                          "(another replica, or this server before the secret changed): visitor "
+                          "ids made here differ from theirs; give every replica the same "
+                          "INTENT_SECRET", day)  # fmt: skip
+        keep = day - timedelta(days=1)
         with self._lock:
-            self._cache = {d: s for d, s in self._cache.items() if d >= day - timedelta(days=1)}
-            self._cache[day] = salt
-            self._confirmed = {d for d in self._confirmed if d >= day - timedelta(days=1)}
+            self._salts = {d: s for d, s in self._salts.items() if d >= keep}
+            self._keys = {d: k for d, k in self._keys.items() if d >= keep}
+            self._salts[day], self._keys[day] = salt, key
+            self._confirmed = {d for d in self._confirmed if d >= keep}
             self._confirmed.add(day)
-        return salt
+        return key
 
     def __call__(self, day: date) -> bytes:
-        salt = self._cache.get(day)
-        if salt is None:
+        key = self._keys.get(day)
+        if key is None:
             with self._lock:
-                salt = self._cache.setdefault(day, secrets.token_bytes(32))
-        return salt
+                key = self._keys.get(day)
+                if key is None:  # provisional, until the writer confirms the day's salt
+                    salt = self._salts.setdefault(day, secrets.token_bytes(32))
+                    key = self._keys[day] = visitor_key(self.secret, salt)
+        return key
 
     def forget_old(self, today: date) -> None:
         """Yesterday's salt is kept until today's visits no longer need it; older ones go."""

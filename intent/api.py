@@ -13,10 +13,11 @@ import base64
 import binascii
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -33,6 +34,7 @@ from intent.accounts.matching import attach_accounts, owned_by
 from intent.scoring import TIERS, rules_of
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2199, 12, 31)  # of a digest
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 FAILED_AUTH_BURST = 30  # bad keys an address may try before it is slowed to one per second
@@ -74,7 +76,7 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not re.fullmatch(r"\d{1,9}", raw) or not low <= int(raw) <= high:
+    if not re.fullmatch(r"[0-9]{1,9}", raw) or not low <= int(raw) <= high:
         raise BadParam(name, f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 
@@ -86,25 +88,66 @@ def enum_param(name: str, value: str, allowed: Sequence[str], hint: str = "") ->
     return value
 
 
+# A date, or an RFC 3339 date-time with its offset: what the spec's `format: date` and
+# `format: date-time` admit (a leap second and year 0000 included), nothing more.
+_SINCE = re.compile(
+    r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})"
+    r"(?:[Tt](?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?P<frac>\.\d+)?"
+    r"(?:[Zz]|(?P<sign>[+-])(?P<oh>\d{2}):(?P<om>\d{2})))?",
+    re.ASCII,  # \d is 0-9 only: int() would read other scripts' digits too
+)
+UNTIL = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _month_days(year: int, month: int) -> int:
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    return (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
+
+
+def _moment(m: re.Match[str]) -> datetime | None:
+    """The matched moment in UTC, within [EPOCH, UNTIL]; None if there is no such day or time.
+    As a lower bound, a moment before 1970 means 1970 and one after 2199 means 2200."""
+    n = {k: int(v) for k, v in m.groupdict("0").items() if k not in ("frac", "sign")}
+    if not (1 <= n["mo"] <= 12 and 1 <= n["d"] <= _month_days(n["y"], n["mo"]) and n["h"] <= 23
+            and n["mi"] <= 59 and n["s"] <= 60 and n["oh"] <= 23 and n["om"] <= 59):  # fmt: skip
+        return None
+    sign = -1 if m["sign"] == "-" else 1
+    if n["s"] == 60 and (n["h"] * 60 + n["mi"] - sign * (n["oh"] * 60 + n["om"])) % 1440 != 1439:
+        return None  # a leap second is 23:59:60 UTC
+    if not 1969 <= n["y"] < 2200:
+        return EPOCH if n["y"] < 1969 else UNTIL
+    offset = timedelta(hours=n["oh"], minutes=n["om"]) * sign
+    micro = int((m["frac"] or ".")[1:7].ljust(6, "0"))
+    local = datetime(n["y"], n["mo"], n["d"], n["h"], n["mi"], min(n["s"], 59), micro,
+                     tzinfo=timezone(offset))  # fmt: skip
+    return min(max(local.astimezone(UTC), EPOCH), UNTIL)
+
+
 def parse_since(raw: str) -> datetime:
-    """An ISO 8601 date or date-time; without an offset it is UTC."""
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-            value = datetime.combine(date.fromisoformat(raw), datetime.min.time())
-        else:  # an unencoded "+01:00" arrives as " 01:00"
-            value = datetime.fromisoformat(
-                re.sub(r" (\d{2}:?\d{2})$", r"+\1", raw.replace("z", "Z"))
-            )
-    except ValueError:
+    """A date (midnight UTC) or an RFC 3339 date-time with its offset."""
+    # An unencoded "+01:00" arrives as " 01:00": the one form read beyond the spec.
+    m = _SINCE.fullmatch(re.sub(r" ([0-9]{2}:[0-9]{2})$", r"+\1", raw))
+    moment = _moment(m) if m else None
+    if moment is None:
         raise BadParam(
-            "updated_since", "updated_since must be an ISO 8601 date or date-time"
-        ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    if not EPOCH <= value < datetime(2200, 1, 1, tzinfo=UTC):
-        raise BadParam("updated_since", "updated_since is out of range")
-    return value
+            "updated_since",
+            "updated_since must be a date (2025-01-31) or an RFC 3339 date-time with its offset "
+            "(2025-01-31T09:00:00Z, 2025-01-31T10:00:00+01:00)",
+        )
+    return moment
+
+
+def parse_day(raw: str) -> date:
+    """A digest's `date`: YYYY-MM-DD from FIRST_DAY to LAST_DAY (the spec's format and pattern)."""
+    try:  # fromisoformat alone would also read 20261231 and 2026-W53-4
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
+            raise ValueError
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise BadParam("date", "date must be YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadParam("date", f"date must be from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def encode_cursor(changed_at: datetime, company_key: str) -> str:
@@ -125,14 +168,23 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return EPOCH + timedelta(milliseconds=ms), key
 
 
-def company_filters(request: Request) -> dict[str, Any]:
-    """Bound parameters of companies.LIST_COMPANIES from the query string; BadParam names a
-    bad one."""
+def query_params(request: Request, known: set[str]) -> QueryParams:
+    """The query string; an unknown name or an empty value (`date=`) is refused, naming it."""
     q = request.query_params
-    known = {"tier", "min_score", "country", "updated_since", "limit", "cursor", "owner", "fit"}
-    for name in q:
+    for name, value in q.multi_items():
         if name not in known:
             raise BadParam(name, f"unknown parameter {name!r} (known: {', '.join(sorted(known))})")
+        if not value:
+            raise BadParam(name, f"{name} is empty: give it a value or leave it out")
+    return q
+
+
+def company_filters(request: Request) -> dict[str, Any]:
+    """Bound parameters for LIST_COMPANIES from the query string; BadParam names a bad one."""
+    q = query_params(
+        request,
+        {"tier", "min_score", "country", "updated_since", "limit", "cursor", "owner", "fit"},
+    )
     tier = q.get("tier", "")
     if tier:
         enum_param("tier", tier, TIERS)
@@ -147,8 +199,8 @@ def company_filters(request: Request) -> dict[str, Any]:
             raise BadParam("min_score", "min_score must be a number") from None
         if not 0 <= min_score <= 1e9:
             raise BadParam("min_score", "min_score must be from 0 to 1e9")
-    since = parse_since(q["updated_since"]) if q.get("updated_since") else EPOCH
-    after_t, after_k = decode_cursor(q["cursor"]) if q.get("cursor") else (EPOCH, "")
+    since = parse_since(q["updated_since"]) if "updated_since" in q else EPOCH
+    after_t, after_k = decode_cursor(q["cursor"]) if "cursor" in q else (EPOCH, "")
     owner = q.get("owner", "").strip()
     if len(owner) > 200:
         raise BadParam("owner", "owner is an email address, a name or 'none'")
@@ -404,9 +456,7 @@ async def companies_endpoint(
 
 
 async def company_endpoint(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
-    for name in request.query_params:
-        if name != "days":
-            raise BadParam(name, f"unknown parameter {name!r} (known: days)")
+    query_params(request, {"days"})
     days = int_param(request, "days", 30, 1, MAX_DAYS)
     name = request.path_params["company"]
     config = site_config(request, site)
@@ -423,21 +473,13 @@ def digest_day(request: Request, site: str) -> tuple[date, SiteConfig | None, st
     config = request.app.state.collector.settings.sites.get(site)
     timezone = config.timezone if config is not None else "UTC"
     day = site_today(config) if config is not None else datetime.now(UTC).date()
-    raw = request.query_params.get("date")
-    if raw:
-        try:
-            day = date.fromisoformat(raw)
-        except ValueError:
-            raise BadParam("date", "date must be YYYY-MM-DD") from None
-        if not date(1970, 1, 1) <= day <= date(2199, 12, 31):
-            raise BadParam("date", "date is out of range")
+    if "date" in request.query_params:
+        day = parse_day(request.query_params["date"])
     return day, config, timezone
 
 
 def only_params(request: Request, known: Sequence[str]) -> None:
-    for name in request.query_params:
-        if name not in known:
-            raise BadParam(name, f"unknown parameter {name!r} (known: {', '.join(known)})")
+    query_params(request, set(known))
 
 
 async def digest_endpoint(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:

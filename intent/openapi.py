@@ -51,6 +51,9 @@ NULLABLE_STRING = {"type": "string"}
 TIMESTAMP = {"type": "string", "format": "date-time",
              "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"}  # fmt: skip
 DAY = {"type": "string", "format": "date"}
+# The digest's date as intent.api.parse_day reads it (tests/intent/test_api.py checks both agree).
+DIGEST_DAY = {"type": "string", "format": "date",
+              "pattern": "^(19[7-9][0-9]|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}$"}  # fmt: skip
 # Query parameters that take a moment accept a date (midnight UTC) as well.
 DATE_OR_TIME = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]}  # fmt: skip
 TIER = {"type": "string", "enum": list(TIERS)}
@@ -427,7 +430,7 @@ PATHS: dict[str, Any] = {
                 {**_query("fit", {"type": "array", "items": {"type": "string", "enum": list(GRADES)}}, "only these fit grades: fit=A,B (or fit=A&fit=B); a filtered page may hold fewer than limit companies while has_more is true"),
                  "style": "form", "explode": False},
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"),
-                _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+                _query("cursor", {"type": "string", "minLength": 1}, "next_cursor of the previous page"),
             ],
             "responses": {
                 "200": {"description": "one page", "content": {"application/json": {"schema": _ref("CompanyPage")}}},
@@ -456,7 +459,7 @@ PATHS: dict[str, Any] = {
             "summary": "the daily digest of a date, as JSON (renderings: GET .../digest/{format})",
             "parameters": [
                 SITE,
-                _query("date", DAY, "YYYY-MM-DD (default: today in the site's time zone)"),
+                _query("date", DIGEST_DAY, "YYYY-MM-DD from 1970-01-01 to 2199-12-31 (default: today in the site's time zone)"),
                 _query("format", {"type": "string", "enum": ["json"], "default": "json"}, "json only: each rendering has its own operation"),
             ],
             "responses": {
@@ -473,7 +476,7 @@ PATHS: dict[str, Any] = {
                 SITE,
                 {"name": "format", "in": "path", "required": True, "schema": {"type": "string", "enum": list(RENDERED_DIGEST_FORMATS)},
                  "description": "html: text/html, text: text/plain, markdown: text/markdown, csv: text/csv (all UTF-8)"},
-                _query("date", DAY, "YYYY-MM-DD (default: today in the site's time zone)"),
+                _query("date", DIGEST_DAY, "YYYY-MM-DD from 1970-01-01 to 2199-12-31 (default: today in the site's time zone)"),
             ],
             "responses": {
                 "200": {
@@ -492,7 +495,7 @@ PATHS: dict[str, Any] = {
                 SITE,
                 _query("updated_since", DATE_OR_TIME, "accounts changed at or after this time: an ISO 8601 date-time (UTC without an offset) or date (its midnight UTC)"),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"),
-                _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+                _query("cursor", {"type": "string", "minLength": 1}, "next_cursor of the previous page"),
             ],
             "responses": {
                 "200": {"description": "one page", "content": {"application/json": {"schema": _ref("AccountPage")}}},

@@ -47,6 +47,13 @@ BAD_ENV = [
     ("INTENT_SMTP_PORT", "smtp"),
     ("INTENT_SMTP_STARTTLS", "perhaps"),
     ("INTENT_LOG_LEVEL", "loud"),
+    ("INTENT_MAX_HEADER_BYTES", "100"),
+    ("INTENT_MAX_HEADER_BYTES", "16k"),
+    ("INTENT_HEADER_TIMEOUT_S", "0"),
+    ("INTENT_BODY_TIMEOUT_S", "soon"),
+    ("INTENT_IDLE_TIMEOUT_S", "-5"),
+    ("INTENT_MAX_CONNECTIONS", "2"),
+    ("INTENT_SECRET", "too-short"),
     ("INTENT_RDNS", "sometimes"),
     ("INTENT_DNS_SERVERS", "dns.example.com"),
     ("INTENT_DNS_SERVERS", "127.0.0.1:0"),
@@ -115,7 +122,12 @@ def test_good_values_parse(tmp_path: Path) -> None:
         INTENT_TRUSTED_PROXIES="10.0.0.0/8, ::1", INTENT_RATE_LIMIT="2.5",
         INTENT_STORE_IP_PREFIX="yes", INTENT_CLUSTER="analytics",
         INTENT_CLICKHOUSE_URL="https://intent:secret@ch.example:8443/intent",
+        INTENT_MAX_HEADER_BYTES="8192", INTENT_HEADER_TIMEOUT_S="2.5", INTENT_IDLE_TIMEOUT_S="75",
+        INTENT_MAX_CONNECTIONS="10_000", INTENT_SECRET=" " + "k" * 40 + " ",
     ))  # fmt: skip
+    assert (s.max_header_bytes, s.header_timeout_s, s.body_timeout_s, s.idle_timeout_s,
+            s.max_connections) == (8192, 2.5, 30.0, 75.0, 10_000)  # fmt: skip
+    assert s.secret == "k" * 40 and "k" * 40 not in repr(s)
     assert (s.port, s.spool_max_bytes, s.rate_limit_per_second, s.store_ip_prefix, s.cluster) == (
         8080,
         1 << 20,

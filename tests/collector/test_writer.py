@@ -232,13 +232,14 @@ def test_salts_never_block_the_request_path_and_replicas_agree(store: Store) -> 
     from collector.writer import Salts
 
     day = date(2099, 1, 2)  # a day nobody else uses
-    first, second = Salts(store), Salts(store)
+    secret = b"s" * 32
+    first, second = Salts(store, secret), Salts(store, secret)
     provisional = first(day)  # no salt in ClickHouse yet: made locally, no I/O
     assert first(day) == provisional
     assert first.prefetch(day) == provisional  # offered to ClickHouse, and it is the oldest
     assert second.prefetch(day) == provisional  # another replica reads the same salt
     assert second(day) == provisional
-    third = Salts(store)
+    third = Salts(store, secret)
     third(day)  # a replica that made its own provisional salt switches to the shared one
     assert third.prefetch(day) == provisional and third(day) == provisional
 

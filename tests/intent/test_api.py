@@ -1,17 +1,22 @@
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from collector import keys
 from collector.pipeline import persistent_visitor_id
 from collector.settings import Settings
 from collector.store import Store
+from intent.api import BadParam, parse_day, parse_since
 from intent.openapi import spec
 from tests.conftest import LiveServer, SettingsFactory
 
@@ -124,7 +129,8 @@ def test_filters_and_updated_since_use_the_latest_snapshot(
 @pytest.mark.parametrize(("params", "field"), [
     ({"limit": "0"}, "limit"), ({"limit": "abc"}, "limit"), ({"limit": "1001"}, "limit"),
     ({"cursor": "garbage!"}, "cursor"), ({"cursor": "WzEsMl0"}, "cursor"),
-    ({"updated_since": "yesterday"}, "updated_since"), ({"updated_since": "0001-01-01"}, "updated_since"),
+    ({"updated_since": "yesterday"}, "updated_since"), ({"updated_since": "2025-02-30"}, "updated_since"),
+    ({"updated_since": "2025-01-31T09:00:00"}, "updated_since"),  # RFC 3339 needs the offset
     ({"min_score": "high"}, "min_score"), ({"min_score": "nan"}, "min_score"),
     ({"country": "USA"}, "country"), ({"tier": "<script>"}, "tier"), ({"sort": "score"}, "sort"),
 ])  # fmt: skip
@@ -231,6 +237,73 @@ def test_delete_visitor_removes_events_activity_and_identities(
 def test_digest_rejects_unknown_format_and_bad_date(api: Client) -> None:
     assert api.get("/digest", format="pdf").json()["error"]["field"] == "format"
     assert api.get("/digest", date="31/12/2026").json()["error"]["field"] == "date"
+    assert api.get("/digest", date="2200-01-01").json()["error"]["field"] == "date"
+
+
+def test_a_parameter_given_empty_is_refused_naming_it(api: Client) -> None:
+    """`updated_since=` used to mean "not given"; the spec admits no empty value, so neither
+    does the server: every parameter, on every endpoint."""
+    for path, name in [("/companies", "updated_since"), ("/companies", "cursor"),
+                       ("/companies", "tier"), ("/companies", "limit"), ("/digest", "date"),
+                       ("/digest", "format"), ("/companies/acme.com", "days")]:  # fmt: skip
+        r = api.get(path, **{name: ""})
+        assert r.status_code == 400, (path, name, r.text)
+        assert r.json()["error"]["field"] == name
+        assert r.json()["error"]["message"] == f"{name} is empty: give it a value or leave it out"
+    far = api.get("/companies", updated_since="0001-01-01")  # as a lower bound: 1970
+    assert far.status_code == 200 and api.get("/companies", updated_since="9999-12-31T23:59:60Z"
+                                               ).json()["data"] == []  # fmt: skip
+
+
+@functools.cache
+def _admits(path: str, name: str) -> Callable[[str], bool]:
+    """The spec's own check of one query parameter (formats asserted, as schemathesis does)."""
+    operation = spec()["paths"][path]["get"]
+    schema = next(p["schema"] for p in operation["parameters"] if p["name"] == name)
+    return jsonschema_rs.validator_for(schema, validate_formats=True).is_valid
+
+
+_MOMENTS = st.one_of(
+    st.from_regex(r"\A\d{4}-[01]\d-[0-3]\d([Tt][0-2]\d:[0-6]\d:[0-6]\d(\.\d{1,9})?"
+                  r"([Zz]|[+-][0-2]\d:[0-6]\d))?\Z"),
+    st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
+    st.dates().map(str),
+    st.text(max_size=30),
+)  # fmt: skip
+
+
+@given(raw=_MOMENTS)
+@example(raw="2025-01-31T09:00:00")  # accepted before: the spec's date-time needs an offset
+@example(raw="0001-01-01")  # refused before ("out of range"): the spec admits it
+@example(raw="2025-06-30T23:59:60Z")  # a leap second is 23:59:60 UTC...
+@example(raw="2025-01-01T10:00:60Z")  # ...only
+@example(raw="000\u0660-01-01")  # an Arabic-Indic zero
+@example(raw="")
+@settings(max_examples=1000, deadline=None, database=None, derandomize=True)
+def test_updated_since_accepts_exactly_what_the_spec_admits(raw: str) -> None:
+    admitted = _admits("/api/v1/sites/{site}/companies", "updated_since")(raw)
+    try:
+        parse_since(raw)
+        accepted = True
+    except BadParam:
+        accepted = False
+    assert accepted == admitted or (" " in raw and not admitted), raw  # " 01:00": a lost "+"
+
+
+@given(raw=st.one_of(st.from_regex(r"\A\d{4}-[01]\d-[0-3]\d\Z"), st.dates().map(str),
+                     st.text(max_size=12)))  # fmt: skip
+@example(raw="2200-01-01")
+@example(raw="1969-12-31")
+@example(raw="0000-01-01")
+@settings(max_examples=500, deadline=None, database=None, derandomize=True)
+def test_the_digest_date_accepts_exactly_what_the_spec_admits(raw: str) -> None:
+    admitted = _admits("/api/v1/sites/{site}/digest", "date")(raw)
+    try:
+        parse_day(raw)
+        accepted = True
+    except BadParam:
+        accepted = False
+    assert accepted == admitted, raw
 
 
 def test_data_responses_are_private_and_script_free(api: Client, store: Store, site: str) -> None:

@@ -83,6 +83,22 @@ def test_init_writes_a_starter_config_once(tmp_path: Path) -> None:
         "already exists; not overwriting it"
     )
     assert intent(tmp_path, "init", "--if-missing", toml=None).returncode == 0
+    secret = tmp_path / "intent.secret"  # the server secret, beside the config, owner-only
+    assert secret.stat().st_mode & 0o777 == 0o600 and len(secret.read_text().strip()) == 64
+    secret.unlink()  # an install from before the secret: init adds it, keeps the config
+    done = intent(tmp_path, "init", toml=None)
+    assert done.returncode == 0 and "intent.secret" in done.stdout and secret.exists()
+    secret.unlink()
+    assert (
+        intent(tmp_path, "init", "--if-missing", toml=None, INTENT_SECRET="k" * 32).returncode == 0
+    )
+    assert not secret.exists()  # INTENT_SECRET set: no file
+
+
+def test_serve_with_a_clickhouse_server_needs_the_secret(tmp_path: Path) -> None:
+    done = intent(tmp_path, "serve", INTENT_CLICKHOUSE_URL="http://u:p@127.0.0.1:9/intent")
+    line = one_line_error(done, "serve")
+    assert line.startswith("intent serve: INTENT_SECRET: not set") and "every replica" in line
 
 
 def test_stats_on_an_empty_install(tmp_path: Path) -> None:

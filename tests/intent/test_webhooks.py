@@ -223,11 +223,39 @@ def test_non_public_addresses(address: str) -> None:
     assert webhooks.not_public(address)
 
 
-@pytest.mark.parametrize(
-    "address", ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "8.8.8.8"]
-)
+# IPv6 forms that carry an IPv4 address a packet may be delivered to: the IPv4 rules apply.
+@pytest.mark.parametrize("address", [
+    "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b::10.0.0.1",  # NAT64 (RFC 6052)
+    "64:ff9b:1::7f00:1", "64:ff9b:1::808:808",  # local-use NAT64 (RFC 8215): never public
+    "2002:7f00:1::1", "2002:a9fe:a9fe::1", "2002:c0a8:101::1",  # 6to4 of 127/8, 169.254/16, 192.168/16
+    "::127.0.0.1", "::169.254.169.254", "::ffff:7f00:1",  # IPv4-compatible, mapped in hex
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+    "2001:0:4136:e378:8000:63bf:f7f7:f7f7",  # Teredo (2001::/32) is refused whatever it carries
+])  # fmt: skip
+def test_ipv6_forms_embedding_a_non_public_ipv4_are_refused(address: str) -> None:
+    assert webhooks.not_public(address)
+
+
+@pytest.mark.parametrize("address", [
+    "93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "8.8.8.8",
+    "64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8",  # public IPv4 behind NAT64, 6to4
+])  # fmt: skip
 def test_public_addresses(address: str) -> None:
     assert not webhooks.not_public(address)
+
+
+def test_the_embedded_ipv4_is_extracted() -> None:
+    from ipaddress import IPv4Address, IPv6Address
+
+    assert webhooks.embedded_ipv4(IPv6Address("64:ff9b::a9fe:a9fe")) == [
+        IPv4Address("169.254.169.254")
+    ]
+    assert webhooks.embedded_ipv4(IPv6Address("2002:7f00:1::1")) == [IPv4Address("127.0.0.1")]
+    assert webhooks.embedded_ipv4(IPv6Address("::127.0.0.1")) == [IPv4Address("127.0.0.1")]
+    assert IPv4Address("127.0.0.1") in webhooks.embedded_ipv4(
+        IPv6Address("2001:0:4136:e378:8000:63bf:80ff:fffe")
+    )
+    assert webhooks.embedded_ipv4(IPv6Address("2606:2800:220:1:248:1893:25c8:1946")) == []
 
 
 def test_redirects_are_not_followed(
@@ -381,3 +409,9 @@ def test_redeliver_queues_a_message_again_with_its_id(
     assert len({h["webhook-id"] for _, h, _ in receiver.got}) == 1 and len(receiver.got) == 2
     assert cli.main(["webhooks", "redeliver", "msg_nope"]) == 1
     assert capsys.readouterr().err == "intent webhooks: no webhook message 'msg_nope'\n"
+
+
+@pytest.mark.parametrize("host", ["[64:ff9b::a9fe:a9fe]", "[2002:7f00:1::1]", "[::127.0.0.1]"])
+def test_a_url_naming_an_embedding_ipv6_address_is_refused(host: str) -> None:
+    with pytest.raises(webhooks.Refused, match="non-public address"):
+        webhooks.resolve_target(f"http://{host}:8080/hooks", allow_private=False)
