@@ -134,13 +134,13 @@ def test_the_digest_carries_accounts_in_every_format(api: Api, store: Store, sit
         ("www.acme.com", "A"), ("initech.co.uk", "B"), ("globex-industries.example", "C"),
         ("newco.example", "?")]  # fmt: skip
     assert hot["companies"][0]["account"]["owner_email"] == "ann@ourco.example"
-    text = api.get("/digest", format="text").text
+    text = api.get("/digest/text").text
     assert ("fit A (Computer Software ✓ · 250 employees ✓ · US ✓) · owner Ann Smith · "
             "existing customer (expansion)") in text  # fmt: skip
     assert "owner Carla Díaz (unmapped)" in text and "open opportunity" in text
-    assert "- Account: fit A" in api.get("/digest", format="markdown").text
-    assert "owner Ann Smith" in api.get("/digest", format="html").text
-    rows = list(csv.DictReader(io.StringIO(api.get("/digest", format="csv").text)))
+    assert "- Account: fit A" in api.get("/digest/markdown").text
+    assert "owner Ann Smith" in api.get("/digest/html").text
+    rows = list(csv.DictReader(io.StringIO(api.get("/digest/csv").text)))
     acme = next(r for r in rows if r["company_key"] == "www.acme.com")
     assert (acme["fit"], acme["owner"], acme["owner_email"], acme["stage"], acme["crm_id"]) == (
         "A", "Ann Smith", "ann@ourco.example", "customer", "001A")  # fmt: skip
