@@ -54,6 +54,7 @@ run: $(STAMP)
 
 test: $(STAMP) browser wrk snippet
 	@$(BIN)/ruff check collector intent tests bench
+	@$(BIN)/ruff format --check collector intent tests bench
 	@$(BIN)/mypy
 	@cd js-snippet && npm test --silent
 	@$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \

@@ -12,10 +12,9 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from collector.store import Store
+from collector.store import Store, utc_now
 
 SCOPES = ("read", "write")
 CACHE_SECONDS = 10.0
@@ -71,10 +70,6 @@ def parse(token: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def create(
     store: Store, sites: list[str], scope: str = "read", name: str = ""
 ) -> tuple[str, ApiKey]:
@@ -86,7 +81,7 @@ def create(
     prefix = "".join(secrets.choice(_ALPHABET) for _ in range(_PREFIX_LEN))
     secret = "".join(secrets.choice(_KEY_CHARS) for _ in range(32))  # ~190 bits
     token = f"int_{prefix}_{secret}"
-    now = _now()
+    now = utc_now()
     store.insert_rows(INSERT_KEY, [{
         "prefix": prefix, "key_hash": hash_key(token), "name": name, "sites": sorted(set(sites)),
         "scope": scope, "created_at": now, "revoked_at": None, "updated_at": now,
@@ -94,13 +89,18 @@ def create(
     return token, ApiKey(prefix, tuple(sorted(set(sites))), scope)
 
 
+def live_key(store: Store, prefix: str) -> dict[str, Any] | None:
+    """The stored row of the key with this prefix, unless it is revoked."""
+    rows = store.query_dicts(SELECT_ROW, {"prefix": prefix})
+    return rows[0] if rows else None
+
+
 def revoke(store: Store, prefix: str) -> bool:
     """Mark a key revoked; False if no live key has that prefix."""
-    rows = store.query_dicts(SELECT_ROW, {"prefix": prefix})
-    if not rows:
+    row = live_key(store, prefix)
+    if row is None:
         return False
-    row = rows[0]
-    now = _now()
+    now = utc_now()
     store.insert_rows(INSERT_KEY, [{**row, "revoked_at": now, "updated_at": now}])
     _cache.forget_prefix(prefix)
     return True

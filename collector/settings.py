@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from collector.store import DATABASE_NAME
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -31,11 +33,15 @@ class SettingsError(Exception):
         self.reason = reason
 
 
+WEBHOOK_EVENTS = ("company.became_hot", "company.became_warm", "company.cooled")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")  # the shape of an email address
+
+
 @dataclass(frozen=True)
 class WebhookConfig:
     url: str
     secret: str
-    events: tuple[str, ...] = ("company.became_hot", "company.became_warm", "company.cooled")
+    events: tuple[str, ...] = WEBHOOK_EVENTS
     allow_private: bool = False
 
 
@@ -160,7 +166,7 @@ def _url(raw: str) -> str:
         if not parts.hostname:
             raise ValueError("expected http(s)://user:pass@host:port/db")
         database = parts.path.strip("/")
-        if database and not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", database):
+        if database and not DATABASE_NAME.match(database):
             raise ValueError(f"database name {database!r}: letters, digits and '_' only")
     return value
 
@@ -401,7 +407,7 @@ def _site(name: str, raw: Any) -> SiteConfig:
         raise SettingsError(f"{where}.digest_time", "expected HH:MM (24-hour)")
     recipients = strings("digest_recipients")
     for r in recipients:
-        if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", r):
+        if not EMAIL.match(r):
             raise SettingsError(f"{where}.digest_recipients", f"not an email address: {r!r}")
     slack = text("slack_webhook", "")
     if slack and not slack.startswith(("https://", "http://")):
@@ -432,9 +438,6 @@ def _site(name: str, raw: Any) -> SiteConfig:
         owners=raw.get("owners", {}),
         fit=raw.get("fit", {}),
     )
-
-
-WEBHOOK_EVENTS = ("company.became_hot", "company.became_warm", "company.cooled")
 
 
 def _webhooks(where: str, raw: Any) -> tuple[WebhookConfig, ...]:

@@ -11,7 +11,6 @@ from prometheus_client import Counter
 from starlette.applications import Starlette
 
 from collector import pipeline
-from collector.dedup import RecentIds
 from collector.enrich import Enricher
 from collector.enrich.rdns import ReverseDNS
 from collector.logsummary import WarningSummary
@@ -31,7 +30,6 @@ class Collector:
     enricher: Enricher
     metrics: Metrics = field(default_factory=Metrics)
     drops: DropCounter = field(default_factory=DropCounter)
-    recent: RecentIds = field(default_factory=RecentIds)
     # One WARNING line per reason per interval, not one per refused request.
     refusals: WarningSummary = field(
         default_factory=lambda: WarningSummary(

@@ -28,6 +28,12 @@ ROW_SETTINGS = {"output_format_json_escape_forward_slashes": 0}
 logging.getLogger("clickhouse_connect").addHandler(logging.NullHandler())
 
 
+def utc_now() -> datetime:
+    """This moment in UTC, in whole milliseconds: what a DateTime64(3) column keeps."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
 def ch_time(t: datetime) -> str:
     """A moment as DateTime64(3) text for inserts, in UTC (a naive datetime is taken as UTC)."""
     if t.tzinfo is not None:
@@ -102,7 +108,7 @@ _LOCKED_MESSAGE = (
     "the embedded database {path} is in use by another process "
     "(is `intent serve` running? stop it first, or point INTENT_CLICKHOUSE_URL at a ClickHouse server)"
 )
-_DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 def _check_unlocked(path: Path) -> None:
@@ -129,7 +135,7 @@ def _ensure_database(url: str) -> None:
     database = parts.path.strip("/")
     if not database or database == "default":
         return
-    if not _DATABASE.match(database):
+    if not DATABASE_NAME.match(database):
         raise StoreError(f"database name {database!r}: letters, digits and '_' only")
     bare = parts._replace(path="").geturl()
     client = clickhouse_connect.get_client(dsn=bare, connect_timeout=5, send_receive_timeout=60)
@@ -138,7 +144,7 @@ def _ensure_database(url: str) -> None:
             "SELECT count() FROM system.databases WHERE name = {db:String}",
             parameters={"db": database},
         ).result_rows[0][0]
-        if not exists:  # the name was checked against _DATABASE above: DDL takes no parameters
+        if not exists:  # the name was checked against DATABASE_NAME above: DDL takes no parameters
             client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     finally:
         client.close()

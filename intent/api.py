@@ -27,7 +27,7 @@ from collector.errors import error_response
 from collector.ratelimit import RateLimiter, retry_after
 from collector.settings import Settings, SiteConfig, site_today
 from collector.store import Store, StoreError, ch_time
-from intent import digest, digest_render, privacy, timestamps
+from intent import companies, digest, digest_render, privacy, timestamps
 from intent.accounts.fit import GRADES
 from intent.accounts.matching import attach_accounts, owned_by
 from intent.scoring import TIERS, rules_of
@@ -50,56 +50,6 @@ PRIVATE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
 }
-
-COMPANY_COLUMNS = """
-    company_key, company_name, company_domain, country, company_source, confidence, score, tier,
-    previous_tier, previous_score, transition, reasons, visitors, active_days, first_seen,
-    last_seen, top_pages, is_customer, day, changed_at
-"""
-
-# Each company's latest snapshot (company_latest, kept by a view: 0032), filtered, after the
-# cursor, in keyset order.
-LIST_COMPANIES = f"""
-    SELECT {COMPANY_COLUMNS}
-    FROM company_latest FINAL
-    WHERE site = {{site:String}}
-      AND ({{tier:String}} = '' OR tier = {{tier:String}})
-      AND score >= {{min_score:Float64}}
-      AND ({{country:String}} = '' OR country = {{country:String}})
-      AND changed_at >= {{since:DateTime64(3, 'UTC')}}
-      AND (changed_at, company_key) > ({{after_t:DateTime64(3, 'UTC')}}, {{after_k:String}})
-    ORDER BY changed_at, company_key
-    LIMIT {{limit:UInt32}}
-"""
-COMPANY_LATEST = f"""
-    SELECT {COMPANY_COLUMNS}
-    FROM company_latest FINAL
-    WHERE site = {{site:String}} AND company_key = {{company:String}}
-"""
-SCORE_HISTORY = """
-    SELECT day, score, tier, transition, reasons
-    FROM company_scores FINAL
-    WHERE site = {site:String} AND company_key = {company:String} AND day >= {start:Date}
-    ORDER BY day
-"""
-# The most distinct visitors on one day: ids are salted per day, so only one day's are people.
-COMPANY_VISITORS = """
-    SELECT max(visitors) FROM (
-        SELECT uniqExact(visitor_id) AS visitors
-        FROM daily_activity
-        WHERE site = {site:String} AND company_key = {company:String} AND day >= {start:Date}
-        GROUP BY day
-    )
-"""
-COMPANY_TIMELINE = """
-    SELECT day, kind, key, sum(hits) AS hits, sum(engaged_ms) AS engaged_ms,
-           max(max_scroll) AS max_scroll, uniqExact(visitor_id) AS visitors
-    FROM daily_activity
-    WHERE site = {site:String} AND company_key = {company:String} AND day >= {start:Date}
-    GROUP BY day, kind, key
-    ORDER BY day DESC, kind, hits DESC, key
-    LIMIT 50 BY day, kind
-"""
 
 
 class BadParam(Exception):
@@ -176,7 +126,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def company_filters(request: Request) -> dict[str, Any]:
-    """Bound parameters for LIST_COMPANIES from the query string; BadParam names a bad one."""
+    """Bound parameters of companies.LIST_COMPANIES from the query string; BadParam names a
+    bad one."""
     q = request.query_params
     known = {"tier", "min_score", "country", "updated_since", "limit", "cursor", "owner", "fit"}
     for name in q:
@@ -264,7 +215,7 @@ def list_companies(
     last: dict[str, Any] | None = None  # the last company read, kept or not
     exhausted = False
     for _ in range(SCAN_BATCHES if filtered else 1):
-        rows = store.query_dicts(LIST_COMPANIES, {**bound, "site": site, "limit": batch})
+        rows = store.query_dicts(companies.LIST_COMPANIES, {**bound, "site": site, "limit": batch})
         attach_accounts(store, config, rows)
         for row in rows:
             last = row
@@ -294,16 +245,16 @@ def _wanted(row: dict[str, Any], owner: str, fits: set[str]) -> bool:
 def company_profile(
     store: Store, site: str, company: str, days: int, config: SiteConfig | None = None
 ) -> dict[str, Any] | None:
-    latest = store.query_dicts(COMPANY_LATEST, {"site": site, "company": company})
+    latest = store.query_dicts(companies.COMPANY_LATEST, {"site": site, "company": company})
     if not latest:
         return None
     attach_accounts(store, config or SiteConfig(site, ()), latest)
     start = datetime.now(UTC).date() - timedelta(days=days - 1)
     bound = {"site": site, "company": company, "start": start}
-    history = store.query_dicts(SCORE_HISTORY, bound)
-    visitors = int(store.scalar(COMPANY_VISITORS, bound) or 0)
+    history = store.query_dicts(companies.SCORE_HISTORY, bound)
+    visitors = int(store.scalar(companies.COMPANY_VISITORS, bound) or 0)
     timeline: dict[date, dict[str, Any]] = {}
-    for r in store.query_dicts(COMPANY_TIMELINE, bound):
+    for r in store.query_dicts(companies.COMPANY_TIMELINE, bound):
         day = timeline.setdefault(r["day"], {"day": r["day"], "pages": [], "events": []})
         if r["kind"] == "event":
             day["events"].append(
@@ -429,8 +380,8 @@ class Api:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/api/v1/sites/{site}/companies", self.guarded(companies), methods=["GET"]),
-            Route("/api/v1/sites/{site}/companies/{company:path}", self.guarded(company), methods=["GET"]),
+            Route("/api/v1/sites/{site}/companies", self.guarded(companies_endpoint), methods=["GET"]),
+            Route("/api/v1/sites/{site}/companies/{company:path}", self.guarded(company_endpoint), methods=["GET"]),
             Route(DIGEST_PATH, self.guarded(digest_endpoint), methods=["GET"]),
             Route(DIGEST_PATH + "/{format}", self.guarded(rendered_digest), methods=["GET"]),
             Route("/api/v1/sites/{site}/visitors/{visitor}", self.guarded(delete_visitor, write=True), methods=["DELETE"]),
@@ -444,13 +395,15 @@ def site_config(request: Request, site: str) -> SiteConfig:
     return found or SiteConfig(site, ())
 
 
-async def companies(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
+async def companies_endpoint(
+    request: Request, store: Store, key: keys.ApiKey, site: str
+) -> Response:
     params = company_filters(request)
     config = site_config(request, site)
     return json_response(await asyncio.to_thread(list_companies, store, site, params, config))
 
 
-async def company(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
+async def company_endpoint(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
     for name in request.query_params:
         if name != "days":
             raise BadParam(name, f"unknown parameter {name!r} (known: days)")

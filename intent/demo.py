@@ -33,7 +33,7 @@ from intent.demo_traffic import DAYS, DEMO_HOST, data_file, traffic
 from intent.digest import TOTALS, build_digest
 from intent.digest_render import render_text
 from intent.migrate import migrate
-from intent.scoring import rules_of, score_site
+from intent.scoring import TIERS, rules_of, score_site
 from intent.settings import load_settings
 from intent.starter import STARTER_CONFIG
 
@@ -119,7 +119,7 @@ def run_demo(
             result.days_scored += 1
             bar.update(task, advance=1)
     [totals] = store.query_dicts(TOTALS, {"site": site.name, "day": today})
-    result.tiers.update({tier: int(totals[tier]) for tier in ("hot", "warm", "cold")})
+    result.tiers.update({tier: int(totals[tier]) for tier in TIERS})
     return result
 
 

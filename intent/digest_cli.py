@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, date, datetime
-from typing import Any
 
+from collector.settings import Settings, SiteConfig
 from collector.store import Store
 from intent.command import CliError, day_arg, open_store, settings
 from intent.delivery import send_digest
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=cmd_digest)
 
 
-def pick_site(settings: Any, name: str | None) -> Any:
+def pick_site(settings: Settings, name: str | None) -> SiteConfig:
     """The named site, or the only one configured."""
     if name is None:
         if len(settings.sites) != 1:
@@ -44,14 +44,14 @@ def pick_site(settings: Any, name: str | None) -> Any:
     return site
 
 
-def ensure_scored(store: Store, site: Any, day: date) -> None:
+def ensure_scored(store: Store, site: SiteConfig, day: date) -> None:
     """Score the day first when its snapshot is missing (scoring is idempotent)."""
     if store.scalar(TOTALS, {"site": site.name, "day": day}):
         return
     score_site(store, site, day)
 
 
-def cmd_digest(args: Any) -> int:
+def cmd_digest(args: argparse.Namespace) -> int:
     s = settings()
     site = pick_site(s, args.site)
     day = day_arg(args.date, site)

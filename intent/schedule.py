@@ -95,7 +95,7 @@ CATCH_UP = timedelta(hours=12)  # a digest later than this after its time is ski
 
 
 class ScoringSchedule:
-    """The background thread started by the server (collector.app.start) and stopped with it."""
+    """The background thread started by the server (intent.server.start) and stopped with it."""
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ from intent.rules import Rules, parse_rules
 
 log = logging.getLogger("intent.scoring")
 
+TIERS = ("hot", "warm", "cold")  # hottest first
 TIER_RANK = {"": -1, "cold": 0, "warm": 1, "hot": 2}
 TIERS = ("hot", "warm", "cold")
 # What `transition` writes besides '': the API's values (an enum in its spec) and webhooks' data.
@@ -191,7 +192,7 @@ def transition(tier: str, previous: str) -> str:
 # (`from_key`). The AggregatingMergeTree rows are not merged first: sum/min/max re-aggregate at
 # any grain. (The dashboard's company page reads it too, so it shows the visits the score
 # counted.)
-_ATTRIBUTED = """
+ATTRIBUTED = """
     ident AS (
         SELECT visitor_id, argMax(company_domain, ts) AS domain
         FROM identities
@@ -237,8 +238,8 @@ _DECAY = "pow(0.5, dateDiff('day', {d}, {{day:Date}}) / {{half_life:Float64}})"
 # signal written), events by name. A signal counts once per visitor and day, and one visitor's
 # positive points in one day are capped (each signal keeps its share of the cap).
 SIGNAL_TOTALS = (
-    "WITH"
-    + _ATTRIBUTED
+    "WITH"  # noqa: S608  joins constants (scoring.ATTRIBUTED)
+    + ATTRIBUTED
     + """
 SELECT ck, sig, count() AS visitor_days,
        sum(if({signal_points:Array(Float64)}[sig] > 0, scale, 1.0) * decayed) AS weight,
@@ -277,8 +278,8 @@ GROUP BY ck, sig
 # extra people, decayed by that day's age; frequency every active day but the most recent,
 # decayed; first and last seen.
 COMPANY_ROWS = (
-    "WITH"
-    + _ATTRIBUTED
+    "WITH"  # noqa: S608  joins constants (scoring.ATTRIBUTED)
+    + ATTRIBUTED
     + """
 SELECT ck, max(visitors) AS max_visitors_per_day, max((visitors - 1) * decayed) AS breadth_weight,
        count() AS active_days, sum(decayed) - max(decayed) AS extra_day_weight,
@@ -297,8 +298,8 @@ GROUP BY ck
 
 # The most viewed pages of each company (ties by path), exact.
 TOP_PAGES_OF = (
-    "WITH"
-    + _ATTRIBUTED
+    "WITH"  # noqa: S608  joins constants (scoring.ATTRIBUTED)
+    + ATTRIBUTED
     + """
 SELECT ck, arraySlice(arrayMap(t -> t.2, arraySort(groupArray((-views, key)))), 1, {top:UInt32})
 FROM (

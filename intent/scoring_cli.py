@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from collector.settings import Settings, SiteConfig
-from intent.command import CliError, day_arg, open_store, settings
+from intent.command import CliError, day_arg, open_store, settings, site_arg
 from intent.migrate import migrate
 from intent.rules import Rules, RulesError, parse_rules
 from intent.schedule import score_and_notify
-from intent.scoring import CompanyScore, compute_scores, rules_of, score_label
+from intent.scoring import TIER_RANK, TIERS, CompanyScore, compute_scores, rules_of, score_label
 
-TIERS = ("hot", "warm", "cold")
 SCORE_CHANGES_SHOWN = 5  # the biggest moves; a rules change can move every company's score
 
 
@@ -26,10 +25,7 @@ def _sites(s: Settings, name: str | None) -> list[SiteConfig]:
         if not s.sites:
             raise CliError(f"no sites in {s.config_path}")
         return list(s.sites.values())
-    if name not in s.sites:
-        known = ", ".join(sorted(s.sites)) or "none"
-        raise CliError(f"--site: no site {name!r} in {s.config_path} (sites: {known})")
-    return [s.sites[name]]
+    return [site_arg(s, name)]
 
 
 def tally(scores: Sequence[CompanyScore]) -> str:
@@ -111,9 +107,12 @@ def tier_changes(
     old = {c.company_key: c for c in before}
     pairs = [(old[c.company_key], c) for c in after if c.company_key in old]
     changed = [(a, b) for a, b in pairs if a.tier != b.tier]
-    rank = {"cold": 0, "warm": 1, "hot": 2}
     changed.sort(
-        key=lambda p: (-abs(rank[p[1].tier] - rank[p[0].tier]), -p[1].score, p[1].company_key)
+        key=lambda p: (
+            -abs(TIER_RANK[p[1].tier] - TIER_RANK[p[0].tier]),
+            -p[1].score,
+            p[1].company_key,
+        )
     )
     return changed
 

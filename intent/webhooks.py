@@ -29,7 +29,7 @@ from standardwebhooks import Webhook
 
 from collector.metrics import Metrics
 from collector.settings import Settings, SiteConfig, WebhookConfig
-from collector.store import Store, StoreError, ch_time
+from collector.store import Store, StoreError, ch_time, utc_now
 from intent.timestamps import utc_iso
 from intent.webhook_news import News, added_at, noticed_at
 
@@ -95,11 +95,6 @@ class Refused(Exception):
     """The target may not be called (a final outcome, not retried)."""
 
 
-def _now() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
 def message_id(site: str, url: str, event: str, company_key: str, day: date) -> str:
     """Deterministic, so rescoring a day never sends the same news twice."""
     raw = "\x00".join((site, url, event, company_key, day.isoformat())).encode()
@@ -136,7 +131,7 @@ def enqueue(store: Store, site: SiteConfig, scores: Iterable[Scored]) -> int:
             news[(score.day, score.company_key, event)] = score
     if not news:
         return 0
-    now = _now()
+    now = utc_now()
     noticed = noticed_at(store, site.name, news, now)  # also while the site has no webhook
     if not site.webhooks:
         return 0
@@ -168,7 +163,7 @@ def requeue(store: Store, msg_id: str) -> dict[str, Any] | None:
     if not rows:
         return None
     row = rows[0]
-    now = _now()
+    now = utc_now()
     updated = max(now, _naive_utc(row["updated_at"]) + timedelta(milliseconds=1))
     store.insert_rows("webhook_deliveries", [{
         **row, "status": "pending", "attempts": 0, "next_attempt_at": ch_time(now),
@@ -181,7 +176,7 @@ def requeue(store: Store, msg_id: str) -> dict[str, Any] | None:
 
 def make_test_event(site: str) -> tuple[str, str]:
     """(webhook-id, body) of a `webhook.test` event: signed like every message, no company."""
-    body = orjson.dumps({"type": TEST_EVENT, "timestamp": utc_iso(_now()),
+    body = orjson.dumps({"type": TEST_EVENT, "timestamp": utc_iso(utc_now()),
                          "data": {"site": site, "test": True}})  # fmt: skip
     return "msg_test_" + secrets.token_hex(10), body.decode()
 
@@ -313,7 +308,7 @@ class Deliverer:
         sites = [name for name, site in self.settings.sites.items() if site.webhooks]
         if not sites:
             return 0
-        due = self.store.query_dicts(DUE, {"now": ch_time(_now()), "sites": sites})
+        due = self.store.query_dicts(DUE, {"now": ch_time(utc_now()), "sites": sites})
         for row in due:
             if self._stop.is_set():
                 break
@@ -344,7 +339,7 @@ class Deliverer:
                 status, error = "refused", str(exc)
             except (httpx.HTTPError, OSError) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
-        now = _now()
+        now = utc_now()
         next_at = now
         if status == "pending":
             if attempt < len(self.schedule):

@@ -131,6 +131,12 @@ def _huge_agents(port: int, clients: int, agent_bytes: int, seconds: float) -> d
     return {"clients": clients, "agent_bytes": agent_bytes, "statuses": statuses}
 
 
+def _quiet(seconds: float) -> dict[str, Any]:
+    """No attack: the bystander's latency on this server and machine, to compare with."""
+    time.sleep(seconds)
+    return {}
+
+
 def _port(server: Server) -> int:
     return int(server.url.rsplit(":", 1)[1])
 
@@ -139,6 +145,7 @@ def run_all(server: Server, workdir: Path, size: dict[str, Any]) -> dict[str, An
     """Each attack in turn against one server, with its own sampler."""
     port, secs = _port(server), size["attack_seconds"]
     attacks: dict[str, Any] = {
+        "baseline_no_attack": lambda: _quiet(secs),
         "slow_headers": lambda: _trickle(port, size["slow_connections"], secs,
                                          REQUEST_LINE, b"X-a: b\r\n", 1.0),
         "slow_body": lambda: _trickle(port, size["slow_connections"], secs,

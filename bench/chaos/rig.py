@@ -219,7 +219,7 @@ async def _client(port: int, ledger: Ledger, until: float, resend_every: int) ->
 
 
 def send_events(
-    port: int, ledger: Ledger, seconds: float, clients: int = 16, resend_every: int = 50
+    port: int, ledger: Ledger, seconds: float, clients: int = 16, resend_every: int = 10
 ) -> None:
     """`clients` connections sending events for `seconds`."""
 

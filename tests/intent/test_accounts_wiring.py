@@ -127,7 +127,7 @@ def test_owner_and_fit_filter_the_list(api: Api) -> None:
 
 
 def test_the_digest_carries_accounts_in_every_format(api: Api, store: Store, site: str) -> None:
-    body = api.get("/digest", format="json").json()
+    body = api.get("/digest").json()
     hot = next(s for s in body["sections"] if s["key"] == "hot")
     # Best fit first, then score: A (60), B (70), C (90), then ? (80).
     assert [(c["key"], c["fit"]) for c in hot["companies"]] == [
