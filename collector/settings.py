@@ -1,4 +1,5 @@
-"""One typed settings object: deployment settings from `INTENT_*` variables, sites from intent.toml.
+"""One typed settings object: deployment settings from `INTENT_*` variables, sites read from
+`intent.toml`.
 
 Read once at start-up. Any invalid value raises `SettingsError` naming the setting, so the
 server refuses to start with one clear line instead of failing later on a request.

@@ -1,8 +1,9 @@
 """The server `intent serve` runs: the collector (collector.app) with the product on top.
 
 `create_app` composes it: the collector's routes, the API and its OpenAPI document, the CLI
-endpoint, the sign-in and the dashboard; at start the schema is migrated before ingest opens, then the webhook deliverer, the
-CLI token and the scoring schedule start; at stop they end before the collector drains its spool.
+endpoint, the sign-in and the dashboard. At start the schema is migrated before ingest opens,
+then the webhook deliverer, the CLI token and the scoring schedule start; at stop they end
+before the collector drains its spool.
 """
 
 from __future__ import annotations
