@@ -10,8 +10,9 @@ token, deleting the file only once ClickHouse confirmed it. A `kill -9` therefor
 acknowledged and duplicates nothing.
 
 Several processes may share one INTENT_SPOOL_DIR (`--workers N`, or two servers on one disk):
-each claims its own `slot-N` subdirectory under an exclusive flock, and at start-up adopts the
-segments of any slot nobody holds (a worker that is gone), so nothing is left behind.
+each claims its own `slot-N` subdirectory (collector/spoolslots.py). The helper process and its
+requests are collector/synchelper.py. A write that fails (a full disk) costs 503s, never a
+descriptor or a file, and the spool tries again by itself half a second later.
 """
 
 from __future__ import annotations
@@ -19,68 +20,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
 from pathlib import Path
 
+from collector import spoolslots, synchelper
+
 log = logging.getLogger("intent.spool")
-MAX_SLOTS = 256
 
-
-# The sync helper, a separate process so that no second Python thread ever waits for this
-# process's GIL: with a disk *thread*, each finished write waited for the event loop to run out
-# of work before its requests could be answered (docs/benchmarks.md). It reads requests "N\n"
-# (the segment files to sync arrive as descriptors attached to them, "D" asks for the directory
-# too), fdatasyncs them, closes them and answers "N ERRNO\n" (0: on disk). It keeps no segment
-# open between syncs: one it held after the writer deleted it would keep its space taken.
-# Only os/signal/socket/sys: with -I -S it starts and answers a first sync in ~30 ms, at ~10 MB
-# resident.
-_HELPER = r"""
-import os, signal, socket, sys
-# Ctrl-C in a terminal, or a service manager stopping the whole group, must not end it before
-# the server has drained: it ends when the server closes its socket (or is gone).
-for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-    signal.signal(sig, signal.SIG_IGN)
-sock = socket.socket(fileno=int(sys.argv[1]))
-directory = os.open(sys.argv[2], os.O_RDONLY)
-files = []
-buf = b""
-while True:
-    try:
-        data, fds, _, _ = socket.recv_fds(sock, 4096, int(sys.argv[3]))
-    except OSError:
-        break
-    if not data and not fds:
-        break
-    files.extend(fds)
-    buf += data
-    if b"\n" not in buf:
-        continue
-    *requests, buf = buf.split(b"\n")
-    error = 0
-    try:
-        if any(r.startswith(b"D") for r in requests):
-            os.fsync(directory)
-        for fd in files:
-            os.fdatasync(fd)
-    except OSError as exc:
-        error = exc.errno or 5
-    for fd in files:
-        os.close(fd)
-    files.clear()
-    try:
-        sock.sendall(requests[-1].lstrip(b"D") + b" %d\n" % error)
-    except OSError:
-        break
-"""
-FDS_PER_MESSAGE = 64  # the most descriptors one request carries (the helper reads that many)
 
 # After a failed write the spool refuses at once, without touching the disk, for this long;
 # then one request tries again (a full disk met every request with a new file and a fsync).
@@ -102,66 +54,6 @@ class SpoolFull(Exception):
         self.reason = reason
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _try_lock(directory: Path) -> int | None:
-    """An fd holding `directory/.lock` exclusively, or None if another process holds it."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def _claim_slot(root: Path) -> tuple[Path, int]:
-    for n in range(MAX_SLOTS):
-        directory = root / f"slot-{n}"
-        fd = _try_lock(directory)
-        if fd is not None:
-            return directory, fd
-    raise OSError(f"all {MAX_SLOTS} spool slots under {root} are in use")
-
-
-def _adopt_orphans(root: Path, mine: Path) -> int:
-    """Move the segments of slots no process holds into `mine` (names, hence dedup tokens,
-    unchanged). Returns how many were adopted."""
-    moved = 0
-    for other in sorted(root.glob("slot-*")):
-        if other == mine or not other.is_dir():
-            continue
-        fd = _try_lock(other)
-        if fd is None:
-            continue  # a live process owns it
-        try:
-            for segment in sorted([*other.glob("*.open"), *other.glob("*.seg")]):
-                segment.rename(mine / (segment.stem + ".seg"))
-                moved += 1
-            if moved:
-                _fsync_dir(other)
-                _fsync_dir(mine)
-        finally:
-            os.close(fd)
-    return moved
-
-
-def _send_sync_request(sock: socket.socket, request: bytes, files: list[int]) -> None:
-    """One sync request with the descriptors of the segments it covers. Past FDS_PER_MESSAGE
-    they go ahead in requests for batch 0 (whose answers release nothing)."""
-    while len(files) > FDS_PER_MESSAGE:
-        socket.send_fds(sock, [b"0\n"], files[:FDS_PER_MESSAGE])
-        files = files[FDS_PER_MESSAGE:]
-    socket.send_fds(sock, [request], files)
-
-
 def _release(waiters: list[asyncio.Future[None]], error: Exception | None) -> None:
     """On the event loop: the batch is on disk (or failed); wake the requests that wait for it."""
     for waiter in waiters:
@@ -179,7 +71,7 @@ class Spool:
         self.segment_rows = segment_rows
         self.segment_age_s = segment_age_s
         root.mkdir(parents=True, exist_ok=True)
-        self.directory, self._slot_fd = _claim_slot(root)
+        self.directory, self._slot_fd = spoolslots.claim_slot(root)
         directory = self.directory
         self._lock = threading.Lock()  # guards the open segment
         self._bytes_lock = threading.Lock()  # guards the byte count (loop and writer thread)
@@ -215,7 +107,7 @@ class Spool:
         self._write_failed_at = 0.0
         for leftover in sorted(directory.glob("*.open")):  # from a crash: seal it as it is
             leftover.rename(leftover.with_suffix(".seg"))
-        adopted = _adopt_orphans(root, directory)
+        adopted = spoolslots.adopt_orphans(root, directory)
         if adopted:
             log.info("adopted %d spool segment(s) left by another process", adopted)
         self.bytes = sum(p.stat().st_size for p in directory.glob("*.seg"))
@@ -315,7 +207,7 @@ class Spool:
             with self._lock:  # the writer thread may seal the open segment meanwhile
                 files = [*self._sealed_unsent, *([self._fd] if self._fd is not None else [])]
                 try:
-                    _send_sync_request(sock, request, files)
+                    synchelper.send_request(sock, request, files)
                 except BlockingIOError:  # the helper is that far behind: ask again on its answer
                     return
                 for fd in self._sealed_unsent:
@@ -385,19 +277,7 @@ class Spool:
 
     def _start_helper(self) -> socket.socket:
         self._stop_helper()
-        ours, theirs = socket.socketpair()
-        try:
-            self._helper = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _HELPER, str(theirs.fileno()),
-                 str(self.directory), str(FDS_PER_MESSAGE)],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
-        ours.setblocking(False)
+        self._helper, ours = synchelper.start(self.directory)
         self._sock = ours
         self._dir_changed = True  # a new helper syncs the directory once, to be sure
         return ours
@@ -498,7 +378,7 @@ class Spool:
             self._path = None
 
     def _fsync_dir(self) -> None:
-        _fsync_dir(self.directory)
+        spoolslots.fsync_dir(self.directory)
 
     def seal_if_due(self, force: bool = False) -> None:
         """Seal the open segment when old enough (called by the writer thread)."""

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.spool import Spool, SpoolFull, _send_sync_request
+from collector.spool import Spool, SpoolFull
+from collector.synchelper import send_request
 
 
 def lines(n: int, tag: str = "x") -> list[bytes]:
@@ -228,7 +229,7 @@ def test_a_request_carrying_more_descriptors_than_one_message_holds_is_split(
     assert helper is not None and sock is not None
     files = [os.open(tmp_path / f"f{i}", os.O_WRONLY | os.O_CREAT, 0o600) for i in range(150)]
     sock.setblocking(True)
-    _send_sync_request(sock, b"99\n", files)
+    send_request(sock, b"99\n", files)
     answers = b""
     while not answers.endswith(b"99 0\n"):
         answers += sock.recv(4096)

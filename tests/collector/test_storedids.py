@@ -90,7 +90,8 @@ def test_repeats_within_one_segment_keep_the_first(
     """Once the process's memory of ids has moved on (it holds the last 50,000), a late retry
     lands in the spool next to the original: the writer keeps one."""
     server = serve(make_settings(site, INTENT_WRITER_INTERVAL_MS="60000"))
-    server.collector.recent = RecentIds(size=1)
+    assert server.collector.context is not None
+    server.collector.context.recent = RecentIds(size=1)
     first, other = str(uuid.uuid4()), str(uuid.uuid4())
     for event_id, path in ((first, "/a"), (other, "/b"), (first, "/c")):
         assert server.post(page(site, event_id, path)).json()["accepted"] == 1
@@ -109,14 +110,16 @@ def test_rows_are_read_wherever_their_id_is_and_a_row_that_is_no_event_is_set_as
     puts it is read as JSON; one whose id is no UUID cannot be checked, and its segment is set
     aside (`*.bad`) instead of blocking the ones behind it."""
     settings = make_settings(site, INTENT_WRITER_INTERVAL_MS="60000")
+    # (names no other test uses: a segment's name is its insert's deduplication token, and the
+    # session's database remembers the tokens of every test)
     slot = settings.spool_dir / "slot-0"
     slot.mkdir(parents=True)
     event_id = str(uuid.uuid4())
     moved = orjson.dumps({"site": site, "ts": "2026-12-01 10:00:00.000", "type": "pageview",
                           "path": "/moved", "event_id": event_id.upper(), "client_id": True})  # fmt: skip
-    (slot / "00000000000000000001-1-000001.seg").write_bytes(moved + b"\n")
+    (slot / "00000000000000000011-1-000011.seg").write_bytes(moved + b"\n")
     broken = orjson.dumps({"event_id": "not-a-uuid", "site": site, "client_id": True})
-    (slot / "00000000000000000002-1-000002.seg").write_bytes(broken + b"\n")
+    (slot / "00000000000000000012-1-000012.seg").write_bytes(broken + b"\n")
     server = serve(settings)
     assert server.post(page(site, event_id)).json() == {"accepted": 1, "dropped": {}}
     server.flush()
@@ -126,4 +129,4 @@ def test_rows_are_read_wherever_their_id_is_and_a_row_that_is_no_event_is_set_as
     assert duplicates(store, site) == 1
     spool = server.collector.spool
     assert spool is not None
-    assert [p.name for p in spool.directory.glob("*.bad")] == ["00000000000000000002-1-000002.bad"]
+    assert [p.name for p in spool.directory.glob("*.bad")] == ["00000000000000000012-1-000012.bad"]
