@@ -9,6 +9,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -202,6 +203,7 @@ async def _ingest(c: Collector, scope: Scope, headers: dict[str, str], receive: 
     ua = headers.get("user-agent", "")
     dnt = headers.get("dnt") == "1" or headers.get("sec-gpc") == "1"
     rows: list[bytes] = []
+    hooked: list[dict[str, Any]] | None = [] if c.on_accepted else None  # for the hooks
     claimed: list[str] = []  # client ids this request is first to use
     dropped: list[tuple[str, str]] = []  # (site, reason)
     for b, site in zip(beacons, sites, strict=True):
@@ -219,6 +221,8 @@ async def _ingest(c: Collector, scope: Scope, headers: dict[str, str], receive: 
                 continue
             claimed.append(b.row["event_id"])
         rows.append(orjson.dumps(result.row))
+        if hooked is not None:
+            hooked.append(result.row)
     if rows:
         try:
             await c.spool.append(rows, c.loop)
@@ -229,6 +233,12 @@ async def _ingest(c: Collector, scope: Scope, headers: dict[str, str], receive: 
             return _error(503, "cannot accept events durably right now; retry later",
                           {**cors, "Retry-After": "5"})  # fmt: skip
         c.accepted_counter(beacons[0].site).inc(len(rows))
+        if hooked:
+            for hook in c.on_accepted:
+                try:
+                    hook(hooked)
+                except Exception:  # the events are accepted: a hook must not change the answer
+                    log.exception("an accepted-events hook failed")
     reasons: dict[str, int] = {}
     for site_name, reason in dropped:  # counted only once the request is answered 202
         reasons[reason] = reasons.get(reason, 0) + 1

@@ -138,6 +138,12 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="intent-writer", daemon=True)
         self._salted_day: date | None = None
         self._cycle_lock = threading.Lock()  # the thread and an explicit flush() never overlap
+        # flush_soon() tickets: every event spooled before ticket N was asked is in ClickHouse
+        # once _flushed >= N (what an early re-score waits for instead of the segment's age).
+        self._flushes = threading.Condition()
+        self._flush_asked = 0
+        self._flushed = 0
+        self.sent_ok = True  # the last pass sent every sealed segment
 
     def start(self) -> None:
         self._thread.start()
@@ -151,6 +157,20 @@ class Writer:
     def wake(self) -> None:
         self._wake.set()
 
+    def flush_soon(self) -> int:
+        """Have the thread seal the open segment and send it now, not when it is old enough;
+        returns a ticket for `wait_flushed`."""
+        with self._flushes:
+            self._flush_asked += 1
+            ticket = self._flush_asked
+        self._wake.set()
+        return ticket
+
+    def wait_flushed(self, ticket: int, timeout: float) -> bool:
+        """True once everything spooled before `ticket` was asked is in ClickHouse."""
+        with self._flushes:
+            return self._flushes.wait_for(lambda: self._flushed >= ticket, timeout)
+
     def _run(self) -> None:
         if self.nice > 0:  # the engine's threads started by our inserts inherit it
             with contextlib.suppress(OSError):
@@ -158,15 +178,23 @@ class Writer:
         while not self._stop.is_set():
             self._wake.wait(self.interval_s / 4 if not self.backoff_s else self.backoff_s)
             self._wake.clear()
-            self._guarded_cycle()
+            asked = self._flush_asked
+            early = asked > self._flushed
+            if early:
+                self.sent_ok = False  # until a pass that does not raise says otherwise
+            self._guarded_cycle(seal=early)
+            if asked > self._flushed and self.sent_ok:
+                with self._flushes:
+                    self._flushed = asked
+                    self._flushes.notify_all()
         self.spool.seal_if_due(force=True)
         self._guarded_cycle()
 
-    def _guarded_cycle(self) -> None:
+    def _guarded_cycle(self, seal: bool = False) -> None:
         """The thread must outlive any surprise (a driver error that is not a StoreError, a
         spool file removed by hand): it logs, backs off and tries again."""
         try:
-            self.cycle()
+            self.cycle(seal)
         except Exception as exc:
             self.healthy = False
             self.last_error = f"{type(exc).__name__}: {exc}"
@@ -185,14 +213,17 @@ class Writer:
         self.cycle()
         return self.healthy
 
-    def cycle(self) -> None:
-        """One pass: seal a due segment, send sealed ones, flush drop counts, keep salts fresh."""
+    def cycle(self, seal: bool = False) -> None:
+        """One pass: seal a due segment (the open one whatever its age with `seal`), send sealed
+        ones, flush drop counts, keep salts fresh."""
         with self._cycle_lock:
+            if seal:
+                self.spool.seal_if_due(force=True)
             self._cycle()
 
     def _cycle(self) -> None:
         self.spool.seal_if_due()
-        ok = self.send_sealed()
+        ok = self.sent_ok = self.send_sealed()
         ok = self.flush_drops() and ok
         ok = self.keep_salts() and ok
         self.healthy = ok

@@ -8,7 +8,7 @@ CLI token and the scoring schedule start; at stop they end before the collector 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 
@@ -19,8 +19,10 @@ from collector.state import Collector
 from collector.store import connect
 from intent import api, dashboard, remote, signin, webhooks
 from intent.accounts import api as accounts_api
+from intent.alerts.rescorer import Rescorer
+from intent.clock import Clock
 from intent.migrate import migrate
-from intent.schedule import ScoringSchedule
+from intent.schedule import AfterScoring, ScoringSchedule, webhooks_enqueue
 
 
 @dataclass
@@ -30,6 +32,8 @@ class Server(Collector):
     deliverer: webhooks.Deliverer | None = None
     cli_token: str | None = None  # intent.remote: CLI commands run here while we hold chDB
     schedule: ScoringSchedule | None = None
+    rescorer: Rescorer | None = None  # re-scores companies an accepted event marked
+    clock: Clock = field(default_factory=Clock)  # alert policy's time (tests move it)
 
 
 def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlette:
@@ -48,9 +52,15 @@ def start(server: Server) -> None:
     collector_app.start(server)
     server.deliverer = webhooks.start(server.store, s, server.metrics)  # sends what was queued
     server.cli_token = remote.publish_token(s)
-    # Hourly scoring and each site's digest at its local time, in a background thread.
     if s.schedule:
-        server.schedule = ScoringSchedule(s, server.store)
+        # Marked companies within seconds, every company hourly (and each site's digest at its
+        # local time), each run followed by the same hooks.
+        rescorer = server.rescorer = Rescorer(s, server.store, server.writer, ())
+        after: tuple[AfterScoring, ...] = (webhooks_enqueue, rescorer.remember)
+        rescorer.after = after
+        server.on_accepted.append(rescorer.accept)
+        rescorer.start()
+        server.schedule = ScoringSchedule(s, server.store, after=after)
         server.schedule.start()
     collector_app.settle(server)
 
@@ -60,6 +70,9 @@ def stop(server: Server) -> None:
     the collector drains its spool into ClickHouse."""
     if server.schedule is not None:
         server.schedule.stop()
+    if server.rescorer is not None:
+        server.on_accepted.remove(server.rescorer.accept)
+        server.rescorer.stop()
     if server.deliverer is not None:
         server.deliverer.stop()
     remote.withdraw_token(server.settings, server.cli_token)
