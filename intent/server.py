@@ -19,6 +19,8 @@ from collector.state import Collector
 from collector.store import connect
 from intent import api, dashboard, remote, signin, webhooks
 from intent.accounts import api as accounts_api
+from intent.alerts import sender
+from intent.alerts.outbox import Outbox
 from intent.alerts.rescorer import Rescorer
 from intent.clock import Clock
 from intent.migrate import migrate
@@ -33,6 +35,7 @@ class Server(Collector):
     cli_token: str | None = None  # intent.remote: CLI commands run here while we hold chDB
     schedule: ScoringSchedule | None = None
     rescorer: Rescorer | None = None  # re-scores companies an accepted event marked
+    alert_sender: sender.AlertSender | None = None
     clock: Clock = field(default_factory=Clock)  # alert policy's time (tests move it)
 
 
@@ -52,11 +55,15 @@ def start(server: Server) -> None:
     collector_app.start(server)
     server.deliverer = webhooks.start(server.store, s, server.metrics)  # sends what was queued
     server.cli_token = remote.publish_token(s)
+    server.alert_sender = sender.start(s, server.store, server.clock, server.metrics)
     if s.schedule:
         # Marked companies within seconds, every company hourly (and each site's digest at its
-        # local time), each run followed by the same hooks.
-        rescorer = server.rescorer = Rescorer(s, server.store, server.writer, ())
-        after: tuple[AfterScoring, ...] = (webhooks_enqueue, rescorer.remember)
+        # local time), each run followed by the same hooks: webhooks, the alerts outbox.
+        rescorer = server.rescorer = Rescorer(s, server.store, server.writer, (), server.metrics)
+        wake = server.alert_sender.wake if server.alert_sender is not None else _nothing
+        outbox = Outbox(s, server.clock, wake)
+        after: tuple[AfterScoring, ...] = (webhooks_enqueue, outbox.after_scoring,
+                                           rescorer.remember)  # fmt: skip
         rescorer.after = after
         server.on_accepted.append(rescorer.accept)
         rescorer.start()
@@ -73,10 +80,16 @@ def stop(server: Server) -> None:
     if server.rescorer is not None:
         server.on_accepted.remove(server.rescorer.accept)
         server.rescorer.stop()
+    if server.alert_sender is not None:
+        server.alert_sender.stop()
     if server.deliverer is not None:
         server.deliverer.stop()
     remote.withdraw_token(server.settings, server.cli_token)
     collector_app.stop(server)
+
+
+def _nothing() -> None:
+    pass
 
 
 def configure_logging(s: Settings) -> None:

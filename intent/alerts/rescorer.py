@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from collector.metrics import Metrics
 from collector.settings import Settings, SiteConfig
 from collector.store import Store, StoreError, ch_time
 from collector.writer import Writer
@@ -82,8 +83,10 @@ class Rescorer:
         store: Store,
         writer: Writer | None,
         after: Sequence[AfterScoring],
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.store = store
         self.writer = writer
         self.after = after
@@ -146,7 +149,11 @@ class Rescorer:
     def rebuild(self, hours: float = REBUILD_HOURS) -> int:
         """Mark the companies of the last hours' decisive events (once the spool left by the
         previous process is in ClickHouse); returns how many marks."""
-        self.flush()
+        flushed = self.flush()
+        if self._stop.is_set():
+            return 0
+        if not flushed:  # tried again: the spool's events must be there first
+            raise StoreError("the spool left at start-up is not in ClickHouse yet")
         since = datetime.now(UTC) - timedelta(hours=hours)
         marks = []
         for name, site in self.settings.sites.items():
@@ -172,18 +179,28 @@ class Rescorer:
         """Everything accepted so far is visible in ClickHouse (or FLUSH_WAIT_S passed)."""
         if self.writer is None:
             return True
-        return self.writer.wait_flushed(self.writer.flush_soon(), FLUSH_WAIT_S)
+        ticket = self.writer.flush_soon()
+        deadline = time.monotonic() + FLUSH_WAIT_S
+        while not self._stop.is_set() and time.monotonic() < deadline:  # a stop does not wait
+            if self.writer.wait_flushed(ticket, 0.25):
+                return True
+        return False
 
     def run_once(self) -> list[CompanyScore]:
         """Re-score every marked company; returns the rows written."""
-        marks = self.marks.take()
-        if not marks:
+        if not len(self.marks):
             return []
         started = time.perf_counter()
+        flushed = self.flush()
+        if self._stop.is_set():
+            return []  # rebuilt from the events at the next start
+        if not flushed:
+            log.warning("the writer did not confirm the marked events within %.0f s; "
+                        "scoring what ClickHouse holds", FLUSH_WAIT_S)  # fmt: skip
+        # Taken after the flush: a mark that arrives meanwhile is scored now, with its evidence,
+        # rather than its event being scored now under an older mark's evidence.
+        marks = self.marks.take()
         try:
-            if not self.flush():
-                log.warning("the writer did not confirm the marked events within %.0f s; "
-                            "scoring what ClickHouse holds", FLUSH_WAIT_S)  # fmt: skip
             out: list[CompanyScore] = []
             by_site: dict[str, list[Mark]] = defaultdict(list)
             for m in marks:
@@ -196,7 +213,10 @@ class Rescorer:
             self.marks.add(marks)  # tried again on the next pass
             raise
         self.passes += 1
-        self.last_pass_ms = (time.perf_counter() - started) * 1000
+        seconds = time.perf_counter() - started
+        self.last_pass_ms = seconds * 1000
+        if self.metrics is not None:
+            self.metrics.rescore_seconds.observe(seconds)
         return out
 
     def score(self, site: SiteConfig, marks: Sequence[Mark]) -> list[CompanyScore]:

@@ -161,9 +161,12 @@ def test_a_demo_request_reaches_the_webhook_within_the_pass_and_only_once(
     [message] = [m for m in got if m["type"] == "company.became_hot"]
     assert message["data"]["company"]["key"] == "wayne.example"
     assert message["data"]["company"]["score"] == 60.0
-    row = snapshot(store, site, TODAY)["wayne.example"]
-    assert (row["tier"], row["transition"], row["evidence_event"], row["evidence_path"]) == (
-        "hot", "newly_hot", "demo_request", "/demo")  # fmt: skip
+
+    def evidence() -> tuple[str, ...]:
+        row = snapshot(store, site, TODAY)["wayne.example"]
+        return (row["tier"], row["transition"], row["evidence_event"], row["evidence_path"])
+
+    assert wait_until(lambda: evidence() == ("hot", "newly_hot", "demo_request", "/demo"))
     # The hourly run notices the same transition: nothing new is queued.
     scores = score_site(store, settings.sites[site], TODAY)
     assert webhooks.enqueue(store, settings.sites[site], scores) == 0
