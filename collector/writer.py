@@ -138,12 +138,11 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="intent-writer", daemon=True)
         self._salted_day: date | None = None
         self._cycle_lock = threading.Lock()  # the thread and an explicit flush() never overlap
-        # flush_soon() tickets: every event spooled before ticket N was asked is in ClickHouse
-        # once _flushed >= N (what an early re-score waits for instead of the segment's age).
-        self._flushes = threading.Condition()
-        self._flush_asked = 0
-        self._flushed = 0
-        self.sent_ok = True  # the last pass sent every sealed segment
+        # Lines of the spool (Spool.appended) known to be in ClickHouse: what an early re-score
+        # waits for (wait_written) after asking for the open segment now (flush_soon).
+        self._written = threading.Condition()
+        self.written_through = 0
+        self._early = False
 
     def start(self) -> None:
         self._thread.start()
@@ -157,19 +156,15 @@ class Writer:
     def wake(self) -> None:
         self._wake.set()
 
-    def flush_soon(self) -> int:
-        """Have the thread seal the open segment and send it now, not when it is old enough;
-        returns a ticket for `wait_flushed`."""
-        with self._flushes:
-            self._flush_asked += 1
-            ticket = self._flush_asked
+    def flush_soon(self) -> None:
+        """Seal the open segment and send it now, not when it is old enough."""
+        self._early = True
         self._wake.set()
-        return ticket
 
-    def wait_flushed(self, ticket: int, timeout: float) -> bool:
-        """True once everything spooled before `ticket` was asked is in ClickHouse."""
-        with self._flushes:
-            return self._flushes.wait_for(lambda: self._flushed >= ticket, timeout)
+    def wait_written(self, lines: int, timeout: float) -> bool:
+        """True once the first `lines` lines ever appended to the spool are in ClickHouse."""
+        with self._written:
+            return self._written.wait_for(lambda: self.written_through >= lines, timeout)
 
     def _run(self) -> None:
         if self.nice > 0:  # the engine's threads started by our inserts inherit it
@@ -178,15 +173,8 @@ class Writer:
         while not self._stop.is_set():
             self._wake.wait(self.interval_s / 4 if not self.backoff_s else self.backoff_s)
             self._wake.clear()
-            asked = self._flush_asked
-            early = asked > self._flushed
-            if early:
-                self.sent_ok = False  # until a pass that does not raise says otherwise
+            early, self._early = self._early, False
             self._guarded_cycle(seal=early)
-            if asked > self._flushed and self.sent_ok:
-                with self._flushes:
-                    self._flushed = asked
-                    self._flushes.notify_all()
         self.spool.seal_if_due(force=True)
         self._guarded_cycle()
 
@@ -223,7 +211,12 @@ class Writer:
 
     def _cycle(self) -> None:
         self.spool.seal_if_due()
-        ok = self.sent_ok = self.send_sealed()
+        through = self.spool.sealed_through  # every line before it is in a sealed segment
+        ok = self.send_sealed()
+        if ok and through > self.written_through:
+            with self._written:
+                self.written_through = through
+                self._written.notify_all()
         ok = self.flush_drops() and ok
         ok = self.keep_salts() and ok
         self.healthy = ok

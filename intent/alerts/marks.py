@@ -35,6 +35,7 @@ class Mark:
     visitor: str
     why: int  # ALERT_EVENT, BUYING, IDENTIFY or NEAR
     evidence: Evidence
+    seq: int = 0  # the spool's appended lines once its event was on disk (0: in ClickHouse)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -100,7 +101,7 @@ class SiteMarking:
         reach = score + self.step + (max(sig.points, 0.0) if sig is not None else 0.0)
         return NEAR if reach >= (self.hot if tier == "warm" else self.warm) else 0
 
-    def mark(self, row: Mapping[str, object]) -> Mark | None:
+    def mark(self, row: Mapping[str, object], seq: int = 0) -> Mark | None:
         why = self.why(row)
         if not why:
             return None
@@ -110,7 +111,7 @@ class SiteMarking:
             str(row["path"]),
             parse_ts(str(row["ts"])),
         )
-        return Mark(self.site, str(row["company_key"]), str(row["visitor_id"]), why, evidence)
+        return Mark(self.site, str(row["company_key"]), str(row["visitor_id"]), why, evidence, seq)
 
     def remember(self, scores: Iterable[tuple[str, float, str]]) -> None:
         """The companies' new scores, (company, score, tier), after a scoring run."""
@@ -141,10 +142,18 @@ class Marks:
         if added:
             self.ready.set()
 
-    def take(self) -> list[Mark]:
+    def take(self, upto: int | None = None) -> list[Mark]:
+        """Every mark, or those whose events are among the first `upto` spool lines (known to
+        be in ClickHouse); the others stay for a later pass."""
         with self._lock:
-            marks, self._marks = list(self._marks.values()), {}
-            self.ready.clear()
+            if upto is None:
+                marks, self._marks = list(self._marks.values()), {}
+            else:
+                marks = [m for m in self._marks.values() if m.seq <= upto]
+                for m in marks:
+                    del self._marks[m.key]
+            if not self._marks:
+                self.ready.clear()
         return marks
 
     def __len__(self) -> int:

@@ -92,6 +92,8 @@ class Rescorer:
         self.after = after
         self.marks = Marks()
         self.marking = {name: SiteMarking(site) for name, site in settings.sites.items()}
+        # Segments the previous process left: the marks are rebuilt once they are sent.
+        self.leftovers = writer.spool.sealed() if writer is not None else []
         self.passes = 0
         self.last_pass_ms = 0.0
         self._stop = threading.Event()
@@ -101,10 +103,11 @@ class Rescorer:
 
     def accept(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """The collector's on_accepted hook: mark what can change a tier, wake the thread."""
+        seq = self.writer.spool.appended if self.writer is not None else 0
         marks = []
         for row in rows:
             marking = self.marking.get(str(row["site"]))
-            mark = marking.mark(row) if marking is not None else None
+            mark = marking.mark(row, seq) if marking is not None else None
             if mark is not None:
                 marks.append(mark)
         if marks:
@@ -149,10 +152,10 @@ class Rescorer:
     def rebuild(self, hours: float = REBUILD_HOURS) -> int:
         """Mark the companies of the last hours' decisive events (once the spool left by the
         previous process is in ClickHouse); returns how many marks."""
-        flushed = self.flush()
+        sent = self.leftovers_sent()
         if self._stop.is_set():
             return 0
-        if not flushed:  # tried again: the spool's events must be there first
+        if not sent:  # tried again: the spool's events must be there first
             raise StoreError("the spool left at start-up is not in ClickHouse yet")
         since = datetime.now(UTC) - timedelta(hours=hours)
         marks = []
@@ -176,14 +179,24 @@ class Rescorer:
         return len(marks)
 
     def flush(self) -> bool:
-        """Everything accepted so far is visible in ClickHouse (or FLUSH_WAIT_S passed)."""
+        """Every event accepted so far is in ClickHouse (False after FLUSH_WAIT_S or a stop)."""
         if self.writer is None:
             return True
-        ticket = self.writer.flush_soon()
+        target = self.writer.spool.appended
+        self.writer.flush_soon()
         deadline = time.monotonic() + FLUSH_WAIT_S
         while not self._stop.is_set() and time.monotonic() < deadline:  # a stop does not wait
-            if self.writer.wait_flushed(ticket, 0.25):
+            if self.writer.wait_written(target, 0.25):
                 return True
+        return False
+
+    def leftovers_sent(self) -> bool:
+        """The segments a previous process left in the spool are in ClickHouse (or set aside)."""
+        deadline = time.monotonic() + FLUSH_WAIT_S
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if not any(p.exists() for p in self.leftovers):
+                return True
+            time.sleep(0.1)
         return False
 
     def run_once(self) -> list[CompanyScore]:
@@ -191,15 +204,14 @@ class Rescorer:
         if not len(self.marks):
             return []
         started = time.perf_counter()
-        flushed = self.flush()
-        if self._stop.is_set():
-            return []  # rebuilt from the events at the next start
-        if not flushed:
-            log.warning("the writer did not confirm the marked events within %.0f s; "
-                        "scoring what ClickHouse holds", FLUSH_WAIT_S)  # fmt: skip
-        # Taken after the flush: a mark that arrives meanwhile is scored now, with its evidence,
-        # rather than its event being scored now under an older mark's evidence.
-        marks = self.marks.take()
+        if not self.flush():
+            if not self._stop.is_set():
+                log.warning("the writer did not send the marked events within %.0f s; "
+                            "they wait for the next pass", FLUSH_WAIT_S)  # fmt: skip
+            return []  # (after a stop, the next start rebuilds them from the events)
+        # Every mark whose event is in ClickHouse, also those that arrived during the flush:
+        # the events scored now are scored with their own evidence.
+        marks = self.marks.take(self.writer.written_through if self.writer is not None else None)
         try:
             out: list[CompanyScore] = []
             by_site: dict[str, list[Mark]] = defaultdict(list)
