@@ -33,7 +33,12 @@ class SettingsError(Exception):
 class WebhookConfig:
     url: str
     secret: str
-    events: tuple[str, ...] = ("company.became_hot", "company.became_warm", "company.cooled")
+    events: tuple[str, ...] = (
+        "company.became_hot",
+        "company.became_warm",
+        "company.cooled",
+        "company.claimed",
+    )
     allow_private: bool = False
 
 
@@ -432,7 +437,7 @@ def _site(name: str, raw: Any) -> SiteConfig:
     )
 
 
-WEBHOOK_EVENTS = ("company.became_hot", "company.became_warm", "company.cooled")
+WEBHOOK_EVENTS = ("company.became_hot", "company.became_warm", "company.cooled", "company.claimed")
 
 
 def _webhooks(where: str, raw: Any) -> tuple[WebhookConfig, ...]:

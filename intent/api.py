@@ -28,6 +28,7 @@ from collector.ratelimit import RateLimiter, retry_after
 from collector.settings import Settings
 from collector.store import Store, StoreError, ch_time
 from intent import digest, privacy
+from intent.alerts.claims import CURRENT as CURRENT_CLAIMS
 from intent.schedule import site_today
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -58,12 +59,19 @@ COMPANY_COLUMNS = """
     last_seen, top_pages, is_customer, day, changed_at
 """
 
+# Each company's current claim (intent.alerts.claims): who, when ('' when unclaimed).
+CLAIMED = f"""
+    LEFT JOIN (SELECT company_key, who AS claimed_by, claimed_at FROM ({CURRENT_CLAIMS}))
+        AS claim USING (company_key)
+"""
 # Each company's latest snapshot (company_latest, kept by a view: 0032), filtered, after the
 # cursor, in keyset order.
 LIST_COMPANIES = f"""
-    SELECT {COMPANY_COLUMNS}
+    SELECT {COMPANY_COLUMNS}, claimed_by, claimed_at
     FROM company_latest FINAL
+    {CLAIMED}
     WHERE site = {{site:String}}
+      AND ({{claimed:Int8}} = -1 OR (claimed_by != '') = {{claimed:Int8}})
       AND ({{tier:String}} = '' OR tier = {{tier:String}})
       AND score >= {{min_score:Float64}}
       AND ({{country:String}} = '' OR country = {{country:String}})
@@ -73,8 +81,9 @@ LIST_COMPANIES = f"""
     LIMIT {{limit:UInt32}}
 """
 COMPANY_LATEST = f"""
-    SELECT {COMPANY_COLUMNS}
+    SELECT {COMPANY_COLUMNS}, claimed_by, claimed_at
     FROM company_latest FINAL
+    {CLAIMED}
     WHERE site = {{site:String}} AND company_key = {{company:String}}
 """
 SCORE_HISTORY = """
@@ -168,7 +177,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 def company_filters(request: Request) -> dict[str, Any]:
     """Bound parameters for LIST_COMPANIES from the query string; BadParam names a bad one."""
     q = request.query_params
-    known = {"tier", "min_score", "country", "updated_since", "limit", "cursor"}
+    known = {"tier", "min_score", "country", "updated_since", "limit", "cursor", "claimed"}
     for name in q:
         if name not in known:
             raise BadParam(name, f"unknown parameter {name!r} (known: {', '.join(sorted(known))})")
@@ -186,10 +195,14 @@ def company_filters(request: Request) -> dict[str, Any]:
             raise BadParam("min_score", "min_score must be a number") from None
         if not 0 <= min_score <= 1e9:
             raise BadParam("min_score", "min_score must be from 0 to 1e9")
+    claimed = q.get("claimed", "")
+    if claimed not in ("", "true", "false"):
+        raise BadParam("claimed", "claimed is true or false")
     since = parse_since(q["updated_since"]) if q.get("updated_since") else EPOCH
     after_t, after_k = decode_cursor(q["cursor"]) if q.get("cursor") else (EPOCH, "")
     return {
         "tier": tier, "country": country, "min_score": min_score, "since": ch_time(since),
+        "claimed": {"": -1, "true": 1, "false": 0}[claimed],
         "after_t": ch_time(after_t), "after_k": after_k,
         "limit": int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
     }  # fmt: skip
@@ -220,6 +233,8 @@ def company_json(row: dict[str, Any]) -> dict[str, Any]:
         "is_customer": bool(row["is_customer"]),
         "day": row["day"],
         "changed_at": row["changed_at"],
+        "claimed_by": row["claimed_by"] or None,
+        "claimed_at": row["claimed_at"] if row["claimed_by"] else None,
     }
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from starlette.requests import Request
+
 
 @dataclass
 class Clock:
@@ -22,3 +24,9 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.offset += timedelta(**delta)
+
+
+def clock_of(request: Request) -> Clock:
+    """The server's clock (intent.server.Server.clock)."""
+    clock = getattr(request.app.state.collector, "clock", None)
+    return clock if isinstance(clock, Clock) else Clock()

@@ -24,6 +24,8 @@ from collector.settings import SiteConfig
 from collector.state import Collector, store_of
 from collector.store import Store
 from intent import digest, scoring, users
+from intent.alerts import claims
+from intent.clock import clock_of
 from intent.schedule import site_today
 
 SESSION_COOKIE = "intent_session"
@@ -303,11 +305,12 @@ def company_page(request: Request, store: Store, session: users.Session, site: s
             )
             timeline[day_value]["agents"] = sorted(v["agents"])
     latest = history[-1] if history else None
+    follow_up = claims.page_context(store, own, company, clock_of(request).now())
     return page(request, "company.html", session, site, "companies", company=company,
                 latest=latest, history=list(reversed(history)), chart=score_chart(history),
                 timeline=sorted(timeline.values(), key=lambda d: d["day"], reverse=True),
                 pages=sorted(pages.values(), key=lambda p: (-p["hits"], p["path"])),
-                days=days)  # fmt: skip
+                days=days, **follow_up)  # fmt: skip
 
 
 def _internal(referrer: str, site: SiteConfig) -> bool:

@@ -19,6 +19,8 @@ from collector.state import Collector
 from collector.store import connect
 from intent import api, dashboard, remote, signin, webhooks
 from intent.accounts import api as accounts_api
+from intent.alerts import api as claims_api
+from intent.alerts import dashboard as alerts_dashboard
 from intent.alerts import sender
 from intent.alerts.outbox import Outbox
 from intent.alerts.rescorer import Rescorer
@@ -43,8 +45,8 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlett
     """The app; the database, spool, writer and background threads open in its lifespan."""
     server = Server(settings=settings, enricher=enricher or build_enricher(settings))
     v1 = api.Api(settings)  # one key check and rate limiter for every /api/v1 route
-    routes = (v1.routes() + accounts_api.routes(v1) + remote.routes() + signin.routes()
-              + dashboard.routes())  # fmt: skip
+    routes = (v1.routes() + accounts_api.routes(v1) + claims_api.routes(v1) + remote.routes()
+              + signin.routes() + alerts_dashboard.routes() + dashboard.routes())  # fmt: skip
     return collector_app.create_app(server, routes, start, stop)
 
 
@@ -55,13 +57,12 @@ def start(server: Server) -> None:
     collector_app.start(server)
     server.deliverer = webhooks.start(server.store, s, server.metrics)  # sends what was queued
     server.cli_token = remote.publish_token(s)
-    server.alert_sender = sender.start(s, server.store, server.clock, server.metrics)
+    outbox = Outbox(s, server.clock)
+    server.alert_sender = sender.start(s, server.store, outbox, server.metrics)
     if s.schedule:
         # Marked companies within seconds, every company hourly (and each site's digest at its
         # local time), each run followed by the same hooks: webhooks, the alerts outbox.
         rescorer = server.rescorer = Rescorer(s, server.store, server.writer, (), server.metrics)
-        wake = server.alert_sender.wake if server.alert_sender is not None else _nothing
-        outbox = Outbox(s, server.clock, wake)
         after: tuple[AfterScoring, ...] = (webhooks_enqueue, outbox.after_scoring,
                                            rescorer.remember)  # fmt: skip
         rescorer.after = after
@@ -86,10 +87,6 @@ def stop(server: Server) -> None:
         server.deliverer.stop()
     remote.withdraw_token(server.settings, server.cli_token)
     collector_app.stop(server)
-
-
-def _nothing() -> None:
-    pass
 
 
 def configure_logging(s: Settings) -> None:

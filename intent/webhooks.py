@@ -153,6 +153,35 @@ def enqueue(store: Store, site: SiteConfig, scores: Iterable[Scored]) -> int:
                     "status": "pending", "attempts": 0, "next_attempt_at": ch_time(now),
                     "last_status": 0, "last_error": "", "created_at": ch_time(now), "updated_at": ch_time(now),
                 }  # fmt: skip
+    return _queue(store, rows)
+
+
+def enqueue_message(
+    store: Store, site: SiteConfig, event: str, company_key: str, data: dict[str, Any], key: str
+) -> int:
+    """Queue `event` (e.g. company.claimed) to each webhook subscribed to it; `data` is the
+    payload's data and `key` names the occurrence (the same key never queues twice)."""
+    now = _now()
+    body = orjson.dumps(
+        {"type": event, "timestamp": now.isoformat().replace("+00:00", "Z"), "data": data},
+        option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z,
+    ).decode()
+    rows: dict[str, dict[str, Any]] = {}
+    for hook in site.webhooks:
+        if event in hook.events:
+            raw = "\x00".join((site.name, hook.url, event, company_key, key)).encode()
+            mid = "msg_" + hashlib.sha256(raw).hexdigest()[:26]
+            rows[mid] = {
+                "id": mid, "site": site.name, "url": hook.url, "event": event,
+                "company_key": company_key, "payload": body, "status": "pending", "attempts": 0,
+                "next_attempt_at": ch_time(now), "last_status": 0, "last_error": "",
+                "created_at": ch_time(now), "updated_at": ch_time(now),
+            }  # fmt: skip
+    return _queue(store, rows)
+
+
+def _queue(store: Store, rows: dict[str, dict[str, Any]]) -> int:
+    """Insert the messages not queued before; wake the deliverers."""
     if not rows:
         return 0
     known = {r[0] for r in store.query(EXISTING_IDS, {"ids": list(rows)})}

@@ -61,7 +61,9 @@ def alert_text(kind: str, body: dict[str, Any], now: datetime, created_at: datet
         page = clean(trigger.get("path") or "")
         lines.append(("Trigger", f"{event} on {page}, {ago((now - at).total_seconds())} ago"))
     if kind == "escalation":
-        lines.append(("Hot for", ago((now - created_at).total_seconds()) + ", unclaimed"))
+        since = datetime.fromisoformat(body.get("hot_since") or created_at.isoformat())
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+        lines.append(("Told", f"{ago((now - since).total_seconds())} ago, nobody has claimed it"))
     lines.append(("Why", "; ".join(clean(r) for r in body.get("reasons", ()))))
     fit = body.get("fit")
     if fit:

@@ -71,6 +71,26 @@ ORDER BY created_at, id
 """
 
 
+# Became-hot news the owner was told of (or that failed) escalate_after_hours ago, for a company
+# still hot that nobody has claimed since it became hot. Older than a week: not escalated.
+ESCALATIONS_DUE = """
+SELECT a.id AS id, a.company_key AS company_key, a.body AS body,
+       if(a.status = 'sent', a.sent_at, a.created_at) AS told_at
+FROM alerts AS a FINAL
+LEFT JOIN (
+    SELECT company_key, max(at) AS last_claim FROM claims
+    WHERE site = {site:String} AND action = 'claim'
+    GROUP BY company_key
+) AS c ON c.company_key = a.company_key
+WHERE a.site = {site:String} AND a.kind = 'became_hot'
+  AND a.status IN ('sent', 'suppressed', 'failed')
+  AND told_at <= {cutoff:DateTime64(3, 'UTC')} AND told_at >= {oldest:DateTime64(3, 'UTC')}
+  AND c.last_claim < a.created_at
+  AND a.company_key IN (
+      SELECT company_key FROM company_latest FINAL WHERE site = {site:String} AND tier = 'hot')
+"""
+
+
 def alert_id(site: str, company: str, cause: str) -> str:
     raw = "\x00".join((site, company, cause)).encode()
     return "alrt_" + hashlib.sha256(raw).hexdigest()[:26]
@@ -265,6 +285,40 @@ class Outbox:
         if kind != "escalation" and body.get("owner_email"):
             return [str(body["owner_email"])]
         return list(site.digest_recipients)
+
+
+def escalate(outbox: Outbox, store: Store, site: SiteConfig) -> list[dict[str, Any]]:
+    """Write an escalation (to the site's recipients) for each hot company nobody claimed within
+    escalate_after_hours of its became_hot alert; once each."""
+    config = alerts_config(site)
+    if not config.enabled or not config.escalate_after_hours:
+        return []
+    version, now = real_now(), outbox.clock.now()
+    cutoff = now - timedelta(hours=config.escalate_after_hours)
+    bound = {
+        "site": site.name,
+        "cutoff": ch_time(cutoff),
+        "oldest": ch_time(cutoff - timedelta(days=7)),
+    }
+    due = {alert_id(site.name, r["company_key"], f"escalation:{r['id']}"): r
+           for r in store.query_dicts(ESCALATIONS_DUE, bound)}  # fmt: skip
+    if not due:
+        return []
+    companies = sorted({r["company_key"] for r in due.values()})
+    known = {str(r[0]) for r in store.query(EXISTING, {"site": site.name, "companies": companies,
+                                                       "ids": sorted(due)})}  # fmt: skip
+    rows = []
+    for aid, r in due.items():
+        if aid in known:
+            continue
+        body = {**orjson.loads(r["body"]), "hot_since": _aware(r["told_at"]).isoformat()}
+        rows.append(outbox.row(site, r["company_key"], "escalation", f"escalation:{r['id']}",
+                               "pending", "", body, now, version))  # fmt: skip
+    if rows:
+        store.insert_rows("alerts", rows)
+        log.info("escalating %d unclaimed hot compan%s of %s", len(rows),
+                 "y" if len(rows) == 1 else "ies", site.name)  # fmt: skip
+    return rows
 
 
 def due(store: Store, sites: Sequence[str], now: datetime) -> list[dict[str, Any]]:

@@ -23,7 +23,6 @@ from collector.store import Store, StoreError
 from intent.alerts import outbox
 from intent.alerts.config import alerts_config
 from intent.alerts.message import alert_text, build_email, render_slack
-from intent.clock import Clock
 from intent.delivery import Delivery, post_slack, send_email
 from intent.runner import RunnerLock
 
@@ -32,6 +31,7 @@ log = logging.getLogger("intent.alerts")
 # Seconds before attempt 2, 3, ... of a channel that failed; then it is marked failed.
 RETRY_SCHEDULE: tuple[float, ...] = (30, 300, 1800, 7200)
 POLL_S = 5.0
+ESCALATE_EVERY = timedelta(minutes=1)  # on the alert clock
 
 
 def _aware(t: datetime) -> datetime:
@@ -45,13 +45,15 @@ class AlertSender:
         self,
         settings: Settings,
         store: Store,
-        clock: Clock,
+        box: outbox.Outbox,
         poll_s: float = POLL_S,
         metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.clock = clock
+        self.outbox = box
+        self.clock = box.clock
+        self.escalated_at: datetime | None = None  # the last escalation check
         self.poll_s = poll_s
         self.metrics = metrics
         self.sent = 0
@@ -91,7 +93,12 @@ class AlertSender:
         sites = [name for name, site in self.settings.sites.items() if alerts_config(site).enabled]
         if not sites:
             return 0
-        due = outbox.due(self.store, sites, self.clock.now())
+        now = self.clock.now()
+        if self.escalated_at is None or now - self.escalated_at >= ESCALATE_EVERY:
+            self.escalated_at = now
+            for name in sites:
+                outbox.escalate(self.outbox, self.store, self.settings.sites[name])
+        due = outbox.due(self.store, sites, now)
         for row in due:
             if self._stop.is_set():
                 break
@@ -154,11 +161,12 @@ class AlertSender:
 
 
 def start(
-    settings: Settings, store: Store, clock: Clock, metrics: Metrics | None = None
+    settings: Settings, store: Store, box: outbox.Outbox, metrics: Metrics | None = None
 ) -> AlertSender | None:
-    """The server's sender thread, if any site sends alerts."""
+    """The server's sender thread, if any site sends alerts (the outbox wakes it)."""
     if not any(alerts_config(s).enabled for s in settings.sites.values()):
         return None
-    sender = AlertSender(settings, store, clock, metrics=metrics)
+    sender = AlertSender(settings, store, box, metrics=metrics)
+    box.wake = sender.wake
     sender.start()
     return sender
