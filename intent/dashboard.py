@@ -273,7 +273,7 @@ def company_page(request: Request, store: Store, session: users.Session, site: s
     days = _days(request, 90)
     today = datetime.now(UTC).date()
     params = {"site": site, "company": company, "days": days, "day": today,
-              "start": today - timedelta(days=days)}  # fmt: skip
+              "start": today - timedelta(days=days), **scoring.only([company])}  # fmt: skip
     history = store.query_dicts(SCORE_HISTORY, params)
     activity = store.query_dicts(COMPANY_ACTIVITY, params)
     if not history and not activity:

@@ -142,8 +142,9 @@ def transition(tier: str, previous: str) -> str:
 # that, to a company found for that visit later (attributions: a reverse-DNS answer that arrived
 # after the visit was stored), which also replaces the AS owner the visit was stored with
 # (`from_key`). The AggregatingMergeTree rows are not merged first: sum/min/max re-aggregate at
-# any grain. (The dashboard's company page reads it too, so it shows the visits the score
-# counted.)
+# any grain. `{every}`/`{companies}` (see `only`) keep each branch to the companies asked for
+# before anything is joined, so re-scoring one company reads its rows and its visitors' only.
+# (The dashboard's company page reads it too, so it shows the visits the score counted.)
 _ATTRIBUTED = """
     ident AS (
         SELECT visitor_id, argMax(company_domain, ts) AS domain
@@ -151,33 +152,44 @@ _ATTRIBUTED = """
         WHERE site = {site:String} AND toDate(ts) BETWEEN {start:Date} AND {day:Date}
         GROUP BY visitor_id
     ),
+    ident_of AS (
+        SELECT visitor_id, domain FROM ident
+        WHERE {every:Bool} OR domain IN {companies:Array(String)}
+    ),
     late AS (
         SELECT visitor_id, day, from_key, argMax(company_key, ts) AS ck
         FROM attributions
         WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date}
         GROUP BY visitor_id, day, from_key
     ),
+    late_of AS (
+        SELECT visitor_id, day, from_key, ck FROM late
+        WHERE {every:Bool} OR ck IN {companies:Array(String)}
+    ),
     activity AS (
         SELECT company_key AS ck, visitor_id, day, kind, key, hits, engaged_ms, first_ts, last_ts
         FROM daily_activity
         WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date} AND company_key != ''
+          AND ({every:Bool} OR company_key IN {companies:Array(String)})
           AND (visitor_id, day, company_key) NOT IN (SELECT visitor_id, day, from_key FROM late)
         UNION ALL
         SELECT i.domain AS ck, a.visitor_id AS visitor_id, a.day AS day, a.kind AS kind,
                a.key AS key, a.hits AS hits, a.engaged_ms AS engaged_ms, a.first_ts AS first_ts,
                a.last_ts AS last_ts
         FROM daily_activity AS a
-        INNER JOIN ident AS i ON a.visitor_id = i.visitor_id
+        INNER JOIN ident_of AS i ON a.visitor_id = i.visitor_id
         WHERE a.site = {site:String} AND a.day BETWEEN {start:Date} AND {day:Date}
           AND a.company_key = ''
+          AND ({every:Bool} OR a.visitor_id IN (SELECT visitor_id FROM ident_of))
         UNION ALL
         SELECT l.ck AS ck, a.visitor_id AS visitor_id, a.day AS day, a.kind AS kind,
                a.key AS key, a.hits AS hits, a.engaged_ms AS engaged_ms, a.first_ts AS first_ts,
                a.last_ts AS last_ts
         FROM daily_activity AS a
-        INNER JOIN late AS l
+        INNER JOIN late_of AS l
             ON a.visitor_id = l.visitor_id AND a.day = l.day AND a.company_key = l.from_key
         WHERE a.site = {site:String} AND a.day BETWEEN {start:Date} AND {day:Date}
+          AND ({every:Bool} OR a.visitor_id IN (SELECT visitor_id FROM late_of))
           AND (a.company_key != '' OR a.visitor_id NOT IN (SELECT visitor_id FROM ident))
     )
 """

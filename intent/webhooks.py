@@ -96,6 +96,12 @@ class Scored(Protocol):
     def transition(self) -> str: ...
     @property
     def reasons(self) -> Sequence[str]: ...
+    @property
+    def evidence_event(self) -> str: ...
+    @property
+    def evidence_path(self) -> str: ...
+    @property
+    def evidence_at(self) -> datetime: ...
 
 
 class Refused(Exception):
@@ -114,22 +120,24 @@ def message_id(site: str, url: str, event: str, company_key: str, day: date) -> 
 
 
 def payload(site: str, event: str, score: Scored, now: datetime) -> bytes:
-    return orjson.dumps({
-        "type": event,
-        "timestamp": now.isoformat().replace("+00:00", "Z"),
-        "data": {
-            "site": site,
-            "day": score.day.isoformat(),
-            "company": {
-                "key": score.company_key, "name": score.company_name,
-                "domain": score.company_domain, "country": score.country,
-                "score": round(float(score.score), 2), "tier": score.tier,
-                "previous_tier": score.previous_tier,
-                "previous_score": round(float(score.previous_score), 2),
-                "reasons": list(score.reasons),
-            },
+    data: dict[str, Any] = {
+        "site": site,
+        "day": score.day.isoformat(),
+        "company": {
+            "key": score.company_key, "name": score.company_name,
+            "domain": score.company_domain, "country": score.country,
+            "score": round(float(score.score), 2), "tier": score.tier,
+            "previous_tier": score.previous_tier,
+            "previous_score": round(float(score.previous_score), 2),
+            "reasons": list(score.reasons),
         },
-    })  # fmt: skip
+    }  # fmt: skip
+    if score.evidence_event:  # the event that had the company re-scored (intent.alerts)
+        at = score.evidence_at.astimezone(UTC).isoformat(timespec="milliseconds")
+        data["trigger"] = {"event": score.evidence_event, "path": score.evidence_path,
+                           "at": at.replace("+00:00", "Z")}  # fmt: skip
+    return orjson.dumps({"type": event, "timestamp": now.isoformat().replace("+00:00", "Z"),
+                         "data": data})  # fmt: skip
 
 
 def enqueue(store: Store, site: SiteConfig, scores: Iterable[Scored]) -> int:

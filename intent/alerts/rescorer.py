@@ -38,6 +38,11 @@ log = logging.getLogger("intent.alerts")
 FLUSH_WAIT_S = 30.0  # at most this long for the writer; then score what ClickHouse holds
 IDLE_WAIT_S = 5.0
 REBUILD_HOURS = 2
+# Under a steady stream of marks a pass starts at most every MIN_GAP_S, and never sooner than
+# GAP_FACTOR times the last pass's length after it started: re-scoring takes at most about a
+# third of the time (and of the database lock, which ingest's inserts need too).
+MIN_GAP_S = 0.5
+GAP_FACTOR = 3.0
 
 VISITOR_COMPANIES = """
 SELECT visitor_id, argMax(company_domain, ts)
@@ -127,20 +132,24 @@ class Rescorer:
 
     def _run(self) -> None:
         started = False
+        began, gap = 0.0, 0.0
         while not self._stop.is_set():
             try:
                 if not started:
                     self.load_latest()
                     self.rebuild()
                     started = True
+                began = time.monotonic()
                 self.run_once()
+                gap = max(MIN_GAP_S, GAP_FACTOR * (time.monotonic() - began))
             except StoreError as exc:
                 log.warning("re-scoring marked companies failed, retrying: %s", exc)
                 self._stop.wait(2.0)
             except Exception:
                 log.exception("re-scoring marked companies failed unexpectedly")
                 self._stop.wait(2.0)
-            self.marks.ready.wait(IDLE_WAIT_S)
+            if self.marks.ready.wait(IDLE_WAIT_S) and started:
+                self._stop.wait(max(0.0, began + gap - time.monotonic()))
 
     def load_latest(self) -> None:
         """Each company's last score, so a visit near a threshold marks it."""

@@ -161,6 +161,8 @@ def test_a_demo_request_reaches_the_webhook_within_the_pass_and_only_once(
     [message] = [m for m in got if m["type"] == "company.became_hot"]
     assert message["data"]["company"]["key"] == "wayne.example"
     assert message["data"]["company"]["score"] == 60.0
+    trigger = message["data"]["trigger"]
+    assert (trigger["event"], trigger["path"], trigger["at"][-1]) == ("demo_request", "/demo", "Z")
 
     def evidence() -> tuple[str, ...]:
         row = snapshot(store, site, TODAY)["wayne.example"]
