@@ -16,7 +16,9 @@ from the events of the last REBUILD_HOURS (an alert lost with a crash is sent on
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections import defaultdict
@@ -131,6 +133,11 @@ class Rescorer:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        if self.settings.background_nice > 0:  # like the writer: answering visitors goes first
+            with contextlib.suppress(OSError):
+                os.setpriority(
+                    os.PRIO_PROCESS, threading.get_native_id(), self.settings.background_nice
+                )
         started = False
         began, gap = 0.0, 0.0
         while not self._stop.is_set():
