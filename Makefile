@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 PIP_LOG := $(VENV)/pip.log
 
-.PHONY: run test lint install install-test browser wrk snippet bench demo clean
+.PHONY: run test lint install install-test browser wrk snippet bench chaos demo clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -54,6 +54,7 @@ run: $(STAMP)
 
 test: $(STAMP) browser wrk snippet
 	@$(BIN)/ruff check collector intent tests bench
+	@$(BIN)/ruff format --check collector intent tests bench
 	@$(BIN)/mypy
 	@cd js-snippet && npm test --silent
 	@$(BIN)/python -m pytest -q -p no:cacheprovider; rc=$$?; \
@@ -66,6 +67,10 @@ lint: $(STAMP)
 
 bench: $(STAMP) wrk
 	@$(BIN)/python -m bench
+
+# Faults and attacks on 127.0.0.1 (docs/reliability.md); `make chaos CHAOS=--quick` for ~2 minutes.
+chaos: $(STAMP) wrk
+	@$(BIN)/python -m bench.chaos $(CHAOS)
 
 demo: $(STAMP)
 	@$(BIN)/intent init --if-missing

@@ -21,10 +21,10 @@ from bench import alerts, chbench, ingest, micro, report
 
 FULL: dict[str, Any] = {"ingest_seconds": 8.0, "rounds": 7, "latency_seconds": 30.0, "rate": 2000.0,
         "writer_rows": 500_000, "sizes": [1_000_000, 10_000_000], "reps": 40, "agents": 20_000,
-        "alert_companies": 25, "alert_load_seconds": 45.0}  # fmt: skip
+        "agent_corpora": True, "alert_companies": 25, "alert_load_seconds": 45.0}  # fmt: skip
 SMOKE: dict[str, Any] = {"ingest_seconds": 1.0, "rounds": 1, "latency_seconds": 1.0, "rate": 200.0,
          "writer_rows": 2_000, "sizes": [2_000, 6_000], "reps": 2, "agents": 200,
-         "alert_companies": 3, "alert_load_seconds": 8.0}  # fmt: skip
+         "agent_corpora": False, "alert_companies": 3, "alert_load_seconds": 8.0}  # fmt: skip
 
 
 def _part(name: str, workdir: Path, size: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         results["load_before"] = report.loadavg()
         results["probe_before_ms"] = report.speed_probe_ms()
         steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-            ("useragents", lambda: micro.user_agents(size["agents"])),
+            ("useragents", lambda: micro.user_agents(size["agents"], size["agent_corpora"])),
             ("snippet", micro.snippet),
             ("ingest", lambda: ingest.run(root / "ingest", size["ingest_seconds"], size["rounds"],
                                           size["latency_seconds"], size["rate"])),

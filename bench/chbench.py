@@ -78,7 +78,7 @@ def writer(workdir: Path, rows: int) -> dict[str, Any]:
 
     asyncio.run(fill())
     spool.seal_if_due(force=True)
-    w = Writer(store, spool, DropCounter(), Salts(store), Metrics(), 1.0)
+    w = Writer(store, spool, DropCounter(), Salts(store, b"bench-" * 8), Metrics(), 1.0)
     datagen.insert_events(store, "warmup.example", 0, 10_000)  # first-insert costs out of the way
     started = time.perf_counter()
     assert w.send_sealed(), w.last_error

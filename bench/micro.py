@@ -1,4 +1,5 @@
-"""Benchmarks 4 (unique user agents parsed per second, cache cold) and 8 (snippet size)."""
+"""Benchmarks 4 (unique user agents parsed per second, cache cold, and the bot filter's recall
+and false positives over the agent corpora) and 8 (snippet size)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import time
 from importlib import resources
 from typing import Any
 
+from bench import agents as agent_corpora
 from bench import workload
 
 
-def user_agents(count: int) -> dict[str, Any]:
+def user_agents(count: int, corpora: bool = True) -> dict[str, Any]:
     import ua_parser
     from user_agents import parse as slow_parse
 
@@ -18,7 +20,7 @@ def user_agents(count: int) -> dict[str, Any]:
 
     agents = workload.unique_agents(count, seed=int(time.time()))
     useragent.parse(workload.COMMON_AGENTS[0])  # load the regexes: start-up, not per-agent cost
-    useragent.parse.cache_clear()
+    useragent.cache_clear()
     started = time.perf_counter()
     for ua in agents:
         useragent.parse(ua)
@@ -35,10 +37,15 @@ def user_agents(count: int) -> dict[str, Any]:
     before = len(sample) / (time.perf_counter() - started)
     resolver = getattr(ua_parser.parser, "resolver", None)
     inner = getattr(resolver, "parser", resolver)
-    return {
+    result: dict[str, Any] = {
         "agents": count, "per_second": rate, "previous_per_second": before,
         "ua_parser_resolver": f"{type(inner).__module__}.{type(inner).__qualname__}",
     }  # fmt: skip
+    if corpora:  # ~50,000 agents: skipped by --smoke (tests/collector/test_bot_corpora.py has them)
+        figures = agent_corpora.figures()
+        result["corpora"] = {k: v[:20] if isinstance(v, list) else v for k, v in figures.items()}
+        result["corpora"]["summary"] = agent_corpora.summary(figures)
+    return result
 
 
 def snippet() -> dict[str, Any]:

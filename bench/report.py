@@ -107,6 +107,14 @@ def checks(r: dict[str, Any]) -> list[dict[str, Any]]:
         u = r["useragents"]
         out.append(_check("4 user agents", "unique agents parsed/s (cold)", u["per_second"], 5000, 20000, True, "/s",
                           f"before this work: {u['previous_per_second']:,.0f}/s"))  # fmt: skip
+        if "corpora" in u:  # issue 16: tests/collector/agents/README.md
+            c = u["corpora"]
+            recall, fp = c["crawler_recall"], c["browser_false_positives"]
+            out.append(_check("4 user agents", "crawler agents dropped", 100 * recall["share"], 98, 99, True, " %",
+                              f"{recall['hits']:,} of {recall['n']:,}; AI agents recognised "
+                              f"{c['ai_agents_recognised']['hits']} of {c['ai_agents_recognised']['n']}"))  # fmt: skip
+            out.append(_check("4 user agents", "browser agents dropped", 100 * fp["share"], 0.5, 0.25, False, " %",
+                              f"{fp['hits']:,} of {fp['n']:,}"))  # fmt: skip
     if "scale" in r:
         sizes = r["scale"]["sizes"]
         keys = sorted(sizes, key=int)
@@ -234,6 +242,10 @@ def _details(r: dict[str, Any]) -> list[str]:
         u = r["useragents"]
         out.append(f"**User agents**: {u['agents']:,} never-seen agents through `collector.useragent.parse` "
                    f"with its cache cleared; ua-parser resolver: `{u['ua_parser_resolver']}`.")  # fmt: skip
+        if "corpora" in u:
+            out.append("")
+            out.append(f"**Bot filter** over the agent corpora (tests/collector/agents/README.md): "
+                       f"{u['corpora']['summary']}.")  # fmt: skip
         out.append("")
     if "scale" in r:
         out.append("**Queries at scale** (one site grown to each size by INSERT…SELECT; 30 days, 2,000 "

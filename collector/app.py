@@ -28,6 +28,7 @@ from collector.endpoint import BEACON_PATH, beacon_endpoint
 from collector.enrich.rdns import build_reverse_dns
 from collector.errors import error_response
 from collector.ratelimit import RateLimiter
+from collector.secret import server_secret
 from collector.spool import Spool
 from collector.state import Collector
 from collector.store import release_engine_pages
@@ -95,7 +96,7 @@ def start(c: Collector) -> None:
     s = c.settings
     assert c.store is not None
     c.enricher.load_ranges(c.store)  # the owner's company ranges; re-read when they change
-    salts = Salts(c.store)
+    salts = Salts(c.store, server_secret(s))  # INTENT_SECRET: never stored in ClickHouse
     salts.prefetch(datetime.now(UTC).date())
     c.spool = Spool(
         s.spool_dir, s.spool_max_bytes, s.writer_batch_rows, s.writer_interval_ms / 1000

@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from collector.storedids import CLIENT_ID_KEY
+
 MAX_BODY_BYTES = 64 * 1024
 MAX_BATCH = 100
 MAX_URL = 2000
@@ -232,6 +234,9 @@ def validate(obj: Any, index: int | None = None) -> Beacon:
             row[key] = query.get(key, "")
     else:
         row.update(_NO_UTM)
+    client_id = not (event_id is None or event_id == "")
+    if client_id:  # the writer checks these ids against the ones stored before (a retry)
+        row[CLIENT_ID_KEY] = True
     return Beacon(
         site=site,
         row=row,
@@ -239,7 +244,7 @@ def validate(obj: Any, index: int | None = None) -> Beacon:
         email_domain=domain,
         client_ip=_text(obj, "ip", 64, where) if "ip" in obj else "",
         client_ua=_text(obj, "ua", 1000, where) if "ua" in obj else "",
-        client_id=not (event_id is None or event_id == ""),
+        client_id=client_id,
     )
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -17,7 +19,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from collector import beacon, keys, pipeline
-from collector.clientip import client_ip, parse_ip
+from collector.clientip import IPAddress, client_ip
 from collector.errors import error_body
 from collector.ratelimit import retry_after
 from collector.settings import SiteConfig
@@ -52,7 +54,7 @@ async def beacon_endpoint(c: Collector, scope: Scope, receive: Receive, send: Se
     headers = _headers(scope)
     if method == "POST":
         try:
-            status, raw, body = await _ingest(c, scope, headers, receive)
+            status, raw, body = await ingest(c, scope, headers, receive)
         except ClientDisconnect:
             return  # nobody left to answer
         except Exception:  # nothing a client sends may become a 500
@@ -87,11 +89,20 @@ _READ = {
 }
 
 
+# Each value is cut to this before anything parses or caches it (a user agent longer than
+# useragent.MAX_LENGTH is a bot's either way); X-Forwarded-For keeps its end, our proxies' hops.
+MAX_HEADER = 2048
+
+
 def _headers(scope: Scope) -> dict[str, str]:
-    """The headers the endpoint reads, in one pass. Reversed so that, like Starlette's
-    Headers.get, the first of repeated headers wins."""
-    read = _READ
-    return {read[k]: v.decode("latin-1") for k, v in reversed(scope["headers"]) if k in read}
+    """The headers the endpoint reads, in one pass, each at most MAX_HEADER long. Reversed so
+    that, like Starlette's Headers.get, the first of repeated headers wins."""
+    read, cap = _READ, MAX_HEADER
+    return {
+        read[k]: (v[-cap:] if k == b"x-forwarded-for" else v[:cap]).decode("latin-1")
+        for k, v in reversed(scope["headers"])
+        if k in read
+    }
 
 
 def _cors(origin: str | None) -> dict[str, str]:
@@ -150,101 +161,181 @@ def _origin_host(origin: str) -> str:
         return "\x00"
 
 
-async def _ingest(c: Collector, scope: Scope, headers: dict[str, str], receive: Receive) -> Answer:
-    assert c.spool is not None and c.context is not None and c.limiter is not None
-    cors = _cors(headers.get("origin"))
-    metrics = c.metrics
+@dataclass(slots=True)
+class Post:
+    """One POST on its way from the socket to the spool."""
+
+    c: Collector
+    headers: dict[str, str]
+    receive: Receive
+    ip: IPAddress | None
+    cors: dict[str, str]
+    beacons: list[beacon.Beacon] = field(default_factory=list)
+    api_key: keys.ApiKey | None = None
+    sites: list[SiteConfig] = field(default_factory=list)  # beacons[i] is for sites[i]
+    accepted: list[dict[str, Any]] = field(default_factory=list)  # rows, for on_accepted hooks
+
+
+async def ingest(c: Collector, scope: Scope, headers: dict[str, str], receive: Receive) -> Answer:
+    """A POST, top to bottom: CHECKS refuse the whole request or let it on; each event then runs
+    pipeline.STEPS; the accepted go to the spool together; the dropped are counted once the
+    request is answered 202."""
     client = scope.get("client")
     peer = client[0] if client else None
     ip = client_ip(peer, headers.get("x-forwarded-for"), c.settings.trusted_proxies)
-    wait = c.limiter.allow(ip)  # the address itself: hashing it is cheaper than str()
-    if wait:
-        metrics.rejected.labels("429").inc()
-        return _error(429, "too many requests from this address",
-                      {**cors, "Retry-After": retry_after(wait)})  # fmt: skip
-    # Any content type is read as JSON: text/plain avoids a CORS preflight, and a hand-typed
-    # curl (form-encoded by default) should work too.
+    post = Post(c, headers, receive, ip, _cors(headers.get("origin")))
+    for check in CHECKS:
+        refused = await check(post)
+        if refused is not None:
+            return refused
+    now = datetime.now(UTC)
+    rows, claimed, dropped = run_pipeline(post, now)
+    if rows:
+        refused = await append_to_spool(post, rows, claimed)
+        if refused is not None:
+            return refused
+        tell_accepted(post)
+    return answer_accepted(post, len(rows), dropped, now)
+
+
+async def refuse_rate_limited(post: Post) -> Answer | None:
+    """429 past the client address's token bucket (INTENT_RATE_LIMIT)."""
+    assert post.c.limiter is not None
+    wait = post.c.limiter.allow(post.ip)  # the address itself: hashing it is cheaper than str()
+    if not wait:
+        return None
+    post.c.metrics.rejected.labels("429").inc()
+    return _error(429, "too many requests from this address",
+                  {**post.cors, "Retry-After": retry_after(wait)})  # fmt: skip
+
+
+async def read_beacons(post: Post) -> Answer | None:
+    """413 for a body too large, 400 naming the first bad field (collector.beacon). Any content
+    type is read as JSON: text/plain avoids a CORS preflight, and a hand-typed curl
+    (form-encoded by default) should work too."""
     try:
-        body = await _read_body(receive, headers.get("content-length"))
-        beacons = beacon.parse(body)
+        body = await _read_body(post.receive, post.headers.get("content-length"))
+        post.beacons = beacon.parse(body)
     except beacon.BeaconError as exc:
-        metrics.rejected.labels(str(exc.status)).inc()
+        post.c.metrics.rejected.labels(str(exc.status)).inc()
         code = None if exc.status != 400 else "invalid_field" if exc.field else "invalid_body"
-        return _error(exc.status, exc.message, cors, code, exc.field)
+        return _error(exc.status, exc.message, post.cors, code, exc.field)
+    return None
 
-    api_key = None
-    auth = headers.get("authorization")
-    if auth:
-        token = keys.bearer(auth)
-        if token is None or c.store is None:
-            return _error(401, "expected Authorization: Bearer KEY", cors)
-        api_key = await asyncio.to_thread(keys.verify, c.store, token)
-        if api_key is None or api_key.scope != "write":
-            metrics.rejected.labels("401").inc()
-            return _error(401, "invalid or read-only API key", cors)
 
-    origin = headers.get("origin")
+async def check_api_key(post: Post) -> Answer | None:
+    """An Authorization header must carry a write key (server-side tracking); none is fine."""
+    auth = post.headers.get("authorization")
+    if not auth:
+        return None
+    c = post.c
+    token = keys.bearer(auth)
+    if token is None or c.store is None:
+        return _error(401, "expected Authorization: Bearer KEY", post.cors)
+    try:
+        post.api_key = await asyncio.to_thread(keys.verify, c.store, token, post.ip)
+    except keys.Throttled as exc:  # this address keeps trying keys that do not exist
+        c.metrics.rejected.labels("429").inc()
+        return _error(429, "too many unknown API keys from this address",
+                      {**post.cors, "Retry-After": retry_after(exc.wait)})  # fmt: skip
+    if post.api_key is None or post.api_key.scope != "write":
+        c.metrics.rejected.labels("401").inc()
+        return _error(401, "invalid or read-only API key", post.cors)
+    return None
+
+
+async def refuse_unknown_sites(post: Post) -> Answer | None:
+    """403 for a site not configured (or not the key's), or an Origin the site does not list;
+    the whole body is refused before anything is counted or remembered."""
+    c, api_key = post.c, post.api_key
+    origin = post.headers.get("origin")
     origin_host = _origin_host(origin) if origin and origin != "null" else ""
-    # Refuse the whole body before anything is counted or remembered.
-    sites: list[SiteConfig] = []
-    for b in beacons:
+    for b in post.beacons:
         site = c.settings.sites.get(b.site)
         if site is None or (api_key is not None and b.site not in api_key.sites):
-            metrics.rejected.labels("403").inc()
-            return _error(403, f"unknown site {b.site!r}", cors, "unknown_site", "site")
+            c.metrics.rejected.labels("403").inc()
+            return _error(403, f"unknown site {b.site!r}", post.cors, "unknown_site", "site")
         if api_key is None and origin_host and not site.allows_origin(origin_host):
-            metrics.rejected.labels("403").inc()
+            c.metrics.rejected.labels("403").inc()
             return _error(
-                403, "origin not allowed for this site", cors, "origin_not_allowed", "origin"
+                403, "origin not allowed for this site", post.cors, "origin_not_allowed", "origin"
             )
-        sites.append(site)
+        post.sites.append(site)
+    return None
 
-    now = datetime.now(UTC)
+
+Check = Callable[[Post], Awaitable["Answer | None"]]
+CHECKS: tuple[Check, ...] = (
+    refuse_rate_limited,  # 429
+    read_beacons,  # 413, 400
+    check_api_key,  # 401
+    refuse_unknown_sites,  # 403
+)
+
+
+def run_pipeline(post: Post, now: datetime) -> tuple[list[bytes], list[str], list[tuple[str, str]]]:
+    """Each event through pipeline.STEPS: the accepted rows as JSON lines, the client ids
+    they claimed, and (site, reason) of each dropped event."""
+    assert post.c.context is not None
+    ctx, headers, keyed = post.c.context, post.headers, post.api_key is not None
     ua = headers.get("user-agent", "")
     dnt = headers.get("dnt") == "1" or headers.get("sec-gpc") == "1"
     rows: list[bytes] = []
-    hooked: list[dict[str, Any]] | None = [] if c.on_accepted else None  # for the hooks
-    claimed: list[str] = []  # client ids this request is first to use
-    dropped: list[tuple[str, str]] = []  # (site, reason)
-    for b, site in zip(beacons, sites, strict=True):
-        event_ip, event_ua = ip, ua
-        if api_key is not None:  # server-side tracking may pass the visitor's ip and agent
-            event_ip = parse_ip(b.client_ip) if b.client_ip else ip
-            event_ua = b.client_ua or ua
-        result = pipeline.run(pipeline.Event(b, site, event_ip, event_ua, now, dnt=dnt), c.context)
+    claimed: list[str] = []
+    dropped: list[tuple[str, str]] = []
+    hooked = bool(post.c.on_accepted)
+    for b, site in zip(post.beacons, post.sites, strict=True):
+        event = pipeline.Event(b, site, post.ip, ua, now, dnt=dnt, keyed=keyed)
+        result = pipeline.run(event, ctx)
         if isinstance(result, pipeline.Drop):
             dropped.append((b.site, result.reason))
             continue
-        if b.client_id:
-            if c.recent.seen(b.row["event_id"]):
-                dropped.append((b.site, "duplicate"))
-                continue
+        if result.claimed:
             claimed.append(b.row["event_id"])
         rows.append(orjson.dumps(result.row))
-        if hooked is not None:
-            hooked.append(result.row)
-    if rows:
-        try:
-            await c.spool.append(rows, c.loop)
-        except SpoolFull as exc:
-            c.recent.forget(claimed)
-            metrics.rejected.labels("503").inc()
-            log.warning("answering 503: %s", exc)
-            return _error(503, "cannot accept events durably right now; retry later",
-                          {**cors, "Retry-After": "5"})  # fmt: skip
-        c.accepted_counter(beacons[0].site).inc(len(rows))
         if hooked:
-            for hook in c.on_accepted:
-                try:
-                    hook(hooked)
-                except Exception:  # the events are accepted: a hook must not change the answer
-                    log.exception("an accepted-events hook failed")
+            post.accepted.append(result.row)
+    return rows, claimed, dropped
+
+
+async def append_to_spool(post: Post, rows: list[bytes], claimed: list[str]) -> Answer | None:
+    """The accepted rows, durably (collector.spool); 503 when the spool is full, and the ids
+    they claimed are forgotten so that the client's retry gets through."""
+    c = post.c
+    assert c.spool is not None and c.context is not None
+    try:
+        await c.spool.append(rows, c.loop)
+    except SpoolFull as exc:
+        c.context.recent.forget(claimed)
+        c.metrics.rejected.labels("503").inc()
+        c.refusals.note(exc.reason, str(exc))
+        return _error(503, "cannot accept events durably right now; retry later",
+                      {**post.cors, "Retry-After": "5"})  # fmt: skip
+    c.accepted_counter(post.beacons[0].site).inc(len(rows))
+    return None
+
+
+def tell_accepted(post: Post) -> None:
+    """The on_accepted hooks, once the rows are on disk; a failing hook changes no answer."""
+    for hook in post.c.on_accepted:
+        try:
+            hook(post.accepted)
+        except Exception:
+            log.exception("an accepted-events hook failed")
+
+
+def answer_accepted(
+    post: Post, accepted: int, dropped: list[tuple[str, str]], now: datetime
+) -> Answer:
+    """202, saying how many were accepted and why the others were dropped; each drop is counted
+    per (site, day, reason) for `dropped_events` and per reason for /metrics."""
+    c = post.c
     reasons: dict[str, int] = {}
-    for site_name, reason in dropped:  # counted only once the request is answered 202
+    for site_name, reason in dropped:
         reasons[reason] = reasons.get(reason, 0) + 1
         c.drops.add(site_name, now.date(), reason)
         c.dropped_counter(reason).inc()
     if not reasons:
-        return _accepted(headers.get("origin"), len(rows))
-    cors["X-Intent-Dropped"] = ", ".join(sorted(reasons))
-    return _answer(202, cors, orjson.dumps({"accepted": len(rows), "dropped": reasons}))
+        return _accepted(post.headers.get("origin"), accepted)
+    cors = {**post.cors, "X-Intent-Dropped": ", ".join(sorted(reasons))}
+    return _answer(202, cors, orjson.dumps({"accepted": accepted, "dropped": reasons}))

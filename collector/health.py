@@ -38,8 +38,9 @@ async def readyz(request: Request) -> Response:
     problems = []
     if c.store is None or not await asyncio.to_thread(c.store.ping):
         problems.append("clickhouse unreachable")
-    if c.spool is None or c.spool.refusing or c.spool.bytes >= c.spool.max_bytes * 0.9:
-        problems.append("spool full")
+    spool_problem = "spool not open" if c.spool is None else c.spool.problem()
+    if spool_problem is not None:
+        problems.append(spool_problem)
     if c.writer is not None and not c.writer.healthy:
         problems.append(f"writer failing: {c.writer.last_error}")
     body = {"status": "ok" if not problems else "unavailable", "problems": problems,

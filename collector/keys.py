@@ -1,7 +1,9 @@
 """API keys: `int_<prefix>_<secret>`, stored as sha256 of the whole key with the short prefix
-visible. Verified keys are cached in memory for `CACHE_SECONDS`, so the hot path does not query
-ClickHouse per request; a revocation takes effect at once in the process that revoked it and
-within `CACHE_SECONDS` everywhere else (docs/api.md).
+visible. Verified keys are cached in memory for `CACHE_SECONDS` (unknown ones for
+`INVALID_CACHE_SECONDS`, apart), so the hot path does not query ClickHouse per request, and a
+client whose lookups keep failing is throttled (`verify(..., client=)`); a revocation takes
+effect at once in the process that revoked it and within `CACHE_SECONDS` everywhere else
+(docs/api.md).
 """
 
 from __future__ import annotations
@@ -11,15 +13,20 @@ import hmac
 import secrets
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from collector.store import Store
+from collector.ratelimit import RateLimiter
+from collector.store import Store, utc_now
 
 SCOPES = ("read", "write")
 CACHE_SECONDS = 10.0
+INVALID_CACHE_SECONDS = 10.0
 _CACHE_MAX = 10_000
+FAILED_LOOKUPS_BURST = 30  # unknown keys a client address may try before it is slowed
+FAILED_LOOKUPS_PER_SECOND = 1.0
 _PREFIX_LEN = 8
 _ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o/1/l: prefixes are read aloud
 _KEY_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -71,10 +78,6 @@ def parse(token: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def create(
     store: Store, sites: list[str], scope: str = "read", name: str = ""
 ) -> tuple[str, ApiKey]:
@@ -86,7 +89,7 @@ def create(
     prefix = "".join(secrets.choice(_ALPHABET) for _ in range(_PREFIX_LEN))
     secret = "".join(secrets.choice(_KEY_CHARS) for _ in range(32))  # ~190 bits
     token = f"int_{prefix}_{secret}"
-    now = _now()
+    now = utc_now()
     store.insert_rows(INSERT_KEY, [{
         "prefix": prefix, "key_hash": hash_key(token), "name": name, "sites": sorted(set(sites)),
         "scope": scope, "created_at": now, "revoked_at": None, "updated_at": now,
@@ -94,13 +97,18 @@ def create(
     return token, ApiKey(prefix, tuple(sorted(set(sites))), scope)
 
 
+def live_key(store: Store, prefix: str) -> dict[str, Any] | None:
+    """The stored row of the key with this prefix, unless it is revoked."""
+    rows = store.query_dicts(SELECT_ROW, {"prefix": prefix})
+    return rows[0] if rows else None
+
+
 def revoke(store: Store, prefix: str) -> bool:
     """Mark a key revoked; False if no live key has that prefix."""
-    rows = store.query_dicts(SELECT_ROW, {"prefix": prefix})
-    if not rows:
+    row = live_key(store, prefix)
+    if row is None:
         return False
-    row = rows[0]
-    now = _now()
+    now = utc_now()
     store.insert_rows(INSERT_KEY, [{**row, "revoked_at": now, "updated_at": now}])
     _cache.forget_prefix(prefix)
     return True
@@ -111,38 +119,60 @@ def list_keys(store: Store) -> list[dict[str, Any]]:
 
 
 class _Cache:
-    """key hash -> (ApiKey or None, expiry). Unknown keys are cached too, so a client hammering
-    with a wrong key does not reach ClickHouse on every request."""
+    """Key hash -> (grant, expiry) of verified keys, and, apart, the hashes of unknown keys, so a
+    client repeating a wrong key does not reach ClickHouse on every request. Unknown keys sit in
+    their own bounded first-in-first-out table: any number of bogus keys never evicts a valid one."""
 
     def __init__(self) -> None:
-        self._items: dict[str, tuple[ApiKey | None, float]] = {}
+        self._valid: dict[str, tuple[ApiKey, float]] = {}
+        self._invalid: OrderedDict[str, float] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, digest: str) -> tuple[bool, ApiKey | None]:
+        now = time.monotonic()
         with self._lock:
-            hit = self._items.get(digest)
-        if hit is None or hit[1] < time.monotonic():
-            return False, None
-        return True, hit[0]
+            hit = self._valid.get(digest)
+            if hit is not None and hit[1] >= now:
+                return True, hit[0]
+            expiry = self._invalid.get(digest)
+        return (expiry is not None and expiry >= now), None
 
     def put(self, digest: str, key: ApiKey | None) -> None:
         with self._lock:
-            if len(self._items) >= _CACHE_MAX:
-                self._items.clear()
-            self._items[digest] = (key, time.monotonic() + CACHE_SECONDS)
+            if key is None:
+                self._invalid[digest] = time.monotonic() + INVALID_CACHE_SECONDS
+                self._invalid.move_to_end(digest)
+                if len(self._invalid) > _CACHE_MAX:
+                    self._invalid.popitem(last=False)
+                return
+            if len(self._valid) >= _CACHE_MAX:  # only real keys get here: never in practice
+                self._valid.clear()
+            self._valid[digest] = (key, time.monotonic() + CACHE_SECONDS)
 
     def forget_prefix(self, prefix: str) -> None:
         with self._lock:
-            self._items = {
-                d: v for d, v in self._items.items() if v[0] is None or v[0].prefix != prefix
-            }
+            self._valid = {d: v for d, v in self._valid.items() if v[0].prefix != prefix}
 
     def clear(self) -> None:
         with self._lock:
-            self._items.clear()
+            self._valid.clear()
+            self._invalid.clear()
 
 
 _cache = _Cache()
+
+
+class Throttled(Exception):
+    """This client's recent keys were all unknown: no database lookup for it before `wait` s."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"too many unknown keys; retry in {wait:.0f} s")
+        self.wait = wait
+
+
+# Failed lookups per client address: each unknown key costs a ClickHouse query.
+_failed = RateLimiter(FAILED_LOOKUPS_PER_SECOND, FAILED_LOOKUPS_BURST)
+_failed_lock = threading.Lock()
 
 
 def cached(token: str) -> tuple[bool, ApiKey | None]:
@@ -150,8 +180,10 @@ def cached(token: str) -> tuple[bool, ApiKey | None]:
     return _cache.get(hash_key(token))
 
 
-def verify(store: Store, token: str) -> ApiKey | None:
-    """The key's grant, or None for a malformed, unknown or revoked key."""
+def verify(store: Store, token: str, client: Hashable | None = None) -> ApiKey | None:
+    """The key's grant, or None for a malformed, unknown or revoked key. With `client` (the
+    caller's address), a client whose lookups keep failing is refused with Throttled before the
+    database is asked again; a cached answer is always given."""
     parsed = parse(token)
     if parsed is None:
         return None
@@ -159,9 +191,17 @@ def verify(store: Store, token: str) -> ApiKey | None:
     hit, cached = _cache.get(digest)
     if hit:
         return cached
+    if client is not None:
+        with _failed_lock:
+            wait = _failed.wait(client)
+        if wait:
+            raise Throttled(wait)
     found: ApiKey | None = None
     for row in store.query_dicts(SELECT_BY_PREFIX, {"prefix": parsed[0]}):
         if row["revoked_at"] is None and hmac.compare_digest(row["key_hash"], digest):
             found = ApiKey(row["prefix"], tuple(row["sites"]), row["scope"])
     _cache.put(digest, found)
+    if found is None and client is not None:
+        with _failed_lock:
+            _failed.allow(client)
     return found

@@ -26,6 +26,12 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.connections_closed = Counter(
+            "intent_connections_closed",
+            "Connections the server closed for a limit, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.alert_sends = Counter(
             "intent_alert_sends",
             "Alert sends by channel (email, slack) and outcome (sent, error)",

@@ -1,4 +1,5 @@
-"""One typed settings object: deployment settings from `INTENT_*` variables, sites from intent.toml.
+"""One typed settings object: deployment settings from `INTENT_*` variables, sites read from
+`intent.toml`.
 
 Read once at start-up. Any invalid value raises `SettingsError` naming the setting, so the
 server refuses to start with one clear line instead of failing later on a request.
@@ -12,10 +13,14 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from collector.store import DATABASE_NAME
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -29,16 +34,15 @@ class SettingsError(Exception):
         self.reason = reason
 
 
+WEBHOOK_EVENTS = ("company.became_hot", "company.became_warm", "company.cooled", "company.claimed")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")  # the shape of an email address
+
+
 @dataclass(frozen=True)
 class WebhookConfig:
     url: str
     secret: str
-    events: tuple[str, ...] = (
-        "company.became_hot",
-        "company.became_warm",
-        "company.cooled",
-        "company.claimed",
-    )
+    events: tuple[str, ...] = WEBHOOK_EVENTS
     allow_private: bool = False
 
 
@@ -57,6 +61,7 @@ class SiteConfig:
     digest_time: str = "08:00"
     digest_recipients: tuple[str, ...] = ()
     slack_webhook: str = ""
+    slack_allow_private: bool = False  # like a webhook's allow_private: loopback/private targets
     webhooks: tuple[WebhookConfig, ...] = ()
     # The [sites.NAME.rules] table as written: intent.rules parses and checks it at start-up.
     rules: Mapping[str, Any] = field(default_factory=dict, hash=False)
@@ -102,6 +107,12 @@ class Settings:
     log_level: str = "info"
     public_url: str = ""  # where people reach the dashboard, for links in alerts
     schedule: bool = True
+    max_header_bytes: int = 16 * 1024
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    idle_timeout_s: float = 5.0
+    max_connections: int = 2048
+    secret: str = field(default="", repr=False)  # INTENT_SECRET: never in a log line
     rdns: bool = True
     dns_servers: tuple[tuple[str, int], ...] = ()  # (address, port); () = the system resolver
     sites: Mapping[str, SiteConfig] = field(default_factory=dict)
@@ -109,6 +120,12 @@ class Settings:
     @property
     def embedded(self) -> bool:
         return self.clickhouse_url.startswith("chdb://")
+
+
+def site_today(site: SiteConfig, now: datetime | None = None) -> date:
+    """The date it is now where the site's sales team is."""
+    now = now or datetime.now(UTC)
+    return now.astimezone(ZoneInfo(site.timezone)).date()
 
 
 # Every deployment setting: env name -> (field, parser, description). docs/configuration.md
@@ -159,7 +176,7 @@ def _url(raw: str) -> str:
         if not parts.hostname:
             raise ValueError("expected http(s)://user:pass@host:port/db")
         database = parts.path.strip("/")
-        if database and not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", database):
+        if database and not DATABASE_NAME.match(database):
             raise ValueError(f"database name {database!r}: letters, digits and '_' only")
     return value
 
@@ -176,10 +193,38 @@ def _str(raw: str) -> str:
     return raw.strip()
 
 
+_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
+
+def _from_address(raw: str) -> str:
+    """`intent@example.com` or `Intent digest <intent@example.com>`."""
+    value = raw.strip()
+    _name, address = parseaddr(value)
+    bare = value.rpartition("<")[2].rstrip(">").strip() if "<" in value else value
+    if not address or address != bare or not _ADDRESS.match(address):
+        raise ValueError(
+            f"expected an email address such as intent@example.com or "
+            f"'Intent <intent@example.com>', got {raw!r}"
+        )
+    return value
+
+
 def _cluster(raw: str) -> str:
     value = raw.strip()
     if value and not re.match(r"^[A-Za-z0-9_]+$", value):
         raise ValueError("a cluster name is letters, digits and '_' only")
+    return value
+
+
+SECRET_MIN_LENGTH = 32
+
+
+def _secret(raw: str) -> str:
+    value = raw.strip()
+    if len(value) < SECRET_MIN_LENGTH:
+        raise ValueError(
+            f"expected at least {SECRET_MIN_LENGTH} characters (`openssl rand -hex 32`)"
+        )
     return value
 
 
@@ -305,7 +350,7 @@ ENV: dict[str, tuple[str, Any, str]] = {
     "INTENT_SMTP_USER": ("smtp_user", _str, "SMTP user name (optional)"),
     "INTENT_SMTP_PASSWORD": ("smtp_password", _str, "SMTP password (optional)"),
     "INTENT_SMTP_STARTTLS": ("smtp_starttls", _bool, "use STARTTLS (default true)"),
-    "INTENT_SMTP_FROM": ("smtp_from", _str, "From address of digests"),
+    "INTENT_SMTP_FROM": ("smtp_from", _from_address, "From address of digests"),
     "INTENT_LOG_LEVEL": ("log_level", _log_level, "log level (default info)"),
     "INTENT_PUBLIC_URL": (
         "public_url",
@@ -318,6 +363,36 @@ ENV: dict[str, tuple[str, Any, str]] = {
         _bool,
         "run scoring (hourly, and marked companies within seconds), digests and webhook "
         "queueing in this server (default true)",
+    ),
+    "INTENT_MAX_HEADER_BYTES": (
+        "max_header_bytes",
+        _int(1024, 1024 * 1024),
+        "bytes a request line and headers may take; past it 431 and close (default 16384)",
+    ),
+    "INTENT_HEADER_TIMEOUT_S": (
+        "header_timeout_s",
+        _float,
+        "seconds a client has to send a request's line and headers (default 10)",
+    ),
+    "INTENT_BODY_TIMEOUT_S": (
+        "body_timeout_s",
+        _float,
+        "seconds a client has to send a request's body once its headers are in (default 30)",
+    ),
+    "INTENT_IDLE_TIMEOUT_S": (
+        "idle_timeout_s",
+        _float,
+        "seconds a connection may wait for its next request before it is closed (default 5)",
+    ),
+    "INTENT_MAX_CONNECTIONS": (
+        "max_connections",
+        _int(16, 1_000_000),
+        "open connections per server process; past it the oldest idle one is closed (default 2048)",
+    ),
+    "INTENT_SECRET": (
+        "secret",
+        _secret,
+        "key of the daily visitor-id salts, never stored in ClickHouse; the same on every replica",
     ),
     "INTENT_RDNS": (
         "rdns",
@@ -348,7 +423,7 @@ def parse_cidrs(values: list[Any], setting: str = "cidr") -> tuple[Network, ...]
 SITE_KEYS = frozenset({
     "domains", "respect_dnt", "allow_visitor_id", "drop_hosting", "exclude_cidrs",
     "exclude_domains", "timezone", "digest_time", "digest_recipients", "slack_webhook",
-    "webhooks", "rules", "owners", "fit", "alerts",
+    "slack_allow_private", "webhooks", "rules", "owners", "fit", "alerts",
 })  # fmt: skip
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})*$")
@@ -404,7 +479,7 @@ def _site(name: str, raw: Any) -> SiteConfig:
         raise SettingsError(f"{where}.digest_time", "expected HH:MM (24-hour)")
     recipients = strings("digest_recipients")
     for r in recipients:
-        if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", r):
+        if not EMAIL.match(r):
             raise SettingsError(f"{where}.digest_recipients", f"not an email address: {r!r}")
     slack = text("slack_webhook", "")
     if slack and not slack.startswith(("https://", "http://")):
@@ -429,15 +504,13 @@ def _site(name: str, raw: Any) -> SiteConfig:
         digest_time=digest_time,
         digest_recipients=recipients,
         slack_webhook=slack,
+        slack_allow_private=flag("slack_allow_private", False),
         webhooks=webhooks,
         rules=rules,
         owners=raw.get("owners", {}),
         fit=raw.get("fit", {}),
         alerts=raw.get("alerts"),
     )
-
-
-WEBHOOK_EVENTS = ("company.became_hot", "company.became_warm", "company.cooled", "company.claimed")
 
 
 def _webhooks(where: str, raw: Any) -> tuple[WebhookConfig, ...]:

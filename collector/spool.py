@@ -10,128 +10,48 @@ token, deleting the file only once ClickHouse confirmed it. A `kill -9` therefor
 acknowledged and duplicates nothing.
 
 Several processes may share one INTENT_SPOOL_DIR (`--workers N`, or two servers on one disk):
-each claims its own `slot-N` subdirectory under an exclusive flock, and at start-up adopts the
-segments of any slot nobody holds (a worker that is gone), so nothing is left behind.
+each claims its own `slot-N` subdirectory (collector/spoolslots.py). The helper process and its
+requests are collector/synchelper.py. A write that fails (a full disk) costs 503s, never a
+descriptor or a file, and the spool tries again by itself half a second later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
+import errno
 import logging
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
 from pathlib import Path
 
+from collector import spoolslots, synchelper
+
 log = logging.getLogger("intent.spool")
-MAX_SLOTS = 256
 
 
-# The sync helper, a separate process so that no second Python thread ever waits for this
-# process's GIL: with a disk *thread*, each finished write waited for the event loop to run out
-# of work before its requests could be answered (docs/benchmarks.md). It reads requests "N\n"
-# (segment files arrive as descriptors attached to them, "D" asks for the directory too),
-# fdatasyncs what it holds and answers "N ERRNO\n" (0: on disk). Only os/signal/socket/sys:
-# with -I -S it starts and answers a first sync in ~30 ms, at ~10 MB resident.
-_HELPER = r"""
-import os, signal, socket, sys
-# Ctrl-C in a terminal, or a service manager stopping the whole group, must not end it before
-# the server has drained: it ends when the server closes its socket (or is gone).
-for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-    signal.signal(sig, signal.SIG_IGN)
-sock = socket.socket(fileno=int(sys.argv[1]))
-directory = os.open(sys.argv[2], os.O_RDONLY)
-files = []
-buf = b""
-while True:
-    try:
-        data, fds, _, _ = socket.recv_fds(sock, 4096, 16)
-    except OSError:
-        break
-    if not data and not fds:
-        break
-    files.extend(fds)
-    buf += data
-    if b"\n" not in buf:
-        continue
-    *requests, buf = buf.split(b"\n")
-    error = 0
-    try:
-        if any(r.startswith(b"D") for r in requests):
-            os.fsync(directory)
-        for fd in files:
-            os.fdatasync(fd)
-    except OSError as exc:
-        error = exc.errno or 5
-    for fd in files[:-1]:
-        os.close(fd)
-    del files[:-1]
-    try:
-        sock.sendall(requests[-1].lstrip(b"D") + b" %d\n" % error)
-    except OSError:
-        break
-"""
+# After a failed write the spool refuses at once, without touching the disk, for this long;
+# then one request tries again (a full disk met every request with a new file and a fsync).
+RETRY_WRITE_S = 0.5
+# A write error other than a full disk keeps /readyz at 503 this long after it happened.
+WRITE_ERROR_SHOWN_S = 10.0
+# With less free space than this on its filesystem, a spool that met a full disk stays not ready.
+DISK_ROOM_BYTES = 1 << 20
+DISK_FULL = "spool disk full"
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class SpoolFull(Exception):
-    """The spool is at its byte bound: answer 503 until the writer catches up."""
+    """The spool cannot take this append now: answer 503 (with Retry-After). `reason` is a short
+    fixed phrase (what /readyz and the log summary name); the message says more."""
 
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _try_lock(directory: Path) -> int | None:
-    """An fd holding `directory/.lock` exclusively, or None if another process holds it."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def _claim_slot(root: Path) -> tuple[Path, int]:
-    for n in range(MAX_SLOTS):
-        directory = root / f"slot-{n}"
-        fd = _try_lock(directory)
-        if fd is not None:
-            return directory, fd
-    raise OSError(f"all {MAX_SLOTS} spool slots under {root} are in use")
-
-
-def _adopt_orphans(root: Path, mine: Path) -> int:
-    """Move the segments of slots no process holds into `mine` (names, hence dedup tokens,
-    unchanged). Returns how many were adopted."""
-    moved = 0
-    for other in sorted(root.glob("slot-*")):
-        if other == mine or not other.is_dir():
-            continue
-        fd = _try_lock(other)
-        if fd is None:
-            continue  # a live process owns it
-        try:
-            for segment in sorted([*other.glob("*.open"), *other.glob("*.seg")]):
-                segment.rename(mine / (segment.stem + ".seg"))
-                moved += 1
-            if moved:
-                _fsync_dir(other)
-                _fsync_dir(mine)
-        finally:
-            os.close(fd)
-    return moved
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
 
 
 def _release(waiters: list[asyncio.Future[None]], error: Exception | None) -> None:
@@ -151,12 +71,13 @@ class Spool:
         self.segment_rows = segment_rows
         self.segment_age_s = segment_age_s
         root.mkdir(parents=True, exist_ok=True)
-        self.directory, self._slot_fd = _claim_slot(root)
+        self.directory, self._slot_fd = spoolslots.claim_slot(root)
         directory = self.directory
         self._lock = threading.Lock()  # guards the open segment
         self._bytes_lock = threading.Lock()  # guards the byte count (loop and writer thread)
         self._fd: int | None = None
         self._path: Path | None = None
+        self._open_unsent = False  # the open segment has data no sync request has covered
         self._rows = 0
         self._size = 0  # bytes written to the open segment (synced or not yet)
         self._opened = 0.0
@@ -168,7 +89,9 @@ class Spool:
         self._sync_sent = 0  # the last batch a sync was asked for
         # (batch, segment, its size before the batch, the batch's requests), oldest first
         self._unsynced: deque[tuple[int, int, int, list[asyncio.Future[None]]]] = deque()
-        self._new_files: list[int] = []  # descriptors for the helper, sent with the next sync
+        # Descriptors of segments sealed with data no sync request has covered yet: the next one
+        # carries them (with the open segment's), then they are closed.
+        self._sealed_unsent: list[int] = []
         self._dir_changed = False
         self._helper: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
@@ -181,9 +104,11 @@ class Spool:
         self.bytes = 0
         self.last_error = ""
         self.refusing = False  # refused an append since the writer last freed room
+        self._write_error: str | None = None  # the reason of the last failed write, until one works
+        self._write_failed_at = 0.0
         for leftover in sorted(directory.glob("*.open")):  # from a crash: seal it as it is
             leftover.rename(leftover.with_suffix(".seg"))
-        adopted = _adopt_orphans(root, directory)
+        adopted = spoolslots.adopt_orphans(root, directory)
         if adopted:
             log.info("adopted %d spool segment(s) left by another process", adopted)
         self.bytes = sum(p.stat().st_size for p in directory.glob("*.seg"))
@@ -196,17 +121,20 @@ class Spool:
     ) -> None:
         """Return once `lines` are on disk (fsynced); raise SpoolFull past the bound. `loop` is
         the running loop when the caller knows it (saves a system call per append)."""
+        failed = self._write_error
+        if failed is not None and time.monotonic() - self._write_failed_at < RETRY_WRITE_S:
+            raise SpoolFull(failed, self.last_error)
         size = sum(map(len, lines)) + len(lines)  # each line and its newline
         with self._bytes_lock:  # reserve now so concurrent requests see the bound
             if self.bytes + size > self.max_bytes:
                 self.refusing = True
-                raise SpoolFull(f"spool holds {self.bytes} bytes (bound {self.max_bytes})")
+                raise SpoolFull("spool full", f"{self.bytes} bytes held (bound {self.max_bytes})")
             self.bytes += size
         loop = loop or asyncio.get_running_loop()
         if self._closed:  # shutting down: this request is answered 503 and retried later
             with self._bytes_lock:
                 self.bytes -= size
-            raise SpoolFull("the spool is closed")
+            raise SpoolFull("spool closed")
         waiter: asyncio.Future[None] = loop.create_future()
         self._pending.extend(lines)
         self._waiters.append(waiter)
@@ -228,13 +156,41 @@ class Spool:
         except Exception as exc:  # disk full, I/O error: those requests get 503
             with self._bytes_lock:
                 self.bytes -= sum(map(len, lines)) + len(lines)
-            self.last_error = str(exc)
-            _release(waiters, SpoolFull(f"spool write failed: {exc}"))
+            _release(waiters, SpoolFull(self._write_failed(exc), str(exc)))
             return
+        self._write_error = None
         self._written += 1
         self._unsynced.append((self._written, segment, before, waiters))
         assert loop is not None
         self._request_sync(loop)  # queued behind any under way: the helper takes them together
+
+    def _write_failed(self, exc: Exception) -> str:
+        """Remember a failed write (appends are refused for RETRY_WRITE_S); returns its reason."""
+        full = isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS
+        reason = DISK_FULL if full else "spool write failed"
+        self.last_error = str(exc)
+        self._write_error = reason
+        self._write_failed_at = time.monotonic()
+        return reason
+
+    def problem(self) -> str | None:
+        """Why this spool cannot take events now (for /readyz), or None."""
+        reason = self._write_error
+        if reason == DISK_FULL:
+            if not self._disk_has_room():  # with room again, the next write will tell
+                return reason
+        elif reason is not None and time.monotonic() - self._write_failed_at < WRITE_ERROR_SHOWN_S:
+            return reason
+        if self.refusing or self.bytes >= self.max_bytes * 0.9:
+            return "spool full"
+        return None
+
+    def _disk_has_room(self) -> bool:
+        try:
+            fs = os.statvfs(self.directory)
+        except OSError:
+            return False
+        return fs.f_bavail * fs.f_frsize >= DISK_ROOM_BYTES
 
     def _request_sync(self, loop: asyncio.AbstractEventLoop) -> None:
         """Ask the helper to make everything written so far durable."""
@@ -249,14 +205,16 @@ class Spool:
                 loop.add_reader(sock.fileno(), self._on_ack)
                 self._reader_loop = loop
             request = b"%s%d\n" % (b"D" if self._dir_changed else b"", self._written)
-            files, self._new_files = self._new_files, []
-            try:
-                socket.send_fds(sock, [request], files)
-            except BlockingIOError:  # the helper is that far behind: ask again on its answer
-                self._new_files = files + self._new_files
-                return
-            for fd in files:
-                os.close(fd)  # the helper holds its own copies now
+            with self._lock:  # the writer thread may seal the open segment meanwhile
+                files = [*self._sealed_unsent, *([self._fd] if self._fd is not None else [])]
+                try:
+                    synchelper.send_request(sock, request, files)
+                except BlockingIOError:  # the helper is that far behind: ask again on its answer
+                    return
+                for fd in self._sealed_unsent:
+                    os.close(fd)  # the helper holds its own copies now
+                self._sealed_unsent.clear()
+                self._open_unsent = False
             self._dir_changed = False
             self._sync_sent = self._written
         except OSError as exc:  # it could not start, or it is gone and the loop has not seen it
@@ -282,6 +240,7 @@ class Spool:
         for ack in acks:
             batch, error = (int(x) for x in ack.split())
             if error:
+                self._write_failed(OSError(error, os.strerror(error)))
                 self._sync_failed(f"fdatasync failed: {os.strerror(error)}")
                 return
             self.fsyncs += 1
@@ -298,6 +257,10 @@ class Spool:
         log.error("%s; %d waiting request batch(es) answered 503", why, len(self._unsynced))
         self.last_error = why
         self._sync_sent = self._written  # nothing is asked for any more
+        with self._lock:  # what they hold was answered 503 below (or nothing waits for it)
+            for fd in self._sealed_unsent:
+                os.close(fd)
+            self._sealed_unsent.clear()
         if not self._unsynced:
             return
         failed = list(self._unsynced)
@@ -311,27 +274,13 @@ class Spool:
         with self._bytes_lock:  # what stays in sealed segments counts until they are sent
             self.bytes -= cut
         for _, _, _, waiters in failed:
-            _release(waiters, SpoolFull(why))
+            _release(waiters, SpoolFull("spool sync failed", why))
 
     def _start_helper(self) -> socket.socket:
         self._stop_helper()
-        ours, theirs = socket.socketpair()
-        try:
-            self._helper = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _HELPER, str(theirs.fileno()),
-                 str(self.directory)],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-            )  # fmt: skip
-        finally:
-            theirs.close()
-        ours.setblocking(False)
+        self._helper, ours = synchelper.start(self.directory)
         self._sock = ours
-        for fd in self._new_files:
-            os.close(fd)
-        # A new helper is given the open segment (the one before it confirmed nothing after
-        # the last acknowledgement, and what it did not confirm was answered 503).
-        self._new_files = [os.dup(self._fd)] if self._fd is not None else []
-        self._dir_changed = True
+        self._dir_changed = True  # a new helper syncs the directory once, to be sure
         return ours
 
     def _stop_helper(self) -> None:
@@ -369,6 +318,7 @@ class Spool:
             except OSError:
                 self._abandon_locked(self._size)
                 raise
+            self._open_unsent = True
             self._size += len(data)
             self.appended += len(lines)
             self._rows += len(lines)
@@ -381,29 +331,44 @@ class Spool:
         name = f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}.open"
         self._path = self.directory / name
         self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._new_files.append(os.dup(self._fd))  # the helper syncs it through its own copy
+        self._open_unsent = False  # each sync request carries the open segment's descriptor
         self._dir_changed = True  # and the directory entry with the first sync
         self._rows = 0
         self._size = 0
         self._opened = time.monotonic()
 
     def _seal_locked(self) -> None:
-        """Close and rename the open segment. Its data's durability is the helper's (it holds
-        its own descriptor); a `.open` name a crash leaves behind is sealed at start-up."""
+        """Rename the open segment and let go of it. Its data's durability is the helper's: a
+        sync request under way carries its descriptor, and one written since is kept for the
+        next request; a `.open` name a crash leaves behind is sealed at start-up."""
         if self._fd is None or self._path is None:
             return
-        os.close(self._fd)
         self._path.rename(self._path.with_suffix(".seg"))
+        if self._open_unsent:
+            self._sealed_unsent.append(self._fd)
+        else:
+            os.close(self._fd)
         self._fd = None
         self._path = None
         self._rows = 0
         self.sealed_through = self.appended
 
     def _abandon_locked(self, good_size: int) -> None:
-        """A failed write (disk full, I/O error): cut the segment back to its last acknowledged
-        line and seal it, so the next write starts a clean segment."""
+        """A failed write (disk full, I/O error): cut the segment back to its last good line and
+        seal it, so the next write starts a clean segment; one left empty is removed (a full
+        disk must not fill up with empty segments)."""
+        assert self._fd is not None and self._path is not None
+        if good_size == 0:
+            with contextlib.suppress(OSError):
+                self._path.unlink()
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+            self._path = None
+            self._rows = 0
+            self._open_unsent = False
+            return
         with contextlib.suppress(OSError):
-            assert self._fd is not None
             os.ftruncate(self._fd, good_size)
             os.fsync(self._fd)
         with contextlib.suppress(OSError):
@@ -415,7 +380,7 @@ class Spool:
             self._path = None
 
     def _fsync_dir(self) -> None:
-        _fsync_dir(self.directory)
+        spoolslots.fsync_dir(self.directory)
 
     def seal_if_due(self, force: bool = False) -> None:
         """Seal the open segment when old enough (called by the writer thread)."""
@@ -475,5 +440,9 @@ class Spool:
             sock.close()
             self._sock = None
         self.seal_if_due(force=True)
+        with self._lock:
+            for fd in self._sealed_unsent:
+                os.close(fd)
+            self._sealed_unsent.clear()
         with contextlib.suppress(OSError):
             os.close(self._slot_fd)

@@ -4,6 +4,7 @@ in by its start-up (collector.app.start)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,9 +13,9 @@ from prometheus_client import Counter
 from starlette.applications import Starlette
 
 from collector import pipeline
-from collector.dedup import RecentIds
 from collector.enrich import Enricher
 from collector.enrich.rdns import ReverseDNS
+from collector.logsummary import WarningSummary
 from collector.metrics import Metrics
 from collector.ratelimit import RateLimiter
 from collector.settings import Settings
@@ -35,7 +36,12 @@ class Collector:
     enricher: Enricher
     metrics: Metrics = field(default_factory=Metrics)
     drops: DropCounter = field(default_factory=DropCounter)
-    recent: RecentIds = field(default_factory=RecentIds)
+    # One WARNING line per reason per interval, not one per refused request.
+    refusals: WarningSummary = field(
+        default_factory=lambda: WarningSummary(
+            logging.getLogger("intent.collector"), "answering 503"
+        )
+    )
     store: Store | None = None
     spool: Spool | None = None
     writer: Writer | None = None

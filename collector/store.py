@@ -8,6 +8,7 @@ always bound server-side (`{name:Type}`), never formatted into SQL.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import re
 import sys
@@ -22,6 +23,15 @@ from urllib.parse import urlsplit
 import orjson
 
 ROW_SETTINGS = {"output_format_json_escape_forward_slashes": 0}
+# clickhouse-connect logs a warning of its own before raising what we report as one line: with
+# no handler configured (the CLI) Python would print it bare on stderr; the server's log keeps it.
+logging.getLogger("clickhouse_connect").addHandler(logging.NullHandler())
+
+
+def utc_now() -> datetime:
+    """This moment in UTC, in whole milliseconds: what a DateTime64(3) column keeps."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def ch_time(t: datetime) -> str:
@@ -51,6 +61,31 @@ def _one_line(exc: BaseException) -> str:
     return text[:300]
 
 
+def _network_cause(exc: BaseException) -> str | None:
+    """The socket error under a client library's chain of wrappers, in words ('connection
+    refused', 'name or service not known', 'timed out'); None when it was not the network."""
+    found: OSError | None = None
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        e = pending.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and (e.strerror or found is None):
+            found = e  # the deepest one that says what happened
+        reason = getattr(e, "reason", None)  # urllib3's MaxRetryError keeps its cause here
+        pending += [
+            e.__cause__ or e.__context__,
+            reason if isinstance(reason, BaseException) else None,
+        ]
+    if found is None:
+        return None
+    return (
+        found.strerror or ("timed out" if isinstance(found, TimeoutError) else str(found))
+    ).lower()
+
+
 def embedded_path(url: str) -> Path | None:
     if not url.startswith("chdb://"):
         return None
@@ -73,7 +108,7 @@ _LOCKED_MESSAGE = (
     "the embedded database {path} is in use by another process "
     "(is `intent serve` running? stop it first, or point INTENT_CLICKHOUSE_URL at a ClickHouse server)"
 )
-_DATABASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 def _check_unlocked(path: Path) -> None:
@@ -100,7 +135,7 @@ def _ensure_database(url: str) -> None:
     database = parts.path.strip("/")
     if not database or database == "default":
         return
-    if not _DATABASE.match(database):
+    if not DATABASE_NAME.match(database):
         raise StoreError(f"database name {database!r}: letters, digits and '_' only")
     bare = parts._replace(path="").geturl()
     client = clickhouse_connect.get_client(dsn=bare, connect_timeout=5, send_receive_timeout=60)
@@ -109,7 +144,7 @@ def _ensure_database(url: str) -> None:
             "SELECT count() FROM system.databases WHERE name = {db:String}",
             parameters={"db": database},
         ).result_rows[0][0]
-        if not exists:  # the name was checked against _DATABASE above: DDL takes no parameters
+        if not exists:  # the name was checked against DATABASE_NAME above: DDL takes no parameters
             client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     finally:
         client.close()
@@ -221,6 +256,9 @@ class Store:
             message = _one_line(exc)
             if "lock" in message.lower() and path is not None:
                 raise StoreLockedError(_LOCKED_MESSAGE.format(path=path)) from None
+            cause = _network_cause(exc) if path is None else None
+            if cause is not None:  # the library's message is a page of pool and URL details
+                raise StoreError(f"cannot reach ClickHouse at {describe(url)}: {cause}") from None
             raise StoreError(f"cannot open ClickHouse at {describe(url)}: {message}") from None
 
     @contextmanager

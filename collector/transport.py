@@ -17,7 +17,7 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "server_header": False,
     "access_log": False,
     "log_level": "warning",
-    "http": "collector.transport:CoalescingHttpToolsProtocol",
+    "http": "collector.httplimits:LimitedHttpToolsProtocol",  # its limits: docs/collector.md
 }
 
 

@@ -1,49 +1,22 @@
-"""User agent -> browser, OS, device class, and whether it is a bot. Parses are cached."""
+"""User agent -> browser, OS, device class, whether it is a bot (collector/bots.py), and whether
+it is an AI agent browsing for a person (collector/aiagents.py). Parses are cached."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import ua_parser
-import ua_parser_rs
-from crawlerdetect.crawlerdetect import get_compiled_exclusions_regex
-from crawlerdetect.providers.crawlers import data as _crawler_patterns
 from ua_parser.regex import Resolver as RegexResolver
 from user_agents.parsers import UserAgent, parse_browser, parse_device, parse_operating_system
 
-# Automation and HTTP libraries that a crawler list does not always know. A beacon from the
-# snippet always comes from a browser, whose agent starts with Mozilla/5.0.
-_HEADLESS = re.compile(
-    r"HeadlessChrome|PhantomJS|Playwright|Puppeteer|Selenium|Electron/|SlimerJS|Lighthouse", re.I
-)
-_HTTP_CLIENT = re.compile(
-    r"^(curl|wget|python-requests|python-urllib|python-httpx|aiohttp|go-http-client|axios|okhttp|"
-    r"java/|apache-httpclient|node-fetch|undici|libwww-perl|ruby|faraday|guzzlehttp|php|"
-    r"postmanruntime|insomnia|httpie|powershell|dart|rest-client|http\.rb|reqwest|hackney)",
-    re.I,
-)
+from collector import aiagents, bots
 
-# crawlerdetect's ~1,500 patterns as one Python alternation cost ~280 µs per agent; the same
-# patterns in ua-parser-rs's Rust regex set cost ~15 µs (see docs/benchmarks.md). Rust regex has
-# no look-around, so the few patterns using it stay in Python.
-_crawler_exclusions = get_compiled_exclusions_regex()
-_crawler_set = ua_parser_rs.DeviceExtractor(
-    [(p, "i", "bot", None, None) for p in _crawler_patterns if "(?" not in p]
-)
-_crawler_lookaround = re.compile(
-    "|".join(p for p in _crawler_patterns if "(?" in p) or "(?!)", re.I
-)
-
-
-def _is_crawler(ua: str) -> bool:
-    """Same answer as crawlerdetect's `is_crawler`, via the native regex set."""
-    agent = _crawler_exclusions.sub("", ua)
-    if not agent:
-        return False
-    return _crawler_set.extract(agent) is not None or _crawler_lookaround.search(agent) is not None
-
+# No real browser's agent comes near this (the longest of ~200,000 in the corpora behind
+# docs/collector.md is 681 characters); a longer one is a bot's, decided before anything parses
+# or caches it: the regexes cost ~1 µs per character, and a cache keyed by 500 KB agents is an
+# attacker's memory.
+MAX_LENGTH = 1024
 
 # ua-parser's native resolver (ua-parser-rs) without the cache its default parser puts in front:
 # `parse` below caches the whole answer already (the second cache cost ~2 µs per new agent).
@@ -72,12 +45,15 @@ def _user_agent(ua: str) -> UserAgent:
 
 @dataclass(frozen=True, slots=True)
 class Agent:
-    browser: str
+    browser: str  # for an AI agent, its name (ChatGPT-User, ...)
     browser_version: str
     os: str
     os_version: str
-    device: str  # desktop | mobile | tablet | bot | other
-    bot: str  # "" or the drop reason: bot:empty, bot:headless, bot:http-client, bot:crawler, bot:ua
+    device: str  # desktop | mobile | tablet | other | bot | agent (an AI agent)
+    # "" or the drop reason: bot:empty, bot:too-long, bot:headless, bot:http-client,
+    # bot:crawler, bot:ua (collector/bots.py)
+    bot: str
+    ai_agent: str = ""  # the AI agent's name when one browses for a person (never a bot)
     # The row fields above, made once per parse (an agent is cached and reused per request).
     fields: dict[str, str] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -88,26 +64,35 @@ class Agent:
         })  # fmt: skip
 
 
-def _bot_reason(ua: str) -> str:
-    stripped = ua.strip()
-    if not stripped:
-        return "bot:empty"
-    if _HEADLESS.search(stripped):
-        return "bot:headless"
-    if _HTTP_CLIENT.match(stripped):
-        return "bot:http-client"
-    if _is_crawler(stripped):
-        return "bot:crawler"
-    if not stripped.startswith("Mozilla/"):
-        return "bot:ua"
-    return ""
+TOO_LONG = Agent("Other", "", "Other", "", "bot", "bot:too-long")
+
+
+def parse(ua: str) -> Agent:
+    """The agent's parse, from the cache when seen before; an agent longer than MAX_LENGTH is
+    answered without parsing or caching it."""
+    if len(ua) > MAX_LENGTH:
+        return TOO_LONG
+    return _parse(ua)
 
 
 @lru_cache(maxsize=20_000)
-def parse(ua: str) -> Agent:
-    reason = _bot_reason(ua)
-    parsed = _user_agent(ua[:1000])
-    if not reason and parsed.is_bot:
+def _parse(ua: str) -> Agent:
+    parsed = _user_agent(ua)
+    ai_agent = aiagents.KNOWN.name(ua)
+    if ai_agent:
+        return Agent(
+            browser=ai_agent,
+            browser_version=aiagents.KNOWN.version(ua, ai_agent),
+            os=parsed.os.family,
+            os_version=parsed.os.version_string,
+            device="agent",
+            bot="",
+            ai_agent=ai_agent,
+        )
+    families = (parsed.browser.family, parsed.os.family, parsed.device.family)
+    recognised = any(family != "Other" for family in families)
+    reason = bots.reason(ua, recognised)
+    if not reason and parsed.is_bot:  # ua-parser's "Spider" device
         reason = "bot:crawler"
     if reason:
         device = "bot"
@@ -129,7 +114,11 @@ def parse(ua: str) -> Agent:
     )
 
 
+cache_clear = _parse.cache_clear
+cache_info = _parse.cache_info
+
+
 def warm_up() -> None:
     """Compile ua-parser's regexes (~0.3 s) before the first request needs them."""
     parse("Mozilla/5.0 (warm-up)")
-    parse.cache_clear()
+    cache_clear()

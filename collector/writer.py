@@ -2,13 +2,16 @@
 
 A segment is inserted as one block whose deduplication token is the segment's name, and is
 deleted only after ClickHouse confirmed it; a failed insert leaves it in the spool and is
-retried with backoff. Drop counts and the daily visitor salt are maintained here too, so the
+retried with backoff. Events whose client-sent id was stored before (a retry after a restart, or
+at another worker) are left out first (collector/storedids.py). Drop counts and the daily visitor salt are maintained here too, so the
 request path never waits on the database.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -18,6 +21,9 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import orjson
+
+from collector import storedids
 from collector.metrics import Metrics
 from collector.spool import Spool
 from collector.store import Store, StoreError, release_engine_pages
@@ -46,51 +52,87 @@ class DropCounter:
             self._counts.update(counts)
 
 
-SALT_QUERY = "SELECT salt FROM salts WHERE day = {day:Date} ORDER BY created LIMIT 1"
+SALT_QUERY = """
+    SELECT salt, secret_check FROM salts WHERE day = {day:Date} ORDER BY created LIMIT 1
+"""
+
+
+def visitor_key(secret: bytes, salt: bytes) -> bytes:
+    """The day's key of visitor ids: the stored random salt keyed by the server secret, so the
+    `salts` table alone (whoever reads the database) cannot recompute an id from an IP."""
+    return hmac.new(secret, b"intent-visitor-id\x00" + salt, hashlib.sha256).digest()
+
+
+def secret_check(secret: bytes, salt: bytes) -> str:
+    """Stored beside a salt so a replica with another secret notices. scrypt: a weak secret
+    must not be cheap to guess from it (one computation per day and process)."""
+    check = hashlib.scrypt(secret, salt=b"intent-secret-check\x00" + salt, n=2**14, r=8, p=1,
+                           dklen=8)  # fmt: skip
+    return check.hex()
 
 
 class Salts:
-    """The day's random salt for visitor ids, shared by every replica through ClickHouse.
+    """The day's key for visitor ids: a random salt shared by every replica through ClickHouse,
+    keyed by the server secret (INTENT_SECRET), which is never stored there.
 
     The request path only reads the cache (no I/O): the writer thread confirms today's salt
     (and tomorrow's from 23:00 UTC) with ClickHouse. Should a day start while ClickHouse is
     unreachable, a provisional salt is made locally and offered to ClickHouse once it is back;
-    the oldest salt of the day wins, so replicas converge."""
+    the oldest salt of the day wins, so replicas converge. A salt stored without a secret check
+    was made before the secret existed (an upgrade that day): it is used as it is, so the day's
+    visitors are not split."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, secret: bytes) -> None:
         self.store = store
-        self._cache: dict[date, bytes] = {}
+        self.secret = secret
+        self._salts: dict[date, bytes] = {}  # the random salt per day, as ClickHouse holds it
+        self._keys: dict[date, bytes] = {}  # what visitor ids are keyed with
         self._confirmed: set[date] = set()
         self._lock = threading.Lock()
 
     def prefetch(self, day: date) -> bytes:
-        """Make sure ClickHouse holds a salt for `day` and cache the one it holds (I/O)."""
+        """Make sure ClickHouse holds a salt for `day` and cache the key it gives (I/O)."""
         if day in self._confirmed:
-            return self._cache[day]
-        found = self.store.scalar(SALT_QUERY, {"day": day})
-        if found is None:
+            return self._keys[day]
+        found = self.store.query(SALT_QUERY, {"day": day})
+        if not found:
             with self._lock:
-                candidate = self._cache.get(day) or secrets.token_bytes(32)
+                candidate = self._salts.get(day) or secrets.token_bytes(32)
             self.store.insert_rows(
                 "salts",
                 [{"day": day.isoformat(), "salt": candidate.hex(),
+                  "secret_check": secret_check(self.secret, candidate),
                   "created": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")}],
             )  # fmt: skip
-            found = self.store.scalar(SALT_QUERY, {"day": day})
-        salt = bytes.fromhex(str(found))
+            found = self.store.query(SALT_QUERY, {"day": day})
+        salt, check = bytes.fromhex(str(found[0][0])), str(found[0][1])
+        if not check:  # made by a version before INTENT_SECRET: that day's ids stay as they were
+            key = salt
+        else:
+            key = visitor_key(self.secret, salt)
+            if check != secret_check(self.secret, salt):
+                log.error("INTENT_SECRET differs from the secret that made the visitor salt of %s "
+                          "(another replica, or this server before the secret changed): visitor "
+                          "ids made here differ from theirs; give every replica the same "
+                          "INTENT_SECRET", day)  # fmt: skip
+        keep = day - timedelta(days=1)
         with self._lock:
-            self._cache = {d: s for d, s in self._cache.items() if d >= day - timedelta(days=1)}
-            self._cache[day] = salt
-            self._confirmed = {d for d in self._confirmed if d >= day - timedelta(days=1)}
+            self._salts = {d: s for d, s in self._salts.items() if d >= keep}
+            self._keys = {d: k for d, k in self._keys.items() if d >= keep}
+            self._salts[day], self._keys[day] = salt, key
+            self._confirmed = {d for d in self._confirmed if d >= keep}
             self._confirmed.add(day)
-        return salt
+        return key
 
     def __call__(self, day: date) -> bytes:
-        salt = self._cache.get(day)
-        if salt is None:
+        key = self._keys.get(day)
+        if key is None:
             with self._lock:
-                salt = self._cache.setdefault(day, secrets.token_bytes(32))
-        return salt
+                key = self._keys.get(day)
+                if key is None:  # provisional, until the writer confirms the day's salt
+                    salt = self._salts.setdefault(day, secrets.token_bytes(32))
+                    key = self._keys[day] = visitor_key(self.secret, salt)
+        return key
 
     def forget_old(self, today: date) -> None:
         """Yesterday's salt is kept until today's visits no longer need it; older ones go."""
@@ -115,6 +157,7 @@ class Writer:
         interval_s: float,
         nice: int = 0,
         release_every_s: float = 60.0,
+        release_when_idle_s: float = 2.0,
     ) -> None:
         self.store = store
         self.spool = spool
@@ -128,8 +171,13 @@ class Writer:
         # it a server's RSS kept ~30 MB more of them after make bench's seven rounds than after
         # three. What is in use faults back in from the page cache (~35k minor faults at most).
         self.release_every_s = release_every_s
+        # ...and once the writer has had nothing to send for this long after a busy spell: a
+        # flood left the pages that inserting and merging use mapped (RSS ~100 MB up) until the
+        # next minute.
+        self.release_when_idle_s = release_when_idle_s
         self.released = 0  # bytes dropped by the last release
         self._released_at = time.monotonic()
+        self._sent_at: float | None = None  # the last insert since the last release
         self.backoff_s = 0.0
         self.healthy = True
         self.last_error = ""
@@ -223,9 +271,12 @@ class Writer:
         self.backoff_s = 0.0 if ok else self._longer_backoff()
         self.metrics.spool_bytes.set(self.spool.bytes)
         self.metrics.writer_healthy.set(1 if ok else 0)
-        if time.monotonic() - self._released_at >= self.release_every_s:
+        now = time.monotonic()
+        idle = self._sent_at is not None and now - self._sent_at >= self.release_when_idle_s
+        if idle or now - self._released_at >= self.release_every_s:
             self.released = release_engine_pages()
             self._released_at = time.monotonic()
+            self._sent_at = None
 
     def send_sealed(self) -> bool:
         return all(self.send(segment) for segment in self.spool.sealed())
@@ -234,25 +285,47 @@ class Writer:
         block = _valid_lines(segment.read_bytes())
         started = time.perf_counter()
         try:
+            checked = storedids.check(self.store, block, segment.stem)
+            block = checked.block
             if block:
                 self.store.insert_json("events", block, dedup_token=f"spool:{segment.stem}")
+            storedids.record(self.store, checked.new_ids, segment.stem)
+        except ValueError as exc:  # a marked row the spool never wrote so (edited, corrupt)
+            self._set_aside(segment, exc)
+            return True
         except StoreError as exc:
             self.metrics.insert_errors.inc()
             if exc.code in DATA_ERRORS:
-                bad = self.spool.quarantine(segment)
-                self.metrics.quarantined.inc()
-                log.error("ClickHouse rejected the data in %s; set aside as %s: %s",
-                          segment.name, bad.name, exc)  # fmt: skip
+                self._set_aside(segment, exc)
                 return True
             self.last_error = str(exc)
             log.warning("insert of %s failed, kept in the spool: %s", segment.name, exc)
             return False
+        self._count_duplicates(checked.duplicates)
         rows = block.count(b"\n")
         self.metrics.batch_rows.observe(rows)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.rows_written.inc(rows)
         self.spool.remove(segment)
+        self._sent_at = time.monotonic()
         return True
+
+    def _set_aside(self, segment: Path, exc: Exception) -> None:
+        bad = self.spool.quarantine(segment)
+        self.metrics.quarantined.inc()
+        log.error("ClickHouse rejected the data in %s; set aside as %s: %s",
+                  segment.name, bad.name, exc)  # fmt: skip
+
+    def _count_duplicates(self, rows: list[bytes]) -> None:
+        """Events a retry had brought again, left out of the insert: counted like the
+        collector's own duplicates (dropped_events, the dropped metric)."""
+        for line in rows:
+            event = orjson.loads(line)
+            ts = str(event.get("ts", ""))
+            day = date.fromisoformat(ts[:10]) if ts else datetime.now(UTC).date()
+            self.drops.add(str(event.get("site", "")), day, "duplicate")
+        if rows:
+            self.metrics.dropped.labels("duplicate").inc(len(rows))
 
     def flush_drops(self) -> bool:
         counts = self.drops.take()

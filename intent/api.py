@@ -12,11 +12,12 @@ import asyncio
 import base64
 import binascii
 import re
-from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -25,25 +26,24 @@ from collector import keys
 from collector.clientip import client_ip
 from collector.errors import error_response
 from collector.ratelimit import RateLimiter, retry_after
-from collector.settings import Settings
+from collector.settings import Settings, SiteConfig, site_today
 from collector.store import Store, StoreError, ch_time
-from intent import digest, privacy
-from intent.alerts.claims import CURRENT as CURRENT_CLAIMS
-from intent.schedule import site_today
+from intent import companies, digest, digest_render, privacy, timestamps
+from intent.accounts.fit import GRADES
+from intent.accounts.matching import attach_accounts, owned_by
+from intent.scoring import TIERS, rules_of
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2199, 12, 31)  # of a digest
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 FAILED_AUTH_BURST = 30  # bad keys an address may try before it is slowed to one per second
 FAILED_AUTH_PER_SECOND = 1.0
 MAX_DAYS = 365
-DIGEST_FORMATS = {
-    "json": "application/json",
-    "html": "text/html; charset=utf-8",
-    "text": "text/plain; charset=utf-8",
-    "markdown": "text/markdown; charset=utf-8",
-    "csv": "text/csv; charset=utf-8",
-}
+# The JSON digest is GET .../digest; each rendering has its own operation, GET .../digest/{format},
+# so a client generated from the spec knows what body each answers (docs/api.md).
+DIGEST_PATH = "/api/v1/sites/{site}/digest"
+RENDERED_DIGEST_FORMATS = ("html", "text", "markdown", "csv")
 
 # Site data is private and may hold visitor-controlled text (titles, paths): never cached,
 # never sniffed, and HTML (the digest) can load nothing and run no script.
@@ -52,60 +52,6 @@ PRIVATE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
 }
-
-COMPANY_COLUMNS = """
-    company_key, company_name, company_domain, country, company_source, confidence, score, tier,
-    previous_tier, previous_score, transition, reasons, visitors, active_days, first_seen,
-    last_seen, top_pages, is_customer, day, changed_at
-"""
-
-# Each company's current claim (intent.alerts.claims): who, when ('' when unclaimed).
-CLAIMED = f"""
-    LEFT JOIN (SELECT company_key, who AS claimed_by, claimed_at FROM ({CURRENT_CLAIMS}))
-        AS claim USING (company_key)
-"""
-# Each company's latest snapshot (company_latest, kept by a view: 0032), filtered, after the
-# cursor, in keyset order.
-LIST_COMPANIES = f"""
-    SELECT {COMPANY_COLUMNS}, claimed_by, claimed_at
-    FROM company_latest FINAL
-    {CLAIMED}
-    WHERE site = {{site:String}}
-      AND ({{claimed:Int8}} = -1 OR (claimed_by != '') = {{claimed:Int8}})
-      AND ({{tier:String}} = '' OR tier = {{tier:String}})
-      AND score >= {{min_score:Float64}}
-      AND ({{country:String}} = '' OR country = {{country:String}})
-      AND changed_at >= {{since:DateTime64(3, 'UTC')}}
-      AND (changed_at, company_key) > ({{after_t:DateTime64(3, 'UTC')}}, {{after_k:String}})
-    ORDER BY changed_at, company_key
-    LIMIT {{limit:UInt32}}
-"""
-COMPANY_LATEST = f"""
-    SELECT {COMPANY_COLUMNS}, claimed_by, claimed_at
-    FROM company_latest FINAL
-    {CLAIMED}
-    WHERE site = {{site:String}} AND company_key = {{company:String}}
-"""
-SCORE_HISTORY = """
-    SELECT day, score, tier, transition, reasons
-    FROM company_scores FINAL
-    WHERE site = {site:String} AND company_key = {company:String} AND day >= {start:Date}
-    ORDER BY day
-"""
-COMPANY_VISITORS = """
-    SELECT uniqExact(visitor_id)
-    FROM daily_activity
-    WHERE site = {site:String} AND company_key = {company:String} AND day >= {start:Date}
-"""
-COMPANY_TIMELINE = """
-    SELECT day, kind, key, sum(hits) AS hits, sum(engaged_ms) AS engaged_ms,
-           max(max_scroll) AS max_scroll, uniqExact(visitor_id) AS visitors
-    FROM daily_activity
-    WHERE site = {site:String} AND company_key = {company:String} AND day >= {start:Date}
-    GROUP BY day, kind, key
-    ORDER BY day DESC, kind, hits DESC, key
-    LIMIT 50 BY day, kind
-"""
 
 
 class BadParam(Exception):
@@ -116,7 +62,7 @@ class BadParam(Exception):
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)
+    return timestamps.dumps(value)
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -130,30 +76,78 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not re.fullmatch(r"\d{1,9}", raw) or not low <= int(raw) <= high:
+    if not re.fullmatch(r"[0-9]{1,9}", raw) or not low <= int(raw) <= high:
         raise BadParam(name, f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 
 
-def parse_since(raw: str) -> datetime:
-    """An ISO 8601 date or date-time; without an offset it is UTC."""
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-            value = datetime.combine(date.fromisoformat(raw), datetime.min.time())
-        else:  # an unencoded "+01:00" arrives as " 01:00"
-            value = datetime.fromisoformat(
-                re.sub(r" (\d{2}:?\d{2})$", r"+\1", raw.replace("z", "Z"))
-            )
-    except ValueError:
-        raise BadParam(
-            "updated_since", "updated_since must be an ISO 8601 date or date-time"
-        ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    if not EPOCH <= value < datetime(2200, 1, 1, tzinfo=UTC):
-        raise BadParam("updated_since", "updated_since is out of range")
+def enum_param(name: str, value: str, allowed: Sequence[str], hint: str = "") -> str:
+    """`value` when it is one of `allowed`; otherwise BadParam naming the parameter and the values."""
+    if value not in allowed:
+        raise BadParam(name, f"{name} must be one of {', '.join(allowed)} (got {value!r}){hint}")
     return value
+
+
+# A date, or an RFC 3339 date-time with its offset: what the spec's `format: date` and
+# `format: date-time` admit (a leap second and year 0000 included), nothing more.
+_SINCE = re.compile(
+    r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})"
+    r"(?:[Tt](?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?P<frac>\.\d+)?"
+    r"(?:[Zz]|(?P<sign>[+-])(?P<oh>\d{2}):(?P<om>\d{2})))?",
+    re.ASCII,  # \d is 0-9 only: int() would read other scripts' digits too
+)
+UNTIL = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _month_days(year: int, month: int) -> int:
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    return (31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
+
+
+def _moment(m: re.Match[str]) -> datetime | None:
+    """The matched moment in UTC, within [EPOCH, UNTIL]; None if there is no such day or time.
+    As a lower bound, a moment before 1970 means 1970 and one after 2199 means 2200."""
+    n = {k: int(v) for k, v in m.groupdict("0").items() if k not in ("frac", "sign")}
+    if not (1 <= n["mo"] <= 12 and 1 <= n["d"] <= _month_days(n["y"], n["mo"]) and n["h"] <= 23
+            and n["mi"] <= 59 and n["s"] <= 60 and n["oh"] <= 23 and n["om"] <= 59):  # fmt: skip
+        return None
+    sign = -1 if m["sign"] == "-" else 1
+    if n["s"] == 60 and (n["h"] * 60 + n["mi"] - sign * (n["oh"] * 60 + n["om"])) % 1440 != 1439:
+        return None  # a leap second is 23:59:60 UTC
+    if not 1969 <= n["y"] < 2200:
+        return EPOCH if n["y"] < 1969 else UNTIL
+    offset = timedelta(hours=n["oh"], minutes=n["om"]) * sign
+    micro = int((m["frac"] or ".")[1:7].ljust(6, "0"))
+    local = datetime(n["y"], n["mo"], n["d"], n["h"], n["mi"], min(n["s"], 59), micro,
+                     tzinfo=timezone(offset))  # fmt: skip
+    return min(max(local.astimezone(UTC), EPOCH), UNTIL)
+
+
+def parse_since(raw: str) -> datetime:
+    """A date (midnight UTC) or an RFC 3339 date-time with its offset."""
+    # An unencoded "+01:00" arrives as " 01:00": the one form read beyond the spec.
+    m = _SINCE.fullmatch(re.sub(r" ([0-9]{2}:[0-9]{2})$", r"+\1", raw))
+    moment = _moment(m) if m else None
+    if moment is None:
+        raise BadParam(
+            "updated_since",
+            "updated_since must be a date (2025-01-31) or an RFC 3339 date-time with its offset "
+            "(2025-01-31T09:00:00Z, 2025-01-31T10:00:00+01:00)",
+        )
+    return moment
+
+
+def parse_day(raw: str) -> date:
+    """A digest's `date`: YYYY-MM-DD from FIRST_DAY to LAST_DAY (the spec's format and pattern)."""
+    try:  # fromisoformat alone would also read 20261231 and 2026-W53-4
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
+            raise ValueError
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise BadParam("date", "date must be YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise BadParam("date", f"date must be from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def encode_cursor(changed_at: datetime, company_key: str) -> str:
@@ -174,16 +168,27 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return EPOCH + timedelta(milliseconds=ms), key
 
 
-def company_filters(request: Request) -> dict[str, Any]:
-    """Bound parameters for LIST_COMPANIES from the query string; BadParam names a bad one."""
+def query_params(request: Request, known: set[str]) -> QueryParams:
+    """The query string; an unknown name or an empty value (`date=`) is refused, naming it."""
     q = request.query_params
-    known = {"tier", "min_score", "country", "updated_since", "limit", "cursor", "claimed"}
-    for name in q:
+    for name, value in q.multi_items():
         if name not in known:
             raise BadParam(name, f"unknown parameter {name!r} (known: {', '.join(sorted(known))})")
+        if not value:
+            raise BadParam(name, f"{name} is empty: give it a value or leave it out")
+    return q
+
+
+def company_filters(request: Request) -> dict[str, Any]:
+    """Bound parameters for LIST_COMPANIES from the query string; BadParam names a bad one."""
+    q = query_params(
+        request,
+        {"tier", "min_score", "country", "updated_since", "limit", "cursor", "owner", "fit",
+         "claimed"},
+    )
     tier = q.get("tier", "")
-    if tier and not re.fullmatch(r"[a-z_]{1,20}", tier):
-        raise BadParam("tier", "tier is a word such as hot, warm or cold")
+    if tier:
+        enum_param("tier", tier, TIERS)
     country = q.get("country", "").upper()
     if country and not re.fullmatch(r"[A-Z]{2}", country):
         raise BadParam("country", "country is a two-letter ISO 3166 code")
@@ -196,15 +201,23 @@ def company_filters(request: Request) -> dict[str, Any]:
         if not 0 <= min_score <= 1e9:
             raise BadParam("min_score", "min_score must be from 0 to 1e9")
     claimed = q.get("claimed", "")
-    if claimed not in ("", "true", "false"):
-        raise BadParam("claimed", "claimed is true or false")
-    since = parse_since(q["updated_since"]) if q.get("updated_since") else EPOCH
-    after_t, after_k = decode_cursor(q["cursor"]) if q.get("cursor") else (EPOCH, "")
+    if claimed:
+        enum_param("claimed", claimed, ("true", "false"))
+    since = parse_since(q["updated_since"]) if "updated_since" in q else EPOCH
+    after_t, after_k = decode_cursor(q["cursor"]) if "cursor" in q else (EPOCH, "")
+    owner = q.get("owner", "").strip()
+    if len(owner) > 200:
+        raise BadParam("owner", "owner is an email address, a name or 'none'")
+    # fit=A,B (the spec's form, explode false) or fit=A&fit=B (what generated clients send)
+    fits = {f.strip() for raw in q.getlist("fit") for f in raw.split(",") if f.strip()}
+    for grade in fits:
+        enum_param("fit", grade, GRADES)
     return {
         "tier": tier, "country": country, "min_score": min_score, "since": ch_time(since),
         "claimed": {"": -1, "true": 1, "false": 0}[claimed],
         "after_t": ch_time(after_t), "after_k": after_k,
         "limit": int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        "owner": owner, "fits": sorted(fits),
     }  # fmt: skip
 
 
@@ -233,30 +246,75 @@ def company_json(row: dict[str, Any]) -> dict[str, Any]:
         "is_customer": bool(row["is_customer"]),
         "day": row["day"],
         "changed_at": row["changed_at"],
+        # intent.accounts.matching.attach_accounts: the CRM account and the fit grade
+        "account": row.get("account"),
+        "fit": row.get("fit"),
+        "fit_reasons": row.get("fit_reasons", []),
+        # intent.alerts.claims: who claimed the company, and when
         "claimed_by": row["claimed_by"] or None,
         "claimed_at": row["claimed_at"] if row["claimed_by"] else None,
     }
 
 
-def list_companies(store: Store, site: str, params: dict[str, Any]) -> dict[str, Any]:
-    limit = params["limit"]
-    rows = store.query_dicts(LIST_COMPANIES, {**params, "site": site, "limit": limit + 1})
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = encode_cursor(rows[-1]["changed_at"], rows[-1]["company_key"]) if more else None
-    return {"data": [company_json(r) for r in rows], "has_more": more, "next_cursor": cursor}
+SCAN_BATCH = 1000  # companies read per query while owner=/fit= filter a page
+SCAN_BATCHES = 20  # past this a filtered page ends short, with a cursor to go on from
 
 
-def company_profile(store: Store, site: str, company: str, days: int) -> dict[str, Any] | None:
-    latest = store.query_dicts(COMPANY_LATEST, {"site": site, "company": company})
+def list_companies(
+    store: Store, site: str, params: dict[str, Any], config: SiteConfig | None = None
+) -> dict[str, Any]:
+    """One keyset page. owner= and fit= are known only once accounts are attached, so a filtered
+    page reads batches until it has `limit` companies, or ends short after SCAN_BATCHES with a
+    cursor after the last company read."""
+    config = config or SiteConfig(site, ())
+    limit, owner, fits = params["limit"], params.get("owner", ""), set(params.get("fits", ()))
+    filtered = bool(owner or fits)
+    bound = {k: v for k, v in params.items() if k not in ("owner", "fits")}
+    batch = max(limit + 1, SCAN_BATCH) if filtered else limit + 1
+    kept: list[dict[str, Any]] = []
+    last: dict[str, Any] | None = None  # the last company read, kept or not
+    exhausted = False
+    for _ in range(SCAN_BATCHES if filtered else 1):
+        rows = store.query_dicts(companies.LIST_COMPANIES, {**bound, "site": site, "limit": batch})
+        attach_accounts(store, config, rows)
+        for row in rows:
+            last = row
+            if not filtered or _wanted(row, owner, fits):
+                kept.append(row)
+                if len(kept) > limit:
+                    break
+        if len(kept) > limit:
+            break
+        if len(rows) < batch or last is None:
+            exhausted = True
+            break
+        bound["after_t"], bound["after_k"] = ch_time(last["changed_at"]), last["company_key"]
+    page = kept[:limit]
+    more = len(kept) > limit or not exhausted
+    at = page[-1] if len(kept) > limit else last
+    cursor = encode_cursor(at["changed_at"], at["company_key"]) if more and at else None
+    return {"data": [company_json(r) for r in page], "has_more": more, "next_cursor": cursor}
+
+
+def _wanted(row: dict[str, Any], owner: str, fits: set[str]) -> bool:
+    return (not fits or row.get("fit") in fits) and (
+        not owner or owned_by(row.get("account"), owner)
+    )
+
+
+def company_profile(
+    store: Store, site: str, company: str, days: int, config: SiteConfig | None = None
+) -> dict[str, Any] | None:
+    latest = store.query_dicts(companies.COMPANY_LATEST, {"site": site, "company": company})
     if not latest:
         return None
+    attach_accounts(store, config or SiteConfig(site, ()), latest)
     start = datetime.now(UTC).date() - timedelta(days=days - 1)
     bound = {"site": site, "company": company, "start": start}
-    history = store.query_dicts(SCORE_HISTORY, bound)
-    visitors = int(store.scalar(COMPANY_VISITORS, bound) or 0)
+    history = store.query_dicts(companies.SCORE_HISTORY, bound)
+    visitors = int(store.scalar(companies.COMPANY_VISITORS, bound) or 0)
     timeline: dict[date, dict[str, Any]] = {}
-    for r in store.query_dicts(COMPANY_TIMELINE, bound):
+    for r in store.query_dicts(companies.COMPANY_TIMELINE, bound):
         day = timeline.setdefault(r["day"], {"day": r["day"], "pages": [], "events": []})
         if r["kind"] == "event":
             day["events"].append(
@@ -285,10 +343,18 @@ def company_profile(store: Store, site: str, company: str, days: int) -> dict[st
     }
 
 
-def render_digest(store: Store, site: str, day: date, fmt: str, timezone: str = "UTC") -> bytes:
+def render_digest(
+    store: Store,
+    site: str,
+    day: date,
+    fmt: str,
+    timezone: str = "UTC",
+    config: SiteConfig | None = None,
+) -> bytes:
     """The daily digest (intent.digest: the same one emailed to sales) in one format."""
-    built = digest.build_digest(store, site, day, timezone=timezone)
-    body, _content_type = digest.render(built, fmt)
+    rules = rules_of(config) if config is not None else None
+    built = digest.build_digest(store, site, day, timezone=timezone, rules=rules, config=config)
+    body, _content_type = digest_render.render(built, fmt)
     return body.encode("utf-8")
 
 
@@ -374,26 +440,35 @@ class Api:
 
     def routes(self) -> list[BaseRoute]:
         return [
-            Route("/api/v1/openapi.json", openapi_document, methods=["GET"]),
-            Route("/api/v1/sites/{site}/companies", self.guarded(companies), methods=["GET"]),
-            Route("/api/v1/sites/{site}/companies/{company:path}", self.guarded(company), methods=["GET"]),
-            Route("/api/v1/sites/{site}/digest", self.guarded(digest_endpoint), methods=["GET"]),
+            Route("/api/v1/sites/{site}/companies", self.guarded(companies_endpoint), methods=["GET"]),
+            Route("/api/v1/sites/{site}/companies/{company:path}", self.guarded(company_endpoint), methods=["GET"]),
+            Route(DIGEST_PATH, self.guarded(digest_endpoint), methods=["GET"]),
+            Route(DIGEST_PATH + "/{format}", self.guarded(rendered_digest), methods=["GET"]),
             Route("/api/v1/sites/{site}/visitors/{visitor}", self.guarded(delete_visitor, write=True), methods=["DELETE"]),
         ]  # fmt: skip
 
 
-async def companies(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
+def site_config(request: Request, site: str) -> SiteConfig:
+    """The site's configuration (owners, fit, time zone); a bare one for a site a key names
+    that intent.toml no longer has."""
+    found: SiteConfig | None = request.app.state.collector.settings.sites.get(site)
+    return found or SiteConfig(site, ())
+
+
+async def companies_endpoint(
+    request: Request, store: Store, key: keys.ApiKey, site: str
+) -> Response:
     params = company_filters(request)
-    return json_response(await asyncio.to_thread(list_companies, store, site, params))
+    config = site_config(request, site)
+    return json_response(await asyncio.to_thread(list_companies, store, site, params, config))
 
 
-async def company(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
-    for name in request.query_params:
-        if name != "days":
-            raise BadParam(name, f"unknown parameter {name!r} (known: days)")
+async def company_endpoint(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
+    query_params(request, {"days"})
     days = int_param(request, "days", 30, 1, MAX_DAYS)
     name = request.path_params["company"]
-    profile = await asyncio.to_thread(company_profile, store, site, name, days)
+    config = site_config(request, site)
+    profile = await asyncio.to_thread(company_profile, store, site, name, days, config)
     if profile is None:
         return error_response(
             404, f"no company {name!r} on this site", code="company_not_found", field="company"
@@ -401,26 +476,41 @@ async def company(request: Request, store: Store, key: keys.ApiKey, site: str) -
     return json_response(profile)
 
 
-async def digest_endpoint(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
-    q = request.query_params
-    for name in q:
-        if name not in ("date", "format"):
-            raise BadParam(name, f"unknown parameter {name!r} (known: date, format)")
-    fmt = q.get("format", "json")
-    if fmt not in DIGEST_FORMATS:
-        raise BadParam("format", f"format must be one of {', '.join(DIGEST_FORMATS)}")
+def digest_day(request: Request, site: str) -> tuple[date, SiteConfig | None, str]:
+    """The digest's `date` (default: today where the site's sales team is), site and time zone."""
     config = request.app.state.collector.settings.sites.get(site)
     timezone = config.timezone if config is not None else "UTC"
     day = site_today(config) if config is not None else datetime.now(UTC).date()
-    if q.get("date"):
-        try:
-            day = date.fromisoformat(q["date"])
-        except ValueError:
-            raise BadParam("date", "date must be YYYY-MM-DD") from None
-        if not date(1970, 1, 1) <= day <= date(2199, 12, 31):
-            raise BadParam("date", "date is out of range")
-    body = await asyncio.to_thread(render_digest, store, site, day, fmt, timezone)
-    return Response(body, media_type=DIGEST_FORMATS[fmt])
+    if "date" in request.query_params:
+        day = parse_day(request.query_params["date"])
+    return day, config, timezone
+
+
+def only_params(request: Request, known: Sequence[str]) -> None:
+    query_params(request, set(known))
+
+
+async def digest_endpoint(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
+    """The JSON digest. `format=json` is still accepted; a rendering is its own operation."""
+    only_params(request, ("date", "format"))
+    fmt = request.query_params.get("format", "json")
+    if fmt in RENDERED_DIGEST_FORMATS:
+        enum_param("format", fmt, ("json",), f": the {fmt} digest is GET {DIGEST_PATH}/{fmt}")
+    enum_param("format", fmt, ("json",))
+    day, config, timezone = digest_day(request, site)
+    body = await asyncio.to_thread(render_digest, store, site, day, "json", timezone, config)
+    return Response(body, media_type=digest_render.FORMATS["json"])
+
+
+async def rendered_digest(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
+    """The digest as HTML (the email), plain text, Markdown or CSV."""
+    only_params(request, ("date",))
+    fmt = request.path_params["format"]
+    hint = f": the JSON digest is GET {DIGEST_PATH}" if fmt == "json" else ""
+    enum_param("format", fmt, RENDERED_DIGEST_FORMATS, hint)
+    day, config, timezone = digest_day(request, site)
+    body = await asyncio.to_thread(render_digest, store, site, day, fmt, timezone, config)
+    return Response(body, media_type=digest_render.FORMATS[fmt])
 
 
 async def delete_visitor(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
@@ -429,9 +519,3 @@ async def delete_visitor(request: Request, store: Store, key: keys.ApiKey, site:
         raise BadParam("visitor", "visitor id must be 1 to 200 characters")
     deleted = await asyncio.to_thread(privacy.forget_visitor, store, site, visitor)
     return json_response({"site": site, "visitor": visitor, "deleted": deleted})
-
-
-async def openapi_document(request: Request) -> Response:
-    from intent.openapi import document
-
-    return Response(document(), media_type="application/json")

@@ -11,6 +11,7 @@ import sys
 
 import uvicorn
 
+from collector.secret import server_secret
 from collector.settings import Settings, SettingsError
 from collector.store import describe
 from collector.transport import UVICORN_OPTIONS
@@ -31,6 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "process only; run 1 worker, or set INTENT_CLICKHOUSE_URL to a ClickHouse server"
         )
     _check_spool_dir(s)
+    server_secret(s)  # INTENT_SECRET or its file, made now: before any worker, or one line
     # Migrate here, once, before any worker starts: a locked or unreachable database is then
     # one line, and N workers never race each other through the migrations.
     migrate(open_store(s), s)

@@ -6,9 +6,8 @@ from __future__ import annotations
 from contextvars import ContextVar
 from datetime import date
 
-from collector.settings import Settings, SiteConfig
+from collector.settings import Settings, SiteConfig, site_today
 from collector.store import Store, connect
-from intent.schedule import site_today
 from intent.settings import load_settings
 
 
@@ -49,5 +48,6 @@ def site_arg(s: Settings, name: str) -> SiteConfig:
     """The site a `--site NAME` option names."""
     site = s.sites.get(name)
     if site is None:
-        raise CliError(f"--site: unknown site {name!r} (sites: {', '.join(s.sites) or 'none'})")
+        known = ", ".join(sorted(s.sites)) or "none"
+        raise CliError(f"--site: no site {name!r} in {s.config_path} (sites: {known})")
     return site

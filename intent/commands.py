@@ -13,7 +13,7 @@ from collector.settings import SettingsError
 from collector.store import StoreError, StoreLockedError
 from intent import (
     demo,
-    digest,
+    digest_cli,
     identification_cli,
     keys_cli,
     migrate,
@@ -22,7 +22,7 @@ from intent import (
     sites_cli,
     starter,
     users,
-    webhooks,
+    webhooks_cli,
 )
 from intent.accounts import commands as accounts_commands
 from intent.command import CliError
@@ -43,8 +43,8 @@ GROUPS: tuple[Register, ...] = (
     keys_cli.register,
     identification_cli.register,  # ranges, geoip, coverage
     privacy.register,  # forget
-    webhooks.register,
-    digest.register,
+    webhooks_cli.register,  # webhooks log, test, redeliver
+    digest_cli.register,
     demo.register,
     accounts_commands.register,  # accounts import, list
 )

@@ -20,17 +20,16 @@ from starlette.routing import BaseRoute, Route
 
 from collector.clientip import is_trusted_proxy, parse_ip
 from collector.enrich import coverage
-from collector.settings import SiteConfig
+from collector.settings import SiteConfig, site_today
 from collector.state import Collector, store_of
 from collector.store import Store
-from intent import digest, scoring, users
+from intent import companies, digest, digest_render, scoring, users
+from intent.ai_reads import ai_agent_reads
 from intent.alerts import claims
 from intent.clock import clock_of
-from intent.schedule import site_today
 
 SESSION_COOKIE = "intent_session"
 CSRF_COOKIE = "intent_csrf"
-TIERS = ("hot", "warm", "cold")
 PAGE_SIZE = 100  # companies per page
 # No script at all; styles only from our own CSS file; the digest preview is the one frame.
 CSP = (
@@ -50,70 +49,6 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
 }
-
-# Each company's latest snapshot (company_latest, kept by a view: 0032), as the API lists them.
-COMPANIES = """
-SELECT company_key, company_name AS c_name, company_domain AS c_domain, country AS c_country,
-       score AS c_score, tier AS c_tier, transition AS c_transition, reasons AS c_reasons,
-       visitors AS c_visitors, last_seen AS c_last_seen, is_customer AS c_customer, day AS c_day
-FROM company_latest FINAL
-WHERE site = {site:String} AND day >= today() - {days:UInt32}
-  AND ({tier:String} = '' OR tier = {tier:String})
-  AND ({country:String} = '' OR country = {country:String})
-  AND ({q:String} = '' OR positionCaseInsensitiveUTF8(company_name, {q:String}) > 0
-       OR positionCaseInsensitiveUTF8(company_domain, {q:String}) > 0)
-ORDER BY multiIf(tier = 'hot', 0, tier = 'warm', 1, 2), score DESC, company_key
-LIMIT {limit:UInt32} OFFSET {offset:UInt32}
-"""
-
-COMPANY_FACETS = """
-SELECT tier AS c_tier, country AS c_country, count() AS companies
-FROM company_latest FINAL
-WHERE site = {site:String} AND day >= today() - {days:UInt32}
-GROUP BY tier, country
-"""
-
-SCORE_HISTORY = """
-SELECT day, company_name, company_domain, country, company_source, confidence, score, tier,
-       transition, reasons, visitors, active_days, first_seen, last_seen, top_pages, is_customer
-FROM company_scores FINAL
-WHERE site = {site:String} AND company_key = {company:String} AND day >= today() - {days:UInt32}
-ORDER BY day
-"""
-
-# The company's visits as scoring counts them: its own rows, plus the anonymous rows of
-# visitors who identified as it (scoring's attribution, one definition).
-COMPANY_ACTIVITY = (
-    "WITH"
-    + scoring._ATTRIBUTED
-    + """
-SELECT day, kind, key, sum(hits) AS hits, uniqExact(visitor_id) AS visitors,
-       sum(engaged_ms) AS engaged_ms
-FROM activity
-WHERE ck = {company:String}
-GROUP BY day, kind, key
-ORDER BY day DESC, hits DESC, key
-"""
-)
-
-# Page titles, referrers and browsers are only in raw events; this scan stays within one
-# company's visitors (events are ordered by site, day, company, visitor).
-COMPANY_VISITS = (
-    "WITH"
-    + scoring._ATTRIBUTED
-    + """
-SELECT toDate(ts) AS day, groupUniqArray(10)(referrer) AS referrers,
-       groupUniqArray(10)(concat(browser, ' on ', os, ' (', device, ')')) AS agents,
-       groupUniqArrayIf(50)((path, title), type = 'pageview') AS titles
-FROM events
-WHERE site = {site:String} AND toDate(ts) BETWEEN {start:Date} AND {day:Date}
-  AND (company_key = {company:String}
-       OR ((company_key = ''
-            OR (visitor_id, toDate(ts), company_key) IN (SELECT visitor_id, day, from_key FROM late))
-           AND visitor_id IN (SELECT visitor_id FROM activity WHERE ck = {company:String})))
-GROUP BY day
-"""
-)
 
 ACCEPTED = """
 SELECT count() AS events, max(ts) AS last_event
@@ -135,6 +70,7 @@ def _urlpart(value: str) -> str:
 
 
 _env.filters["urlpart"] = _urlpart
+_env.globals.update(score_label=scoring.score_label, people=scoring.people)
 
 
 def security_headers(response: Response) -> Response:
@@ -230,7 +166,8 @@ def site_page(name: str, handler: Page) -> Callable[[Request], Response]:
 def page(request: Request, template: str, session: users.Session, site: str, name: str,
          **context: Any) -> HTMLResponse:  # fmt: skip
     return render(request, template, session=session, site=site, page=name,
-                  sites=allowed_sites(request, session), **context)  # fmt: skip
+                  sites=allowed_sites(request, session),
+                  rules=scoring.rules_of(collector_of(request).settings.sites[site]), **context)  # fmt: skip
 
 
 def _days(request: Request, default: int, maximum: int = 365) -> int:
@@ -247,20 +184,20 @@ def _site_today(request: Request, site: str) -> date:
 
 def companies_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
     q = request.query_params
-    tier = q.get("tier", "") if q.get("tier", "") in TIERS else ""
+    tier = q.get("tier", "") if q.get("tier", "") in scoring.TIERS else ""
     country = q.get("country", "").strip()[:2].upper()
     search = q.get("q", "").strip()[:100]
     days = _days(request, 30)
     raw_page = q.get("page", "")
     page_no = min(int(raw_page), 10_000) if raw_page.isdigit() and int(raw_page) > 0 else 1
-    rows = store.query_dicts(COMPANIES, {"site": site, "days": days, "tier": tier, "country": country,
+    rows = store.query_dicts(companies.RANK_COMPANIES, {"site": site, "days": days, "tier": tier, "country": country,
                                          "q": search, "limit": PAGE_SIZE + 1,
                                          "offset": (page_no - 1) * PAGE_SIZE})  # fmt: skip
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    facets = store.query_dicts(COMPANY_FACETS, {"site": site, "days": days})
+    facets = store.query_dicts(companies.COMPANY_FACETS, {"site": site, "days": days})
     tier_counts = {t: sum(f["companies"] for f in facets if f["c_tier"] == t
-                          and (not country or f["c_country"] == country)) for t in TIERS}  # fmt: skip
+                          and (not country or f["c_country"] == country)) for t in scoring.TIERS}  # fmt: skip
     countries = sorted({f["c_country"] for f in facets if f["c_country"]})
     return page(request, "companies.html", session, site, "companies", companies=rows,
                 tier=tier, country=country, q=search, days=days, tier_counts=tier_counts,
@@ -274,11 +211,11 @@ def company_page(request: Request, store: Store, session: users.Session, site: s
     today = datetime.now(UTC).date()
     params = {"site": site, "company": company, "days": days, "day": today,
               "start": today - timedelta(days=days), **scoring.only([company])}  # fmt: skip
-    history = store.query_dicts(SCORE_HISTORY, params)
-    activity = store.query_dicts(COMPANY_ACTIVITY, params)
+    history = store.query_dicts(companies.SCORE_HISTORY, params)
+    activity = store.query_dicts(companies.COMPANY_ACTIVITY, params)
     if not history and not activity:
         return not_found(request, session)
-    visits = {r["day"]: r for r in store.query_dicts(COMPANY_VISITS, params)}
+    visits = {r["day"]: r for r in store.query_dicts(companies.COMPANY_VISITS, params)}
     titles: dict[str, str] = {}
     for v in visits.values():
         for path, title in v["titles"]:
@@ -363,9 +300,10 @@ def _digest_day(request: Request, site: str) -> date:
 def digest_frame(request: Request, store: Store, session: users.Session, site: str) -> Response:
     """The digest exactly as emailed (intent.digest), framed by the digest page; its inline
     styles are allowed here, and the sandbox lets no script run."""
-    timezone = collector_of(request).settings.sites[site].timezone
-    built = digest.build_digest(store, site, _digest_day(request, site), timezone=timezone)
-    html, _content_type = digest.render(built, "html")
+    config = collector_of(request).settings.sites[site]
+    built = digest.build_digest(store, site, _digest_day(request, site), config.timezone,
+                                rules=scoring.rules_of(config), config=config)  # fmt: skip
+    html, _content_type = digest_render.render(built, "html")
     headers = {
         **SECURITY_HEADERS,
         "Content-Security-Policy": DIGEST_CSP,
@@ -381,15 +319,17 @@ def coverage_page(request: Request, store: Store, session: users.Session, site: 
     def shares(counts: dict[str, int]) -> list[dict[str, Any]]:
         return [{"name": name, "views": n, "share": cov.share(n)} for name, n in counts.items()]
 
+    ai = ai_agent_reads(store, site, _site_today(request, site), days)  # counted, never scored
     return page(request, "coverage.html", session, site, "coverage", days=days, cov=cov,
-                by_class=shares(cov.by_class), by_source=shares(cov.by_source))  # fmt: skip
+                by_class=shares(cov.by_class), by_source=shares(cov.by_source), ai=ai)  # fmt: skip
 
 
 def dropped_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
     days = _days(request, 7)
     params = {"site": site, "days": days}
     rows = [
-        {"reason": reason, "dropped": int(n)} for reason, n in store.query(coverage.DROPPED, params)
+        {"reason": reason, "dropped": int(n)}
+        for _site, reason, n in store.query(coverage.DROPPED, params)
     ]
     accepted = store.query_dicts(ACCEPTED, params)[0]
     dropped = sum(r["dropped"] for r in rows)

@@ -14,24 +14,21 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
 from collector.settings import Settings, SettingsError
 from collector.store import Store
-from intent.digest import (
-    Digest,
-    build_digest,
-    email_subject,
-    render_html,
-    render_slack,
-    render_text,
-)
+from intent.digest import Digest, build_digest
+from intent.digest_render import email_subject, render_html, render_slack, render_text
+from intent.scoring import rules_of
+from intent.webhooks import Refused, post_checked
 
 log = logging.getLogger("intent.delivery")
 
@@ -39,6 +36,7 @@ ATTEMPTS = 3
 BACKOFF_S = 2.0  # waits 2 s, then 4 s between attempts
 SMTP_TIMEOUT_S = 30.0
 SLACK_TIMEOUT_S = 10.0
+USER_AGENT = "intent-digest/1"
 
 
 @dataclass(frozen=True)
@@ -95,8 +93,8 @@ def build_email(settings: Settings, digest: Digest, recipients: Sequence[str]) -
     msg["Subject"] = email_subject(digest)
     msg["From"] = settings.smtp_from
     msg["To"] = ", ".join(recipients)
-    msg["Date"] = formatdate(localtime=False)
-    domain = settings.smtp_from.rpartition("@")[2] or "localhost"
+    msg["Date"] = format_datetime(datetime.now(UTC))  # "+0000": "-0000" would mean unknown
+    domain = parseaddr(settings.smtp_from)[1].rpartition("@")[2] or "localhost"
     msg["Message-ID"] = make_msgid("digest", domain=domain)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
     msg.set_content(render_text(digest))
@@ -152,13 +150,28 @@ def send_email(
 
 
 def post_slack(
-    url: str, payload: dict[str, Any], attempts: int = ATTEMPTS, backoff_s: float = BACKOFF_S
+    url: str,
+    payload: dict[str, Any],
+    attempts: int = ATTEMPTS,
+    backoff_s: float = BACKOFF_S,
+    allow_private: bool = False,
 ) -> Delivery:
-    """POST to a Slack incoming webhook; 429 and 5xx are retried, other 4xx are not."""
+    """POST to a Slack incoming webhook; 429 and 5xx are retried, other 4xx are not. The target
+    is checked like a webhook's (intent.webhooks): non-public addresses need slack_allow_private."""
     target = urlsplit(url).hostname or "slack"
+    body = orjson.dumps(payload)
 
     def send() -> None:
-        response = httpx.post(url, json=payload, timeout=SLACK_TIMEOUT_S)
+        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+        try:
+            with httpx.Client(
+                timeout=SLACK_TIMEOUT_S, follow_redirects=False, trust_env=False
+            ) as client:
+                response = post_checked(
+                    client, url, allow_private, body, headers, "slack_allow_private"
+                )
+        except Refused as exc:
+            raise Permanent(str(exc)) from None
         status = response.status_code
         if 200 <= status < 300:
             return
@@ -191,7 +204,7 @@ def send_digest(
     if not site.digest_recipients and not site.slack_webhook:
         log.info("digest for %s not sent: no digest_recipients or slack_webhook", site_name)
         return []
-    digest = build_digest(store, site_name, day, site.timezone)
+    digest = build_digest(store, site_name, day, site.timezone, rules=rules_of(site), config=site)
     if digest.empty and not send_empty:
         log.info("digest for %s on %s: nothing to send", site_name, day)
         return []
@@ -200,5 +213,6 @@ def send_digest(
         message = build_email(settings, digest, site.digest_recipients)
         out.append(send_email(settings, message, site.digest_recipients, attempts, backoff_s))
     if site.slack_webhook:
-        out.append(post_slack(site.slack_webhook, render_slack(digest), attempts, backoff_s))
+        out.append(post_slack(site.slack_webhook, render_slack(digest), attempts, backoff_s,
+                              site.slack_allow_private))  # fmt: skip
     return out

@@ -1,38 +1,28 @@
-"""The daily digest: what sales reads. Built from one day's `company_scores` snapshot, rendered
-as text, Markdown, HTML (email), JSON, CSV or Slack Block Kit.
+"""The daily digest: what sales reads, built from one day's `company_scores` snapshot.
 
-`build_digest(store, site, day)` reads the snapshot; `render(digest, fmt)` turns it into
-`(body, content_type)`. Every value that came from a visitor's browser or a network database
-(company names, page paths, reasons) is escaped for the format it lands in; control characters
-are removed when the digest is built, so no format can carry a terminal escape sequence.
+`build_digest(store, site, day)` reads the snapshot into a `Digest`, with what AI agents read of
+the site that week (intent.ai_reads: counted, never scored); intent.digest_render turns it into
+text, Markdown, HTML (email), JSON, CSV or Slack Block Kit. Control characters are
+removed from every value here, when the digest is built, so no format can carry a terminal
+escape sequence.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
-from jinja2 import Environment, PackageLoader, StrictUndefined
-
+from collector.settings import SiteConfig
 from collector.store import Store
-from intent.command import CliError, day_arg, open_store, settings
-from intent.migrate import migrate
-from intent.scoring import score_site
-
-FORMATS: dict[str, str] = {
-    "text": "text/plain; charset=utf-8",
-    "markdown": "text/markdown; charset=utf-8",
-    "html": "text/html; charset=utf-8",
-    "json": "application/json",
-    "csv": "text/csv; charset=utf-8",
-}
+from intent.accounts.fit import ORDER as FIT_ORDER
+from intent.accounts.matching import attach_accounts
+from intent.ai_reads import AIReads, ai_agent_reads
+from intent.rules import Rules
+from intent.scoring import number, plural
+from intent.timestamps import utc_iso
 
 # (key, title): the order sales reads them in. Customers never appear (is_customer = 1).
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -42,8 +32,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("cooling", "Cooling"),
 )
 MAX_PER_SECTION = 200  # past this a section is counted, not listed ("… and 12 more")
-HTML_PER_SECTION = 15  # ~1.3 KB per company: Gmail clips an email past 102 KB
-SLACK_PER_SECTION = 8  # Block Kit allows 50 blocks per message
+AI_AGENT_DAYS = 7  # "AI agents read /pricing 14 times this week": the week up to the digest's day
 
 SECTION_ROWS = """
 SELECT company_key, company_name, company_domain, country, company_source, confidence,
@@ -65,6 +54,7 @@ FROM company_scores FINAL
 WHERE site = {site:String} AND day = {day:Date}
 """
 
+STAGE_WORDS = {"customer": "existing customer (expansion)", "opportunity": "open opportunity"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]+")
 
 
@@ -92,6 +82,10 @@ class DigestCompany:
     first_seen: datetime
     last_seen: datetime
     top_pages: tuple[str, ...]
+    # intent.accounts: the CRM account (None: no account) and the fit grade with its reasons
+    account: dict[str, Any] | None = field(default=None, hash=False)
+    fit: str | None = None
+    fit_reasons: tuple[str, ...] = ()
 
     @property
     def title(self) -> str:
@@ -108,6 +102,22 @@ class DigestCompany:
         delta = number(self.change)
         delta = delta if delta.startswith("-") else ("±0" if delta == "0" else "+" + delta)
         return delta if self.previous_tier == self.tier else f"{delta}, was {self.previous_tier}"
+
+    def account_line(self) -> str:
+        """'fit A (Computer Software ✓ · US ✓) · owner Ann Smith · existing customer', or ''."""
+        parts = []
+        if self.fit:
+            reasons = " · ".join(self.fit_reasons)
+            parts.append(f"fit {self.fit}" + (f" ({reasons})" if reasons else ""))
+        a = self.account
+        if a is not None:
+            if a["owner_email"]:
+                parts.append(f"owner {a['owner']}")
+            else:  # a name [sites.S.owners] does not map: the site's recipients get it
+                parts.append(f"owner {a['owner']} (unmapped)" if a["owner"] else "unowned")
+            if a["stage"]:
+                parts.append(STAGE_WORDS.get(a["stage"], a["crm_stage"] or a["stage"]))
+        return " · ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +139,9 @@ class DigestCompany:
             "first_seen": iso(self.first_seen),
             "last_seen": iso(self.last_seen),
             "top_pages": list(self.top_pages),
+            "account": self.account,
+            "fit": self.fit,
+            "fit_reasons": list(self.fit_reasons),
         }
 
 
@@ -161,6 +174,15 @@ class Digest:
     generated_at: datetime
     sections: tuple[Section, ...]
     totals: Totals = field(default_factory=Totals)
+    rules: Rules = field(default_factory=Rules)  # the site's: its thresholds go beside scores
+    ai_agents: AIReads | None = None  # AI agents' reads in the AI_AGENT_DAYS up to `day`
+
+    @property
+    def ai_line(self) -> str:
+        """'AI agents read /pricing 14 times this week; top pages: ...', or '' when none did."""
+        if self.ai_agents is None or not self.ai_agents.total:
+            return ""
+        return clean(self.ai_agents.summary("this week"))
 
     @property
     def scored(self) -> bool:
@@ -216,23 +238,31 @@ class Digest:
                 }
                 for s in self.sections
             ],
+            "ai_agents": self._ai_dict(),
+        }
+
+    def _ai_dict(self) -> dict[str, Any]:
+        ai = self.ai_agents
+        if ai is None:
+            return {"summary": "", "days": AI_AGENT_DAYS, "reads": 0, "pages": [], "agents": []}
+        return {
+            "summary": self.ai_line,
+            "days": (ai.end - ai.start).days + 1,
+            "reads": ai.total,
+            "pages": [
+                {
+                    "path": clean(path),
+                    "reads": n,
+                    "agents": {clean(a): k for a, k in ai.by_page[path].items()},
+                }
+                for path, n in ai.pages
+            ],
+            "agents": [{"agent": clean(a), "reads": n} for a, n in ai.agents],
         }
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def number(value: float) -> str:
-    """Scores as people write them: 54, 12.5, -3."""
-    text = f"{value:.1f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
 def iso(ts: datetime) -> str:
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_iso(ts)
 
 
 def _company(row: dict[str, Any]) -> DigestCompany:
@@ -254,7 +284,17 @@ def _company(row: dict[str, Any]) -> DigestCompany:
         first_seen=row["first_seen"],
         last_seen=row["last_seen"],
         top_pages=tuple(clean(p) for p in row["top_pages"]),
+        account=_clean_account(row.get("account")),
+        fit=row.get("fit"),
+        fit_reasons=tuple(clean(r) for r in row.get("fit_reasons", ())),
     )
+
+
+def _clean_account(account: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The CRM's text is an export anyone may have typed into: no control characters either."""
+    if account is None:
+        return None
+    return {k: clean(v) if isinstance(v, str) else v for k, v in account.items()}
 
 
 def _section_of(c: DigestCompany) -> str | None:
@@ -273,15 +313,23 @@ def build_digest(
     day: date,
     timezone: str = "UTC",
     max_per_section: int = MAX_PER_SECTION,
+    rules: Rules | None = None,
+    config: SiteConfig | None = None,
 ) -> Digest:
-    """The digest of one site for one day, from that day's score snapshot."""
+    """The digest of one site for one day, from that day's score snapshot; each company with
+    its CRM account and fit (the site's [owners] and [fit] from `config`). Within a section:
+    best fit first, then score."""
     params = {"site": site, "day": day}
     grouped: dict[str, list[DigestCompany]] = {key: [] for key, _ in SECTIONS}
-    for row in store.query_dicts(SECTION_ROWS, params):
+    rows = store.query_dicts(SECTION_ROWS, params)
+    attach_accounts(store, config or SiteConfig(site, ()), rows)
+    for row in rows:
         company = _company(row)
         key = _section_of(company)
         if key is not None:
             grouped[key].append(company)
+    for companies in grouped.values():  # stable: score order within a grade
+        companies.sort(key=lambda c: FIT_ORDER.get(c.fit or "?", FIT_ORDER["?"]))
     totals = store.query_dicts(TOTALS, params)
     sections = tuple(
         Section(key, title, tuple(grouped[key][:max_per_section]), len(grouped[key]))
@@ -294,262 +342,6 @@ def build_digest(
         generated_at=datetime.now(UTC),
         sections=sections,
         totals=Totals(**{k: int(v) for k, v in totals[0].items()}) if totals else Totals(),
+        ai_agents=ai_agent_reads(store, site, day, AI_AGENT_DAYS),
+        rules=rules or Rules(),
     )
-
-
-# -- rendering ------------------------------------------------------------------------------
-
-
-def render(digest: Digest, fmt: str) -> tuple[str, str]:
-    """(body, content type) for one of FORMATS."""
-    renderers = {
-        "text": render_text,
-        "markdown": render_markdown,
-        "html": render_html,
-        "json": render_json,
-        "csv": render_csv,
-    }
-    if fmt not in renderers:
-        raise ValueError(f"unknown digest format {fmt!r} (expected {', '.join(FORMATS)})")
-    return renderers[fmt](digest), FORMATS[fmt]
-
-
-def render_text(digest: Digest) -> str:
-    lines = [digest.heading, digest.summary]
-    for section in digest.sections:
-        if not section.total:
-            continue
-        lines += ["", f"{section.title.upper()} ({section.total})"]
-        for c in section.companies:
-            where = " · ".join(x for x in (c.domain if c.domain != c.title else "", c.country) if x)
-            lines.append(
-                f"  {c.title}" + (f" ({where})" if where else "")
-                + f" · {c.tier} · score {number(c.score)} ({c.change_text()})"
-            )  # fmt: skip
-            if c.reasons:
-                lines.append("    " + " · ".join(c.reasons))
-            lines.append(
-                f"    {plural(c.visitors, 'visitor')} · {plural(c.active_days, 'active day')}"
-                f" · last seen {digest.local(c.last_seen)}"
-                + (f" · top pages: {', '.join(c.top_pages)}" if c.top_pages else "")
-            )
-        if section.more:
-            lines.append(f"  … and {section.more} more")
-    return "\n".join(lines) + "\n"
-
-
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
-
-
-def md(value: str) -> str:
-    """Markdown text that renders as exactly `value`: HTML metacharacters become entities and
-    inline Markdown punctuation is backslash-escaped, so nothing in a value becomes markup or a
-    link. (Values never start a line here, so block markers such as # - + need no escape.)"""
-    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(r"\\\1", value)
-
-
-def render_markdown(digest: Digest) -> str:
-    lines = [f"# {md(digest.heading)}", "", md(digest.summary)]
-    for section in digest.sections:
-        if not section.total:
-            continue
-        lines += ["", f"## {section.title} ({section.total})"]
-        for c in section.companies:
-            title = md(c.title) + (f" ({md(c.domain)})" if c.domain and c.domain != c.title else "")
-            lines += [
-                "",
-                f"### {title}",
-                "",
-                f"- **{md(c.tier)}** · score {md(number(c.score))} ({md(c.change_text())})"
-                + (f" · {md(c.country)}" if c.country else ""),
-                f"- {plural(c.visitors, 'visitor')} · {plural(c.active_days, 'active day')} · "
-                f"last seen {md(digest.local(c.last_seen))}",
-            ]
-            if c.reasons:
-                lines.append("- Why: " + " · ".join(md(r) for r in c.reasons))
-            if c.top_pages:
-                lines.append("- Top pages: " + ", ".join(md(p) for p in c.top_pages))
-        if section.more:
-            lines += ["", f"_… and {section.more} more_"]
-    return "\n".join(lines) + "\n"
-
-
-@cache
-def _templates() -> Environment:
-    return Environment(
-        loader=PackageLoader("intent", "templates"),
-        autoescape=True,  # every value is escaped; nothing in the template is marked safe
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-TIER_COLOURS = {"hot": "#c92a2a", "warm": "#e67700", "cold": "#495057"}
-
-
-def render_html(digest: Digest, per_section: int = HTML_PER_SECTION) -> str:
-    """The email body (also the dashboard's preview): the top `per_section` of each section."""
-    template = _templates().get_template("digest_email.html")
-    return template.render(
-        digest=digest, number=number, colours=TIER_COLOURS, per_section=per_section
-    )
-
-
-_JSON_UNSAFE = {b"<": b"\\u003c", b">": b"\\u003e", b"&": b"\\u0026"}
-
-
-def render_json(digest: Digest) -> str:
-    """Indented JSON; < > & are \\u-escaped so it can be inlined into HTML safely."""
-    body = orjson.dumps(digest.to_dict(), option=orjson.OPT_INDENT_2)
-    for raw, escaped in _JSON_UNSAFE.items():
-        body = body.replace(raw, escaped)
-    return body.decode() + "\n"
-
-
-CSV_COLUMNS = (
-    "section", "company", "domain", "country", "tier", "score", "change", "previous_tier",
-    "visitors", "active_days", "first_seen", "last_seen", "reasons", "top_pages", "company_key",
-)  # fmt: skip
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: str) -> str:
-    """A spreadsheet reads a cell starting with = + - @ (or tab/CR) as a formula: OWASP's
-    advice is a leading apostrophe, which shows the text as typed."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-def render_csv(digest: Digest) -> str:
-    """One row per company. Text cells are neutralised; numbers are ours and stay numbers."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for section in digest.sections:
-        for c in section.companies:
-            writer.writerow([
-                section.key, csv_cell(c.title), csv_cell(c.domain), csv_cell(c.country),
-                c.tier, number(c.score), number(c.change), c.previous_tier, c.visitors,
-                c.active_days, iso(c.first_seen), iso(c.last_seen),
-                csv_cell(" · ".join(c.reasons)), csv_cell(" ".join(c.top_pages)), csv_cell(c.key),
-            ])  # fmt: skip
-    return out.getvalue()
-
-
-def slack_escape(value: str) -> str:
-    """Slack mrkdwn: & < > are the control characters (links, @channel); escape exactly those."""
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def render_slack(digest: Digest, per_section: int = SLACK_PER_SECTION) -> dict[str, Any]:
-    """An incoming-webhook payload in Block Kit (≤ 50 blocks, section text ≤ 3000 chars)."""
-    e = slack_escape
-    blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _cut(digest.heading, 150)}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": _cut(e(digest.summary), 3000)}},
-    ]
-    for section in digest.sections:
-        if not section.total:
-            continue
-        blocks.append({"type": "divider"})
-        blocks.append({"type": "section",
-                       "text": {"type": "mrkdwn", "text": f"*{section.title}* ({section.total})"}})  # fmt: skip
-        for c in section.companies[:per_section]:
-            where = " · ".join(x for x in (c.domain if c.domain != c.title else "", c.country) if x)
-            text = (
-                f"*{e(c.title)}*" + (f" ({e(where)})" if where else "")
-                + f" · {c.tier} · score {number(c.score)} ({e(c.change_text())})"
-            )  # fmt: skip
-            if c.reasons:
-                text += "\n" + e(" · ".join(c.reasons))
-            text += (
-                f"\n_{plural(c.visitors, 'visitor')} · last seen {e(digest.local(c.last_seen))}_"
-            )
-            if c.top_pages:
-                text += "\n" + e("top pages: " + ", ".join(c.top_pages))
-            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, 3000)}})
-        hidden = section.total - min(len(section.companies), per_section)
-        if hidden:
-            blocks.append({"type": "context",
-                           "elements": [{"type": "mrkdwn", "text": f"… and {hidden} more"}]})  # fmt: skip
-    return {"text": _cut(e(f"{digest.heading}: {digest.summary}"), 3000), "blocks": blocks[:50]}
-
-
-def email_subject(digest: Digest) -> str:
-    parts = [f"{s.total} {s.title.lower()}" for s in digest.sections if s.total]
-    return clean(f"{digest.heading}: {', '.join(parts) or 'nothing new'}")
-
-
-# -- `intent digest` ------------------------------------------------------------------------
-
-
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("digest", help="print or send a site's daily digest")
-    p.add_argument("--site", help="site name (default: the only configured site)")
-    p.add_argument("--date", help="YYYY-MM-DD (default: today in the site's time zone)")
-    p.add_argument("--format", choices=tuple(FORMATS), default="text")
-    p.add_argument("--send", action="store_true",
-                   help="email it to the site's digest_recipients and post it to its slack_webhook")  # fmt: skip
-    p.add_argument("--send-empty", action="store_true",
-                   help="with --send: send even when nothing is hot, newly warm or cooling")  # fmt: skip
-    p.set_defaults(func=cmd_digest)
-
-
-def pick_site(settings: Any, name: str | None) -> Any:
-    """The named site, or the only one configured."""
-    if name is None:
-        if len(settings.sites) != 1:
-            raise CliError(
-                f"--site is required (configured: {', '.join(settings.sites) or 'none'})"
-            )
-        return next(iter(settings.sites.values()))
-    site = settings.sites.get(name)
-    if site is None:
-        raise CliError(f"--site {name}: no such site in {settings.config_path}")
-    return site
-
-
-def ensure_scored(store: Store, site: Any, day: date) -> None:
-    """Score the day first when its snapshot is missing (scoring is idempotent)."""
-    if store.scalar(TOTALS, {"site": site.name, "day": day}):
-        return
-    score_site(store, site, day)
-
-
-def cmd_digest(args: Any) -> int:
-    s = settings()
-    site = pick_site(s, args.site)
-    day = day_arg(args.date, site)
-    store = open_store(s)
-    migrate(store, s)
-    ensure_scored(store, site, day)
-    if args.send:
-        from intent.delivery import send_digest
-
-        if not site.digest_recipients and not site.slack_webhook:
-            raise CliError(
-                f"site {site.name} has no digest_recipients or slack_webhook in "
-                f"{s.config_path}: nowhere to send the digest"
-            )
-        results = send_digest(s, store, site.name, day, send_empty=args.send_empty)
-        if not results:
-            print(f"{site.name} {day}: nothing to send (no company is hot, newly warm or cooling)")
-        for r in results:
-            if r.ok:
-                print(f"{site.name} {day}: {r}")
-        failed = [r for r in results if not r.ok]
-        if failed:
-            raise CliError("; ".join(str(r) for r in failed))
-        return 0
-    digest = build_digest(store, site.name, day, site.timezone)
-    if not digest.scored and args.format in ("text", "markdown"):
-        print(digest.summary)
-        return 0
-    body, _ = render(digest, args.format)
-    print(body, end="")
-    return 0

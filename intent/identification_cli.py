@@ -6,21 +6,25 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
+from dataclasses import fields
+from datetime import UTC, datetime
 from typing import Any
 
 from collector.enrich.coverage import coverage
 from collector.enrich.geoip import GeoIP, open_databases
+from collector.enrich.model import NetworkInfo
 from collector.enrich.ranges import SELECT_RANGES, import_csv
 from collector.enrich.traffic import classify
 from collector.store import Store
+from intent.ai_reads import ai_agent_reads
 from intent.command import CliError, open_store, settings, site_arg
 
 SAMPLE_IPS = ("8.8.8.8", "1.1.1.1", "81.2.69.142", "2001:4860:4860::8888")
 
 
 def _ranges_store() -> Store:
-    # While `intent serve` holds the embedded database, intent.cli.main runs the command
-    # through it (intent.remote), with the CSV's path made absolute.
+    # While `intent serve` holds the embedded database, intent.cli.main forwards the command
+    # to it (intent.forward), with the CSV's path made absolute.
     return open_store(settings(require_config=False))
 
 
@@ -71,8 +75,12 @@ def cmd_geoip_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _fields(found: Any) -> dict[str, Any]:
-    return {name: getattr(found, name) for name in found.__slots__}
+def _fields(found: NetworkInfo) -> dict[str, Any]:
+    """What the files know (the traffic class is printed apart, as `class`)."""
+    return {f.name: getattr(found, f.name) for f in fields(found) if f.name not in _NOT_FOUND}
+
+
+_NOT_FOUND = ("traffic_class", "fields")
 
 
 def _sample_ip(db: Any, wanted: str | None) -> Any:
@@ -96,8 +104,12 @@ def _sample_ip(db: Any, wanted: str | None) -> Any:
 def cmd_coverage(args: argparse.Namespace) -> int:
     s = settings()
     site_arg(s, args.site)
-    for line in coverage(open_store(s), args.site, args.days).lines():
+    store = open_store(s)
+    for line in coverage(store, args.site, args.days).lines():
         print(line)
+    reads = ai_agent_reads(store, args.site, datetime.now(UTC).date(), args.days)
+    if reads.total:  # AI agents browsing for a person: counted, never a company
+        print(reads.summary(f"in the last {args.days} day(s)"))
     return 0
 
 

@@ -1,5 +1,6 @@
-"""The OpenAPI 3.1 document of /api/v1, built from code beside the routes (tests/intent/
-test_openapi.py checks every route is described and that responses match it)."""
+"""The OpenAPI 3.1 document of /api/v1, built from code beside the routes and served at
+/api/v1/openapi.json (tests/intent/test_openapi.py checks every route is described and that
+responses match it)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,18 @@ from functools import cache
 from typing import Any
 
 import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from intent.accounts.api import MAX_ACCOUNTS
 from intent.accounts.fields import MAX_EMPLOYEES, MAX_REVENUE, TEXT_LIMITS
+from intent.accounts.fit import GRADES
 from intent.alerts.claims import MAX_NOTE, MAX_WHO
-from intent.api import DEFAULT_LIMIT, DIGEST_FORMATS, MAX_DAYS, MAX_LIMIT
+from intent.api import DEFAULT_LIMIT, DIGEST_PATH, MAX_DAYS, MAX_LIMIT, RENDERED_DIGEST_FORMATS
+from intent.digest import SECTIONS
+from intent.digest_render import FORMATS
+from intent.scoring import TIERS, TRANSITIONS
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -40,8 +48,23 @@ ERRORS = {
 SITE = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"},
         "description": "a site this key may read"}  # fmt: skip
 NULLABLE_STRING = {"type": "string"}
-TIMESTAMP = {"type": "string", "format": "date-time"}
+# Every timestamp the API writes has milliseconds and Z (intent.timestamps).
+TIMESTAMP = {"type": "string", "format": "date-time",
+             "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"}  # fmt: skip
 DAY = {"type": "string", "format": "date"}
+# The digest's date as intent.api.parse_day reads it (tests/intent/test_api.py checks both agree).
+DIGEST_DAY = {"type": "string", "format": "date",
+              "pattern": "^(19[7-9][0-9]|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}$"}  # fmt: skip
+# Query parameters that take a moment accept a date (midnight UTC) as well.
+DATE_OR_TIME = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]}  # fmt: skip
+TIER = {"type": "string", "enum": list(TIERS)}
+PREVIOUS_TIER = {"type": "string", "enum": [*TIERS, ""], "description": "the tier the day before; empty if not seen then"}  # fmt: skip
+TRANSITION = {
+    "type": "string",
+    "enum": [*TRANSITIONS, ""],
+    "description": "against the day before: newly_hot, still_hot, newly_warm, cooling (tier dropped), "
+    "or empty; webhooks send company.became_hot / became_warm / cooled for the first, third and fourth",
+}
 STR: dict[str, Any] = {"type": "string"}
 INT: dict[str, Any] = {"type": "integer"}
 
@@ -82,20 +105,31 @@ SCHEMAS: dict[str, Any] = {
             "source": {"type": "string", "description": "how the company was identified"},
             "confidence": {"type": "number"},
             "score": {"type": "number"},
-            "tier": {"type": "string", "description": "hot, warm or cold"},
-            "previous_tier": {"type": "string"},
+            "tier": TIER,
+            "previous_tier": PREVIOUS_TIER,
             "previous_score": {"type": "number"},
-            "transition": {
-                "type": "string",
-                "description": "e.g. became_hot, cooled; empty if none",
-            },
+            "transition": TRANSITION,
             "reasons": {"type": "array", "items": {"type": "string"}},
-            "visitors": {"type": "integer"},
+            "visitors": {
+                "type": "integer",
+                "description": "the most distinct visitors seen on one day of the scoring window "
+                "(visitor ids are salted per day, so this is the number of people that is known)",
+            },
             "active_days": {"type": "integer"},
             "first_seen": TIMESTAMP,
             "last_seen": TIMESTAMP,
             "top_pages": {"type": "array", "items": {"type": "string"}},
             "is_customer": {"type": "boolean"},
+            "account": {
+                "oneOf": [{"type": "null"}, _ref("CompanyAccount")],
+                "description": "the CRM account it matched (docs/accounts.md), null if none",
+            },
+            "fit": {
+                "type": ["string", "null"],
+                "enum": ["A", "B", "C", "D", "?", None],
+                "description": "fit grade from [sites.S.fit] (from the account, else the country); null when no fit is configured",
+            },
+            "fit_reasons": {"type": "array", "items": {"type": "string"}},
             "day": DAY,
             "changed_at": {**TIMESTAMP, "description": "when score, tier or reasons last changed"},
             "claimed_by": {"type": ["string", "null"], "description": "the rep who claimed it"},
@@ -117,14 +151,14 @@ SCHEMAS: dict[str, Any] = {
             _object(
                 ["score_history", "timeline", "window_visitors", "window_days"],
                 window_days=INT,
-                window_visitors=INT,
+                window_visitors={**INT, "description": "the most distinct visitors on one day"},
                 score_history=_list_of(
                     _object(
                         ["day", "score", "tier"],
                         day=DAY,
                         score={"type": "number"},
-                        tier=STR,
-                        transition=STR,
+                        tier=TIER,
+                        transition=TRANSITION,
                         reasons=_list_of(STR),
                     )
                 ),
@@ -150,6 +184,102 @@ SCHEMAS: dict[str, Any] = {
             ),
         ]
     },
+    "DigestCompany": _object(
+        [
+            "key",
+            "name",
+            "domain",
+            "country",
+            "source",
+            "confidence",
+            "tier",
+            "previous_tier",
+            "score",
+            "previous_score",
+            "change",
+            "transition",
+            "reasons",
+            "visitors",
+            "active_days",
+            "first_seen",
+            "last_seen",
+            "top_pages",
+            "account",
+            "fit",
+            "fit_reasons",
+        ],
+        key=STR,
+        name=STR,
+        domain=STR,
+        country=STR,
+        source=STR,
+        confidence={"type": "number"},
+        tier=TIER,
+        previous_tier=PREVIOUS_TIER,
+        score={"type": "number"},
+        previous_score={"type": "number"},
+        change={"type": "number"},
+        transition=TRANSITION,
+        reasons=_list_of(STR),
+        visitors=INT,
+        active_days=INT,
+        first_seen=TIMESTAMP,
+        last_seen=TIMESTAMP,
+        top_pages=_list_of(STR),
+        account={"oneOf": [{"type": "null"}, _ref("CompanyAccount")]},
+        fit={"type": ["string", "null"], "enum": [*GRADES, None]},
+        fit_reasons=_list_of(STR),
+    ),
+    "DigestAIAgents": _object(
+        ["summary", "days", "reads", "pages", "agents"],
+        summary={
+            "type": "string",
+            "description": "one sentence; empty when no AI agent read the site",
+        },
+        days=INT,
+        reads=INT,
+        pages=_list_of(
+            _object(
+                ["path", "reads", "agents"],
+                path=STR,
+                reads=INT,
+                agents={
+                    "type": "object",
+                    "additionalProperties": INT,
+                    "description": "reads by agent",
+                },
+            )
+        ),
+        agents=_list_of(_object(["agent", "reads"], agent=STR, reads=INT)),
+    ),
+    "DigestSection": _object(
+        ["key", "title", "total", "companies"],
+        key={"type": "string", "enum": [key for key, _ in SECTIONS]},
+        title=STR,
+        total={
+            "type": "integer",
+            "description": "companies in the section, including those not listed",
+        },
+        companies=_list_of(_ref("DigestCompany")),
+    ),
+    "Digest": _object(
+        ["site", "date", "timezone", "generated_at", "summary", "totals", "sections", "ai_agents"],
+        site=STR,
+        date=DAY,
+        timezone=STR,
+        generated_at=TIMESTAMP,
+        summary=STR,
+        totals=_object(
+            ["companies", "hot", "warm", "cold", "customers"],
+            companies=INT,
+            hot=INT,
+            warm=INT,
+            cold=INT,
+            customers=INT,
+        ),
+        sections=_list_of(_ref("DigestSection")),
+        ai_agents=_ref("DigestAIAgents"),
+    ),
     "Forgotten": {
         "type": "object",
         "required": ["site", "visitor", "deleted"],
@@ -194,6 +324,11 @@ ACCOUNT_FIELDS: dict[str, Any] = {
     "fit": GRADE,
     "fit_reasons": _list_of(STR),
 }
+SCHEMAS["CompanyAccount"] = _object(
+    ["crm_id", "name", "domain", "owner", "owner_email", "stage", "fit", "fit_reasons", "match"],
+    **ACCOUNT_FIELDS,
+    match={"type": "string", "enum": ["domain", "name"], "description": "how the company matched"},
+)
 SCHEMAS["Account"] = _object(
     ["domain", "name", "owner", "owner_email", "stage", "fit", "fit_reasons", "updated_at"],
     **ACCOUNT_FIELDS,
@@ -306,12 +441,15 @@ PATHS: dict[str, Any] = {
             "summary": "companies by (changed_at, key): incremental sync with updated_since and cursor",
             "parameters": [
                 SITE,
-                _query("tier", {"type": "string", "pattern": "^[a-z_]{1,20}$"}, "only this tier"),
+                _query("tier", TIER, "only this tier"),
                 _query("min_score", {"type": "number", "minimum": 0, "maximum": 1e9}, "only companies scoring at least this"),
                 _query("country", {"type": "string", "pattern": "^[A-Za-z]{2}$"}, "ISO 3166 alpha-2"),
-                _query("updated_since", {"type": "string", "format": "date-time"}, "companies whose score, tier or reasons changed at or after this time (ISO 8601)"),
+                _query("updated_since", DATE_OR_TIME, "companies whose score, tier or reasons changed at or after this time: an ISO 8601 date-time (UTC without an offset) or date (its midnight UTC)"),
+                _query("owner", {"type": "string", "maxLength": 200}, "only companies whose account this owner has (an email address or a name), or `none`: unowned"),
+                {**_query("fit", {"type": "array", "items": {"type": "string", "enum": list(GRADES)}}, "only these fit grades: fit=A,B (or fit=A&fit=B); a filtered page may hold fewer than limit companies while has_more is true"),
+                 "style": "form", "explode": False},
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"),
-                _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+                _query("cursor", {"type": "string", "minLength": 1}, "next_cursor of the previous page"),
                 _query("claimed", {"type": "string", "enum": ["true", "false"]}, "only companies a rep has (true) or has not (false) claimed"),
             ],
             "responses": {
@@ -366,20 +504,35 @@ PATHS: dict[str, Any] = {
             },
         },
     },
-    "/api/v1/sites/{site}/digest": {
+    DIGEST_PATH: {
         "get": {
             "operationId": "getDigest",
-            "summary": "the daily digest of a date",
+            "summary": "the daily digest of a date, as JSON (renderings: GET .../digest/{format})",
             "parameters": [
                 SITE,
-                _query("date", {"type": "string", "format": "date"}, "YYYY-MM-DD (default: today in the site's time zone)"),
-                _query("format", {"type": "string", "enum": list(DIGEST_FORMATS), "default": "json"}, "output format"),
+                _query("date", DIGEST_DAY, "YYYY-MM-DD from 1970-01-01 to 2199-12-31 (default: today in the site's time zone)"),
+                _query("format", {"type": "string", "enum": ["json"], "default": "json"}, "json only: each rendering has its own operation"),
+            ],
+            "responses": {
+                "200": {"description": "the digest", "content": {"application/json": {"schema": _ref("Digest")}}},
+                **ERRORS,
+            },
+        }
+    },
+    DIGEST_PATH + "/{format}": {
+        "get": {
+            "operationId": "renderDigest",
+            "summary": "the daily digest of a date as sales read it: HTML (the email), text, Markdown or CSV",
+            "parameters": [
+                SITE,
+                {"name": "format", "in": "path", "required": True, "schema": {"type": "string", "enum": list(RENDERED_DIGEST_FORMATS)},
+                 "description": "html: text/html, text: text/plain, markdown: text/markdown, csv: text/csv (all UTF-8)"},
+                _query("date", DIGEST_DAY, "YYYY-MM-DD from 1970-01-01 to 2199-12-31 (default: today in the site's time zone)"),
             ],
             "responses": {
                 "200": {
-                    "description": "the digest",
-                    "content": {media.split(";")[0]: {"schema": {"type": "object"} if fmt == "json" else {"type": "string"}}
-                                for fmt, media in DIGEST_FORMATS.items()},
+                    "description": "the digest in the format asked for",
+                    "content": {FORMATS[fmt].split(";")[0]: {"schema": {"type": "string"}} for fmt in RENDERED_DIGEST_FORMATS},
                 },
                 **ERRORS,
             },
@@ -391,9 +544,9 @@ PATHS: dict[str, Any] = {
             "summary": "the site's CRM accounts by (updated_at, domain): incremental sync with updated_since and cursor",
             "parameters": [
                 SITE,
-                _query("updated_since", {"type": "string", "format": "date-time"}, "accounts changed at or after this time (ISO 8601)"),
+                _query("updated_since", DATE_OR_TIME, "accounts changed at or after this time: an ISO 8601 date-time (UTC without an offset) or date (its midnight UTC)"),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"),
-                _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+                _query("cursor", {"type": "string", "minLength": 1}, "next_cursor of the previous page"),
             ],
             "responses": {
                 "200": {"description": "one page", "content": {"application/json": {"schema": _ref("AccountPage")}}},
@@ -457,3 +610,11 @@ def spec() -> dict[str, Any]:
 @cache
 def document() -> bytes:
     return orjson.dumps(spec())
+
+
+async def openapi_document(request: Request) -> Response:
+    return Response(document(), media_type="application/json")
+
+
+def routes() -> list[BaseRoute]:
+    return [Route("/api/v1/openapi.json", openapi_document, methods=["GET"])]

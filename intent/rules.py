@@ -77,14 +77,14 @@ class Rules:
     signals: tuple[Signal, ...] = DEFAULT_SIGNALS
     customer: Customer = DEFAULT_CUSTOMER
     cap_per_visitor_day: float = 40.0  # positive points one visitor can add in one day
-    breadth_points: float = 5.0  # per distinct visitor beyond the first
+    breadth_points: float = 5.0  # per extra person seen on one day (visitor ids are daily)
     breadth_max: float = 20.0
     frequency_points: float = 3.0  # per distinct active day beyond the first
     frequency_max: float = 15.0
     half_life_days: float = 7.0
     hot: float = 50.0
     warm: float = 20.0
-    buying_window_days: int = 7  # hot needs a buying signal in the last N days (today included)
+    buying_window_days: int = 7  # hot needs a buying signal at most N - 1 days ago (today is 0)
     window_days: int = 30  # days of rollups read per scoring run
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
 

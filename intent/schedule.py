@@ -2,9 +2,12 @@
 
 One background thread. Every `interval_s` (an hour) it scores today for each site (and, on the
 first run of a new local day, the previous day once more, so its snapshot has its last hours);
-when a site's local `digest_time` passes, it scores that site again and sends its digest. The digest and
-webhook modules are found lazily (`send_digest`, `enqueue`), so scoring runs without them.
-A restart after the digest time does not send that day's digest again (nothing is persisted).
+when a site's local `digest_time` passes, it scores that site again and sends its digest
+(intent.delivery); after each scoring run the webhook outbox gets the tier changes
+(intent.webhooks). Each digest sent is recorded in `digest_sends` (so is `intent digest
+--send`'s): a restart after the digest time does not send that day's digest again, nor does the
+schedule repeat one sent by hand, and one due while the server was down still goes out up to 12
+hours late.
 Server processes sharing a spool directory (`--workers N`) run it in one of them: the one holding
 `<spool dir>/schedule.lock`; another takes over if that process exits.
 """
@@ -18,8 +21,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.settings import Settings, SiteConfig
+from collector.settings import Settings, SiteConfig, site_today
 from collector.store import Store, ch_time
+from intent import delivery, webhooks
 from intent.runner import RunnerLock
 from intent.scoring import CompanyScore, score_site
 
@@ -31,12 +35,6 @@ AfterScoring = Callable[[Store, SiteConfig, Sequence[CompanyScore]], None]
 SendDigest = Callable[[Settings, Store, SiteConfig, date], Any]
 
 
-def site_today(site: SiteConfig, now: datetime | None = None) -> date:
-    """The date it is now where the site's sales team is."""
-    now = now or datetime.now(UTC)
-    return now.astimezone(ZoneInfo(site.timezone)).date()
-
-
 def digest_moment(site: SiteConfig, day: date) -> datetime:
     """When the site's digest for `day` is due, in UTC."""
     hour, minute = (int(x) for x in site.digest_time.split(":"))
@@ -46,16 +44,12 @@ def digest_moment(site: SiteConfig, day: date) -> datetime:
 
 def webhooks_enqueue(store: Store, site: SiteConfig, scores: Sequence[CompanyScore]) -> None:
     """Hand the scores to the webhook outbox."""
-    from intent.webhooks import enqueue
-
-    enqueue(store, site, scores)
+    webhooks.enqueue(store, site, scores)
 
 
 def send_digest(settings: Settings, store: Store, site: SiteConfig, day: date) -> Any:
     """Send the site's digest (email and Slack) through intent.delivery."""
-    from intent.delivery import send_digest as deliver
-
-    return deliver(settings, store, site.name, day)
+    return delivery.send_digest(settings, store, site.name, day)
 
 
 def score_and_notify(
@@ -75,11 +69,32 @@ def score_and_notify(
 
 
 SENT_DIGESTS = "SELECT site, day FROM digest_sends FINAL WHERE day >= {since:Date}"
+SENT_AT = """
+    SELECT sent_at FROM digest_sends FINAL WHERE site = {site:String} AND day = {day:Date} LIMIT 1
+"""
+
+
+def digest_sent_at(store: Store, site: str, day: date) -> datetime | None:
+    """When the site's digest for `day` went out (by the schedule or `intent digest --send`)."""
+    rows = store.query(SENT_AT, {"site": site, "day": day})
+    return _aware(rows[0][0]) if rows else None
+
+
+def record_digest_sent(store: Store, site: str, day: date, at: datetime) -> None:
+    store.insert_rows(
+        "digest_sends", [{"site": site, "day": day.isoformat(), "sent_at": ch_time(at)}]
+    )
+
+
+def _aware(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
 CATCH_UP = timedelta(hours=12)  # a digest later than this after its time is skipped, not sent
 
 
 class ScoringSchedule:
-    """The background thread started by the server (collector.app.start) and stopped with it."""
+    """The background thread started by the server (intent.server.start) and stopped with it."""
 
     def __init__(
         self,
@@ -166,12 +181,13 @@ class ScoringSchedule:
                 done.append(f"score {site.name} {day}")
                 if digest_due:
                     self.sent.add((site.name, day))
+                    if digest_sent_at(self.store, site.name, day) is not None:
+                        done.append(f"digest {site.name} {day} already sent")  # by hand
+                        continue
                     try:
                         self.digest(self.settings, self.store, site, day)
                     finally:  # attempted (delivery retries itself): never again for this day
-                        self.store.insert_rows("digest_sends", [{
-                            "site": site.name, "day": day.isoformat(),
-                            "sent_at": ch_time(now)}])  # fmt: skip
+                        record_digest_sent(self.store, site.name, day, now)
                     done.append(f"digest {site.name} {day}")
             except Exception:
                 log.exception("scheduled run for %s failed", site.name)

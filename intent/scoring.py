@@ -21,7 +21,11 @@ from intent.rules import Rules, parse_rules
 
 log = logging.getLogger("intent.scoring")
 
+TIERS = ("hot", "warm", "cold")  # hottest first
 TIER_RANK = {"": -1, "cold": 0, "warm": 1, "hot": 2}
+TIERS = ("hot", "warm", "cold")
+# What `transition` writes besides '': the API's values (an enum in its spec) and webhooks' data.
+TRANSITIONS = ("newly_hot", "still_hot", "newly_warm", "cooling")
 TOP_PAGES = 5
 
 
@@ -40,8 +44,9 @@ class Activity:
     """What the rollups say about one company inside the scoring window (decay applied)."""
 
     signals: Sequence[SignalTotal] = ()
-    visitors: int = 0
-    extra_visitor_weight: float = 0.0  # decayed weight of every visitor but the most recent
+    # Visitor ids are salted per day, so only a day's distinct ids are distinct people.
+    max_visitors_per_day: int = 0
+    breadth_weight: float = 0.0  # the largest (visitors that day - 1) x decay(that day's age)
     active_days: int = 0
     extra_day_weight: float = 0.0  # decayed weight of every active day but the most recent
     customer: bool = False  # a visit to a customer page or event in the window
@@ -52,7 +57,7 @@ class Score:
     score: float
     tier: str
     reasons: tuple[str, ...]
-    visitors: int
+    max_visitors_per_day: int
     active_days: int
     is_customer: bool
     buying_age: int | None  # days since the latest buying signal, None if none in the window
@@ -81,7 +86,7 @@ def score_company(rules: Rules, activity: Activity) -> Score:
         points[t.signal] = sig.points * t.weight
         if sig.buying and (buying_age is None or t.latest_age < buying_age):
             buying_age = t.latest_age
-    breadth = min(rules.breadth_max, rules.breadth_points * activity.extra_visitor_weight)
+    breadth = min(rules.breadth_max, rules.breadth_points * activity.breadth_weight)
     frequency = min(rules.frequency_max, rules.frequency_points * activity.extra_day_weight)
     score = round(max(0.0, sum(points.values()) + breadth + frequency), 1)
 
@@ -93,7 +98,7 @@ def score_company(rules: Rules, activity: Activity) -> Score:
     else:
         tier = "cold"
 
-    reasons = [_counted(activity.visitors, "visitor", breadth)]
+    reasons = [with_points(people(activity.max_visitors_per_day, activity.active_days), breadth)]
     order = [s.name for s in rules.signals]
     totals = {t.signal: t for t in activity.signals}
     for name in sorted(points, key=lambda n: (-abs(points[n]), order.index(n))):
@@ -102,26 +107,69 @@ def score_company(rules: Rules, activity: Activity) -> Score:
         t = totals[name]
         seen = f"×{t.visitor_days}" if t.visitor_days > 1 else when(t.latest_age)
         reasons.append(f"{name} {seen} ({fmt_points(points[name])})")
-    reasons.append(_counted(activity.active_days, "active day", frequency))
+    reasons.append(with_points(plural(activity.active_days, "active day"), frequency))
     if score >= rules.hot and not recent_buying:
-        buying = "/".join(s.name for s in rules.signals if s.buying)
-        reasons.append(f"not hot: no {buying} in {rules.buying_window_days} days")
+        reasons.append(_not_hot(rules, buying_age))
     if activity.customer:
         reasons.append("existing customer (login/app pages)")
     return Score(
         score,
         tier,
         tuple(reasons),
-        activity.visitors,
+        activity.max_visitors_per_day,
         activity.active_days,
         activity.customer,
         buying_age,
     )
 
 
-def _counted(n: int, noun: str, points: float) -> str:
-    text = f"{n} {noun}{'s' if n != 1 else ''}"
+def _not_hot(rules: Rules, buying_age: int | None) -> str:
+    """Why a score past `hot` is not hot, in the window's own terms: ages 0 .. window - 1."""
+    buying = "/".join(s.name for s in rules.signals if s.buying)
+    last = f"no {buying}" if buying_age is None else f"last {buying} {when(buying_age)}"
+    return f"not hot: {last}, hot needs one {buying_window(rules)}"
+
+
+def buying_window(rules: Rules) -> str:
+    """When hot's buying signal must have happened, as ages read: 'at most 6 days ago'."""
+    newest = rules.buying_window_days - 1
+    return {0: "today", 1: "today or yesterday"}.get(newest, f"at most {newest} days ago")
+
+
+def number(value: float) -> str:
+    """Scores as people write them: 54, 12.5, -3."""
+    text = f"{value:.1f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def score_label(score: float, rules: Rules) -> str:
+    """A score with its scale, wherever a person reads it: '131 · hot ≥ 50', '12 · warm ≥ 20'
+    (the hot threshold from warm up, the warm one below)."""
+    threshold = f"hot ≥ {rules.hot:g}" if score >= rules.warm else f"warm ≥ {rules.warm:g}"
+    return f"{number(score)} · {threshold}"
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def with_points(text: str, points: float) -> str:
     return text + (f" ({fmt_points(points)})" if points >= 0.05 else "")
+
+
+def people(max_visitors_per_day: int, active_days: int) -> str:
+    """Breadth as a rep reads it: ids are daily, so the most people seen on one day."""
+    n = max_visitors_per_day
+    if n == 0:
+        return "no visits"
+    if active_days <= 1:
+        return "1 person" if n == 1 else f"{n} people"
+    return "1 person a day" if n == 1 else f"up to {n} people on one day"
+
+
+def activity_label(max_visitors_per_day: int, active_days: int) -> str:
+    """'up to 3 people on one day · 6 active days': the digest's and dashboard's summary line."""
+    return f"{people(max_visitors_per_day, active_days)} · {plural(active_days, 'active day')}"
 
 
 def transition(tier: str, previous: str) -> str:
@@ -145,7 +193,7 @@ def transition(tier: str, previous: str) -> str:
 # any grain. `{every}`/`{companies}` (see `only`) keep each branch to the companies asked for
 # before anything is joined, so re-scoring one company reads its rows and its visitors' only.
 # (The dashboard's company page reads it too, so it shows the visits the score counted.)
-_ATTRIBUTED = """
+ATTRIBUTED = """
     ident AS (
         SELECT visitor_id, argMax(company_domain, ts) AS domain
         FROM identities
@@ -207,8 +255,8 @@ _DECAY = "pow(0.5, dateDiff('day', {d}, {{day:Date}}) / {{half_life:Float64}})"
 # signal written), events by name. A signal counts once per visitor and day, and one visitor's
 # positive points in one day are capped (each signal keeps its share of the cap).
 SIGNAL_TOTALS = (
-    "WITH"
-    + _ATTRIBUTED
+    "WITH"  # noqa: S608  joins constants (scoring.ATTRIBUTED)
+    + ATTRIBUTED
     + """
 SELECT ck, sig, count() AS visitor_days,
        sum(if({signal_points:Array(Float64)}[sig] > 0, scale, 1.0) * decayed) AS weight,
@@ -245,37 +293,36 @@ GROUP BY ck, sig
 """
 )
 
-# Per company: visitors and active days with the decayed weight of all but the most recent
-# (breadth, frequency; a visitor counts at their last visit), first and last seen.
+# Per company, from its distinct visitors per day (ids are salted per day, so the same person
+# on two days is two ids and only one day's ids are distinct people): breadth is the best day's
+# extra people, decayed by that day's age; frequency every active day but the most recent,
+# decayed; first and last seen.
 COMPANY_ROWS = (
-    "WITH"
-    + _ATTRIBUTED
+    "WITH"  # noqa: S608  joins constants (scoring.ATTRIBUTED)
+    + ATTRIBUTED
     + """
-SELECT ck, length(last_days) AS visitors, arraySum(vw) - arrayMax(vw) AS extra_visitor_weight,
-       length(days) AS active_days, arraySum(dw) - arrayMax(dw) AS extra_day_weight,
-       first_seen, last_seen
+SELECT ck, max(visitors) AS max_visitors_per_day, max((visitors - 1) * decayed) AS breadth_weight,
+       count() AS active_days, sum(decayed) - max(decayed) AS extra_day_weight,
+       min(first_ts) AS first_seen, max(last_ts) AS last_seen
 FROM (
-    SELECT ck, maxMap([visitor_id], [day]).2 AS last_days, groupUniqArray(day) AS days,
-           arrayMap(d -> """
-    + _DECAY.format(d="d")
-    + """, last_days) AS vw,
-           arrayMap(d -> """
-    + _DECAY.format(d="d")
-    + """, days) AS dw,
-           min(first_ts) AS first_seen, max(last_ts) AS last_seen
+    SELECT ck, day, uniqExact(visitor_id) AS visitors, """
+    + _DECAY.format(d="day")
+    + """ AS decayed,
+           min(first_ts) AS first_ts, max(last_ts) AS last_ts
     FROM activity
     WHERE """
     + _ONLY
     + """
-    GROUP BY ck
+    GROUP BY ck, day
 )
+GROUP BY ck
 """
 )
 
 # The most viewed pages of each company (ties by path), exact.
 TOP_PAGES_OF = (
-    "WITH"
-    + _ATTRIBUTED
+    "WITH"  # noqa: S608  joins constants (scoring.ATTRIBUTED)
+    + ATTRIBUTED
     + """
 SELECT ck, arraySlice(arrayMap(t -> t.2, arraySort(groupArray((-views, key)))), 1, {top:UInt32})
 FROM (
@@ -290,11 +337,15 @@ GROUP BY ck
 """
 )
 
-# The latest known name, domain and place of each company seen in the window.
+# The latest *known* name, domain, place and source of each company seen in the window: an
+# event without them (server-side, a line with no location) leaves NULL (0022) or, in rows
+# written before 0022, ''; neither replaces a value. Unmerged rows of one day: the latest wins.
 COMPANY_FACTS = """
 SELECT company_key,
-       argMax(company_name, day) AS company_name, argMax(company_domain, day) AS company_domain,
-       argMax(country, day) AS country, argMax(company_source, day) AS company_source,
+       ifNull(argMaxIf(company_name, (day, last_ts), company_name != ''), '') AS company_name,
+       ifNull(argMaxIf(company_domain, (day, last_ts), company_domain != ''), '') AS company_domain,
+       ifNull(argMaxIf(country, (day, last_ts), country != ''), '') AS country,
+       ifNull(argMaxIf(company_source, (day, last_ts), company_source != ''), '') AS company_source,
        max(confidence) AS confidence
 FROM daily_companies
 WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date}
@@ -344,7 +395,7 @@ class CompanyScore:
     previous_score: float = 0.0
     transition: str = ""
     reasons: list[str] = field(default_factory=list)
-    visitors: int = 0
+    visitors: int = 0  # the most distinct visitors seen on one day of the window (ids are daily)
     active_days: int = 0
     first_seen: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     last_seen: datetime = datetime(1970, 1, 1, tzinfo=UTC)
@@ -435,8 +486,10 @@ def compute_scores(
     top = dict(store.query(TOP_PAGES_OF, params))
 
     out = []
-    for ck, visitors, extra_v, days, extra_d, first, last in store.query(COMPANY_ROWS, params):
-        activity = Activity(signals.get(ck, ()), visitors, extra_v, days, extra_d, ck in customers)
+    for ck, visitors, breadth_w, days, extra_d, first, last in store.query(COMPANY_ROWS, params):
+        activity = Activity(
+            signals.get(ck, ()), visitors, breadth_w, days, extra_d, ck in customers
+        )
         s = score_company(rules, activity)
         f = facts.get(ck, {})
         out.append(
@@ -452,7 +505,7 @@ def compute_scores(
                 score=s.score,
                 tier=s.tier,
                 reasons=list(s.reasons),
-                visitors=s.visitors,
+                visitors=s.max_visitors_per_day,
                 active_days=s.active_days,
                 first_seen=_utc(first),
                 last_seen=_utc(last),

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from collector.settings import Settings, SiteConfig
-from intent.command import CliError, day_arg, open_store, settings
+from intent.command import CliError, day_arg, open_store, settings, site_arg
 from intent.migrate import migrate
 from intent.rules import Rules, RulesError, parse_rules
 from intent.schedule import score_and_notify
-from intent.scoring import CompanyScore, compute_scores, rules_of
+from intent.scoring import TIER_RANK, TIERS, CompanyScore, compute_scores, rules_of, score_label
 
-TIERS = ("hot", "warm", "cold")
+SCORE_CHANGES_SHOWN = 5  # the biggest moves; a rules change can move every company's score
 
 
 def _sites(s: Settings, name: str | None) -> list[SiteConfig]:
@@ -25,10 +25,7 @@ def _sites(s: Settings, name: str | None) -> list[SiteConfig]:
         if not s.sites:
             raise CliError(f"no sites in {s.config_path}")
         return list(s.sites.values())
-    if name not in s.sites:
-        known = ", ".join(sorted(s.sites)) or "none"
-        raise CliError(f"--site: no site {name!r} in {s.config_path} (sites: {known})")
-    return [s.sites[name]]
+    return [site_arg(s, name)]
 
 
 def tally(scores: Sequence[CompanyScore]) -> str:
@@ -42,6 +39,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     store = open_store(s)
     migrate(store, s)
     for site in sites:
+        rules = rules_of(site)
         day = day_arg(args.date, site)
         scores = score_and_notify(store, site, day)
         print(f"{site.name} {day}: {len(scores)} companies scored ({tally(scores)})")
@@ -51,7 +49,8 @@ def cmd_score(args: argparse.Namespace) -> int:
             note = f" [{c.transition}]" if c.transition else ""
             customer = " (customer)" if c.is_customer else ""
             print(
-                f"  {c.tier:<4} {c.score:>6.1f}  {c.company_name}{customer}{note}: {' · '.join(c.reasons)}"
+                f"  {c.tier:<4} {score_label(c.score, rules):>14}  {c.company_name}{customer}{note}: "
+                + " · ".join(c.reasons)
             )
     return 0
 
@@ -108,10 +107,24 @@ def tier_changes(
     old = {c.company_key: c for c in before}
     pairs = [(old[c.company_key], c) for c in after if c.company_key in old]
     changed = [(a, b) for a, b in pairs if a.tier != b.tier]
-    rank = {"cold": 0, "warm": 1, "hot": 2}
     changed.sort(
-        key=lambda p: (-abs(rank[p[1].tier] - rank[p[0].tier]), -p[1].score, p[1].company_key)
+        key=lambda p: (
+            -abs(TIER_RANK[p[1].tier] - TIER_RANK[p[0].tier]),
+            -p[1].score,
+            p[1].company_key,
+        )
     )
+    return changed
+
+
+def score_changes(
+    before: Sequence[CompanyScore], after: Sequence[CompanyScore]
+) -> list[tuple[CompanyScore, CompanyScore]]:
+    """Companies whose score moves but whose tier does not, the biggest moves first."""
+    old = {c.company_key: c for c in before}
+    pairs = [(old[c.company_key], c) for c in after if c.company_key in old]
+    changed = [(a, b) for a, b in pairs if a.tier == b.tier and a.score != b.score]
+    changed.sort(key=lambda p: (-abs(p[1].score - p[0].score), p[1].company_key))
     return changed
 
 
@@ -129,19 +142,36 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     print("  rules changed: " + ("; ".join(rule_changes(rules_of(site), new_rules)) or "nothing"))
     print(f"  current rules: {tally(before)}")
     print(f"  new rules:     {tally(after)}")
+    old_rules = rules_of(site)
     changes = tier_changes(before, after)
     if not changes:
         print("no company would change tier")
-        return 0
-    print(f"{len(changes)} compan{'y' if len(changes) == 1 else 'ies'} would change tier:")
+    else:
+        print(f"{_companies(len(changes))} would change tier:")
     for a, b in changes:
         customer = " (customer)" if b.is_customer else ""
         print(
-            f"  {b.company_name}{customer}: {a.tier} -> {b.tier} (score {a.score:g} -> {b.score:g})"
+            f"  {b.company_name}{customer}: {a.tier} -> {b.tier} "
+            f"(score {score_label(a.score, old_rules)} -> {score_label(b.score, new_rules)})"
         )
         print(f"      now: {' · '.join(a.reasons)}")
         print(f"      new: {' · '.join(b.reasons)}")
+    moved = score_changes(before, after)
+    if moved:
+        same = len(after) - len(changes) - len(moved)
+        print(f"{_companies(len(moved))} would change score ({same} unchanged):")
+    for a, b in moved[:SCORE_CHANGES_SHOWN]:
+        customer = " (customer)" if b.is_customer else ""
+        print(f"  {b.company_name}{customer}: {b.tier}, score {a.score:g} -> {b.score:g}")
+        print(f"      now: {' · '.join(a.reasons)}")
+        print(f"      new: {' · '.join(b.reasons)}")
+    if len(moved) > SCORE_CHANGES_SHOWN:
+        print(f"  … and {len(moved) - SCORE_CHANGES_SHOWN} more")
     return 0
+
+
+def _companies(n: int) -> str:
+    return f"{n} compan{'y' if n == 1 else 'ies'}"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,8 +1,9 @@
 """The server `intent serve` runs: the collector (collector.app) with the product on top.
 
-`create_app` composes it: the collector's routes, the API, the CLI endpoint, the sign-in
-and the dashboard; at start the schema is migrated before ingest opens, then the webhook deliverer, the
-CLI token and the scoring schedule start; at stop they end before the collector drains its spool.
+`create_app` composes it: the collector's routes, the API and its OpenAPI document, the CLI
+endpoint, the sign-in and the dashboard. At start the schema is migrated before ingest opens,
+then the webhook deliverer, the CLI token and the scoring schedule start; at stop they end
+before the collector drains its spool.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collector.enrich import Enricher, build_enricher
 from collector.settings import Settings
 from collector.state import Collector
 from collector.store import connect
-from intent import api, dashboard, remote, signin, webhooks
+from intent import api, dashboard, openapi, remote, signin, webhooks
 from intent.accounts import api as accounts_api
 from intent.alerts import api as claims_api
 from intent.alerts import dashboard as alerts_dashboard
@@ -45,8 +46,16 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlett
     """The app; the database, spool, writer and background threads open in its lifespan."""
     server = Server(settings=settings, enricher=enricher or build_enricher(settings))
     v1 = api.Api(settings)  # one key check and rate limiter for every /api/v1 route
-    routes = (v1.routes() + accounts_api.routes(v1) + claims_api.routes(v1) + remote.routes()
-              + signin.routes() + alerts_dashboard.routes() + dashboard.routes())  # fmt: skip
+    routes = (
+        openapi.routes()
+        + v1.routes()
+        + accounts_api.routes(v1)
+        + claims_api.routes(v1)
+        + remote.routes()
+        + signin.routes()
+        + alerts_dashboard.routes()
+        + dashboard.routes()
+    )
     return collector_app.create_app(server, routes, start, stop)
 
 

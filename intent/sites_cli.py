@@ -5,8 +5,19 @@ from __future__ import annotations
 
 import argparse
 
+from collector.enrich.coverage import DROPPED
 from intent.command import CliError, open_store, settings
-from intent.scoring import rules_of
+from intent.scoring import buying_window, rules_of
+
+EVENTS_BY_SITE = """
+    SELECT site, count() AS events, countIf(type = 'pageview') AS pageviews,
+           uniqExact(visitor_id) AS visitors, uniqExactIf(company_key, company_key != '') AS companies,
+           max(ts) AS last_event
+    FROM events
+    WHERE ({site:String} = '' OR site = {site:String})
+      AND ts >= now64(3) - toIntervalDay({days:UInt32})
+    GROUP BY site ORDER BY site
+"""
 
 
 def cmd_sites(args: argparse.Namespace) -> int:
@@ -20,7 +31,7 @@ def cmd_sites(args: argparse.Namespace) -> int:
         rules = rules_of(site)
         print(f"{site.name}")
         print(f"  domains: {', '.join(site.domains)}")
-        print(f"  scoring: hot >= {rules.hot:g} with a buying signal in {rules.buying_window_days} days, "
+        print(f"  scoring: hot >= {rules.hot:g} with a buying signal {buying_window(rules)}, "
               f"warm >= {rules.warm:g}, half-life {rules.half_life_days:g} days, "
               f"{len(rules.signals)} signals ({', '.join(sig.name for sig in rules.signals)})")  # fmt: skip
         options = [f"timezone {site.timezone}", f"digest at {site.digest_time}",
@@ -38,22 +49,9 @@ def cmd_sites(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     s = settings()
     store = open_store(s)
-    sql = """
-        SELECT site, count() AS events, countIf(type = 'pageview') AS pageviews,
-               uniqExact(visitor_id) AS visitors, uniqExactIf(company_key, company_key != '') AS companies,
-               max(ts) AS last_event
-        FROM events
-        WHERE ({site:String} = '' OR site = {site:String})
-          AND ts >= now64(3) - toIntervalDay({days:UInt32})
-        GROUP BY site ORDER BY site
-    """
-    rows = store.query_dicts(sql, {"site": args.site or "", "days": args.days})
-    dropped = store.query(
-        "SELECT site, reason, sum(count) FROM dropped_events "
-        "WHERE ({site:String} = '' OR site = {site:String}) AND day >= today() - {days:UInt32} "
-        "GROUP BY site, reason ORDER BY site, reason",
-        {"site": args.site or "", "days": args.days},
-    )
+    bound = {"site": args.site or "", "days": args.days}
+    rows = store.query_dicts(EVENTS_BY_SITE, bound)
+    dropped = sorted(store.query(DROPPED, bound), key=lambda r: (r[0], r[1]))  # site, reason
     if not rows:
         print(f"no events in the last {args.days} days")
     for r in rows:

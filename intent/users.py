@@ -12,14 +12,14 @@ import base64
 import getpass
 import hashlib
 import hmac
-import re
 import secrets
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from collector import keys
-from collector.store import Store, StoreLockedError
+from collector.settings import EMAIL
+from collector.store import Store, StoreLockedError, utc_now
 from intent.command import CliError, inside_server, open_store, settings
 from intent.forward import forward
 
@@ -30,7 +30,6 @@ SCRYPT_MAXMEM = 64 * 1024 * 1024
 MIN_PASSWORD = 10
 USER_SESSION_DAYS = 14
 KEY_SESSION_HOURS = 12
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 GET_USER = """
 SELECT user_id, email_hint, password_hash, sites, deleted, updated_at
@@ -85,13 +84,9 @@ class Session:
     csrf: str
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def normalise_email(email: str) -> str:
     value = email.strip().lower()
-    if not _EMAIL.match(value):
+    if not EMAIL.match(value):
         raise UserError(f"not an email address: {email!r}")
     return value
 
@@ -143,7 +138,7 @@ def _row(email: str, user_id: str, password_hash: str, sites: tuple[str, ...],
         "sites": list(sites),
         "deleted": int(deleted),
         "created_at": created.isoformat(),
-        "updated_at": _now().isoformat(),
+        "updated_at": utc_now().isoformat(),
     }
 
 
@@ -164,7 +159,7 @@ def create_user_hashed(
         raise UserError(f"a user {email_hint(email)} already exists (use `intent users password`)")
     user_id = secrets.token_hex(8)
     store.insert_rows(
-        "dashboard_users", [_row(email, user_id, _checked_hash(password_hash), sites, _now())]
+        "dashboard_users", [_row(email, user_id, _checked_hash(password_hash), sites, utc_now())]
     )
     return User(user_id, email_hint(email), sites)
 
@@ -180,7 +175,7 @@ def set_password_hashed(store: Store, email: str, password_hash: str) -> None:
     if row is None:
         raise UserError(f"no user {email_hint(email)}")
     store.insert_rows("dashboard_users", [_row(email, str(row["user_id"]), _checked_hash(password_hash),
-                                               tuple(row["sites"]), _now())])  # type: ignore[arg-type]  # fmt: skip
+                                               tuple(row["sites"]), utc_now())])  # type: ignore[arg-type]  # fmt: skip
 
 
 def _checked_hash(password_hash: str) -> str:
@@ -195,7 +190,7 @@ def delete_user(store: Store, email: str) -> None:
     if row is None:
         raise UserError(f"no user {email_hint(email)}")
     store.insert_rows(
-        "dashboard_users", [_row(email, str(row["user_id"]), "", (), _now(), deleted=True)]
+        "dashboard_users", [_row(email, str(row["user_id"]), "", (), utc_now(), deleted=True)]
     )
 
 
@@ -227,7 +222,7 @@ def authenticate(store: Store, email: str, password: str) -> User | None:
 def open_session(store: Store, kind: str, subject: str, sites: tuple[str, ...]) -> tuple[str, str]:
     """A new session; returns (token for the cookie, CSRF token for forms)."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
-    now = _now()
+    now = utc_now()
     ttl = (
         timedelta(days=USER_SESSION_DAYS) if kind == "user" else timedelta(hours=KEY_SESSION_HOURS)
     )
@@ -252,16 +247,16 @@ def session(store: Store, token: str) -> Session | None:
             return None
         return Session("user", r["subject"], r["email_hint"], tuple(r["user_sites"]), r["csrf"])
     # a key session lasts only while its key is not revoked
-    live = store.query_dicts(keys.SELECT_ROW, {"prefix": r["subject"]})
-    if not live:
+    live = keys.live_key(store, r["subject"])
+    if live is None:
         return None
-    return Session("key", r["subject"], f"key {r['subject']}…", tuple(live[0]["sites"]), r["csrf"])
+    return Session("key", r["subject"], f"key {r['subject']}…", tuple(live["sites"]), r["csrf"])
 
 
 def revoke_session(store: Store, token: str) -> None:
     rows = store.query_dicts(SESSION_BY_HASH, {"session_hash": keys.hash_key(token)})
     for r in rows:
-        r.update(revoked=1, updated_at=_now().isoformat())
+        r.update(revoked=1, updated_at=utc_now().isoformat())
         r["created_at"] = r["created_at"].isoformat()
         r["expires_at"] = r["expires_at"].isoformat()
         store.insert_rows("dashboard_sessions", [r])

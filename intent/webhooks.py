@@ -11,10 +11,10 @@ time-outs are short. Delivery is at least once: receivers dedupe on webhook-id.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import ipaddress
 import logging
+import secrets
 import socket
 import threading
 import time
@@ -29,8 +29,10 @@ from standardwebhooks import Webhook
 
 from collector.metrics import Metrics
 from collector.settings import Settings, SiteConfig, WebhookConfig
-from collector.store import Store, StoreError, ch_time
-from intent.command import open_store, settings
+from collector.store import Store, StoreError, ch_time, utc_now
+from intent import timestamps
+from intent.timestamps import utc_iso
+from intent.webhook_news import News, added_at, noticed_at
 
 log = logging.getLogger("intent.webhooks")
 
@@ -43,6 +45,7 @@ EVENT_OF_TRANSITION = {
 RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 USER_AGENT = "intent-webhooks/1"
+TEST_EVENT = "webhook.test"  # `intent webhooks test`
 
 EXISTING_IDS = "SELECT id FROM webhook_deliveries WHERE id IN {ids:Array(String)}"
 DUE = """
@@ -54,20 +57,11 @@ DUE = """
     ORDER BY next_attempt_at
     LIMIT 50
 """
-LOG = """
-    SELECT id, site, url, event, company_key, status, attempts, next_attempt_at, last_status,
-           last_error, created_at, updated_at
+MESSAGE = """
+    SELECT id, site, url, event, company_key, payload, status, attempts, next_attempt_at,
+           last_status, last_error, created_at, updated_at
     FROM webhook_deliveries FINAL
-    WHERE ({site:String} = '' OR site = {site:String})
-    ORDER BY created_at DESC, id
-    LIMIT {limit:UInt32}
-"""
-ATTEMPTS = """
-    SELECT id, site, url, attempt, at, status_code, error, duration_ms
-    FROM webhook_attempts
-    WHERE ({site:String} = '' OR site = {site:String})
-    ORDER BY at DESC
-    LIMIT {limit:UInt32}
+    WHERE id = {id:String}
 """
 
 
@@ -108,11 +102,6 @@ class Refused(Exception):
     """The target may not be called (a final outcome, not retried)."""
 
 
-def _now() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
 def message_id(site: str, url: str, event: str, company_key: str, day: date) -> str:
     """Deterministic, so rescoring a day never sends the same news twice."""
     raw = "\x00".join((site, url, event, company_key, day.isoformat())).encode()
@@ -129,35 +118,39 @@ def payload(site: str, event: str, score: Scored, now: datetime) -> bytes:
             "score": round(float(score.score), 2), "tier": score.tier,
             "previous_tier": score.previous_tier,
             "previous_score": round(float(score.previous_score), 2),
-            "reasons": list(score.reasons),
+            "transition": score.transition, "reasons": list(score.reasons),
         },
     }  # fmt: skip
     if score.evidence_event:  # the event that had the company re-scored (intent.alerts)
-        at = score.evidence_at.astimezone(UTC).isoformat(timespec="milliseconds")
         data["trigger"] = {"event": score.evidence_event, "path": score.evidence_path,
-                           "at": at.replace("+00:00", "Z")}  # fmt: skip
-    return orjson.dumps({"type": event, "timestamp": now.isoformat().replace("+00:00", "Z"),
-                         "data": data})  # fmt: skip
+                           "at": utc_iso(score.evidence_at)}  # fmt: skip
+    return orjson.dumps({"type": event, "timestamp": utc_iso(now), "data": data})
 
 
 def enqueue(store: Store, site: SiteConfig, scores: Iterable[Scored]) -> int:
     """Queue a message per (webhook, company whose tier changed) after a scoring run; returns how
-    many were new. Call it with the scores `intent.scoring.score_site` returned."""
-    if not site.webhooks:
-        return 0
-    now = _now()
-    rows: dict[str, dict[str, Any]] = {}
+    many were new. Call it with the scores `intent.scoring.score_site` returned. A webhook gets
+    only news noticed since it was configured: adding one does not replay the day."""
+    news: dict[News, Scored] = {}
     for score in scores:
         event = EVENT_OF_TRANSITION.get(score.transition)
-        if event is None:
-            continue
+        if event is not None:
+            news[(score.day, score.company_key, event)] = score
+    if not news:
+        return 0
+    now = utc_now()
+    noticed = noticed_at(store, site.name, news, now)  # also while the site has no webhook
+    if not site.webhooks:
+        return 0
+    added = added_at(store, site.name, (h.url for h in site.webhooks), now)
+    rows: dict[str, dict[str, Any]] = {}
+    for (day, key, event), score in news.items():
         for hook in site.webhooks:
-            if event in hook.events:
-                mid = message_id(site.name, hook.url, event, score.company_key, score.day)
+            if event in hook.events and added[hook.url] <= noticed[(day, key, event)]:
+                mid = message_id(site.name, hook.url, event, key, day)
                 rows[mid] = {
                     "id": mid, "site": site.name, "url": hook.url, "event": event,
-                    "company_key": score.company_key,
-                    "payload": payload(site.name, event, score, now).decode(),
+                    "company_key": key, "payload": payload(site.name, event, score, now).decode(),
                     "status": "pending", "attempts": 0, "next_attempt_at": ch_time(now),
                     "last_status": 0, "last_error": "", "created_at": ch_time(now), "updated_at": ch_time(now),
                 }  # fmt: skip
@@ -169,11 +162,8 @@ def enqueue_message(
 ) -> int:
     """Queue `event` (e.g. company.claimed) to each webhook subscribed to it; `data` is the
     payload's data and `key` names the occurrence (the same key never queues twice)."""
-    now = _now()
-    body = orjson.dumps(
-        {"type": event, "timestamp": now.isoformat().replace("+00:00", "Z"), "data": data},
-        option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z,
-    ).decode()
+    now = utc_now()
+    body = timestamps.dumps({"type": event, "timestamp": utc_iso(now), "data": data}).decode()
     rows: dict[str, dict[str, Any]] = {}
     for hook in site.webhooks:
         if event in hook.events:
@@ -195,22 +185,83 @@ def _queue(store: Store, rows: dict[str, dict[str, Any]]) -> int:
     known = {r[0] for r in store.query(EXISTING_IDS, {"ids": list(rows)})}
     new = [row for mid, row in rows.items() if mid not in known]
     store.insert_rows("webhook_deliveries", new)
-    for deliverer in list(_running):
-        deliverer.wake()
+    wake_deliverers()
     return len(new)
 
 
-def not_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+def requeue(store: Store, msg_id: str) -> dict[str, Any] | None:
+    """Send a message again now, with its id and a fresh retry schedule (`intent webhooks
+    redeliver`); the message as it was, or None if there is no such message."""
+    rows = store.query_dicts(MESSAGE, {"id": msg_id})
+    if not rows:
+        return None
+    row = rows[0]
+    now = utc_now()
+    updated = max(now, _naive_utc(row["updated_at"]) + timedelta(milliseconds=1))
+    store.insert_rows("webhook_deliveries", [{
+        **row, "status": "pending", "attempts": 0, "next_attempt_at": ch_time(now),
+        "last_error": "redelivery requested", "created_at": ch_time(row["created_at"]),
+        "updated_at": ch_time(updated),
+    }])  # fmt: skip
+    wake_deliverers()
+    return row
+
+
+def make_test_event(site: str) -> tuple[str, str]:
+    """(webhook-id, body) of a `webhook.test` event: signed like every message, no company."""
+    body = orjson.dumps({"type": TEST_EVENT, "timestamp": utc_iso(utc_now()),
+                         "data": {"site": site, "test": True}})  # fmt: skip
+    return "msg_test_" + secrets.token_hex(10), body.decode()
+
+
+def wake_deliverers() -> None:
+    """Deliverer threads of this process look at the queue now instead of at their next poll."""
+    for deliverer in list(_running):
+        deliverer.wake()
+
+
+# IPv6 prefixes whose addresses carry an IPv4 address a packet may end up at (RFC 6052 NAT64,
+# RFC 8215 local-use NAT64, RFC 4291 IPv4-compatible); 6to4 and Teredo are read by ipaddress.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # its embedding is the operator's choice
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address embeds (mapped, NAT64, 6to4, Teredo, compatible)."""
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip in NAT64 or ip in IPV4_COMPATIBLE:
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)  # the relay server and the (de-obfuscated) client
+    return []
+
+
+def _not_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     # is_global is False for loopback, private, link-local (169.254.169.254 metadata),
     # shared (100.64/10), unique-local (fd00:ec2::254), documentation and reserved ranges.
     return not ip.is_global or ip.is_multicast
 
 
-def resolve_target(url: str, allow_private: bool) -> str:
-    """The address to connect to: every address the host resolves to must be public."""
+def not_public(address: str) -> bool:
+    """True unless the address, and every IPv4 address it embeds, is public: 64:ff9b::a9fe:a9fe
+    reaches 169.254.169.254 through a NAT64 gateway, 2002:7f00:1::1 is 127.0.0.1 in 6to4."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _not_public(ip)
+    if ip.ipv4_mapped is not None:  # ::ffff:a.b.c.d is the IPv4 address itself
+        return _not_public(ip.ipv4_mapped)
+    if ip in LOCAL_NAT64:  # private by definition (RFC 8215), whatever it embeds
+        return True
+    return _not_public(ip) or any(_not_public(v4) for v4 in embedded_ipv4(ip))
+
+
+def resolve_target(url: str, allow_private: bool, setting: str = "allow_private") -> str:
+    """The address to connect to: every address the host resolves to must be public (unless
+    `allow_private`, named `setting` in the refusal)."""
     parts = urlsplit(url)
     host = parts.hostname
     if parts.scheme not in ("http", "https") or not host:
@@ -224,7 +275,7 @@ def resolve_target(url: str, allow_private: bool) -> str:
         for address in addresses:
             if not_public(address):
                 raise Refused(
-                    f"{host} resolves to non-public address {address} (set allow_private to allow it)"
+                    f"{host} resolves to non-public address {address} (set {setting} to allow it)"
                 )
     return addresses[0]
 
@@ -236,24 +287,38 @@ def signer(secret: str) -> Webhook:
     return Webhook(secret.encode("utf-8"))
 
 
+def post_checked(
+    client: httpx.Client,
+    url: str,
+    allow_private: bool,
+    content: bytes,
+    headers: dict[str, str],
+    setting: str = "allow_private",
+) -> httpx.Response:
+    """POST to the address resolve_target checked (so DNS cannot change between check and
+    request), with the URL's own Host and TLS name. Webhooks and the Slack digest use it."""
+    address = resolve_target(url, allow_private, setting)
+    target = httpx.URL(url)
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    return client.post(
+        target.copy_with(host=address),
+        content=content,
+        headers={"Host": target.netloc.decode("ascii"), **headers},
+        extensions=extensions,
+    )
+
+
 def send(client: httpx.Client, hook: WebhookConfig, msg_id: str, body: str) -> int:
     """POST one signed message to the checked address; the HTTP status (raises on failure)."""
-    address = resolve_target(hook.url, hook.allow_private)
-    url = httpx.URL(hook.url)
     now = datetime.now(UTC)
     headers = {
-        "Host": url.netloc.decode("ascii"),
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": signer(hook.secret).sign(msg_id, now, body),
     }
-    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-    response = client.post(
-        url.copy_with(host=address), content=body.encode(), headers=headers, extensions=extensions
-    )
-    return response.status_code
+    return post_checked(client, hook.url, hook.allow_private, body.encode(), headers).status_code
 
 
 _running: set[Deliverer] = set()
@@ -306,7 +371,7 @@ class Deliverer:
         sites = [name for name, site in self.settings.sites.items() if site.webhooks]
         if not sites:
             return 0
-        due = self.store.query_dicts(DUE, {"now": ch_time(_now()), "sites": sites})
+        due = self.store.query_dicts(DUE, {"now": ch_time(utc_now()), "sites": sites})
         for row in due:
             if self._stop.is_set():
                 break
@@ -337,7 +402,7 @@ class Deliverer:
                 status, error = "refused", str(exc)
             except (httpx.HTTPError, OSError) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
-        now = _now()
+        now = utc_now()
         next_at = now
         if status == "pending":
             if attempt < len(self.schedule):
@@ -372,38 +437,3 @@ def start(store: Store, settings: Settings, metrics: Metrics | None = None) -> D
     deliverer = Deliverer(store, settings, metrics=metrics)
     deliverer.start()
     return deliverer
-
-
-def cmd_log(args: argparse.Namespace) -> int:
-    store = open_store(settings())
-    bound = {"site": args.site or "", "limit": args.limit}
-    if args.attempts:
-        rows = store.query_dicts(ATTEMPTS, bound)
-        for r in rows:
-            outcome = f"HTTP {r['status_code']}" if r["status_code"] else "no response"
-            print(f"{r['at']:%Y-%m-%d %H:%M:%S}  {r['id']}  #{r['attempt']}  {outcome}  "
-                  f"{r['duration_ms']} ms  {r['url']}  {r['error']}".rstrip())  # fmt: skip
-    else:
-        rows = store.query_dicts(LOG, bound)
-        for r in rows:
-            detail = r["last_error"] or (f"HTTP {r['last_status']}" if r["last_status"] else "")
-            when = (
-                f"next {r['next_attempt_at']:%Y-%m-%d %H:%M:%S}" if r["status"] == "pending" else ""
-            )
-            print(f"{r['created_at']:%Y-%m-%d %H:%M:%S}  {r['site']}  {r['event']}  {r['company_key']}  "
-                  f"{r['status']}  attempts={r['attempts']}  {detail}  {when}  {r['url']}  {r['id']}")  # fmt: skip
-    if not rows:
-        print("no webhook deliveries yet")
-    return 0
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("webhooks", help="webhook deliveries")
-    hooks_sub = p.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
-    lg = hooks_sub.add_parser("log", help="each delivery's outcome, newest first")
-    lg.add_argument("--site")
-    lg.add_argument("--limit", type=int, default=50)
-    lg.add_argument(
-        "--attempts", action="store_true", help="every attempt instead of every message"
-    )
-    lg.set_defaults(func=cmd_log)

@@ -37,6 +37,7 @@ CHROME_UA = (
     "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
 _sites = itertools.count(1)
+TEST_SECRET = "test-secret-of-the-session-database"
 # Debian's Chromium, never a downloaded browser. The browser-wide user agent, not only
 # Playwright's per-page override: a keepalive beacon sent while a page is being navigated away
 # goes out with the browser's own agent, and a headless one says HeadlessChrome, which the
@@ -88,6 +89,7 @@ def make_settings(tmp_path: Path, ch_url: str, store: Store) -> SettingsFactory:
             "INTENT_CLICKHOUSE_URL": ch_url,
             "INTENT_SPOOL_DIR": str(tmp_path / f"spool-{next(_sites)}"),
             "INTENT_WRITER_INTERVAL_MS": "200",
+            "INTENT_SECRET": TEST_SECRET,  # one for the session's database, as replicas share one
             # Reverse DNS would ask the system resolver about visitors' addresses: tests turn it
             # on with a loopback DNS server of their own (tests/collector/enrich/dnsserver.py).
             "INTENT_RDNS": "false",

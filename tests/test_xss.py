@@ -188,9 +188,7 @@ def test_payloads_never_run_in_the_api_html_digest(
     )
     try:
         guard = Guard(context)
-        text = guard.visit(
-            f"{server.url}/api/v1/sites/{quote(site)}/digest?format=html", page=False
-        )
+        text = guard.visit(f"{server.url}/api/v1/sites/{quote(site)}/digest/html", page=False)
         shown = [p for p in PAYLOADS if p in text]
         assert len(shown) >= 3, text[:500]  # the hot and warm companies, as text
         assert guard.page.locator("table, h1, h2, p").count() > 0  # it rendered as HTML

@@ -1,5 +1,6 @@
 """MaxMind-format databases: every configured .mmdb opened once, memory-mapped, recognised by
-its metadata `database_type`, and read into one flat `Lookup` per IP.
+its metadata `database_type`, and read into one flat `NetworkInfo` per IP (its traffic class
+is decided later, by collector.enrich.traffic).
 
 We read records with `maxminddb` (the reader geoip2 is built on) in its C-extension mmap mode:
 ~2 µs per lookup against ~10 µs through geoip2's model objects, and the record layout is the one
@@ -19,6 +20,7 @@ from typing import Any
 import maxminddb
 
 from collector.clientip import IPAddress
+from collector.enrich.model import UNKNOWN, NetworkInfo
 
 log = logging.getLogger("intent.geoip")
 
@@ -75,23 +77,6 @@ class Database:
                 log.warning("GeoIP database %s is damaged, lookups in it fail: %s", self.path, exc)
             return None
         return record if isinstance(record, dict) else None
-
-
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    """Everything the opened databases know about one IP (empty strings where nothing)."""
-
-    country: str = ""
-    region: str = ""
-    city: str = ""
-    asn: int = 0
-    as_org: str = ""
-    isp: str = ""
-    organization: str = ""
-    domain: str = ""
-    connection_type: str = ""
-    user_type: str = ""
-    anonymous: bool = False  # VPN, hosting provider, public/residential proxy or Tor exit
 
 
 def open_database(path: Path) -> Database:
@@ -157,12 +142,12 @@ _ORDER = {k: i for i, k in enumerate(KINDS)}
 
 
 class GeoIP:
-    """All opened databases; `lookup(ip)` merges what each knows into one `Lookup`."""
+    """All opened databases; `lookup(ip)` merges what each knows into one `NetworkInfo`."""
 
     def __init__(self, databases: list[Database]) -> None:
         self.databases = sorted(databases, key=lambda d: _ORDER[d.kind])
 
-    def lookup(self, ip: IPAddress) -> Lookup:
+    def lookup(self, ip: IPAddress) -> NetworkInfo:
         f: dict[str, Any] = {}
         for db in self.databases:
             record = db.get(ip)
@@ -177,14 +162,13 @@ class GeoIP:
                 _traits(record, f)
             elif kind == "anonymous_ip" and any(record.get(flag) for flag in ANONYMOUS_FLAGS):
                 f["anonymous"] = True
-        return Lookup(**f) if f else EMPTY
+        return NetworkInfo(**f) if f else UNKNOWN
 
     def close(self) -> None:
         for db in self.databases:
             db.reader.close()
 
 
-EMPTY = Lookup()  # nothing known: `lookup` returns this one object, so `is EMPTY` tests it
 _TRAITS = {
     "autonomous_system_number": "asn",
     "autonomous_system_organization": "as_org",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-TRAFFIC_CLASSES = ("business", "education", "government", "isp", "mobile", "hosting", "unknown")
+# ai-agent comes from the user agent, not the network (collector/aiagents.py).
+TRAFFIC_CLASSES = ("business", "education", "government", "isp", "mobile", "hosting", "ai-agent",
+                   "unknown")  # fmt: skip
 SOURCES = ("identify", "ranges", "maxmind", "asn")  # strongest first
 
 
@@ -21,6 +23,7 @@ class NetworkInfo:
     connection_type: str = ""
     traffic_class: str = "unknown"
     user_type: str = ""  # MaxMind Enterprise's, when known (not stored; it sets confidence)
+    anonymous: bool = False  # VPN, hosting provider, proxy or Tor exit (not stored; a class)
     # The `events` row fields above, made once (a network is cached per address and reused).
     fields: dict[str, str | int] = field(
         default_factory=dict, compare=False, hash=False, repr=False
@@ -55,4 +58,4 @@ class Company:
 NO_COMPANY = Company("", "", "", "", 0.0).fields  # the row fields of a visit with no company
 
 
-UNKNOWN = NetworkInfo()
+UNKNOWN = NetworkInfo()  # nothing known: GeoIP.lookup returns this one object (`is UNKNOWN`)

@@ -14,7 +14,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 
-from collector.enrich.geoip import Lookup
+from collector.enrich.model import NetworkInfo
 
 ORGANISATION_CLASSES = frozenset({"business", "education", "government"})
 
@@ -85,7 +85,7 @@ def network_class(asn: int, as_org: str) -> str:
     return _keyword_class(as_org) if as_org else ""
 
 
-def classify(found: Lookup, published: str = "") -> str:
+def classify(found: NetworkInfo, published: str = "") -> str:
     """`published`: the class from operators' published ranges (collector.enrich.published)."""
     if found.anonymous:
         return "hosting"

@@ -34,6 +34,7 @@ from intent.api import (
     int_param,
     json_response,
     parse_since,
+    query_params,
 )
 
 MAX_ACCOUNTS = 1000
@@ -73,13 +74,9 @@ def list_page(
 
 
 async def list_accounts(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
-    q = request.query_params
-    known = {"updated_since", "limit", "cursor"}
-    for name in q:
-        if name not in known:
-            raise BadParam(name, f"unknown parameter {name!r} (known: {', '.join(sorted(known))})")
-    since = parse_since(q["updated_since"]) if q.get("updated_since") else EPOCH
-    after_t, after_k = decode_cursor(q["cursor"]) if q.get("cursor") else (EPOCH, "")
+    q = query_params(request, {"updated_since", "limit", "cursor"})
+    since = parse_since(q["updated_since"]) if "updated_since" in q else EPOCH
+    after_t, after_k = decode_cursor(q["cursor"]) if "cursor" in q else (EPOCH, "")
     bound = {"since": ch_time(since), "after_t": ch_time(after_t), "after_k": after_k,
              "limit": int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)}  # fmt: skip
     config = _config(request, site)

@@ -19,8 +19,11 @@ from typing import Any
 
 from intent.accounts.countries import country_code
 
-GRADES = ("A", "B", "C")  # by number of misses; more is D
+_BY_MISSES = ("A", "B", "C")  # more misses is D
 UNKNOWN = "?"
+GRADES = ("A", "B", "C", "D", UNKNOWN)
+# Best first, for ordering: a company that may well fit (?) before one that surely does not (D).
+ORDER = {"A": 0, "B": 1, "C": 2, UNKNOWN: 3, "D": 4}
 MAX_EMPLOYEES = 10_000_000
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
@@ -135,4 +138,4 @@ def grade(fit: Fit, industry: str = "", employees: int | None = None, country: s
 
 
 def _letter(misses: int) -> str:
-    return GRADES[misses] if misses < len(GRADES) else "D"
+    return _BY_MISSES[misses] if misses < len(_BY_MISSES) else "D"

@@ -18,11 +18,13 @@ from collector.store import Store
 from intent.accounts.config import AccountsConfig, site_config
 from intent.accounts.fields import Account, name_key, stage_class
 from intent.accounts.fit import Grade, grade
+from intent.accounts.owners import fold
 from intent.accounts.table import candidates
 
 DOMAIN = "domain"
 NAME = "name"
 MIN_NAME_KEY = 2  # a one-letter name says nothing
+NO_OWNER = "none"  # owner=none: companies nobody owns (they go to the digest recipients)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +113,16 @@ def attach_accounts(
             fit = grade(config.fit, country=row.get(country) or "")
             row["fit"], row["fit_reasons"] = fit.grade, list(fit.reasons)
     return rows
+
+
+def owned_by(account: dict[str, Any] | None, owner: str) -> bool:
+    """The owner= filter: an address (the owner's email), a name, or `none` (no account, or
+    an owner nobody can be reached at)."""
+    email = account.get("owner_email") if account else None
+    if owner.casefold() == NO_OWNER:
+        return email is None
+    if account is None:
+        return False
+    if "@" in owner:
+        return email == owner.strip().lower()
+    return fold(str(account.get("owner", ""))) == fold(owner)

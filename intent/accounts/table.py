@@ -12,18 +12,18 @@ from collector.store import Store, ch_time
 from intent.accounts.fields import FIELDS, Account, AccountUpdate, name_key
 
 ACCOUNT_COLUMNS = "domain, name, industry, employees, revenue, country, owner, stage, crm_id"
-SITE_ACCOUNTS = f"SELECT {ACCOUNT_COLUMNS} FROM accounts FINAL WHERE site = {{site:String}}"
+SITE_ACCOUNTS = f"SELECT {ACCOUNT_COLUMNS} FROM accounts FINAL WHERE site = {{site:String}}"  # noqa: S608  joins constants
 ALL_ACCOUNTS = SITE_ACCOUNTS + " ORDER BY domain"
 ACCOUNTS_BY_DOMAIN = f"""
     SELECT {ACCOUNT_COLUMNS} FROM accounts FINAL
     WHERE site = {{site:String}} AND domain IN {{domains:Array(String)}}
-"""
+"""  # noqa: S608  joins constants
 # The accounts a batch of identified companies may match: by domain, or by normalised name.
 MATCH_CANDIDATES = f"""
     SELECT {ACCOUNT_COLUMNS} FROM accounts FINAL
     WHERE site = {{site:String}}
       AND (domain IN {{domains:Array(String)}} OR name_key IN {{names:Array(String)}})
-"""
+"""  # noqa: S608  joins constants
 LIST_ACCOUNTS = f"""
     SELECT {ACCOUNT_COLUMNS}, updated_at FROM accounts FINAL
     WHERE site = {{site:String}}
@@ -31,7 +31,7 @@ LIST_ACCOUNTS = f"""
       AND (updated_at, domain) > ({{after_t:DateTime64(3, 'UTC')}}, {{after_k:String}})
     ORDER BY updated_at, domain
     LIMIT {{limit:UInt32}}
-"""
+"""  # noqa: S608  joins constants
 COUNT_ACCOUNTS = "SELECT count() FROM accounts FINAL WHERE site = {site:String}"
 WHOLE_SITE_ABOVE = 5000  # domains in one batch past which reading the site's accounts is cheaper
 

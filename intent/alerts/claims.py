@@ -16,6 +16,7 @@ import orjson
 from collector.settings import SiteConfig
 from collector.store import Store, ch_time
 from intent import webhooks
+from intent.companies import CURRENT_CLAIMS
 from intent.accounts.config import site_config
 from intent.alerts.message import ago
 
@@ -24,15 +25,7 @@ MAX_WHO = 200
 MAX_NOTE = 2000
 MEDIAN_DAYS = 30
 
-# Each company's current claim: its latest log entry, when that is a claim.
-CURRENT = """
-SELECT company_key, argMax(who, at) AS who, argMax(note, at) AS note, max(at) AS claimed_at,
-       argMax(response_ms, at) AS response_ms, argMax(hot_since, at) AS hot_since
-FROM claims
-WHERE site = {site:String}
-GROUP BY company_key
-HAVING argMax(action, at) = 'claim'
-"""
+CURRENT = CURRENT_CLAIMS  # each company's current claim
 CLAIM_OF = f"""
 SELECT who, note, claimed_at AS at, response_ms, hot_since FROM ({CURRENT})
 WHERE company_key = {{company:String}}

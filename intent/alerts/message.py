@@ -13,7 +13,9 @@ from email.utils import formatdate
 from typing import Any
 
 from collector.settings import Settings
-from intent.digest import clean, number, slack_escape
+from intent.digest import clean
+from intent.digest_render import slack_escape
+from intent.scoring import number
 
 HEADLINES = {
     "became_hot": "{name} is hot",

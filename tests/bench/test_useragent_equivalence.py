@@ -10,7 +10,7 @@ from crawlerdetect.providers.crawlers import data as crawler_patterns
 from user_agents import parse as slow_parse
 
 from bench.workload import COMMON_AGENTS, unique_agents
-from collector import useragent
+from collector import bots, useragent
 
 BOTS = [
     "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
@@ -30,9 +30,9 @@ def _samples() -> list[str]:
 def test_crawler_answers_match_crawlerdetect() -> None:
     detect = CrawlerDetect()
     samples = _samples()
-    assert sum(useragent._is_crawler(ua) for ua in samples) > 300  # the bots are found
+    assert sum(bots.is_crawlerdetect(ua) for ua in samples) > 300  # the bots are found
     for ua in samples:
-        assert useragent._is_crawler(ua) == detect.is_crawler(ua), ua
+        assert bots.is_crawlerdetect(ua) == detect.is_crawler(ua), ua
 
 
 def test_parsed_agent_matches_user_agents() -> None:

@@ -170,7 +170,7 @@ def test_an_answer_leaves_in_one_write(
 
     body = orjson.dumps({"site": site, "url": "https://example.com/"})
     ours = serve(make_settings(site))
-    assert UVICORN_OPTIONS["http"] == "collector.transport:CoalescingHttpToolsProtocol"
+    assert UVICORN_OPTIONS["http"] == "collector.httplimits:LimitedHttpToolsProtocol"  # joins too
     assert _segments_per_answer(ours.url, body) < 1.3
 
     stock = start_server(create_app(make_settings(site)), http="httptools")  # uvicorn's own

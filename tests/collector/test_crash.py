@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -77,9 +78,13 @@ class Deployment:
         the signal, so the exit status is the signal's."""
         assert self.signal(signal.SIGTERM) in (0, -signal.SIGTERM)
 
-    def post_concurrently(self, n: int) -> list[int]:
+    def post_concurrently(self, n: int, ids: list[str] | None = None) -> list[int]:
+        """n page views from 16 threads; with `ids`, the i-th carries ids[i] (a client's id)."""
+
         def send(i: int) -> int:
             body = {"site": "crash", "url": f"https://example.com/page/{i}"}
+            if ids is not None:
+                body["id"] = ids[i]
             return httpx.post(self.url + "/api/event", json=body, timeout=30,
                               headers={"User-Agent": CHROME_UA}).status_code  # fmt: skip
 
@@ -90,12 +95,16 @@ class Deployment:
         return subprocess.run([sys.executable, "-m", "intent", *args], env=self.env, cwd=self.root,
                               capture_output=True, text=True, timeout=120)  # fmt: skip
 
-    def stored(self) -> int:
-        """Events in ClickHouse, read by another process while the server is stopped."""
+    def stored(self, what: str = "events") -> int:
+        """Events in ClickHouse (or `what` of `intent stats`: "page views", "dropped"), read by
+        another process while the server is stopped."""
         done = self.cli("stats")
         assert done.returncode == 0, done.stderr
-        match = re.search(r"^crash: (\d+) events", done.stdout, re.M)
-        return int(match.group(1)) if match else 0
+        if what == "dropped":
+            found = re.findall(r"^crash: dropped (\d+) \(duplicate\)", done.stdout, re.M)
+            return sum(int(n) for n in found)
+        match = re.search(r"^crash: (\d+) events, (\d+) page views", done.stdout, re.M)
+        return int(match.group(1 if what == "events" else 2)) if match else 0
 
     def spooled(self) -> list[Path]:
         spool = self.root / "spool"
@@ -154,3 +163,34 @@ def test_sigterm_drains_the_spool_into_clickhouse(deployment: Callable[..., Depl
     d.terminate()
     assert d.spooled() == []
     assert d.stored() == n
+
+
+def test_a_retry_after_a_kill_9_is_stored_once(deployment: Callable[..., Deployment]) -> None:
+    """The client's answer was lost in the crash (the event had reached the spool, or already
+    ClickHouse), so it sends the same ids again to the restarted server, whose memory of ids
+    starts empty: each event is stored once."""
+    n = 40
+    in_spool = [str(uuid.uuid4()) for _ in range(n)]
+    in_clickhouse = [str(uuid.uuid4()) for _ in range(n)]
+    # 1. The writer is asleep: at the kill these events are only in the spool.
+    d = deployment(INTENT_WRITER_INTERVAL_MS="60000")
+    d.start()
+    assert d.post_concurrently(n, in_spool) == [202] * n
+    assert d.signal(signal.SIGKILL) == -signal.SIGKILL
+    # 2. Restart (it replays them) and the retries come; then these reach ClickHouse before the
+    # next kill.
+    d.env.update(INTENT_WRITER_INTERVAL_MS="100")
+    d.start()
+    assert d.post_concurrently(n, in_spool) == [202] * n
+    assert d.post_concurrently(n, in_clickhouse) == [202] * n
+    assert wait_until(lambda: d.spooled() == [], timeout=60)
+    assert d.signal(signal.SIGKILL) == -signal.SIGKILL
+    # 3. Restart, every id is retried once more, stop cleanly and count from another process.
+    d.start()
+    assert d.post_concurrently(n, in_clickhouse) == [202] * n
+    assert d.post_concurrently(n, in_spool) == [202] * n
+    d.terminate()
+    assert d.spooled() == []
+    assert d.stored("events") == 2 * n
+    assert d.stored("page views") == 2 * n
+    assert d.stored("dropped") == 3 * n  # every retry, counted as a duplicate

@@ -47,11 +47,22 @@ BAD_ENV = [
     ("INTENT_SMTP_PORT", "smtp"),
     ("INTENT_SMTP_STARTTLS", "perhaps"),
     ("INTENT_LOG_LEVEL", "loud"),
+    ("INTENT_MAX_HEADER_BYTES", "100"),
+    ("INTENT_MAX_HEADER_BYTES", "16k"),
+    ("INTENT_HEADER_TIMEOUT_S", "0"),
+    ("INTENT_BODY_TIMEOUT_S", "soon"),
+    ("INTENT_IDLE_TIMEOUT_S", "-5"),
+    ("INTENT_MAX_CONNECTIONS", "2"),
+    ("INTENT_SECRET", "too-short"),
     ("INTENT_RDNS", "sometimes"),
     ("INTENT_DNS_SERVERS", "dns.example.com"),
     ("INTENT_DNS_SERVERS", "127.0.0.1:0"),
     ("INTENT_DNS_SERVERS", "[::1]5353"),
     ("INTENT_SPOOLDIR", "/tmp/typo"),  # an unknown INTENT_ name is a typo, not silence
+    ("INTENT_SMTP_FROM", "notanemail"),
+    ("INTENT_SMTP_FROM", "intent@"),
+    ("INTENT_SMTP_FROM", "two@at@example.com"),
+    ("INTENT_SMTP_FROM", "Sales <not an address>"),
 ]
 
 
@@ -83,6 +94,7 @@ BAD_TOML = [
     ('[sites.shop]\ndigest_time = "25:00"\n', "sites.shop.digest_time"),
     ('[sites.shop]\nrespect_dnt = "yes"\n', "sites.shop.respect_dnt"),
     ('[sites.shop]\ndigest_recipients = ["sales"]\n', "sites.shop.digest_recipients"),
+    ('[sites.shop]\nslack_allow_private = "yes"\n', "sites.shop.slack_allow_private"),
     ('[sites."bad name!"]\n', "sites.bad name!"),
     ("[site.shop]\n", "site"),
     ("[sites.shop\n", "INTENT_CONFIG"),
@@ -110,7 +122,12 @@ def test_good_values_parse(tmp_path: Path) -> None:
         INTENT_TRUSTED_PROXIES="10.0.0.0/8, ::1", INTENT_RATE_LIMIT="2.5",
         INTENT_STORE_IP_PREFIX="yes", INTENT_CLUSTER="analytics",
         INTENT_CLICKHOUSE_URL="https://intent:secret@ch.example:8443/intent",
+        INTENT_MAX_HEADER_BYTES="8192", INTENT_HEADER_TIMEOUT_S="2.5", INTENT_IDLE_TIMEOUT_S="75",
+        INTENT_MAX_CONNECTIONS="10_000", INTENT_SECRET=" " + "k" * 40 + " ",
     ))  # fmt: skip
+    assert (s.max_header_bytes, s.header_timeout_s, s.body_timeout_s, s.idle_timeout_s,
+            s.max_connections) == (8192, 2.5, 30.0, 75.0, 10_000)  # fmt: skip
+    assert s.secret == "k" * 40 and "k" * 40 not in repr(s)
     assert (s.port, s.spool_max_bytes, s.rate_limit_per_second, s.store_ip_prefix, s.cluster) == (
         8080,
         1 << 20,
@@ -155,3 +172,10 @@ def test_the_container_files_use_real_settings(tmp_path: Path) -> None:
     assert s.clickhouse_url == "http://intent:secret@clickhouse:8123/intent" and s.host == "0.0.0.0"
     assert "service_healthy" in compose and "clickhouse/clickhouse-server" in compose
     assert "FROM python:3.11-slim" in dockerfile and "intent serve" in dockerfile
+
+
+@pytest.mark.parametrize(
+    "value", ["intent@example.com", "Intent digest <intent@example.com>", "intent@localhost"]
+)
+def test_a_from_address_with_or_without_a_name(tmp_path: Path, value: str) -> None:
+    assert load_settings(env(tmp_path, INTENT_SMTP_FROM=value)).smtp_from == value

@@ -11,10 +11,22 @@ from pathlib import Path
 import pytest
 
 from collector.spool import Spool, SpoolFull
+from collector.synchelper import send_request
 
 
 def lines(n: int, tag: str = "x") -> list[bytes]:
     return [f'{{"n":{i},"tag":"{tag}"}}'.encode() for i in range(n)]
+
+
+def held_under(directory: Path, pid: int | str = "self") -> list[str]:
+    """The paths under `directory` that process `pid` holds open."""
+    names = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            names.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor)
+    return sorted(n for n in names if n.startswith(str(directory)))
 
 
 def test_concurrent_appends_share_one_fsync(tmp_path: Path) -> None:
@@ -33,8 +45,8 @@ def test_concurrent_appends_share_one_fsync(tmp_path: Path) -> None:
 
 
 def test_a_write_is_acknowledged_only_once_the_helper_synced_it(tmp_path: Path) -> None:
-    """The sync helper is a separate process holding its own descriptor of the segment: an
-    append returns once it answered, and it goes away with the spool."""
+    """The sync helper is a separate process syncing the segment through its own descriptor
+    (closed once synced): an append returns once it answered, and it goes away with the spool."""
     spool = Spool(tmp_path, 1 << 20, segment_rows=10_000, segment_age_s=60)
     asyncio.run(spool.append(lines(3)))
     assert spool.fsyncs == 1
@@ -45,7 +57,7 @@ def test_a_write_is_acknowledged_only_once_the_helper_synced_it(tmp_path: Path) 
         os.path.realpath(f"/proc/{helper.pid}/fd/{fd}")
         for fd in os.listdir(f"/proc/{helper.pid}/fd")
     }
-    assert str(segment) in held  # the open segment, through the helper's own descriptor
+    assert str(segment) not in held  # closed once synced: a deleted segment it held kept its space
     for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C / a group stop: it waits for the server
         os.kill(helper.pid, sig)
     asyncio.run(spool.append(lines(1)))
@@ -129,9 +141,9 @@ def test_each_process_gets_its_own_slot_and_a_dead_ones_segments_are_adopted(
 
 
 FAILED_WRITE = """
-import asyncio, json, resource, signal, sys
+import asyncio, json, resource, signal, sys, time
 from pathlib import Path
-from collector.spool import Spool, SpoolFull
+from collector.spool import RETRY_WRITE_S, Spool, SpoolFull
 
 spool = Spool(Path(sys.argv[1]), 1 << 20, segment_rows=10_000, segment_age_s=60)
 good = [b'{"n":%d}' % i for i in range(10)]
@@ -147,6 +159,7 @@ async def two_requests():  # neither fits, batched together or not: both are ref
 results = asyncio.run(two_requests())
 out = {"refused": [type(r).__name__ for r in results], "bytes_kept": spool.bytes == before,
        "error": spool.last_error}
+time.sleep(RETRY_WRITE_S)  # until then it refuses without trying
 asyncio.run(spool.append([b'{"n":"after"}']))  # a fresh segment: the disk works again
 spool.close()
 out["segments"] = [p.read_bytes().decode() for p in spool.segments()]
@@ -175,3 +188,54 @@ def test_a_failed_write_refuses_its_batch_and_keeps_what_was_acknowledged(tmp_pa
     first, second = result["segments"]
     assert first == "".join(f'{{"n":{i}}}\n' for i in range(10))
     assert second == '{"n":"after"}\n'
+
+
+def test_segments_sealed_between_syncs_are_synced_and_let_go(tmp_path: Path) -> None:
+    """With the helper stopped, 100 batches each fill and seal a segment: every sealed segment's
+    descriptor rides on a sync request and is closed once sent, and all is confirmed at once
+    when the helper resumes. Nothing of the spool stays open but its lock."""
+    spool = Spool(tmp_path, 1 << 20, segment_rows=2, segment_age_s=60)
+
+    async def scenario() -> None:
+        await spool.append(lines(1, "first"))
+        helper = spool._helper
+        assert helper is not None
+        os.kill(helper.pid, signal.SIGSTOP)
+        pending = []
+        for i in range(100):
+            pending.append(asyncio.ensure_future(spool.append(lines(2, f"b{i}"))))
+            await asyncio.sleep(0)  # one batch per turn of the loop
+        await asyncio.sleep(0.05)
+        assert not any(p.done() for p in pending)
+        os.kill(helper.pid, signal.SIGCONT)
+        await asyncio.wait_for(asyncio.gather(*pending), 30)
+
+    asyncio.run(scenario())
+    assert spool._sealed_unsent == []
+    assert held_under(tmp_path) == [str(spool.directory / ".lock")]
+    data = b"".join(p.read_bytes() for p in spool.segments())
+    assert data.count(b"\n") == 201
+    spool.close()
+
+
+def test_a_request_carrying_more_descriptors_than_one_message_holds_is_split(
+    tmp_path: Path,
+) -> None:
+    """Past FDS_PER_MESSAGE descriptors (253 is the kernel's limit per message) a sync request is
+    sent in parts; the helper syncs and closes every one, and answers the last part's batch."""
+    spool = Spool(tmp_path, 1 << 20, segment_rows=10_000, segment_age_s=60)
+    asyncio.run(spool.append(lines(1)))  # the helper is up
+    helper, sock = spool._helper, spool._sock
+    assert helper is not None and sock is not None
+    files = [os.open(tmp_path / f"f{i}", os.O_WRONLY | os.O_CREAT, 0o600) for i in range(150)]
+    sock.setblocking(True)
+    send_request(sock, b"99\n", files)
+    answers = b""
+    while not answers.endswith(b"99 0\n"):
+        answers += sock.recv(4096)
+    assert answers.split(b"\n")[-2] == b"99 0"
+    for fd in files:
+        os.close(fd)
+    assert held_under(tmp_path, helper.pid) == [str(spool.directory)]  # only its directory
+    sock.setblocking(False)
+    spool.close()

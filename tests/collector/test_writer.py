@@ -93,8 +93,12 @@ def test_writer_failure_keeps_events_in_the_spool_until_clickhouse_is_back(
     assert httpx.get(server.url + "/readyz").status_code == 200
 
 
-def test_a_segment_sent_twice_is_stored_once(server: LiveServer, store: Store, site: str) -> None:
+def test_a_segment_sent_twice_is_stored_once(
+    make_settings: SettingsFactory, serve: Serve, store: Store, site: str
+) -> None:
     """A crash after ClickHouse confirmed a segment but before it was deleted replays it."""
+    # the writer would wait a minute: the three events stay in one segment, however slow
+    server = serve(make_settings(site, INTENT_WRITER_INTERVAL_MS="60000"))
     spool = server.collector.spool
     assert spool is not None
     # one request, so one append: separate requests may straddle a timed seal on a busy machine
@@ -108,6 +112,36 @@ def test_a_segment_sent_twice_is_stored_once(server: LiveServer, store: Store, s
     server.flush()
     assert count(store, site) == 3
     assert spool.segments() == []
+    # ...and the rollup the materialized view keeps does not count the replay either
+    hits = store.scalar("SELECT sum(hits) FROM daily_activity WHERE site = {s:String}", {"s": site})
+    assert hits == 3
+
+
+def test_every_table_a_view_on_events_feeds_drops_a_replayed_block(store: Store) -> None:
+    """A replayed segment's block is dropped by its token in `events`; each table a materialized
+    view fills from `events` must drop the view's block too (a deduplication window of its own),
+    or it counts the replay again. Holds for views added later."""
+    views = store.query(
+        "SELECT arrayJoin(dependencies_table) FROM system.tables "
+        "WHERE database = currentDatabase() AND name = 'events'"
+    )
+    targets = set()
+    for (view,) in views:
+        create = store.scalar(
+            "SELECT create_table_query FROM system.tables "
+            "WHERE database = currentDatabase() AND name = {v:String}",
+            {"v": view},
+        )
+        targets.add(str(create).split(" TO ", 1)[1].split()[0].split(".")[-1])
+    assert {"daily_activity", "daily_companies", "identities"} <= targets
+    engines = dict(
+        store.query(
+            "SELECT name, engine_full FROM system.tables "
+            "WHERE database = currentDatabase() AND name IN {t:Array(String)}",
+            {"t": sorted(targets)},
+        )
+    )
+    assert {t for t in targets if "non_replicated_deduplication_window" not in engines[t]} == set()
 
 
 def row(site: str, path: str) -> bytes:
@@ -198,15 +232,39 @@ def test_salts_never_block_the_request_path_and_replicas_agree(store: Store) -> 
     from collector.writer import Salts
 
     day = date(2099, 1, 2)  # a day nobody else uses
-    first, second = Salts(store), Salts(store)
+    secret = b"s" * 32
+    first, second = Salts(store, secret), Salts(store, secret)
     provisional = first(day)  # no salt in ClickHouse yet: made locally, no I/O
     assert first(day) == provisional
     assert first.prefetch(day) == provisional  # offered to ClickHouse, and it is the oldest
     assert second.prefetch(day) == provisional  # another replica reads the same salt
     assert second(day) == provisional
-    third = Salts(store)
+    third = Salts(store, secret)
     third(day)  # a replica that made its own provisional salt switches to the shared one
     assert third.prefetch(day) == provisional and third(day) == provisional
+
+
+def test_the_writer_drops_the_engine_pages_once_a_busy_spell_is_over(
+    server: LiveServer, store: Store, site: str
+) -> None:
+    """After inserts, once nothing was sent for `release_when_idle_s` (2 s; here 0.2 s), the
+    pages inserting and merging used are dropped then, not at the next minute: a flood's RSS
+    comes down within seconds of its end."""
+    writer = server.collector.writer
+    assert writer is not None and writer.release_when_idle_s == 2.0
+    writer.release_when_idle_s = 0.2
+    try:
+        assert server.post(page(site, 1)).status_code == 202
+        released_at = writer._released_at
+        server.flush()  # an insert: the pages it used are mapped
+        assert wait_until(lambda: writer._released_at != released_at)
+        assert writer.released > 1 << 20
+        released_at = writer._released_at
+        writer.cycle()
+        writer.cycle()
+        assert writer._released_at == released_at  # idle since: nothing more to drop
+    finally:
+        writer.release_when_idle_s = 2.0
 
 
 def test_the_writer_drops_unused_engine_pages_every_minute(

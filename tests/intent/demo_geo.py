@@ -15,7 +15,7 @@ from typing import Any
 import netaddr
 from mmdb_writer import MMDBWriter
 
-from intent.demo import HOSTING_NET, ISP_NET, MOBILE_NET, companies, data_file
+from intent.demo_traffic import HOSTING_NET, ISP_NET, MOBILE_NET, companies, data_file
 
 ISP_COUNTRIES = ("DE", "US", "GB", "FR")
 

@@ -1,16 +1,23 @@
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from collector import keys
 from collector.pipeline import persistent_visitor_id
 from collector.settings import Settings
 from collector.store import Store
+from intent.api import BadParam, parse_day, parse_since
+from intent.openapi import spec
 from tests.conftest import LiveServer, SettingsFactory
 
 from .scores import score_row, tick, write_scores
@@ -122,7 +129,8 @@ def test_filters_and_updated_since_use_the_latest_snapshot(
 @pytest.mark.parametrize(("params", "field"), [
     ({"limit": "0"}, "limit"), ({"limit": "abc"}, "limit"), ({"limit": "1001"}, "limit"),
     ({"cursor": "garbage!"}, "cursor"), ({"cursor": "WzEsMl0"}, "cursor"),
-    ({"updated_since": "yesterday"}, "updated_since"), ({"updated_since": "0001-01-01"}, "updated_since"),
+    ({"updated_since": "yesterday"}, "updated_since"), ({"updated_since": "2025-02-30"}, "updated_since"),
+    ({"updated_since": "2025-01-31T09:00:00"}, "updated_since"),  # RFC 3339 needs the offset
     ({"min_score": "high"}, "min_score"), ({"min_score": "nan"}, "min_score"),
     ({"country": "USA"}, "country"), ({"tier": "<script>"}, "tier"), ({"sort": "score"}, "sort"),
 ])  # fmt: skip
@@ -144,8 +152,8 @@ def test_company_profile_has_history_visitors_and_timeline(
     today = date.today()
     write_scores(store, [
         score_row(site, "acme.com", score=20.0, tier="cold", day=today - timedelta(days=2)),
-        score_row(site, "acme.com", score=45.0, tier="warm", day=today - timedelta(days=1), transition="became_warm"),
-        score_row(site, "acme.com", score=82.0, tier="hot", day=today, transition="became_hot",
+        score_row(site, "acme.com", score=45.0, tier="warm", day=today - timedelta(days=1), transition="newly_warm"),
+        score_row(site, "acme.com", score=82.0, tier="hot", day=today, transition="newly_hot",
                   reasons=["3 visitors", "read pricing twice"]),
     ])  # fmt: skip
     ts = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.000")
@@ -172,7 +180,7 @@ def test_company_profile_has_history_visitors_and_timeline(
     assert [(h["day"], h["tier"]) for h in p["score_history"]] == [
         ((today - timedelta(days=2)).isoformat(), "cold"), ((today - timedelta(days=1)).isoformat(), "warm"),
         (today.isoformat(), "hot")]  # fmt: skip
-    assert p["window_visitors"] == 3
+    assert p["window_visitors"] == 2  # the most on one day: ids are daily (v3 came yesterday)
     first = p["timeline"][0]
     assert first["day"] == today.isoformat()
     assert first["pages"] == [
@@ -229,6 +237,73 @@ def test_delete_visitor_removes_events_activity_and_identities(
 def test_digest_rejects_unknown_format_and_bad_date(api: Client) -> None:
     assert api.get("/digest", format="pdf").json()["error"]["field"] == "format"
     assert api.get("/digest", date="31/12/2026").json()["error"]["field"] == "date"
+    assert api.get("/digest", date="2200-01-01").json()["error"]["field"] == "date"
+
+
+def test_a_parameter_given_empty_is_refused_naming_it(api: Client) -> None:
+    """`updated_since=` used to mean "not given"; the spec admits no empty value, so neither
+    does the server: every parameter, on every endpoint."""
+    for path, name in [("/companies", "updated_since"), ("/companies", "cursor"),
+                       ("/companies", "tier"), ("/companies", "limit"), ("/digest", "date"),
+                       ("/digest", "format"), ("/companies/acme.com", "days")]:  # fmt: skip
+        r = api.get(path, **{name: ""})
+        assert r.status_code == 400, (path, name, r.text)
+        assert r.json()["error"]["field"] == name
+        assert r.json()["error"]["message"] == f"{name} is empty: give it a value or leave it out"
+    far = api.get("/companies", updated_since="0001-01-01")  # as a lower bound: 1970
+    assert far.status_code == 200 and api.get("/companies", updated_since="9999-12-31T23:59:60Z"
+                                               ).json()["data"] == []  # fmt: skip
+
+
+@functools.cache
+def _admits(path: str, name: str) -> Callable[[str], bool]:
+    """The spec's own check of one query parameter (formats asserted, as schemathesis does)."""
+    operation = spec()["paths"][path]["get"]
+    schema = next(p["schema"] for p in operation["parameters"] if p["name"] == name)
+    return jsonschema_rs.validator_for(schema, validate_formats=True).is_valid
+
+
+_MOMENTS = st.one_of(
+    st.from_regex(r"\A\d{4}-[01]\d-[0-3]\d([Tt][0-2]\d:[0-6]\d:[0-6]\d(\.\d{1,9})?"
+                  r"([Zz]|[+-][0-2]\d:[0-6]\d))?\Z"),
+    st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
+    st.dates().map(str),
+    st.text(max_size=30),
+)  # fmt: skip
+
+
+@given(raw=_MOMENTS)
+@example(raw="2025-01-31T09:00:00")  # accepted before: the spec's date-time needs an offset
+@example(raw="0001-01-01")  # refused before ("out of range"): the spec admits it
+@example(raw="2025-06-30T23:59:60Z")  # a leap second is 23:59:60 UTC...
+@example(raw="2025-01-01T10:00:60Z")  # ...only
+@example(raw="000\u0660-01-01")  # an Arabic-Indic zero
+@example(raw="")
+@settings(max_examples=1000, deadline=None, database=None, derandomize=True)
+def test_updated_since_accepts_exactly_what_the_spec_admits(raw: str) -> None:
+    admitted = _admits("/api/v1/sites/{site}/companies", "updated_since")(raw)
+    try:
+        parse_since(raw)
+        accepted = True
+    except BadParam:
+        accepted = False
+    assert accepted == admitted or (" " in raw and not admitted), raw  # " 01:00": a lost "+"
+
+
+@given(raw=st.one_of(st.from_regex(r"\A\d{4}-[01]\d-[0-3]\d\Z"), st.dates().map(str),
+                     st.text(max_size=12)))  # fmt: skip
+@example(raw="2200-01-01")
+@example(raw="1969-12-31")
+@example(raw="0000-01-01")
+@settings(max_examples=500, deadline=None, database=None, derandomize=True)
+def test_the_digest_date_accepts_exactly_what_the_spec_admits(raw: str) -> None:
+    admitted = _admits("/api/v1/sites/{site}/digest", "date")(raw)
+    try:
+        parse_day(raw)
+        accepted = True
+    except BadParam:
+        accepted = False
+    assert accepted == admitted, raw
 
 
 def test_data_responses_are_private_and_script_free(api: Client, store: Store, site: str) -> None:
@@ -252,14 +327,14 @@ def test_digest_in_every_format(api: Client, store: Store, site: str) -> None:
     assert as_json.status_code == 200, as_json.text
     assert as_json.headers["content-type"] == "application/json"
     assert "acme.com" in as_json.text and as_json.json()
-    html = api.get("/digest", date=today, format="html")
+    html = api.get("/digest/html", date=today)
     assert html.headers["content-type"].startswith("text/html")
     assert "acme.com" in html.text and evil not in html.text and "&lt;script&gt;" in html.text
     for fmt, media in (("text", "text/plain"), ("markdown", "text/markdown"), ("csv", "text/csv")):
-        r = api.get("/digest", date=today, format=fmt)
+        r = api.get(f"/digest/{fmt}", date=today)
         assert r.status_code == 200 and r.headers["content-type"].startswith(media), fmt
         assert "acme.com" in r.text, fmt
-    empty = api.get("/digest", date="2020-01-01", format="csv")
+    empty = api.get("/digest/csv", date="2020-01-01")
     assert empty.status_code == 200 and "acme.com" not in empty.text
 
 
@@ -282,3 +357,77 @@ def test_rescoring_an_earlier_day_does_not_replace_the_latest_snapshot(
         date.today().isoformat(),
     )
     assert api.get("/companies/acme.com").json()["tier"] == "hot"
+
+
+def _enumerated_parameters() -> list[tuple[str, str, str, list[str]]]:
+    """(path, location, name, allowed) of every enumerated parameter in the spec."""
+    return [
+        (path, p["in"], p["name"], p["schema"].get("enum") or p["schema"]["items"]["enum"])
+        for path, ops in spec()["paths"].items()
+        for op in ops.values()
+        for p in op.get("parameters", [])
+        if "enum" in p["schema"] or "enum" in p["schema"].get("items", {})
+    ]
+
+
+def test_an_unknown_value_of_any_enumerated_parameter_is_400_naming_it_and_the_values(
+    api: Client,
+) -> None:
+    checked = set()
+    for path, where, name, allowed in _enumerated_parameters():
+        for bad in ("purple", "hott", allowed[0].swapcase()):
+            url = api.live.url + path.replace("{site}", api.site)
+            params = {}
+            if where == "path":
+                url = url.replace("{" + name + "}", bad)
+            else:
+                params[name] = bad
+            r = httpx.get(url, params=params, headers={"Authorization": f"Bearer {api.token}"})
+            assert r.status_code == 400, (path, name, bad, r.text)
+            error = r.json()["error"]
+            assert error["field"] == name and error["code"] == "invalid_parameter"
+            assert repr(bad) in error["message"]
+            assert all(value in error["message"] for value in allowed), error["message"]
+        checked.add(name)
+    assert checked == {"tier", "fit", "format"}
+    message = api.get("/companies", tier="hott").json()["error"]["message"]
+    assert message == "tier must be one of hot, warm, cold (got 'hott')"
+
+
+def test_the_rendered_digest_formats_have_their_own_operation(
+    api: Client, store: Store, site: str
+) -> None:
+    write_scores(
+        store, [score_row(site, "acme.com", score=88.0, tier="hot", transition="newly_hot")]
+    )
+    moved = api.get("/digest", format="html")
+    assert moved.status_code == 400
+    assert "/api/v1/sites/{site}/digest/html" in moved.json()["error"]["message"]
+    assert api.get("/digest", format="json").status_code == 200
+    html = api.get("/digest/html", date=date.today().isoformat())
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    assert "acme.com" in html.text
+    assert api.get("/digest/csv", date="31/12/2026").json()["error"]["field"] == "date"
+
+
+MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def test_every_timestamp_is_utc_with_milliseconds(api: Client, store: Store, site: str) -> None:
+    whole = datetime(2026, 11, 20, 9, 30, 5, tzinfo=UTC)
+    fraction = datetime(2026, 11, 20, 9, 30, 38, 153000, tzinfo=UTC)
+    write_scores(store, [
+        score_row(site, "whole.example", first_seen=whole, last_seen=whole, tier="hot", transition="newly_hot"),
+        score_row(site, "fraction.example", first_seen=fraction, last_seen=fraction),
+    ])  # fmt: skip
+    companies = {c["key"]: c for c in api.get("/companies").json()["data"]}
+    assert companies["whole.example"]["last_seen"] == "2026-11-20T09:30:05.000Z"
+    assert companies["fraction.example"]["last_seen"] == "2026-11-20T09:30:38.153Z"
+    for c in companies.values():
+        assert all(MILLIS.match(c[k]) for k in ("first_seen", "last_seen", "changed_at")), c
+    profile = api.get("/companies/whole.example").json()
+    assert profile["first_seen"] == "2026-11-20T09:30:05.000Z"
+    digest = api.get("/digest", date=date.today().isoformat()).json()
+    assert MILLIS.match(digest["generated_at"])
+    [company] = digest["sections"][0]["companies"]
+    assert company["last_seen"] == "2026-11-20T09:30:05.000Z"

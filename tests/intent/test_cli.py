@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from collector.store import Store
+from tests.conftest import free_port
 
 SITE = '[sites.shop]\ndomains = ["shop.example"]\n'
 
@@ -82,6 +83,22 @@ def test_init_writes_a_starter_config_once(tmp_path: Path) -> None:
         "already exists; not overwriting it"
     )
     assert intent(tmp_path, "init", "--if-missing", toml=None).returncode == 0
+    secret = tmp_path / "intent.secret"  # the server secret, beside the config, owner-only
+    assert secret.stat().st_mode & 0o777 == 0o600 and len(secret.read_text().strip()) == 64
+    secret.unlink()  # an install from before the secret: init adds it, keeps the config
+    done = intent(tmp_path, "init", toml=None)
+    assert done.returncode == 0 and "intent.secret" in done.stdout and secret.exists()
+    secret.unlink()
+    assert (
+        intent(tmp_path, "init", "--if-missing", toml=None, INTENT_SECRET="k" * 32).returncode == 0
+    )
+    assert not secret.exists()  # INTENT_SECRET set: no file
+
+
+def test_serve_with_a_clickhouse_server_needs_the_secret(tmp_path: Path) -> None:
+    done = intent(tmp_path, "serve", INTENT_CLICKHOUSE_URL="http://u:p@127.0.0.1:9/intent")
+    line = one_line_error(done, "serve")
+    assert line.startswith("intent serve: INTENT_SECRET: not set") and "every replica" in line
 
 
 def test_stats_on_an_empty_install(tmp_path: Path) -> None:
@@ -136,7 +153,7 @@ def test_sites_lists_each_site_with_its_rules_and_tag(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert lines[0] == "shop" and "  domains: shop.example" in lines
     assert any(
-        line.startswith("  scoring: hot >= 70 with a buying signal in 7 days, warm >= 20")
+        line.startswith("  scoring: hot >= 70 with a buying signal at most 6 days ago, warm >= 20")
         for line in lines
     )
     assert "  excluded: own.example" in lines
@@ -148,3 +165,16 @@ def test_sites_lists_each_site_with_its_rules_and_tag(tmp_path: Path) -> None:
     assert one_line_error(intent(tmp_path, "sites", toml=""), "sites").endswith(
         "(add a [sites.NAME] table)"
     )
+
+
+def test_an_unreachable_clickhouse_server_is_one_line_without_the_password(tmp_path: Path) -> None:
+    url = f"http://intent:s3cret-pw@127.0.0.1:{free_port()}/intent"  # nothing listens there
+    for command in ("stats", "serve"):
+        # with a secret, as a replica of a ClickHouse server must have: the next check is the server
+        done = intent(tmp_path, command, INTENT_CLICKHOUSE_URL=url, INTENT_SECRET="0" * 64)
+        line = one_line_error(done, command)  # no stray library line before it
+        assert line == (
+            f"intent {command}: cannot reach ClickHouse at "
+            f"{url.replace(':s3cret-pw', '')}: connection refused"
+        )
+        assert "s3cret-pw" not in done.stdout + done.stderr

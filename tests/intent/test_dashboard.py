@@ -170,6 +170,7 @@ def test_companies_by_tier_with_filters_and_search(
     assert re.search(r"Hot <b>2</b>", r.text) and re.search(r"Warm <b>3</b>", r.text)
     assert re.search(r"Cold <b>4</b>", r.text) and re.search(r"All <b>9</b>", r.text)
     assert "newly hot" in r.text and "pricing ×6 (+38)" in r.text
+    assert '<td data-label="Score" class="num">58 · hot ≥ 50</td>' in r.text  # with its scale
 
     hot = client.get(base, params={"tier": "hot"}).text
     assert "Acme Corporation" in hot and "Initech" not in hot and "Stark Industries" not in hot
@@ -196,6 +197,8 @@ def test_company_page_reasons_chart_timeline_pages(
     html = r.text
     assert "<title>Acme Corporation · " in html
     assert "demo request yesterday (+20)" in html and "4 visitors" in html
+    assert "<dd>58 · hot ≥ 50</dd>" in html  # the score with the site's scale
+    assert "<dt>People</dt><dd>up to 4 people on one day</dd>" in html  # visitor ids are daily
     polyline = re.search(r'<polyline class="line" points="([^"]+)"', html)
     assert polyline is not None and len(polyline.group(1).split()) == 6  # one point per scored day
     assert html.count('<circle class="dot') == 6

@@ -25,7 +25,8 @@ from starlette.routing import Route
 from collector.store import Store
 from intent import cli
 from intent.delivery import post_slack, send_digest
-from intent.digest import build_digest, render_slack
+from intent.digest import build_digest
+from intent.digest_render import render_slack
 from tests.conftest import free_port, start_server
 from tests.intent.test_digest import DAY, SCRIPT, insert, sample, score_row
 
@@ -87,11 +88,15 @@ def slack() -> Iterator[tuple[FakeSlack, str]]:
     live.stop()
 
 
-def site_toml(site: str, recipients: list[str], webhook: str = "") -> str:
+def site_toml(
+    site: str, recipients: list[str], webhook: str = "", allow_private: bool = True
+) -> str:
+    """The fake Slack listens on loopback: opted in like a webhook's allow_private."""
     return (
         f'[sites."{site}"]\ndomains = ["example.com"]\ntimezone = "Europe/Berlin"\n'
         f"digest_recipients = {json.dumps(recipients)}\n"
         + (f'slack_webhook = "{webhook}"\n' if webhook else "")
+        + ("slack_allow_private = true\n" if webhook and allow_private else "")
     )
 
 
@@ -138,6 +143,8 @@ def test_email_arrives_with_text_and_html_to_the_recipients(
         == f"intent digest · {site} · Fri 20 Nov 2026: 1 newly hot, 1 hot, 1 newly warm, 2 cooling"
     )
     assert msg["Auto-Submitted"] == "auto-generated"
+    assert msg["Date"].endswith(" +0000")  # the real offset; -0000 means "unknown"
+    assert msg["Message-ID"].endswith("@example.com>")
     text = msg.get_body(("plain",))
     html = msg.get_body(("html",))
     assert text is not None and html is not None
@@ -247,15 +254,15 @@ def test_slack_5xx_is_retried_and_4xx_is_not(
     insert(store, sample(site))
     payload = render_slack(build_digest(store, site, DAY))
     fake.fail_first, fake.status = 2, 503
-    result = post_slack(url, payload, backoff_s=0.01)
+    result = post_slack(url, payload, backoff_s=0.01, allow_private=True)
     assert result.ok and result.attempts == 3 and len(fake.received) == 3
     fake.received.clear()
     fake.fail_first = 10
-    result = post_slack(url, payload, backoff_s=0.01)
+    result = post_slack(url, payload, backoff_s=0.01, allow_private=True)
     assert not result.ok and result.attempts == 3 and result.error == "HTTP 503 boom"
     fake.received.clear()
     fake.status = 404
-    result = post_slack(url, payload, backoff_s=0.01)
+    result = post_slack(url, payload, backoff_s=0.01, allow_private=True)
     assert not result.ok and result.attempts == 1 and result.error == "HTTP 404 no_service"
     assert "secret" not in str(result)  # the webhook path is a credential
 
@@ -281,6 +288,14 @@ def test_cli_send_reports_each_channel_and_fails_loudly(
                    f"{site} 2026-11-20: slack to 127.0.0.1: sent (1 attempt)"]  # fmt: skip
     assert len(inbox.received) == 1 and len(fake.received) == 1
 
+    # The same day again is refused, saying when it went and how to repeat it.
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"intent digest: the {site} digest for 2026-11-20 was already sent at ")
+    assert err.endswith(" UTC; add --force to send it again\n") and err.count("\n") == 1
+    assert len(inbox.received) == 1 and len(fake.received) == 1
+
+    argv.append("--force")
     fake.fail_first, fake.status = 10, 404
     assert cli.main(argv) == 1
     captured = capsys.readouterr()
@@ -307,3 +322,18 @@ def test_nothing_configured_sends_nothing_and_the_cli_says_why(
     err = capsys.readouterr().err
     assert err.startswith(f"intent digest: site {site} has no digest_recipients or slack_webhook")
     assert err.count("\n") == 1
+
+
+def test_a_loopback_slack_url_needs_the_same_opt_in_as_a_webhook(
+    store: Store, site: str, make_settings: Any, slack: tuple[FakeSlack, str]
+) -> None:
+    fake, url = slack
+    insert(store, sample(site))
+    refused = make_settings(toml=site_toml(site, [], url, allow_private=False))
+    [result] = send_digest(refused, store, site, DAY, backoff_s=0.01)
+    assert not result.ok and result.attempts == 1 and fake.received == []
+    assert result.error == (
+        "127.0.0.1 resolves to non-public address 127.0.0.1 (set slack_allow_private to allow it)"
+    )
+    allowed = make_settings(toml=site_toml(site, [], url))
+    assert send_digest(allowed, store, site, DAY, backoff_s=0.01)[0].ok and len(fake.received) == 1

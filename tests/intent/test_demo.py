@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from collector.store import Store
-from intent.demo import HOSTING_NET, ISP_NET, MOBILE_NET, companies, demo_enricher, run_demo
-from intent.digest import FORMATS, build_digest, render
+from intent.demo import demo_enricher, run_demo
+from intent.demo_traffic import HOSTING_NET, ISP_NET, MOBILE_NET, companies
+from intent.digest import build_digest
+from intent.digest_render import FORMATS, render
 
 COMPANY_TIERS = """
-SELECT company_name, country, tier, transition, is_customer FROM company_scores FINAL
+SELECT company_name, country, tier, transition, is_customer, visitors, reasons FROM company_scores FINAL
 WHERE site = {site:String} AND day = {day:Date}
 """
 
@@ -42,8 +44,9 @@ def test_demo_produces_hot_warm_cooling_and_leaves_customers_out(
             assert today[name]["tier"] == "warm", (name, today[name])
         if profile in ("careers", "was_hot"):
             assert today[name]["tier"] == "cold", name
-        if profile == "customer":
+        if profile == "customer":  # one person logging in every other day is not a committee
             assert today[name]["is_customer"] == 1
+            assert today[name]["visitors"] == 1 and today[name]["reasons"][0] == "1 person a day"
     assert today["Stark Analytics"]["transition"] == "cooling"  # hot until its buying went stale
 
     digest = build_digest(store, site, now.date())
@@ -65,7 +68,8 @@ def test_demo_produces_hot_warm_cooling_and_leaves_customers_out(
         "SELECT traffic_class, uniqExact(company_key) FROM events WHERE site = {site:String} "
         "GROUP BY traffic_class", {"site": site},
     ))  # fmt: skip
-    assert set(classes) == {"business", "isp", "mobile"} and classes["isp"] == 1  # only ''
+    assert set(classes) == {"business", "isp", "mobile", "ai-agent"}
+    assert classes["isp"] == classes["ai-agent"] == 1  # only '': never a company
     countries = {r["company_name"]: r["country"] for r in today.values()}
     assert countries["Globex Logistics"] == "US" and countries["Initech Software"] == "GB"
     dropped = store.scalar(

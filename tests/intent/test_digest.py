@@ -12,7 +12,9 @@ import pytest
 
 from collector.store import Store, ch_time
 from intent import cli
-from intent.digest import FORMATS, build_digest, render, render_slack
+from intent.digest import build_digest
+from intent.digest_render import FORMATS, render, render_slack
+from intent.rules import parse_rules
 from intent.scoring import score_site
 from tests.conftest import CHROME_UA, LiveServer
 
@@ -106,10 +108,10 @@ def test_text_markdown_json_csv_carry_every_field(store: Store, site: str) -> No
     text, ctype = render(digest, "text")
     assert ctype == "text/plain; charset=utf-8"
     assert "NEWLY HOT (1)" in text and "COOLING (2)" in text
-    assert "  Acme Robotics (acme.example · DE) · hot · score 54 (+34, was warm)" in text
+    assert "  Acme Robotics (acme.example · DE) · hot · score 54 · hot ≥ 50 (+34, was warm)" in text
     assert "    3 visitors · pricing ×4 (+32) · demo_request yesterday (+20)" in text
     assert (
-        "    2 visitors · 3 active days · last seen 2026-11-20 10:30 CET · top pages: /pricing, /demo"
+        "    up to 2 people on one day · 3 active days · last seen 2026-11-20 10:30 CET · top pages: /pricing, /demo"
         in text
     )
     assert "Steady" not in text and "Customer" not in text
@@ -123,7 +125,7 @@ def test_text_markdown_json_csv_carry_every_field(store: Store, site: str) -> No
     acme = doc["sections"][0]["companies"][0]
     assert acme["name"] == "Acme Robotics" and acme["domain"] == "acme.example"
     assert acme["change"] == 34 and acme["previous_tier"] == "warm"
-    assert acme["last_seen"] == "2026-11-20T09:30:00Z" and acme["top_pages"] == [
+    assert acme["last_seen"] == "2026-11-20T09:30:00.000Z" and acme["top_pages"] == [
         "/pricing",
         "/demo",
     ]
@@ -140,6 +142,26 @@ def test_text_markdown_json_csv_carry_every_field(store: Store, site: str) -> No
     html, ctype = render(digest, "html")
     assert ctype == "text/html; charset=utf-8"
     assert "Acme Robotics" in html and "pricing ×4 (+32)" in html and "<style" not in html
+
+
+def test_every_score_a_person_reads_carries_the_sites_scale(store: Store, site: str) -> None:
+    insert(store, [score_row(site, "acme", "hot", 131, previous_tier="warm", previous_score=40,
+                             transition="newly_hot", visitors=3, active_days=6)])  # fmt: skip
+    digest = build_digest(store, site, DAY, rules=parse_rules({"hot": 60, "warm": 25}))
+    text = render(digest, "text")[0]
+    assert "· hot · score 131 · hot ≥ 60 (+91, was warm)" in text
+    assert "\n    up to 3 people on one day · 6 active days · last seen " in text
+    markdown = render(digest, "markdown")[0]
+    assert "- **hot** · score 131 · hot ≥ 60 (+91, was warm) · DE" in markdown
+    assert "- up to 3 people on one day · 6 active days · last seen " in markdown
+    html = render(digest, "html")[0]
+    assert "score <b>131 · hot ≥ 60</b>" in html
+    assert "up to 3 people on one day · 6 active days · last seen" in html
+    [block] = [b for b in render_slack(digest)["blocks"] if "Acme" in str(b)]
+    assert "· hot · score 131 · hot ≥ 60 (+91, was warm)" in block["text"]["text"]
+    assert "\n_up to 3 people on one day · last seen " in block["text"]["text"]
+    default = render(build_digest(store, site, DAY), "text")[0]
+    assert "score 131 · hot ≥ 50 (+91, was warm)" in default  # the default rules' threshold
 
 
 def test_script_in_values_is_escaped_in_every_format(store: Store, site: str) -> None:
@@ -252,7 +274,7 @@ def test_events_posted_through_the_collector_reach_the_digest(
     }
     northwind = digest.sections[0].companies[0]
     assert northwind.tier == "hot" and northwind.change_text() == "new"
-    assert northwind.reasons[0] == "2 visitors (+5)"
+    assert northwind.reasons[0] == "2 people (+5)"
     assert any(r.startswith("demo_request today (+") for r in northwind.reasons)
     assert northwind.top_pages[0] == "/pricing"
     assert digest.totals.customers == 1 and digest.totals.cold == 1

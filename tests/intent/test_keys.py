@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable
 
 import httpx
@@ -183,10 +184,15 @@ def test_scopes_read_key_cannot_delete_or_track(
 
 
 def test_an_address_sending_bad_keys_is_slowed_but_valid_keys_still_work(
-    make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], store: Store, site: str
+    monkeypatch: pytest.MonkeyPatch,
+    make_settings: SettingsFactory,
+    serve: Callable[[Settings], LiveServer],
+    store: Store,
+    site: str,
 ) -> None:
     from intent.api import FAILED_AUTH_BURST
 
+    monkeypatch.setattr(keys, "CACHE_SECONDS", 600.0)  # still proved after a slow loop below
     live = serve(make_settings(site))
     good, _ = keys.create(store, [site])
     path = f"/api/v1/sites/{site}/companies"
@@ -197,3 +203,43 @@ def test_an_address_sending_bad_keys_is_slowed_but_valid_keys_still_work(
     assert statuses[:FAILED_AUTH_BURST] == [401] * FAILED_AUTH_BURST
     assert statuses[-1] == 429
     assert get(live, path, good).status_code == 200
+
+
+def test_bogus_keys_on_the_event_endpoint_are_throttled_per_address(
+    monkeypatch: pytest.MonkeyPatch, server: LiveServer, store: Store, site: str
+) -> None:
+    """Each unknown key costs a database lookup: an address sending many is refused (429) once
+    it has used its allowance; a valid key it already proved keeps working."""
+    good, _ = keys.create(store, [site], "write")
+    event = {"site": site, "url": "https://example.com/"}
+    monkeypatch.setattr(keys, "CACHE_SECONDS", 600.0)  # the good key stays proved meanwhile
+    keys._failed.rate = 0.01  # refills one lookup per 100 s: whatever the machine's speed
+    try:
+        assert server.post(event, Authorization=f"Bearer {good}").status_code == 202
+        answers: list[httpx.Response] = []
+        while len(answers) < 2 * keys.FAILED_LOOKUPS_BURST:
+            bogus = f"int_{uuid.uuid4().hex[:8]}_{uuid.uuid4().hex}"  # never seen: a lookup each
+            answers.append(server.post(event, Authorization=f"Bearer {bogus}"))
+            if answers[-1].status_code == 429:
+                break
+        statuses = [a.status_code for a in answers]
+        assert statuses == [401] * keys.FAILED_LOOKUPS_BURST + [429]
+        refused = answers[-1]
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert refused.json()["error"]["message"] == "too many unknown API keys from this address"
+        assert server.post(event, Authorization=f"Bearer {good}").status_code == 202  # cached
+    finally:  # the throttle is per process: leave it as it was for other tests
+        keys._failed.rate = keys.FAILED_LOOKUPS_PER_SECOND
+        keys._failed.buckets.clear()
+
+
+def test_unknown_keys_never_evict_valid_ones_from_the_cache(store: Store, site: str) -> None:
+    good, key = keys.create(store, [site])
+    assert keys.verify(store, good) == key
+    for i in range(2 * keys._CACHE_MAX):  # what that many distinct bogus lookups leave behind
+        keys._cache.put(hashlib.sha256(b"bogus %d" % i).hexdigest(), None)
+    assert keys.cached(good) == (True, key)  # still answered from memory
+    assert keys.cached("int_abcdefgh_" + "1" * 32) == (False, None)
+    newest = hashlib.sha256(b"bogus %d" % (2 * keys._CACHE_MAX - 1)).hexdigest()
+    assert keys._cache.get(newest) == (True, None)  # the negative answers stay bounded, newest kept
+    assert len(keys._cache._invalid) == keys._CACHE_MAX

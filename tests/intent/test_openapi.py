@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -8,6 +9,7 @@ import httpx
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -20,6 +22,10 @@ from starlette.routing import Route
 from collector import keys
 from collector.settings import Settings
 from collector.store import Store
+from intent.accounts.fit import GRADES
+from intent.openapi import spec
+from intent.scoring import TIERS, TRANSITIONS, transition
+from intent.webhooks import EVENT_OF_TRANSITION
 from tests.conftest import LiveServer, SettingsFactory
 
 from .scores import score_row, write_scores
@@ -58,10 +64,12 @@ def test_schemathesis_no_5xx_and_responses_match_the_schema(
     headers = {"Authorization": f"Bearer {token}"}
     schema = schemathesis.openapi.from_url(live.url + "/api/v1/openapi.json")
     calls: list[int] = []
-    for result in schema.get_all_operations():
-        operation = result.ok()
+    operations = [result.ok() for result in schema.get_all_operations()]
+    # Schema-violating cases too: the spec now says exactly what the server accepts, so valid
+    # cases alone hardly ever meet a 400.
+    for operation, mode in itertools.product(operations, GenerationMode):
 
-        @given(case=operation.as_strategy(), own_site=st.booleans())
+        @given(case=operation.as_strategy(generation_mode=mode), own_site=st.booleans())
         @settings(max_examples=30, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))  # fmt: skip
         def check(case: Any, own_site: bool) -> None:
@@ -74,3 +82,47 @@ def test_schemathesis_no_5xx_and_responses_match_the_schema(
         check()
     assert 200 in calls and 400 in calls and 404 in calls
     assert not [c for c in calls if c >= 500 and c != 503]
+
+
+def _operations() -> dict[str, dict[str, Any]]:
+    return {op["operationId"]: op for ops in spec()["paths"].values() for op in ops.values()}
+
+
+def test_transition_is_one_enum_shared_by_scoring_api_and_webhooks() -> None:
+    schemas = spec()["components"]["schemas"]
+    declared = schemas["Company"]["properties"]["transition"]["enum"]
+    assert declared == [*TRANSITIONS, ""]
+    history = schemas["CompanyProfile"]["allOf"][1]["properties"]["score_history"]["items"]
+    assert history["properties"]["transition"]["enum"] == declared
+    # Everything scoring can write is declared; every webhook event names one of them.
+    assert {transition(t, p) for t in TIERS for p in (*TIERS, "")} <= set(declared)
+    assert set(EVENT_OF_TRANSITION) <= set(TRANSITIONS)
+    assert schemas["Company"]["properties"]["tier"]["enum"] == list(TIERS)
+
+
+def test_every_enumerated_parameter_is_an_enum() -> None:
+    enums = {
+        (op_id, p["name"]): p["schema"].get("enum") or p["schema"]["items"]["enum"]
+        for op_id, op in _operations().items()
+        for p in op.get("parameters", [])
+        if "enum" in p["schema"] or "enum" in p["schema"].get("items", {})
+    }
+    assert enums == {
+        ("listCompanies", "tier"): list(TIERS),
+        ("listCompanies", "fit"): list(GRADES),
+        ("getDigest", "format"): ["json"],
+        ("renderDigest", "format"): ["html", "text", "markdown", "csv"],
+    }
+    since = {p["name"]: p["schema"] for p in _operations()["listCompanies"]["parameters"]}
+    assert since["updated_since"] == {
+        "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]
+    }
+
+
+def test_each_digest_operation_answers_one_kind_of_body() -> None:
+    ops = _operations()
+    as_json = ops["getDigest"]["responses"]["200"]["content"]
+    assert as_json == {"application/json": {"schema": {"$ref": "#/components/schemas/Digest"}}}
+    rendered = ops["renderDigest"]["responses"]["200"]["content"]
+    assert set(rendered) == {"text/html", "text/plain", "text/markdown", "text/csv"}
+    assert all(media["schema"] == {"type": "string"} for media in rendered.values())

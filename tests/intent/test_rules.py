@@ -74,7 +74,7 @@ def test_pages_match_globs_and_regexes_case_insensitively_first_signal_wins(
     assert scores["pricing.com"].reasons[1] == "pricing today (+10)"
     assert scores["docs.com"].reasons[1] == "docs today (+2)"
     assert scores["guide.com"].reasons[1] == "anything today (+1)"
-    assert scores["home.com"].reasons == ["1 visitor", "1 active day"]
+    assert scores["home.com"].reasons == ["1 person", "1 active day"]
     assert scores["signup.com"].reasons[1] == "signup today (+8)"
     assert sorted(c for c, s in scores.items() if s.is_customer) == ["app.com", "login.com"]
     assert scores["apple.com"].reasons[1] == "anything today (+1)"
@@ -174,17 +174,34 @@ def test_rules_test_shows_which_companies_would_change_tier(
     assert "current rules: 0 hot, 2 warm, 1 cold" in out
     assert "new rules:     1 hot, 0 warm, 2 cold" in out
     assert "2 companies would change tier" in out
-    assert "Acme: warm -> hot (score 55 -> 55)" in out
+    assert "Acme: warm -> hot (score 55 · hot ≥ 50 -> 55 · hot ≥ 50)" in out
     assert (
-        "now: 3 visitors (+10) · webinar ×3 (+30) · ebook ×3 (+15) · 1 active day · not hot: no demo_request/demo/pricing in 7 days"
+        "now: 3 people (+10) · webinar ×3 (+30) · ebook ×3 (+15) · 1 active day · not hot: no demo_request/demo/pricing, hot needs one at most 6 days ago"
         in out
     )
-    assert "Globex: warm -> cold (score 25 -> 25)" in out
-    assert "Initech" not in out
+    assert "Globex: warm -> cold (score 25 · hot ≥ 50 -> 25 · warm ≥ 30)" in out
+    assert "1 company would change score (0 unchanged):\n  Initech: cold, score 1 -> 0" in out
     # nothing was written: rules test only replays
     assert (
         store.scalar("SELECT count() FROM company_scores WHERE site = {s:String}", {"s": site}) == 0
     )
+
+
+def test_rules_test_shows_score_changes_that_move_no_tier(
+    cli_env: Path, store: Store, site: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = seed(store, site)
+    new = cli_env / "breadth.toml"
+    new.write_text("[rules]\nbreadth = { points = 10, max = 40 }\n", encoding="utf-8")
+    assert main(["rules", "test", "--site", site, "--rules", str(new), "--date", day]) == 0
+    out = capsys.readouterr().out
+    assert "rules changed: breadth_points 5 -> 10; breadth_max 20 -> 40" in out
+    assert "no company would change tier" in out
+    # breadth counts the most people seen on one day: Acme had 3, Globex 2, Initech 1
+    assert "2 companies would change score (1 unchanged):" in out
+    assert "  Acme: warm, score 55 -> 65\n      now: 3 people (+10) · " in out
+    assert "      new: 3 people (+20) · webinar ×3 (+30)" in out
+    assert "  Globex: warm, score 25 -> 30\n" in out and "Initech" not in out
 
 
 def test_rules_test_names_the_bad_rule(
@@ -206,7 +223,7 @@ def test_score_command_writes_and_prints_the_snapshot(
     assert main(["score", "--site", site, "--date", day]) == 0
     out = capsys.readouterr().out
     assert f"{site} {day}: 3 companies scored (0 hot, 2 warm, 1 cold)" in out
-    assert "warm   55.0  Acme [newly_warm]: 3 visitors (+10)" in out
+    assert "warm  55 · hot ≥ 50  Acme [newly_warm]: 3 people (+10)" in out
     tiers = store.query(
         "SELECT company_key, tier FROM company_scores FINAL WHERE site = {s:String} ORDER BY company_key",
         {"s": site},

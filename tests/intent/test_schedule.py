@@ -6,14 +6,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from collector.settings import Settings, SiteConfig
+from collector.settings import Settings, SiteConfig, site_today
 from collector.store import Store
 from intent.schedule import (
     ScoringSchedule,
     digest_moment,
     score_and_notify,
     send_digest,
-    site_today,
 )
 from intent.scoring import CompanyScore, snapshot
 from tests.conftest import LiveServer, SettingsFactory
@@ -159,3 +158,23 @@ def test_a_server_restarted_after_the_digest_time_sends_it_once(
     schedule.last_check = late
     assert schedule.run_due(late) == []  # too late to be useful: skipped, not sent at night
     assert digests == [day]
+
+
+def test_a_digest_already_sent_by_hand_is_not_sent_again_by_the_schedule(
+    store: Store, site: str, make_settings: SettingsFactory
+) -> None:
+    settings = make_settings(site)
+    day = site_today(settings.sites[site])
+    digests: list[date] = []
+    schedule = ScoringSchedule(settings, store, first_delay_s=3600,
+                               digest=lambda s, st, cfg, d: digests.append(d))  # fmt: skip
+    due = digest_moment(settings.sites[site], day)
+    schedule.last_check = due - timedelta(minutes=1)
+    # `intent digest --send` ran after the schedule started (it records the send).
+    store.insert_rows("digest_sends", [{"site": site, "day": day.isoformat(),
+                                        "sent_at": (due - timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M:%S.000")}])  # fmt: skip
+    assert schedule.run_due(due + timedelta(seconds=1)) == [
+        f"score {site} {day}",
+        f"digest {site} {day} already sent",
+    ]
+    assert digests == []

@@ -16,6 +16,7 @@ from intent.scoring import (
     compute_scores,
     fmt_points,
     score_company,
+    score_label,
     score_site,
     snapshot,
     transition,
@@ -56,8 +57,8 @@ def test_points_decay_by_half_every_half_life(store: Store, site: str) -> None:
         + visit("fortnight.com", "c", 14, "/pricing"),
     )  # fmt: skip
     assert (s["now.com"].score, s["week.com"].score, s["fortnight.com"].score) == (10.0, 5.0, 2.5)
-    assert s["now.com"].reasons == ["1 visitor", "pricing today (+10)", "1 active day"]
-    assert s["week.com"].reasons == ["1 visitor", "pricing 7 days ago (+5)", "1 active day"]
+    assert s["now.com"].reasons == ["1 person", "pricing today (+10)", "1 active day"]
+    assert s["week.com"].reasons == ["1 person", "pricing 7 days ago (+5)", "1 active day"]
     assert s["fortnight.com"].reasons[1] == "pricing 14 days ago (+2.5)"
     assert all(c.tier == "cold" for c in s.values())
 
@@ -65,7 +66,7 @@ def test_points_decay_by_half_every_half_life(store: Store, site: str) -> None:
 def test_one_visitor_reloading_pricing_fifty_times_is_not_hot(store: Store, site: str) -> None:
     s = scores_of(store, site, visit("reload.com", "r1", 0, *["/pricing"] * 50))
     assert (s["reload.com"].score, s["reload.com"].tier) == (10.0, "cold")
-    assert s["reload.com"].reasons == ["1 visitor", "pricing today (+10)", "1 active day"]
+    assert s["reload.com"].reasons == ["1 person", "pricing today (+10)", "1 active day"]
 
 
 def test_points_of_one_visitor_in_one_day_are_capped(store: Store, site: str) -> None:
@@ -82,9 +83,28 @@ def test_breadth_adds_points_per_extra_visitor_up_to_the_cap(store: Store, site:
     rows += [r for v in "abcdefgh" for r in visit("eight.com", v, 0, "/blog/post")]
     s = scores_of(store, site, rows)
     assert s["three.com"].score == 40.0  # 3 x 10 + 2 extra visitors x 5
-    assert s["three.com"].reasons == ["3 visitors (+10)", "pricing ×3 (+30)", "1 active day"]
+    assert s["three.com"].reasons == ["3 people (+10)", "pricing ×3 (+30)", "1 active day"]
     assert s["eight.com"].score == 28.0  # 8 x 1 + breadth capped at 20 (not 7 x 5 = 35)
     assert s["eight.com"].visitors == 8
+
+
+def test_breadth_counts_the_most_people_on_one_day_not_visitor_days(
+    store: Store, site: str
+) -> None:
+    """Visitor ids are salted per day, so one person on six days is six ids: breadth counts the
+    most distinct visitors seen on one day, and frequency alone rewards the repeat visits."""
+    rows = [r for age in range(6) for r in visit("globex.com", f"p1-{age}", age, "/pricing")]
+    rows += visit("globex.com", "p2-3", 3, "/pricing")  # a second person, three days ago
+    rows += [r for age in range(15) for r in visit("customer.com", f"c-{age}", age, "/blog/x")]
+    s = scores_of(store, site, rows)
+    globex, customer = s["globex.com"], s["customer.com"]
+    assert (globex.visitors, globex.active_days) == (2, 6)
+    # breadth: the one extra person on one day, 5 x 2^(-3/7) = 3.7 (not 6 "extra visitors" x 5)
+    assert globex.reasons[0] == "up to 2 people on one day (+3.7)"
+    assert globex.reasons[-1] == "6 active days (+11)"  # 3 x sum(2^(-a/7), a = 1..5) = 11.3
+    assert (customer.visitors, customer.active_days) == (1, 15)
+    assert customer.reasons[0] == "1 person a day"  # no breadth: one person at a time
+    assert customer.reasons[-1] == "15 active days (+15)"
 
 
 def test_frequency_adds_decayed_points_per_extra_active_day(store: Store, site: str) -> None:
@@ -94,17 +114,17 @@ def test_frequency_adds_decayed_points_per_extra_active_day(store: Store, site: 
     # pricing 10 x (1 + 2^(-1/7) + 2^(-2/7)) = 10 x 2.726059 = 27.26
     # frequency 3 x (0.905724 + 0.820335) = 5.18
     assert s.score == 32.4
-    assert s.reasons == ["1 visitor", "pricing ×3 (+27)", "3 active days (+5.2)"]
+    assert s.reasons == ["1 person a day", "pricing ×3 (+27)", "3 active days (+5.2)"]
 
 
 def test_hot_with_reasons_in_words_and_numbers(store: Store, site: str) -> None:
     rows = [r for v in ("a", "b", "c") for r in visit("hot.com", v, 0, "/pricing")]
     rows += visit("hot.com", "a", 1, "demo_request")
     s = scores_of(store, site, rows)["hot.com"]
-    # 30 + 20 x 2^(-1/7) + breadth 2 x 5 (a was last seen today) + frequency 3 x 2^(-1/7)
+    # 30 + 20 x 2^(-1/7) + breadth 2 x 5 (3 people today) + frequency 3 x 2^(-1/7)
     assert (s.score, s.tier) == (60.8, "hot")
     assert s.reasons == [
-        "3 visitors (+10)", "pricing ×3 (+30)", "demo_request yesterday (+18)", "2 active days (+2.7)",
+        "up to 3 people on one day (+10)", "pricing ×3 (+30)", "demo_request yesterday (+18)", "2 active days (+2.7)",
     ]  # fmt: skip
 
 
@@ -120,7 +140,9 @@ def test_hot_requires_a_recent_buying_signal(store: Store, site: str) -> None:
         + content("recent.com") + visit("recent.com", "f", 6, "/pricing"),
     )  # fmt: skip
     assert (s["content.com"].score, s["content.com"].tier) == (120.0, "warm")  # 5 x 20 + 20
-    assert s["content.com"].reasons[-1] == "not hot: no demo_request/demo/pricing in 7 days"
+    assert s["content.com"].reasons[-1] == (
+        "not hot: no demo_request/demo/pricing, hot needs one at most 6 days ago"
+    )
     assert s["old.com"].tier == "warm"  # pricing 8 days ago is outside the 7-day window
     assert s["recent.com"].tier == "hot"  # 6 days ago is inside
 
@@ -167,12 +189,45 @@ def test_tier_and_reasons_from_totals() -> None:
     s = score_company(RULES, Activity([pricing, demo], 3, 2.0, 4, 1.5, False))
     assert (s.score, s.tier) == (66.5, "hot")  # 32 + 20 + breadth 10 + frequency 4.5
     assert s.reasons == (
-        "3 visitors (+10)", "pricing ×4 (+32)", "demo_request yesterday (+20)", "4 active days (+4.5)",
+        "up to 3 people on one day (+10)", "pricing ×4 (+32)", "demo_request yesterday (+20)", "4 active days (+4.5)",
     )  # fmt: skip
     stale = SignalTotal("pricing", visitor_days=4, weight=6.0, latest_age=7)
     assert score_company(RULES, Activity([stale], 1, 0, 1, 0, False)).tier == "warm"
     capped = score_company(RULES, Activity([], 20, 19.0, 30, 29.0, False))
     assert capped.score == 35.0  # breadth capped at 20, frequency at 15
+
+
+def test_not_hot_names_the_last_buying_signal_and_the_window_in_agreeing_words() -> None:
+    # The window is days 0-6 ("7 days, today included"): a demo request 7 days ago is outside,
+    # and the words must not read "demo_request 7 days ago" next to "none in 7 days".
+    stale = SignalTotal("demo_request", visitor_days=3, weight=3.0, latest_age=7)
+    s = score_company(RULES, Activity([stale], 3, 2.0, 3, 1.0, False))
+    assert (s.score, s.tier) == (73.0, "warm")
+    assert s.reasons[1] == "demo_request ×3 (+60)"
+    assert s.reasons[-1] == (
+        "not hot: last demo_request/demo/pricing 7 days ago, hot needs one at most 6 days ago"
+    )
+    content = SignalTotal("webinar", visitor_days=6, weight=6.0, latest_age=0)
+    s = score_company(RULES, Activity([content], 3, 2.0, 3, 1.0, False))
+    assert (
+        s.reasons[-1] == "not hot: no demo_request/demo/pricing, hot needs one at most 6 days ago"
+    )
+    today_only = parse_rules({"buying_window_days": 1})
+    s = score_company(today_only, Activity([stale], 3, 2.0, 3, 1.0, False))
+    assert s.reasons[-1].endswith("7 days ago, hot needs one today")
+    two_days = parse_rules({"buying_window_days": 2})
+    s = score_company(two_days, Activity([stale], 3, 2.0, 3, 1.0, False))
+    assert s.reasons[-1].endswith("hot needs one today or yesterday")
+
+
+def test_score_label_puts_the_scale_beside_the_score() -> None:
+    assert score_label(131, RULES) == "131 · hot ≥ 50"
+    assert score_label(50, RULES) == "50 · hot ≥ 50"
+    assert score_label(38.44, RULES) == "38.4 · hot ≥ 50"  # warm: how far from hot
+    assert score_label(12, RULES) == "12 · warm ≥ 20"  # cold: how far from warm
+    assert score_label(0, RULES) == "0 · warm ≥ 20"
+    custom = parse_rules({"hot": 40.5, "warm": 10})
+    assert score_label(41.25, custom) == "41.2 · hot ≥ 40.5"
 
 
 def test_points_are_shown_whole_from_ten_and_with_one_decimal_below() -> None:
@@ -227,9 +282,11 @@ def test_score_site_writes_snapshots_with_transitions_across_days(store: Store, 
     second = {c.company_key: c for c in score_site(store, cfg, d2)}
     acme, globex = second["acme.com"], second["globex.com"]
     assert (acme.tier, acme.transition, acme.previous_tier) == ("hot", "newly_hot", "cold")
-    assert acme.reasons[:3] == ["4 visitors (+15)", "pricing ×3 (+30)", "demo_request today (+20)"]
+    assert acme.reasons[:3] == [
+        "up to 3 people on one day (+10)", "pricing ×3 (+30)", "demo_request today (+20)",
+    ]  # fmt: skip
     assert (acme.visitors, acme.active_days, acme.company_name, acme.country) == (
-        4,
+        3,
         2,
         "Acme",
         "DE",
@@ -239,7 +296,7 @@ def test_score_site_writes_snapshots_with_transitions_across_days(store: Store, 
     assert globex.score == 77.0  # 85 x 2^(-1/7)
 
     third = {c.company_key: c for c in score_site(store, cfg, d3)}
-    # eleven days later: 85 x 2^(-11/7) = 28.6, and no buying signal in 7 days
+    # eleven days later: 85 x 2^(-11/7) = 28.6, and no buying signal 0-6 days ago
     assert (third["globex.com"].tier, third["globex.com"].transition) == ("warm", "cooling")
 
     # forty days on, nothing is left in the 30-day window: one cold "cooling" row, then nothing
@@ -326,5 +383,5 @@ def test_events_posted_through_the_collector_are_scored(
     assert wayne.score == 40.0
     assert wayne.tier == "warm"
     assert wayne.transition == "newly_warm"
-    assert wayne.reasons[0] == "1 visitor"
+    assert wayne.reasons[0] == "1 person"
     assert snapshot(store, site, today)["wayne-enterprises.com"]["tier"] == "warm"

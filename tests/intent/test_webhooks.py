@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -102,7 +103,13 @@ def test_server_delivers_signed_messages_the_receiver_verifies(
         by_type[message["type"]] = message
     assert by_type["company.became_hot"]["data"]["company"] == {
         "key": "acme.com", "name": "Acme", "domain": "acme.com", "country": "DE", "score": 82.5, "tier": "hot",
-        "previous_tier": "warm", "previous_score": 41.0, "reasons": ["read pricing 3 times", "2 visitors"]}  # fmt: skip
+        "previous_tier": "warm", "previous_score": 41.0, "transition": "newly_hot",
+        "reasons": ["read pricing 3 times", "2 visitors"]}  # fmt: skip
+    # The API's transition values, and its one timestamp format.
+    assert by_type["company.cooled"]["data"]["company"]["transition"] == "cooling"
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", by_type["company.cooled"]["timestamp"]
+    )
     assert by_type["company.cooled"]["data"]["site"] == site
     # A tampered body fails verification.
     _, headers, body = receiver.got[0]
@@ -216,11 +223,39 @@ def test_non_public_addresses(address: str) -> None:
     assert webhooks.not_public(address)
 
 
-@pytest.mark.parametrize(
-    "address", ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "8.8.8.8"]
-)
+# IPv6 forms that carry an IPv4 address a packet may be delivered to: the IPv4 rules apply.
+@pytest.mark.parametrize("address", [
+    "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b::10.0.0.1",  # NAT64 (RFC 6052)
+    "64:ff9b:1::7f00:1", "64:ff9b:1::808:808",  # local-use NAT64 (RFC 8215): never public
+    "2002:7f00:1::1", "2002:a9fe:a9fe::1", "2002:c0a8:101::1",  # 6to4 of 127/8, 169.254/16, 192.168/16
+    "::127.0.0.1", "::169.254.169.254", "::ffff:7f00:1",  # IPv4-compatible, mapped in hex
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+    "2001:0:4136:e378:8000:63bf:f7f7:f7f7",  # Teredo (2001::/32) is refused whatever it carries
+])  # fmt: skip
+def test_ipv6_forms_embedding_a_non_public_ipv4_are_refused(address: str) -> None:
+    assert webhooks.not_public(address)
+
+
+@pytest.mark.parametrize("address", [
+    "93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "8.8.8.8",
+    "64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8",  # public IPv4 behind NAT64, 6to4
+])  # fmt: skip
 def test_public_addresses(address: str) -> None:
     assert not webhooks.not_public(address)
+
+
+def test_the_embedded_ipv4_is_extracted() -> None:
+    from ipaddress import IPv4Address, IPv6Address
+
+    assert webhooks.embedded_ipv4(IPv6Address("64:ff9b::a9fe:a9fe")) == [
+        IPv4Address("169.254.169.254")
+    ]
+    assert webhooks.embedded_ipv4(IPv6Address("2002:7f00:1::1")) == [IPv4Address("127.0.0.1")]
+    assert webhooks.embedded_ipv4(IPv6Address("::127.0.0.1")) == [IPv4Address("127.0.0.1")]
+    assert IPv4Address("127.0.0.1") in webhooks.embedded_ipv4(
+        IPv6Address("2001:0:4136:e378:8000:63bf:80ff:fffe")
+    )
+    assert webhooks.embedded_ipv4(IPv6Address("2606:2800:220:1:248:1893:25c8:1946")) == []
 
 
 def test_redirects_are_not_followed(
@@ -298,3 +333,85 @@ def test_a_message_for_a_webhook_removed_from_the_config_is_dropped(
     deliverer.stop()
     assert deliveries(store, site)[0]["status"] == "dropped"
     assert receiver.got == []
+
+
+def second_hook(site: str, url: str, allow_private: bool = True) -> str:
+    return (f'[[sites."{site}".webhooks]]\nurl = "{url}"\nsecret = "{SECRET}"\n'
+            f"allow_private = {str(allow_private).lower()}\n")  # fmt: skip
+
+
+def test_a_webhook_added_later_gets_only_the_news_noticed_after_it(
+    make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver
+) -> None:
+    first = make_settings(toml=hook_toml(site, receiver.url))
+    assert webhooks.enqueue(store, first.sites[site], [hot(site, "acme.com")]) == 1
+    later = receiver.url.replace("/hooks/intent", "/hooks/second")
+    both = make_settings(toml=hook_toml(site, receiver.url) + second_hook(site, later))
+    # The next hourly run: acme is still newly hot today (old news), globex has just become hot.
+    scores = [hot(site, "acme.com"), hot(site, "globex.com")]
+    assert webhooks.enqueue(store, both.sites[site], scores) == 2
+    assert sorted((r["url"], r["company_key"]) for r in store.query_dicts(
+        "SELECT url, company_key FROM webhook_deliveries FINAL WHERE site = {s:String}", {"s": site})) == [
+        (receiver.url, "acme.com"), (receiver.url, "globex.com"), (later, "globex.com")]  # fmt: skip
+    # News noticed while a site has no webhook at all is not sent to its first one either.
+    other = site + "-b"
+    quiet = make_settings(toml=f'[sites."{other}"]\ndomains = ["example.com"]\n')
+    assert webhooks.enqueue(store, quiet.sites[other], [hot(other, "acme.com")]) == 0
+    first_hook = make_settings(toml=hook_toml(other, receiver.url))
+    assert webhooks.enqueue(store, first_hook.sites[other], [hot(other, "acme.com")]) == 0
+    assert webhooks.enqueue(store, first_hook.sites[other], [hot(other, "initech.com")]) == 1
+
+
+def test_webhooks_test_sends_a_signed_test_event_to_each_webhook(
+    make_settings: SettingsFactory, site: str, receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    private = receiver.url.replace("127.0.0.1", "localhost")
+    settings = make_settings(toml=hook_toml(site, receiver.url) + second_hook(site, private, False))
+    monkeypatch.setenv("INTENT_CONFIG", str(settings.config_path))
+    monkeypatch.setenv("INTENT_CLICKHOUSE_URL", settings.clickhouse_url)
+    receiver.answers = [(204, {})]
+    assert cli.main(["webhooks", "test", "--site", site]) == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert re.fullmatch(rf"{re.escape(receiver.url)}: HTTP 204 \(\d+ ms\)", lines[0]), lines
+    assert lines[1].startswith(f"{private}: refused: localhost resolves to non-public address ")
+    assert lines[1].endswith("(set allow_private to allow it)")
+    assert err == "intent webhooks: 1 of 2 webhooks did not answer 2xx\n"
+    [(path, headers, body)] = receiver.got
+    assert path == "/hooks/intent"
+    message = Webhook(SECRET).verify(body, headers)
+    assert message["type"] == "webhook.test" and message["data"] == {"site": site, "test": True}
+    assert headers["webhook-id"].startswith("msg_test_")
+
+
+def test_redeliver_queues_a_message_again_with_its_id(
+    make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    settings = make_settings(toml=hook_toml(site, receiver.url))
+    receiver.answers = [(500, {})]
+    deliverer = webhooks.Deliverer(store, settings, schedule=(0,))
+    webhooks.enqueue(store, settings.sites[site], [hot(site)])
+    assert deliverer.run_once() == 1
+    [row] = deliveries(store, site)
+    assert row["status"] == "failed"
+    [(mid,)] = store.query(
+        "SELECT DISTINCT id FROM webhook_deliveries WHERE site = {s:String}", {"s": site}
+    )
+    monkeypatch.setenv("INTENT_CONFIG", str(settings.config_path))
+    monkeypatch.setenv("INTENT_CLICKHOUSE_URL", settings.clickhouse_url)
+    assert cli.main(["webhooks", "redeliver", mid]) == 0
+    assert capsys.readouterr().out == f"{mid}: queued again for {receiver.url} (was failed)\n"
+    assert deliveries(store, site)[0]["status"] == "pending"
+    assert deliverer.run_once() == 1
+    assert [d["status"] for d in deliveries(store, site)] == ["delivered"]
+    assert len({h["webhook-id"] for _, h, _ in receiver.got}) == 1 and len(receiver.got) == 2
+    assert cli.main(["webhooks", "redeliver", "msg_nope"]) == 1
+    assert capsys.readouterr().err == "intent webhooks: no webhook message 'msg_nope'\n"
+
+
+@pytest.mark.parametrize("host", ["[64:ff9b::a9fe:a9fe]", "[2002:7f00:1::1]", "[::127.0.0.1]"])
+def test_a_url_naming_an_embedding_ipv6_address_is_refused(host: str) -> None:
+    with pytest.raises(webhooks.Refused, match="non-public address"):
+        webhooks.resolve_target(f"http://{host}:8080/hooks", allow_private=False)

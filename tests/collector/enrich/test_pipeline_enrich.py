@@ -208,3 +208,45 @@ def test_identified_and_site_identified_visitors_run_every_step(ctx: pipeline.Co
         assert r["visitor_id"] == pipeline.persistent_visitor_id("s", "crm-42")
     assert (c.visitors.hits, c.visitors.misses) == (0, 0)
     assert row(run(c, "198.51.100.7", site=site))["company_key"] == "acme-widgets.example"
+
+
+# -- AI agents browsing for a person: their own traffic class, kept, never a company ---------
+
+MARINER = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko; compatible; "
+    "GoogleAgent-Mariner) Chrome/142.0.7444.162 Safari/537.36"
+)
+
+
+def test_an_ai_agent_is_kept_with_its_own_class_and_never_a_company(
+    ctx: pipeline.Context,
+) -> None:
+    c = pipeline.Context(enricher=ctx.enricher)
+    site = SiteConfig(name="s", domains=("example.com",))  # drops hosting traffic
+
+    def agent(address: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        doc = {"site": "s", "url": "https://example.com/pricing", **(body or {})}
+        (b,) = beacon.parse(orjson.dumps(doc))
+        return row(
+            pipeline.run(pipeline.Event(b, site, ipaddress.ip_address(address), MARINER, NOON), c)
+        )
+
+    cloud = agent("100.64.1.1")  # a browser from here is dropped as bot:hosting
+    office = agent("198.51.100.7")  # a browser from here is Acme Widgets (MaxMind)
+    again = agent("198.51.100.7")  # the visit's next event, replayed from the visitor cache
+    form = agent("198.51.100.7", {"type": "identify", "email": "jane@initech.example"})
+    assert c.visitors.hits == 1
+    for r in (cloud, office, again, form):
+        assert (r["traffic_class"], r["browser"], r["device"]) == (
+            "ai-agent",
+            "GoogleAgent-Mariner",
+            "agent",
+        )
+        assert (r["company_key"], r["company_domain"], r["company_source"], r["confidence"]) == (
+            "",
+            "",
+            "",
+            0.0,
+        )
+    assert (office["asn"], office["country"]) == (3320, "DE")  # the network is still recorded
+    assert row(run(c, "198.51.100.7", site=site))["company_key"] == "acme-widgets.example"
