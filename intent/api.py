@@ -183,8 +183,17 @@ def company_filters(request: Request) -> dict[str, Any]:
     """Bound parameters for LIST_COMPANIES from the query string; BadParam names a bad one."""
     q = query_params(
         request,
-        {"tier", "min_score", "country", "updated_since", "limit", "cursor", "owner", "fit",
-         "claimed"},
+        {
+            "tier",
+            "min_score",
+            "country",
+            "updated_since",
+            "limit",
+            "cursor",
+            "owner",
+            "fit",
+            "claimed",
+        },
     )
     tier = q.get("tier", "")
     if tier:

@@ -48,7 +48,7 @@ LIST_COMPANIES = f"""
       AND (changed_at, company_key) > ({{after_t:DateTime64(3, 'UTC')}}, {{after_k:String}})
     ORDER BY changed_at, company_key
     LIMIT {{limit:UInt32}}
-"""
+"""  # noqa: S608  joins constants
 
 # What the dashboard ranks: seen in the last `days`, matching a search, hottest first, by page.
 RANK_COMPANIES = f"""

@@ -16,9 +16,9 @@ import orjson
 from collector.settings import SiteConfig
 from collector.store import Store, ch_time
 from intent import webhooks
-from intent.companies import CURRENT_CLAIMS
 from intent.accounts.config import site_config
 from intent.alerts.message import ago
+from intent.companies import CURRENT_CLAIMS
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_WHO = 200
@@ -29,7 +29,7 @@ CURRENT = CURRENT_CLAIMS  # each company's current claim
 CLAIM_OF = f"""
 SELECT who, note, claimed_at AS at, response_ms, hot_since FROM ({CURRENT})
 WHERE company_key = {{company:String}}
-"""
+"""  # noqa: S608  joins constants
 # The latest time the company became hot, and the owner that alert named.
 BECAME_HOT = """
 SELECT created_at, body FROM alerts FINAL
@@ -63,7 +63,7 @@ WHERE l.site = {{site:String}} AND l.tier = 'hot' AND l.is_customer = 0
   AND l.company_key NOT IN (SELECT company_key FROM ({CURRENT}))
 ORDER BY hot.since, l.score DESC
 LIMIT 200
-"""
+"""  # noqa: S608  joins constants
 MEDIANS = """
 SELECT owner, count() AS claims, quantileExact(0.5)(response_ms) AS median_ms
 FROM claims

@@ -9,7 +9,7 @@ import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import format_datetime, parseaddr
 from typing import Any
 
 from collector.settings import Settings
@@ -116,8 +116,8 @@ def build_email(
     msg["Subject"] = clean(text.headline)
     msg["From"] = settings.smtp_from
     msg["To"] = ", ".join(recipients)
-    msg["Date"] = formatdate(localtime=False)
-    domain = settings.smtp_from.rpartition("@")[2] or "localhost"
+    msg["Date"] = format_datetime(datetime.now(UTC))  # "+0000": "-0000" would mean unknown
+    domain = parseaddr(settings.smtp_from)[1].rpartition("@")[2] or "localhost"
     msg["Message-ID"] = f"<{alert_id}@{domain}>"  # the same alert sent again is the same message
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(render_text(text))

@@ -62,13 +62,13 @@ WHERE status = 'pending' AND not_before <= {{now:DateTime64(3, 'UTC')}}
   AND next_attempt_at <= {{now:DateTime64(3, 'UTC')}} AND site IN {{sites:Array(String)}}
 ORDER BY created_at
 LIMIT 50
-"""
+"""  # noqa: S608  joins constants
 OF_SITE = f"""
 SELECT {COLUMNS}
 FROM alerts FINAL
 WHERE site = {{site:String}} AND ({{company:String}} = '' OR company_key = {{company:String}})
 ORDER BY created_at, id
-"""
+"""  # noqa: S608  joins constants
 
 
 # Became-hot news the owner was told of (or that failed) escalate_after_hours ago, for a company

@@ -27,12 +27,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collector.metrics import Metrics
-from collector.settings import Settings, SiteConfig
+from collector.settings import Settings, SiteConfig, site_today
 from collector.store import Store, StoreError, ch_time
 from collector.writer import Writer
 from intent.alerts.marks import Mark, Marks, SiteMarking
 from intent.rules import Rules
-from intent.schedule import AfterScoring, site_today
+from intent.schedule import AfterScoring
 from intent.scoring import CompanyScore, Evidence, rules_of, score_site
 
 log = logging.getLogger("intent.alerts")

@@ -120,7 +120,8 @@ class AlertSender:
             result = send_email(self.settings, message, recipients, attempts=1)
             row = self.record(row, "email_status", result, errors)
         if row["slack_status"] == "pending":
-            result = post_slack(site.slack_webhook, render_slack(text), attempts=1)
+            result = post_slack(site.slack_webhook, render_slack(text), attempts=1,
+                                allow_private=site.slack_allow_private)  # fmt: skip
             row = self.record(row, "slack_status", result, errors)
         attempts = int(row["attempts"]) + 1
         statuses = (row["email_status"], row["slack_status"])

@@ -13,12 +13,12 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
-from collector.settings import Settings
+from collector.settings import Settings, site_today
 from collector.store import Store
 from intent.accounts.fields import parse_update
 from intent.accounts.table import upsert
 from intent.alerts import outbox
-from intent.schedule import score_and_notify, site_today
+from intent.schedule import score_and_notify
 from intent.server import Server
 from tests.conftest import LiveServer, SettingsFactory, wait_until
 from tests.intent.test_delivery import FakeSlack, Inbox, slack, smtp  # noqa: F401
@@ -32,7 +32,7 @@ COMPANY = "wayne-enterprises.com"
 def alerts_toml(site: str, slack_url: str, hook_url: str, alerts: str = "") -> str:
     return (
         f'[sites."{site}"]\ndomains = ["example.com"]\ntimezone = "Europe/Berlin"\n'
-        f'digest_recipients = ["sales@ourco.example"]\nslack_webhook = "{slack_url}"\n'
+        f'digest_recipients = ["sales@ourco.example"]\nslack_webhook = "{slack_url}"\nslack_allow_private = true\n'
         f'[[sites."{site}".webhooks]]\nurl = "{hook_url}"\nsecret = "{SECRET}"\nallow_private = true\n'
         f'[sites."{site}".owners]\n"Ann Smith" = {{ email = "ann@ourco.example", slack = "U024BE7LH" }}\n'
         f'[sites."{site}".alerts]\n' + (alerts or 'on = ["became_hot", "demo_request"]\n')
@@ -84,7 +84,7 @@ def test_a_hot_company_reaches_its_owner_by_email_slack_and_webhook_once(
     lines = text.get_content()
     assert "Score: 60, hot" in lines
     assert (
-        "Why: 2 visitors (+5); demo_request today (+20); pricing ×2 (+20); demo today (+15)"
+        "Why: 2 people (+5); demo_request today (+20); pricing ×2 (+20); demo today (+15)"
         in lines
     )
     assert "Trigger: demo_request on /demo, " in lines and " s ago" in lines
