@@ -18,7 +18,7 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     out, data = tmp_path / "benchmarks.md", tmp_path / "benchmarks.json"
     run = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--out", str(out), "--json", str(data)],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True, text=True, timeout=900, check=False,
         cwd=Path(__file__).resolve().parents[2],
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
