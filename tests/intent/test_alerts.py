@@ -84,8 +84,7 @@ def test_a_hot_company_reaches_its_owner_by_email_slack_and_webhook_once(
     lines = text.get_content()
     assert "Score: 60, hot" in lines
     assert (
-        "Why: 2 people (+5); demo_request today (+20); pricing ×2 (+20); demo today (+15)"
-        in lines
+        "Why: 2 people (+5); demo_request today (+20); pricing ×2 (+20); demo today (+15)" in lines
     )
     assert "Trigger: demo_request on /demo, " in lines and " s ago" in lines
     assert "Owner: Ann Smith" in lines
