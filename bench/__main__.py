@@ -17,14 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import chbench, ingest, micro, report
+from bench import alerts, chbench, ingest, micro, report
 
 FULL: dict[str, Any] = {"ingest_seconds": 8.0, "rounds": 7, "latency_seconds": 30.0, "rate": 2000.0,
         "writer_rows": 500_000, "sizes": [1_000_000, 10_000_000], "reps": 40, "agents": 20_000,
-        "agent_corpora": True}  # fmt: skip
+        "agent_corpora": True, "alert_companies": 25, "alert_load_seconds": 45.0}  # fmt: skip
 SMOKE: dict[str, Any] = {"ingest_seconds": 1.0, "rounds": 1, "latency_seconds": 1.0, "rate": 200.0,
          "writer_rows": 2_000, "sizes": [2_000, 6_000], "reps": 2, "agents": 200,
-         "agent_corpora": False}  # fmt: skip
+         "agent_corpora": False, "alert_companies": 3, "alert_load_seconds": 8.0}  # fmt: skip
 
 
 def _part(name: str, workdir: Path, size: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         "--json", default="docs/benchmarks.json", help="JSON results (default %(default)s)"
     )
     p.add_argument(
-        "--only", default="", help="comma-separated: ingest,writer,useragents,scale,snippet"
+        "--only", default="", help="comma-separated: ingest,writer,useragents,scale,snippet,alerts"
     )
     p.add_argument("--part", help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         "useragents",
         "scale",
         "snippet",
+        "alerts",
     }
     results: dict[str, Any] = {"mode": "smoke" if args.smoke else "full", "size": size,
                                "machine": report.machine()}  # fmt: skip
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                                           size["latency_seconds"], size["rate"])),
             ("writer", lambda: _part("writer", root / "writer", size)),
             ("scale", lambda: _part("scale", root / "scale", size)),
+            ("alerts", lambda: alerts.run(root / "alerts", size["alert_companies"], size["rate"],
+                                          size["alert_load_seconds"])),
         ]  # fmt: skip
         for name, step in steps:
             if name in only:

@@ -131,6 +131,18 @@ def checks(r: dict[str, Any]) -> list[dict[str, Any]]:
             )
         out.append(_check("7 storage", f"bytes per event at {label}", big["bytes_per_event"], 80, 40, False, " B",
                           f"{big['events_parts']} active parts"))  # fmt: skip
+        if "rescore_one" in big:
+            out.append(_check("9 alerts", f"re-score one marked company p95 at {label}", big["rescore_one"]["p95_ms"],
+                              2000, 250, False, " ms", f"at {int(keys[0]):,}: {small['rescore_one']['p95_ms']:.0f} ms; "
+                              f"every company (score_site): {big['score_site_ms']:.0f} ms"))  # fmt: skip
+    if "alerts" in r:
+        a = r["alerts"]
+        for phase, label in (("idle", "idle"), ("load", f"at {a['rate']:.0f} requests/s")):
+            x = a[phase]
+            out.append(_check("9 alerts", f"decisive event -> webhook p95, {label}", x["p95_s"], 300, 10, False,
+                              " s", f"p50 {x['p50_s']:.2f} s, max {x['max_s']:.2f} s, {x['arrived']} of "
+                              f"{x['companies']} companies; mean re-scoring pass "
+                              f"{x['rescore']['mean_pass_s'] * 1000:.0f} ms"))  # fmt: skip
     if "snippet" in r:
         s = r["snippet"]
         out.append(_check("8 snippet", "intent.js gzipped (-9)", s["gzip_bytes"], 1024, 800, False, " B",
@@ -251,8 +263,34 @@ def _details(r: dict[str, Any]) -> list[str]:
                        f"{s['digest']['p95_ms']:.1f} ms | {s['bytes_per_event']:.1f} | {s['events_parts']} | "
                        f"{s['daily_activity_rows']:,} | {s['daily_companies_rows']:,} |")  # fmt: skip
         out.append("")
+        if all("rescore_one" in s for s in r["scale"]["sizes"].values()):
+            out.append("Re-scoring one marked company (`score_site` restricted to the busiest company, as the "
+                       "incremental run does; its snapshot row written): p95 "
+                       + ", ".join(f"{s['rescore_one']['p95_ms']:.0f} ms at {int(k):,}"
+                                   for k, s in sorted(r["scale"]["sizes"].items(), key=lambda kv: int(kv[0])))
+                       + " events.")  # fmt: skip
+            out.append("")
         out.append(f"Companies list: `intent.api.list_companies`; company page: `intent.api.company_profile` "
                    f"(busiest company, 30 days); digest: {src}. `score_site` (intent.scoring) runs once per size "
                    "first, filling company_scores.")  # fmt: skip
+        out.append("")
+    if "alerts" in r:
+        a = r["alerts"]
+        out.append(f"**Alerts** (bench/alerts.py: the real server, a signed webhook to a receiver on loopback; "
+                   f"{a['companies_per_phase']} companies per phase made warm first, then one demo request each, "
+                   "a second apart, makes it hot; latency = that POST sent -> `company.became_hot` received):")  # fmt: skip
+        out.append("")
+        out.append(
+            "| phase | companies | arrived | p50 s | p95 s | max s | re-scoring passes | mean pass ms |"
+        )
+        out.append("|---|---|---|---|---|---|---|---|")
+        for phase in ("idle", "load"):
+            x = a[phase]
+            out.append(f"| {phase} | {x['companies']} | {x['arrived']} | {x['p50_s']:.2f} | {x['p95_s']:.2f} | "
+                       f"{x['max_s']:.2f} | {x['rescore']['passes']:.0f} | {x['rescore']['mean_pass_s'] * 1000:.0f} |")  # fmt: skip
+        t = a["load"]["traffic"]
+        out.append("")
+        out.append(f"Background traffic during the load phase: {t['achieved_rate']:.0f} requests/s for "
+                   f"{t['seconds']:g} s (p99 {t['p99_ms']:.1f} ms, statuses {t['statuses']}).")  # fmt: skip
         out.append("")
     return out

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -172,6 +173,7 @@ class Post:
     beacons: list[beacon.Beacon] = field(default_factory=list)
     api_key: keys.ApiKey | None = None
     sites: list[SiteConfig] = field(default_factory=list)  # beacons[i] is for sites[i]
+    accepted: list[dict[str, Any]] = field(default_factory=list)  # rows, for on_accepted hooks
 
 
 async def ingest(c: Collector, scope: Scope, headers: dict[str, str], receive: Receive) -> Answer:
@@ -192,6 +194,7 @@ async def ingest(c: Collector, scope: Scope, headers: dict[str, str], receive: R
         refused = await append_to_spool(post, rows, claimed)
         if refused is not None:
             return refused
+        tell_accepted(post)
     return answer_accepted(post, len(rows), dropped, now)
 
 
@@ -280,6 +283,7 @@ def run_pipeline(post: Post, now: datetime) -> tuple[list[bytes], list[str], lis
     rows: list[bytes] = []
     claimed: list[str] = []
     dropped: list[tuple[str, str]] = []
+    hooked = bool(post.c.on_accepted)
     for b, site in zip(post.beacons, post.sites, strict=True):
         event = pipeline.Event(b, site, post.ip, ua, now, dnt=dnt, keyed=keyed)
         result = pipeline.run(event, ctx)
@@ -289,6 +293,8 @@ def run_pipeline(post: Post, now: datetime) -> tuple[list[bytes], list[str], lis
         if result.claimed:
             claimed.append(b.row["event_id"])
         rows.append(orjson.dumps(result.row))
+        if hooked:
+            post.accepted.append(result.row)
     return rows, claimed, dropped
 
 
@@ -307,6 +313,15 @@ async def append_to_spool(post: Post, rows: list[bytes], claimed: list[str]) -> 
                       {**post.cors, "Retry-After": "5"})  # fmt: skip
     c.accepted_counter(post.beacons[0].site).inc(len(rows))
     return None
+
+
+def tell_accepted(post: Post) -> None:
+    """The on_accepted hooks, once the rows are on disk; a failing hook changes no answer."""
+    for hook in post.c.on_accepted:
+        try:
+            hook(post.accepted)
+        except Exception:
+            log.exception("an accepted-events hook failed")
 
 
 def answer_accepted(

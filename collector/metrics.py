@@ -32,6 +32,18 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.alert_sends = Counter(
+            "intent_alert_sends",
+            "Alert sends by channel (email, slack) and outcome (sent, error)",
+            ["channel", "outcome"],
+            registry=r,
+        )
+        self.rescore_seconds = Histogram(
+            "intent_rescore_seconds",
+            "Seconds per pass re-scoring marked companies (writer flush included)",
+            registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
         self.internal_errors = Counter(
             "intent_internal_errors", "Unexpected errors caught", registry=r
         )

@@ -34,7 +34,7 @@ class SettingsError(Exception):
         self.reason = reason
 
 
-WEBHOOK_EVENTS = ("company.became_hot", "company.became_warm", "company.cooled")
+WEBHOOK_EVENTS = ("company.became_hot", "company.became_warm", "company.cooled", "company.claimed")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")  # the shape of an email address
 
 
@@ -68,6 +68,8 @@ class SiteConfig:
     # Raw [sites.NAME.owners] and [sites.NAME.fit] tables: intent.accounts.config checks them.
     owners: Mapping[str, Any] = field(default_factory=dict, hash=False)
     fit: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    # Raw [sites.NAME.alerts]: intent.alerts.config checks it (absent: no alerts are sent).
+    alerts: Mapping[str, Any] | None = field(default=None, hash=False)
 
     def allows_origin(self, origin_host: str) -> bool:
         """An Origin host matches a configured domain or one of its subdomains."""
@@ -103,6 +105,7 @@ class Settings:
     smtp_starttls: bool = True
     smtp_from: str = "intent@localhost"
     log_level: str = "info"
+    public_url: str = ""  # where people reach the dashboard, for links in alerts
     schedule: bool = True
     max_header_bytes: int = 16 * 1024
     header_timeout_s: float = 10.0
@@ -232,6 +235,19 @@ def _log_level(raw: str) -> str:
     return value
 
 
+def _public_url(raw: str) -> str:
+    value = raw.strip().rstrip("/")
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ValueError("expected http(s)://host[:port][/path], e.g. https://intent.example.com")
+    return value
+
+
 def _dns_servers(raw: str) -> tuple[tuple[str, int], ...]:
     """'192.0.2.53, [2001:db8::53]:5353, 127.0.0.1:5353' -> ((address, port), ...)."""
     out: list[tuple[str, int]] = []
@@ -336,10 +352,17 @@ ENV: dict[str, tuple[str, Any, str]] = {
     "INTENT_SMTP_STARTTLS": ("smtp_starttls", _bool, "use STARTTLS (default true)"),
     "INTENT_SMTP_FROM": ("smtp_from", _from_address, "From address of digests"),
     "INTENT_LOG_LEVEL": ("log_level", _log_level, "log level (default info)"),
+    "INTENT_PUBLIC_URL": (
+        "public_url",
+        _public_url,
+        "the server's address as people reach it, e.g. https://intent.example.com "
+        "(links to the dashboard in alerts; default: no link)",
+    ),
     "INTENT_SCHEDULE": (
         "schedule",
         _bool,
-        "run hourly scoring, digests and webhook queueing in this server (default true)",
+        "run scoring (hourly, and marked companies within seconds), digests and webhook "
+        "queueing in this server (default true)",
     ),
     "INTENT_MAX_HEADER_BYTES": (
         "max_header_bytes",
@@ -400,7 +423,7 @@ def parse_cidrs(values: list[Any], setting: str = "cidr") -> tuple[Network, ...]
 SITE_KEYS = frozenset({
     "domains", "respect_dnt", "allow_visitor_id", "drop_hosting", "exclude_cidrs",
     "exclude_domains", "timezone", "digest_time", "digest_recipients", "slack_webhook",
-    "slack_allow_private", "webhooks", "rules", "owners", "fit",
+    "slack_allow_private", "webhooks", "rules", "owners", "fit", "alerts",
 })  # fmt: skip
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})*$")
@@ -465,7 +488,7 @@ def _site(name: str, raw: Any) -> SiteConfig:
     rules = raw.get("rules", {})
     if not isinstance(rules, dict):
         raise SettingsError(f"{where}.rules", "expected a table")
-    for key in ("owners", "fit"):
+    for key in ("owners", "fit", "alerts"):
         if not isinstance(raw.get(key, {}), dict):
             raise SettingsError(f"{where}.{key}", f"expected a [{where}.{key}] table")
 
@@ -486,6 +509,7 @@ def _site(name: str, raw: Any) -> SiteConfig:
         rules=rules,
         owners=raw.get("owners", {}),
         fit=raw.get("fit", {}),
+        alerts=raw.get("alerts"),
     )
 
 

@@ -99,7 +99,8 @@ class Spool:
         self._acks = b""
         self._closed = False
         self.fsyncs = 0
-        self.appended = 0
+        self.appended = 0  # lines written to segments by this process
+        self.sealed_through = 0  # how many of those are in sealed segments
         self.bytes = 0
         self.last_error = ""
         self.refusing = False  # refused an append since the writer last freed room
@@ -350,6 +351,7 @@ class Spool:
         self._fd = None
         self._path = None
         self._rows = 0
+        self.sealed_through = self.appended
 
     def _abandon_locked(self, good_size: int) -> None:
         """A failed write (disk full, I/O error): cut the segment back to its last good line and

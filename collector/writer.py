@@ -186,6 +186,11 @@ class Writer:
         self._thread = threading.Thread(target=self._run, name="intent-writer", daemon=True)
         self._salted_day: date | None = None
         self._cycle_lock = threading.Lock()  # the thread and an explicit flush() never overlap
+        # Lines of the spool (Spool.appended) known to be in ClickHouse: what an early re-score
+        # waits for (wait_written) after asking for the open segment now (flush_soon).
+        self._written = threading.Condition()
+        self.written_through = 0
+        self._early = False
 
     def start(self) -> None:
         self._thread.start()
@@ -199,6 +204,16 @@ class Writer:
     def wake(self) -> None:
         self._wake.set()
 
+    def flush_soon(self) -> None:
+        """Seal the open segment and send it now, not when it is old enough."""
+        self._early = True
+        self._wake.set()
+
+    def wait_written(self, lines: int, timeout: float) -> bool:
+        """True once the first `lines` lines ever appended to the spool are in ClickHouse."""
+        with self._written:
+            return self._written.wait_for(lambda: self.written_through >= lines, timeout)
+
     def _run(self) -> None:
         if self.nice > 0:  # the engine's threads started by our inserts inherit it
             with contextlib.suppress(OSError):
@@ -206,15 +221,16 @@ class Writer:
         while not self._stop.is_set():
             self._wake.wait(self.interval_s / 4 if not self.backoff_s else self.backoff_s)
             self._wake.clear()
-            self._guarded_cycle()
+            early, self._early = self._early, False
+            self._guarded_cycle(seal=early)
         self.spool.seal_if_due(force=True)
         self._guarded_cycle()
 
-    def _guarded_cycle(self) -> None:
+    def _guarded_cycle(self, seal: bool = False) -> None:
         """The thread must outlive any surprise (a driver error that is not a StoreError, a
         spool file removed by hand): it logs, backs off and tries again."""
         try:
-            self.cycle()
+            self.cycle(seal)
         except Exception as exc:
             self.healthy = False
             self.last_error = f"{type(exc).__name__}: {exc}"
@@ -233,14 +249,22 @@ class Writer:
         self.cycle()
         return self.healthy
 
-    def cycle(self) -> None:
-        """One pass: seal a due segment, send sealed ones, flush drop counts, keep salts fresh."""
+    def cycle(self, seal: bool = False) -> None:
+        """One pass: seal a due segment (the open one whatever its age with `seal`), send sealed
+        ones, flush drop counts, keep salts fresh."""
         with self._cycle_lock:
+            if seal:
+                self.spool.seal_if_due(force=True)
             self._cycle()
 
     def _cycle(self) -> None:
         self.spool.seal_if_due()
+        through = self.spool.sealed_through  # every line before it is in a sealed segment
         ok = self.send_sealed()
+        if ok and through > self.written_through:
+            with self._written:
+                self.written_through = through
+                self._written.notify_all()
         ok = self.flush_drops() and ok
         ok = self.keep_salts() and ok
         self.healthy = ok

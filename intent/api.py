@@ -183,7 +183,17 @@ def company_filters(request: Request) -> dict[str, Any]:
     """Bound parameters for LIST_COMPANIES from the query string; BadParam names a bad one."""
     q = query_params(
         request,
-        {"tier", "min_score", "country", "updated_since", "limit", "cursor", "owner", "fit"},
+        {
+            "tier",
+            "min_score",
+            "country",
+            "updated_since",
+            "limit",
+            "cursor",
+            "owner",
+            "fit",
+            "claimed",
+        },
     )
     tier = q.get("tier", "")
     if tier:
@@ -199,6 +209,9 @@ def company_filters(request: Request) -> dict[str, Any]:
             raise BadParam("min_score", "min_score must be a number") from None
         if not 0 <= min_score <= 1e9:
             raise BadParam("min_score", "min_score must be from 0 to 1e9")
+    claimed = q.get("claimed", "")
+    if claimed:
+        enum_param("claimed", claimed, ("true", "false"))
     since = parse_since(q["updated_since"]) if "updated_since" in q else EPOCH
     after_t, after_k = decode_cursor(q["cursor"]) if "cursor" in q else (EPOCH, "")
     owner = q.get("owner", "").strip()
@@ -210,6 +223,7 @@ def company_filters(request: Request) -> dict[str, Any]:
         enum_param("fit", grade, GRADES)
     return {
         "tier": tier, "country": country, "min_score": min_score, "since": ch_time(since),
+        "claimed": {"": -1, "true": 1, "false": 0}[claimed],
         "after_t": ch_time(after_t), "after_k": after_k,
         "limit": int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
         "owner": owner, "fits": sorted(fits),
@@ -245,6 +259,9 @@ def company_json(row: dict[str, Any]) -> dict[str, Any]:
         "account": row.get("account"),
         "fit": row.get("fit"),
         "fit_reasons": row.get("fit_reasons", []),
+        # intent.alerts.claims: who claimed the company, and when
+        "claimed_by": row["claimed_by"] or None,
+        "claimed_at": row["claimed_at"] if row["claimed_by"] else None,
     }
 
 

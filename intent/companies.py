@@ -14,23 +14,41 @@ COMPANY_COLUMNS = """
 
 # Each company's latest snapshot of a site (company_latest, kept by a view: 0032), by tier and
 # by country ('' for any).
-LATEST_OF_SITE = """
-    FROM company_latest FINAL
+OF_SITE = """
     WHERE site = {site:String}
       AND ({tier:String} = '' OR tier = {tier:String})
       AND ({country:String} = '' OR country = {country:String})
 """
+LATEST_OF_SITE = "\n    FROM company_latest FINAL" + OF_SITE
 
-# What the API lists: after the cursor, in keyset order.
+# Each company's current claim (intent.alerts.claims): its latest log entry, when a claim.
+CURRENT_CLAIMS = """
+    SELECT company_key, argMax(who, at) AS who, argMax(note, at) AS note, max(at) AS claimed_at,
+           argMax(response_ms, at) AS response_ms, argMax(hot_since, at) AS hot_since
+    FROM claims
+    WHERE site = {site:String}
+    GROUP BY company_key
+    HAVING argMax(action, at) = 'claim'
+"""
+# Who claimed each company, and when ('' and 1970 when nobody has).
+CLAIMED = f"""
+    LEFT JOIN (SELECT company_key, who AS claimed_by, claimed_at FROM ({CURRENT_CLAIMS}))
+        AS claim USING (company_key)
+"""  # noqa: S608  joins constants
+
+# What the API lists: after the cursor, in keyset order; `claimed` -1 any, 1 claimed, 0 not.
 LIST_COMPANIES = f"""
-    SELECT {COMPANY_COLUMNS}
-    {LATEST_OF_SITE}
+    SELECT {COMPANY_COLUMNS}, claimed_by, claimed_at
+    FROM company_latest FINAL
+    {CLAIMED}
+    {OF_SITE}
+      AND ({{claimed:Int8}} = -1 OR (claimed_by != '') = {{claimed:Int8}})
       AND score >= {{min_score:Float64}}
       AND changed_at >= {{since:DateTime64(3, 'UTC')}}
       AND (changed_at, company_key) > ({{after_t:DateTime64(3, 'UTC')}}, {{after_k:String}})
     ORDER BY changed_at, company_key
     LIMIT {{limit:UInt32}}
-"""
+"""  # noqa: S608  joins constants
 
 # What the dashboard ranks: seen in the last `days`, matching a search, hottest first, by page.
 RANK_COMPANIES = f"""
@@ -53,8 +71,9 @@ COMPANY_FACETS = """
 """
 
 COMPANY_LATEST = f"""
-    SELECT {COMPANY_COLUMNS}
+    SELECT {COMPANY_COLUMNS}, claimed_by, claimed_at
     FROM company_latest FINAL
+    {CLAIMED}
     WHERE site = {{site:String}} AND company_key = {{company:String}}
 """  # noqa: S608  joins constants
 

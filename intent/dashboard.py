@@ -25,6 +25,8 @@ from collector.state import Collector, store_of
 from collector.store import Store
 from intent import companies, digest, digest_render, scoring, users
 from intent.ai_reads import ai_agent_reads
+from intent.alerts import claims
+from intent.clock import clock_of
 
 SESSION_COOKIE = "intent_session"
 CSRF_COOKIE = "intent_csrf"
@@ -208,7 +210,7 @@ def company_page(request: Request, store: Store, session: users.Session, site: s
     days = _days(request, 90)
     today = datetime.now(UTC).date()
     params = {"site": site, "company": company, "days": days, "day": today,
-              "start": today - timedelta(days=days)}  # fmt: skip
+              "start": today - timedelta(days=days), **scoring.only([company])}  # fmt: skip
     history = store.query_dicts(companies.SCORE_HISTORY, params)
     activity = store.query_dicts(companies.COMPANY_ACTIVITY, params)
     if not history and not activity:
@@ -240,11 +242,12 @@ def company_page(request: Request, store: Store, session: users.Session, site: s
             )
             timeline[day_value]["agents"] = sorted(v["agents"])
     latest = history[-1] if history else None
+    follow_up = claims.page_context(store, own, company, clock_of(request).now())
     return page(request, "company.html", session, site, "companies", company=company,
                 latest=latest, history=list(reversed(history)), chart=score_chart(history),
                 timeline=sorted(timeline.values(), key=lambda d: d["day"], reverse=True),
                 pages=sorted(pages.values(), key=lambda p: (-p["hits"], p["path"])),
-                days=days)  # fmt: skip
+                days=days, **follow_up)  # fmt: skip
 
 
 def _internal(referrer: str, site: SiteConfig) -> bool:

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from intent.accounts.api import MAX_ACCOUNTS
 from intent.accounts.fields import MAX_EMPLOYEES, MAX_REVENUE, TEXT_LIMITS
 from intent.accounts.fit import GRADES
+from intent.alerts.claims import MAX_NOTE, MAX_WHO
 from intent.api import DEFAULT_LIMIT, DIGEST_PATH, MAX_DAYS, MAX_LIMIT, RENDERED_DIGEST_FORMATS
 from intent.digest import SECTIONS
 from intent.digest_render import FORMATS
@@ -131,6 +132,8 @@ SCHEMAS: dict[str, Any] = {
             "fit_reasons": {"type": "array", "items": {"type": "string"}},
             "day": DAY,
             "changed_at": {**TIMESTAMP, "description": "when score, tier or reasons last changed"},
+            "claimed_by": {"type": ["string", "null"], "description": "the rep who claimed it"},
+            "claimed_at": {"type": ["string", "null"], "format": "date-time"},
         },
     },
     "CompanyPage": {
@@ -397,6 +400,22 @@ SCHEMAS["AccountsWritten"] = _object(
 )
 
 
+SCHEMAS["Claim"] = _object(
+    ["company", "claimed", "claimed_by", "claimed_at", "note", "hot_since", "response_seconds"],
+    company=STR,
+    claimed={"type": "boolean"},
+    claimed_by=STR,
+    claimed_at=TIMESTAMP,
+    note=STR,
+    hot_since={"type": ["string", "null"], "format": "date-time",
+               "description": "when the company last became hot"},
+    response_seconds={"type": ["number", "null"],
+                      "description": "claimed_at − hot_since, for the first claim after it became hot"},
+)  # fmt: skip
+COMPANY = {"name": "company", "in": "path", "required": True, "schema": {"type": "string"},
+           "description": "the company key"}  # fmt: skip
+
+
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -431,6 +450,7 @@ PATHS: dict[str, Any] = {
                  "style": "form", "explode": False},
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"),
                 _query("cursor", {"type": "string", "minLength": 1}, "next_cursor of the previous page"),
+                _query("claimed", {"type": "string", "enum": ["true", "false"]}, "only companies a rep has (true) or has not (false) claimed"),
             ],
             "responses": {
                 "200": {"description": "one page", "content": {"application/json": {"schema": _ref("CompanyPage")}}},
@@ -452,6 +472,37 @@ PATHS: dict[str, Any] = {
                 **ERRORS,
             },
         }
+    },
+    "/api/v1/sites/{site}/companies/{company}/claim": {
+        "post": {
+            "operationId": "claimCompany",
+            "summary": "a rep claims the company (write scope); response time = claim − became hot",
+            "parameters": [SITE, COMPANY],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {**_object(
+                    ["who"], who={"type": "string", "minLength": 1, "maxLength": MAX_WHO},
+                    note={"type": "string", "maxLength": MAX_NOTE}), "additionalProperties": False}}},
+            },
+            "responses": {
+                "200": {"description": "already claimed by the same rep", "content": {"application/json": {"schema": _ref("Claim")}}},
+                "201": {"description": "claimed", "content": {"application/json": {"schema": _ref("Claim")}}},
+                "403": _error("the key is read-only"),
+                "409": _error("claimed by another rep"),
+                **ERRORS,
+            },
+        },
+        "delete": {
+            "operationId": "unclaimCompany",
+            "summary": "release the company's claim (write scope)",
+            "parameters": [SITE, COMPANY],
+            "responses": {
+                "200": {"description": "not claimed now", "content": {"application/json": {"schema": _object(
+                    ["company", "claimed"], company=STR, claimed={"type": "boolean"})}}},
+                "403": _error("the key is read-only"),
+                **ERRORS,
+            },
+        },
     },
     DIGEST_PATH: {
         "get": {

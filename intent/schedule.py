@@ -14,9 +14,7 @@ Server processes sharing a spool directory (`--workers N`) run it in one of them
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -26,6 +24,7 @@ from zoneinfo import ZoneInfo
 from collector.settings import Settings, SiteConfig, site_today
 from collector.store import Store, ch_time
 from intent import delivery, webhooks
+from intent.runner import RunnerLock
 from intent.scoring import CompanyScore, score_site
 
 log = logging.getLogger("intent.schedule")
@@ -125,7 +124,7 @@ class ScoringSchedule:
         self.scored_day: dict[str, date] = {}  # the last local day scored, per site
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock_fd: int | None = None
+        self._runner = RunnerLock(settings.spool_dir / "schedule.lock")
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="intent-schedule", daemon=True)
@@ -135,27 +134,11 @@ class ScoringSchedule:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # releases the lock for another worker
-            self._lock_fd = None
+        self._runner.release()  # for another worker
 
     def is_runner(self) -> bool:
         """True in the one process (of those sharing the spool directory) that runs the schedule."""
-        if self._lock_fd is not None:
-            return True
-        path = self.settings.spool_dir / "schedule.lock"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            return True  # no shared directory to coordinate through: run
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._lock_fd = fd
-        return True
+        return self._runner.held()
 
     def _run(self) -> None:
         while not self._stop.wait(self.tick_s):

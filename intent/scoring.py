@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -190,8 +190,9 @@ def transition(tier: str, previous: str) -> str:
 # that, to a company found for that visit later (attributions: a reverse-DNS answer that arrived
 # after the visit was stored), which also replaces the AS owner the visit was stored with
 # (`from_key`). The AggregatingMergeTree rows are not merged first: sum/min/max re-aggregate at
-# any grain. (The dashboard's company page reads it too, so it shows the visits the score
-# counted.)
+# any grain. `{every}`/`{companies}` (see `only`) keep each branch to the companies asked for
+# before anything is joined, so re-scoring one company reads its rows and its visitors' only.
+# (The dashboard's company page reads it too, so it shows the visits the score counted.)
 ATTRIBUTED = """
     ident AS (
         SELECT visitor_id, argMax(company_domain, ts) AS domain
@@ -199,36 +200,52 @@ ATTRIBUTED = """
         WHERE site = {site:String} AND toDate(ts) BETWEEN {start:Date} AND {day:Date}
         GROUP BY visitor_id
     ),
+    ident_of AS (
+        SELECT visitor_id, domain FROM ident
+        WHERE {every:Bool} OR domain IN {companies:Array(String)}
+    ),
     late AS (
         SELECT visitor_id, day, from_key, argMax(company_key, ts) AS ck
         FROM attributions
         WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date}
         GROUP BY visitor_id, day, from_key
     ),
+    late_of AS (
+        SELECT visitor_id, day, from_key, ck FROM late
+        WHERE {every:Bool} OR ck IN {companies:Array(String)}
+    ),
     activity AS (
         SELECT company_key AS ck, visitor_id, day, kind, key, hits, engaged_ms, first_ts, last_ts
         FROM daily_activity
         WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date} AND company_key != ''
+          AND ({every:Bool} OR company_key IN {companies:Array(String)})
           AND (visitor_id, day, company_key) NOT IN (SELECT visitor_id, day, from_key FROM late)
         UNION ALL
         SELECT i.domain AS ck, a.visitor_id AS visitor_id, a.day AS day, a.kind AS kind,
                a.key AS key, a.hits AS hits, a.engaged_ms AS engaged_ms, a.first_ts AS first_ts,
                a.last_ts AS last_ts
         FROM daily_activity AS a
-        INNER JOIN ident AS i ON a.visitor_id = i.visitor_id
+        INNER JOIN ident_of AS i ON a.visitor_id = i.visitor_id
         WHERE a.site = {site:String} AND a.day BETWEEN {start:Date} AND {day:Date}
           AND a.company_key = ''
+          AND ({every:Bool} OR a.visitor_id IN (SELECT visitor_id FROM ident_of))
         UNION ALL
         SELECT l.ck AS ck, a.visitor_id AS visitor_id, a.day AS day, a.kind AS kind,
                a.key AS key, a.hits AS hits, a.engaged_ms AS engaged_ms, a.first_ts AS first_ts,
                a.last_ts AS last_ts
         FROM daily_activity AS a
-        INNER JOIN late AS l
+        INNER JOIN late_of AS l
             ON a.visitor_id = l.visitor_id AND a.day = l.day AND a.company_key = l.from_key
         WHERE a.site = {site:String} AND a.day BETWEEN {start:Date} AND {day:Date}
+          AND ({every:Bool} OR a.visitor_id IN (SELECT visitor_id FROM late_of))
           AND (a.company_key != '' OR a.visitor_id NOT IN (SELECT visitor_id FROM ident))
     )
 """
+
+# Every company (the daily run), or only the companies an event marked for re-scoring
+# (intent.alerts.rescorer): one company's rows never change another's score, so the same queries
+# give both the same numbers.
+_ONLY = "({every:Bool} OR ck IN {companies:Array(String)})"
 
 # Points lose half their value every half-life: weight = 0.5 ^ (age in days / half-life).
 _DECAY = "pow(0.5, dateDiff('day', {d}, {{day:Date}}) / {{half_life:Float64}})"
@@ -264,6 +281,9 @@ FROM (
                   {customer_regex:String} != ''
                   AND match(key, concat('(?i)', {customer_regex:String}))) AS page_customer
         FROM activity
+        WHERE """
+    + _ONLY
+    + """
     )
     WHERE sig > 0 OR page_customer
     GROUP BY ck, visitor_id, day
@@ -290,6 +310,9 @@ FROM (
     + """ AS decayed,
            min(first_ts) AS first_ts, max(last_ts) AS last_ts
     FROM activity
+    WHERE """
+    + _ONLY
+    + """
     GROUP BY ck, day
 )
 GROUP BY ck
@@ -305,7 +328,9 @@ SELECT ck, arraySlice(arrayMap(t -> t.2, arraySort(groupArray((-views, key)))), 
 FROM (
     SELECT ck, key, toInt64(sum(hits)) AS views
     FROM activity
-    WHERE kind = 'page'
+    WHERE kind = 'page' AND """
+    + _ONLY
+    + """
     GROUP BY ck, key
 )
 GROUP BY ck
@@ -324,21 +349,32 @@ SELECT company_key,
        max(confidence) AS confidence
 FROM daily_companies
 WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date}
+  AND ({every:Bool} OR company_key IN {companies:Array(String)})
 GROUP BY company_key
 """
 
 SNAPSHOT = """
 SELECT company_key, company_name, company_domain, country, company_source, confidence,
        score, tier, previous_tier, transition, reasons, first_seen, last_seen, is_customer,
-       changed_at
+       changed_at, evidence_event, evidence_path, evidence_at
 FROM company_scores FINAL
 WHERE site = {site:String} AND day = {day:Date}
+  AND ({every:Bool} OR company_key IN {companies:Array(String)})
 """
 
 PREVIOUS_DAY = """
 SELECT max(day) FROM company_scores
 WHERE site = {site:String} AND day < {day:Date} AND day >= {day:Date} - 400
 """
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What an accepted event that marked a company for re-scoring was."""
+
+    event: str  # the custom event's name, or the type: pageview, identify
+    path: str
+    at: datetime
 
 
 @dataclass
@@ -367,12 +403,17 @@ class CompanyScore:
     is_customer: bool = False
     changed_at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     computed_at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
+    # The latest event that had the company re-scored: custom event name (or pageview,
+    # identify), its page and time; kept through later runs of the day that have none.
+    evidence_event: str = ""
+    evidence_path: str = ""
+    evidence_at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
 
     def row(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["day"] = self.day.isoformat()
         out["is_customer"] = int(self.is_customer)
-        for k in ("first_seen", "last_seen", "changed_at", "computed_at"):
+        for k in ("first_seen", "last_seen", "changed_at", "computed_at", "evidence_at"):
             out[k] = ch_time(getattr(self, k))
         return out
 
@@ -415,15 +456,22 @@ def rule_params(rules: Rules) -> dict[str, Any]:
 
 
 def compute_scores(
-    store: Store, site: str, rules: Rules, day: date, window_days: int | None = None
+    store: Store,
+    site: str,
+    rules: Rules,
+    day: date,
+    window_days: int | None = None,
+    companies: Collection[str] | None = None,
 ) -> list[CompanyScore]:
-    """Score every company with activity in the window ending on `day` (no writes)."""
+    """Score every company with activity in the window ending on `day`, or only `companies`
+    (the same queries and arithmetic either way; no writes)."""
     window = window_days or rules.window_days
     params: dict[str, Any] = {
         "site": site,
         "start": day - timedelta(days=window - 1),
         "day": day,
         "top": TOP_PAGES,
+        **only(companies),
         **rule_params(rules),
     }
     names = [s.name for s in rules.signals]
@@ -469,17 +517,27 @@ def compute_scores(
     return out
 
 
-def snapshot(store: Store, site: str, day: date) -> dict[str, dict[str, Any]]:
-    """The stored snapshot rows of one day, by company key."""
-    return {r["company_key"]: r for r in store.query_dicts(SNAPSHOT, {"site": site, "day": day})}
+def only(companies: Collection[str] | None) -> dict[str, Any]:
+    """The bound parameters of the company filter (`_ONLY`): None is every company."""
+    return {"every": companies is None, "companies": sorted(companies or ())}
 
 
-def previous_snapshot(store: Store, site: str, day: date) -> dict[str, dict[str, Any]]:
+def snapshot(
+    store: Store, site: str, day: date, companies: Collection[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The stored snapshot rows of one day (of every company or only `companies`), by key."""
+    bound = {"site": site, "day": day, **only(companies)}
+    return {r["company_key"]: r for r in store.query_dicts(SNAPSHOT, bound)}
+
+
+def previous_snapshot(
+    store: Store, site: str, day: date, companies: Collection[str] | None = None
+) -> dict[str, dict[str, Any]]:
     """The latest snapshot before `day` (usually yesterday's)."""
     prev = store.scalar(PREVIOUS_DAY, {"site": site, "day": day})
     if prev is None or prev == date(1970, 1, 1):
         return {}
-    return snapshot(store, site, prev)
+    return snapshot(store, site, prev, companies)
 
 
 def with_history(
@@ -489,8 +547,10 @@ def with_history(
     previous: Mapping[str, Mapping[str, Any]],
     same_day: Mapping[str, Mapping[str, Any]],
     now: datetime,
+    evidence: Mapping[str, Evidence] | None = None,
 ) -> list[CompanyScore]:
-    """Transitions against the previous snapshot; changed_at kept while nothing changed.
+    """Transitions against the previous snapshot; changed_at kept while nothing changed; the
+    evidence of the event that had a company re-scored, else the day's earlier evidence.
 
     A company that was warm or hot and has no activity left in the window is kept as a cold,
     cooling row so the drop is reported once.
@@ -531,20 +591,35 @@ def with_history(
         )
         c.changed_at = _utc(last["changed_at"]) if unchanged and last is not None else now
         c.computed_at = now
+        found = (evidence or {}).get(c.company_key)
+        earlier = same_day.get(c.company_key)
+        if found is not None:
+            c.evidence_event, c.evidence_path, c.evidence_at = found.event, found.path, found.at
+        elif earlier is not None and earlier.get("evidence_event"):
+            c.evidence_event, c.evidence_path = earlier["evidence_event"], earlier["evidence_path"]
+            c.evidence_at = _utc(earlier["evidence_at"])
         result.append(c)
     return result
 
 
-def score_site(store: Store, site: SiteConfig, day: date) -> list[CompanyScore]:
-    """Score every company of a site for `day` and write that day's snapshot rows."""
+def score_site(
+    store: Store,
+    site: SiteConfig,
+    day: date,
+    companies: Collection[str] | None = None,
+    evidence: Mapping[str, Evidence] | None = None,
+) -> list[CompanyScore]:
+    """Score every company of a site for `day` (or only `companies`, the incremental run) and
+    write those snapshot rows."""
     now = datetime.now(UTC)
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # DateTime64(3) keeps ms
-    scores = compute_scores(store, site.name, rules_of(site), day)
-    previous = previous_snapshot(store, site.name, day)
-    same_day = snapshot(store, site.name, day)
-    result = with_history(site.name, day, scores, previous, same_day, now)
+    scores = compute_scores(store, site.name, rules_of(site), day, companies=companies)
+    previous = previous_snapshot(store, site.name, day, companies)
+    same_day = snapshot(store, site.name, day, companies)
+    result = with_history(site.name, day, scores, previous, same_day, now, evidence)
     write(store, result)
-    log.info("scored %s for %s: %d companies", site.name, day, len(result))
+    if companies is None:
+        log.info("scored %s for %s: %d companies", site.name, day, len(result))
     return result
 
 

@@ -9,7 +9,7 @@ before the collector drains its spool.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 
@@ -20,8 +20,14 @@ from collector.state import Collector
 from collector.store import connect
 from intent import api, dashboard, openapi, remote, signin, webhooks
 from intent.accounts import api as accounts_api
+from intent.alerts import api as claims_api
+from intent.alerts import dashboard as alerts_dashboard
+from intent.alerts import sender
+from intent.alerts.outbox import Outbox
+from intent.alerts.rescorer import Rescorer
+from intent.clock import Clock
 from intent.migrate import migrate
-from intent.schedule import ScoringSchedule
+from intent.schedule import AfterScoring, ScoringSchedule, webhooks_enqueue
 
 
 @dataclass
@@ -31,6 +37,9 @@ class Server(Collector):
     deliverer: webhooks.Deliverer | None = None
     cli_token: str | None = None  # intent.remote: CLI commands run here while we hold chDB
     schedule: ScoringSchedule | None = None
+    rescorer: Rescorer | None = None  # re-scores companies an accepted event marked
+    alert_sender: sender.AlertSender | None = None
+    clock: Clock = field(default_factory=Clock)  # alert policy's time (tests move it)
 
 
 def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlette:
@@ -41,8 +50,10 @@ def create_app(settings: Settings, enricher: Enricher | None = None) -> Starlett
         openapi.routes()
         + v1.routes()
         + accounts_api.routes(v1)
+        + claims_api.routes(v1)
         + remote.routes()
         + signin.routes()
+        + alerts_dashboard.routes()
         + dashboard.routes()
     )
     return collector_app.create_app(server, routes, start, stop)
@@ -55,9 +66,18 @@ def start(server: Server) -> None:
     collector_app.start(server)
     server.deliverer = webhooks.start(server.store, s, server.metrics)  # sends what was queued
     server.cli_token = remote.publish_token(s)
-    # Hourly scoring and each site's digest at its local time, in a background thread.
+    outbox = Outbox(s, server.clock)
+    server.alert_sender = sender.start(s, server.store, outbox, server.metrics)
     if s.schedule:
-        server.schedule = ScoringSchedule(s, server.store)
+        # Marked companies within seconds, every company hourly (and each site's digest at its
+        # local time), each run followed by the same hooks: webhooks, the alerts outbox.
+        rescorer = server.rescorer = Rescorer(s, server.store, server.writer, (), server.metrics)
+        after: tuple[AfterScoring, ...] = (webhooks_enqueue, outbox.after_scoring,
+                                           rescorer.remember)  # fmt: skip
+        rescorer.after = after
+        server.on_accepted.append(rescorer.accept)
+        rescorer.start()
+        server.schedule = ScoringSchedule(s, server.store, after=after)
         server.schedule.start()
     collector_app.settle(server)
 
@@ -67,6 +87,11 @@ def stop(server: Server) -> None:
     the collector drains its spool into ClickHouse."""
     if server.schedule is not None:
         server.schedule.stop()
+    if server.rescorer is not None:
+        server.on_accepted.remove(server.rescorer.accept)
+        server.rescorer.stop()
+    if server.alert_sender is not None:
+        server.alert_sender.stop()
     if server.deliverer is not None:
         server.deliverer.stop()
     remote.withdraw_token(server.settings, server.cli_token)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from collector import settings as collector_settings
 from collector.settings import Settings, SettingsError
 from intent.accounts.config import check as check_accounts
+from intent.alerts.config import check as check_alerts
 from intent.rules import RulesError, parse_rules
 
 
@@ -21,4 +22,5 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_config: bool 
         except RulesError as exc:
             raise SettingsError(f"sites.{site.name}.rules.{exc.rule}", exc.reason) from None
     check_accounts(settings)  # [sites.S.owners] and [sites.S.fit]
+    check_alerts(settings)  # [sites.S.alerts]
     return settings

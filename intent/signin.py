@@ -50,7 +50,7 @@ async def login(request: Request) -> Response:
     if (
         not token
         or not secrets.compare_digest(token, str(form.get("csrf", "")))
-        or not _same_origin(request)
+        or not same_origin(request)
     ):
         return render(request, "login.html", 403, csrf=secrets.token_urlsafe(24), next=next_url,
                       error="The sign-in form expired. Please try again.")  # fmt: skip
@@ -86,7 +86,7 @@ async def login(request: Request) -> Response:
     return security_headers(signed_in)
 
 
-def _same_origin(request: Request) -> bool:
+def same_origin(request: Request) -> bool:
     """A form post must come from our own pages (SameSite is the first line; this the second)."""
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
@@ -108,7 +108,7 @@ async def logout(request: Request) -> Response:
     form = await request.form()
     session = await asyncio.to_thread(users.session, store, token)
     if session is not None:
-        if not secrets.compare_digest(session.csrf, str(form.get("csrf", ""))) or not _same_origin(
+        if not secrets.compare_digest(session.csrf, str(form.get("csrf", ""))) or not same_origin(
             request
         ):
             return render(request, "error.html", 403, session=session,

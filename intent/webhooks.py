@@ -30,6 +30,7 @@ from standardwebhooks import Webhook
 from collector.metrics import Metrics
 from collector.settings import Settings, SiteConfig, WebhookConfig
 from collector.store import Store, StoreError, ch_time, utc_now
+from intent import timestamps
 from intent.timestamps import utc_iso
 from intent.webhook_news import News, added_at, noticed_at
 
@@ -89,6 +90,12 @@ class Scored(Protocol):
     def transition(self) -> str: ...
     @property
     def reasons(self) -> Sequence[str]: ...
+    @property
+    def evidence_event(self) -> str: ...
+    @property
+    def evidence_path(self) -> str: ...
+    @property
+    def evidence_at(self) -> datetime: ...
 
 
 class Refused(Exception):
@@ -102,22 +109,22 @@ def message_id(site: str, url: str, event: str, company_key: str, day: date) -> 
 
 
 def payload(site: str, event: str, score: Scored, now: datetime) -> bytes:
-    return orjson.dumps({
-        "type": event,
-        "timestamp": utc_iso(now),
-        "data": {
-            "site": site,
-            "day": score.day.isoformat(),
-            "company": {
-                "key": score.company_key, "name": score.company_name,
-                "domain": score.company_domain, "country": score.country,
-                "score": round(float(score.score), 2), "tier": score.tier,
-                "previous_tier": score.previous_tier,
-                "previous_score": round(float(score.previous_score), 2),
-                "transition": score.transition, "reasons": list(score.reasons),
-            },
+    data: dict[str, Any] = {
+        "site": site,
+        "day": score.day.isoformat(),
+        "company": {
+            "key": score.company_key, "name": score.company_name,
+            "domain": score.company_domain, "country": score.country,
+            "score": round(float(score.score), 2), "tier": score.tier,
+            "previous_tier": score.previous_tier,
+            "previous_score": round(float(score.previous_score), 2),
+            "transition": score.transition, "reasons": list(score.reasons),
         },
-    })  # fmt: skip
+    }  # fmt: skip
+    if score.evidence_event:  # the event that had the company re-scored (intent.alerts)
+        data["trigger"] = {"event": score.evidence_event, "path": score.evidence_path,
+                           "at": utc_iso(score.evidence_at)}  # fmt: skip
+    return orjson.dumps({"type": event, "timestamp": utc_iso(now), "data": data})
 
 
 def enqueue(store: Store, site: SiteConfig, scores: Iterable[Scored]) -> int:
@@ -147,6 +154,32 @@ def enqueue(store: Store, site: SiteConfig, scores: Iterable[Scored]) -> int:
                     "status": "pending", "attempts": 0, "next_attempt_at": ch_time(now),
                     "last_status": 0, "last_error": "", "created_at": ch_time(now), "updated_at": ch_time(now),
                 }  # fmt: skip
+    return _queue(store, rows)
+
+
+def enqueue_message(
+    store: Store, site: SiteConfig, event: str, company_key: str, data: dict[str, Any], key: str
+) -> int:
+    """Queue `event` (e.g. company.claimed) to each webhook subscribed to it; `data` is the
+    payload's data and `key` names the occurrence (the same key never queues twice)."""
+    now = utc_now()
+    body = timestamps.dumps({"type": event, "timestamp": utc_iso(now), "data": data}).decode()
+    rows: dict[str, dict[str, Any]] = {}
+    for hook in site.webhooks:
+        if event in hook.events:
+            raw = "\x00".join((site.name, hook.url, event, company_key, key)).encode()
+            mid = "msg_" + hashlib.sha256(raw).hexdigest()[:26]
+            rows[mid] = {
+                "id": mid, "site": site.name, "url": hook.url, "event": event,
+                "company_key": company_key, "payload": body, "status": "pending", "attempts": 0,
+                "next_attempt_at": ch_time(now), "last_status": 0, "last_error": "",
+                "created_at": ch_time(now), "updated_at": ch_time(now),
+            }  # fmt: skip
+    return _queue(store, rows)
+
+
+def _queue(store: Store, rows: dict[str, dict[str, Any]]) -> int:
+    """Insert the messages not queued before; wake the deliverers."""
     if not rows:
         return 0
     known = {r[0] for r in store.query(EXISTING_IDS, {"ids": list(rows)})}

@@ -18,7 +18,7 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     out, data = tmp_path / "benchmarks.md", tmp_path / "benchmarks.json"
     run = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--out", str(out), "--json", str(data)],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True, text=True, timeout=900, check=False,
         cwd=Path(__file__).resolve().parents[2],
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
@@ -38,11 +38,18 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     for size in r["scale"]["sizes"].values():
         assert size["events_rows"] > 0 and size["bytes_per_event"] > 0
         assert size["daily_activity_rows"] > 0 and size["daily_companies_rows"] > 0
-        for q in ("companies_list", "company_page", "digest"):
+        for q in ("companies_list", "company_page", "digest", "rescore_one"):
             assert size[q]["p95_ms"] > 0
+    alerts = r["alerts"]  # every decisive event's webhook arrived, signed, idle and under load
+    for phase in ("idle", "load"):
+        assert alerts[phase]["arrived"] == alerts[phase]["companies"] >= 3
+        assert 0 < alerts[phase]["p50_s"] <= alerts[phase]["p95_s"]
+        assert alerts[phase]["rescore"]["passes"] > 0
+    assert alerts["bad_signatures"] == 0
+    assert set(alerts["load"]["traffic"]["statuses"]) == {"202"}
     statuses = {c["figure"]: c["status"] for c in r["checks"]}
     assert len(statuses) == len(r["checks"]) >= 13
     assert all(s in ("goal", "pass", "FAIL", "n/a") for s in statuses.values())
     text = out.read_text()
-    assert "| 1 ingest throughput |" in text and "| 7 storage |" in text
+    assert "| 1 ingest throughput |" in text and "| 7 storage |" in text and "| 9 alerts |" in text
     assert report.table(r["checks"]).splitlines()[0] in text

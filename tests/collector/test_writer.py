@@ -284,3 +284,29 @@ def test_the_writer_drops_unused_engine_pages_every_minute(
         assert count(store, site) == 2
     finally:
         writer.release_every_s = 60.0
+
+
+def test_flush_soon_sends_the_open_segment_before_its_age_and_says_when(
+    make_settings: SettingsFactory, serve: Serve, store: Store, site: str
+) -> None:
+    """What an early re-score waits for: with a one-minute writer interval, an accepted event is
+    in ClickHouse once wait_written confirms the spool's lines up to it (and not before)."""
+    server = serve(make_settings(site, INTENT_WRITER_INTERVAL_MS="60000", INTENT_SCHEDULE="false"))
+    writer, spool = server.collector.writer, server.collector.spool
+    assert writer is not None and spool is not None
+    assert server.post(page(site, 1)).status_code == 202
+    assert count(store, site) == 0  # a minute from its segment's age
+    first = spool.appended
+    assert first >= 1 and writer.written_through < first
+    writer.flush_soon()
+    assert writer.wait_written(first, timeout=30)
+    assert count(store, site) == 1
+    store.command("DETACH TABLE events")
+    try:
+        assert server.post(page(site, 2)).status_code == 202
+        writer.flush_soon()
+        assert not writer.wait_written(first + 1, timeout=1)  # the insert failed: not confirmed
+    finally:
+        store.command("ATTACH TABLE events")
+    assert writer.wait_written(first + 1, timeout=60)  # the retry sends it
+    assert count(store, site) == 2

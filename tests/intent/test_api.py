@@ -389,7 +389,7 @@ def test_an_unknown_value_of_any_enumerated_parameter_is_400_naming_it_and_the_v
             assert repr(bad) in error["message"]
             assert all(value in error["message"] for value in allowed), error["message"]
         checked.add(name)
-    assert checked == {"tier", "fit", "format"}
+    assert checked == {"tier", "fit", "format", "claimed"}
     message = api.get("/companies", tier="hott").json()["error"]["message"]
     assert message == "tier must be one of hot, warm, cold (got 'hott')"
 

@@ -110,6 +110,7 @@ def test_every_enumerated_parameter_is_an_enum() -> None:
     assert enums == {
         ("listCompanies", "tier"): list(TIERS),
         ("listCompanies", "fit"): list(GRADES),
+        ("listCompanies", "claimed"): ["true", "false"],
         ("getDigest", "format"): ["json"],
         ("renderDigest", "format"): ["html", "text", "markdown", "csv"],
     }
