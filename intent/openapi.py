@@ -15,7 +15,8 @@ from starlette.routing import BaseRoute, Route
 from intent.accounts.api import MAX_ACCOUNTS
 from intent.accounts.fit import GRADES
 from intent.alerts.claims import MAX_NOTE, MAX_WHO
-from intent.api import DEFAULT_LIMIT, DIGEST_PATH, MAX_DAYS, MAX_LIMIT, RENDERED_DIGEST_FORMATS
+from intent.api import DIGEST_PATH, MAX_DAYS, RENDERED_DIGEST_FORMATS
+from intent.api_params import DEFAULT_LIMIT, MAX_LIMIT
 from intent.digest_render import FORMATS
 from intent.openapi_schemas import SCHEMAS, STR, TIER, object_of, ref
 
@@ -41,7 +42,7 @@ ERRORS = {
 
 SITE = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"},
         "description": "a site this key may read"}  # fmt: skip
-# The digest's date as intent.api.parse_day reads it (tests/intent/test_api.py checks both agree).
+# The digest's date as intent.api_params.parse_day reads it (tests/intent/test_api.py checks both agree).
 DIGEST_DAY = {"type": "string", "format": "date",
               "pattern": "^(19[7-9][0-9]|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}$"}  # fmt: skip
 # Query parameters that take a moment accept a date (midnight UTC) as well.
