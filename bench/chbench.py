@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 
 from bench import datagen, workload
-from collector.settings import Settings, SiteConfig
+from collector.settings import Settings
+from collector.site_settings import SiteConfig
 from collector.store import Store, ch_time, connect
 from intent.migrate import migrate
 

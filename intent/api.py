@@ -21,7 +21,8 @@ from collector import keys
 from collector.clientip import client_ip
 from collector.errors import error_response
 from collector.ratelimit import RateLimiter, retry_after
-from collector.settings import Settings, SiteConfig, site_today
+from collector.settings import Settings
+from collector.site_settings import SiteConfig, site_today
 from collector.store import Store, StoreError, ch_time
 from intent import companies, digest, digest_render, privacy, timestamps
 from intent.accounts.matching import attach_accounts, owned_by

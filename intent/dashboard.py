@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from collector.clientip import is_trusted_proxy, parse_ip
 from collector.enrich import coverage
-from collector.settings import SiteConfig, site_today
+from collector.site_settings import SiteConfig, site_today
 from collector.state import Collector, store_of
 from collector.store import Store
 from intent import companies, digest, digest_render, scoring, scoring_sql, users

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from collector.settings import Settings, SettingsError
+from collector.settings import Settings
+from collector.settings_error import SettingsError
 from collector.store import Store
 from intent.digest import Digest, build_digest
 from intent.digest_render import email_subject, render_html, render_slack, render_text

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 from collector.store import Store, ch_time
 from intent.rules import Rules, parse_rules
 from intent.scoring_sql import (

@@ -28,7 +28,8 @@ import orjson
 from standardwebhooks import Webhook
 
 from collector.metrics import Metrics
-from collector.settings import Settings, SiteConfig, WebhookConfig
+from collector.settings import Settings
+from collector.site_settings import SiteConfig, WebhookConfig
 from collector.store import Store, StoreError, ch_time, utc_now
 from intent import timestamps
 from intent.timestamps import utc_iso

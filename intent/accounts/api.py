@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from collector import keys
 from collector.errors import error_response
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 from collector.store import Store, ch_time
 from intent.accounts.config import AccountsConfig, site_config
 from intent.accounts.fields import Account, AccountUpdate, FieldError, parse_update

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from collector import keys
 from collector.errors import error_response
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 from collector.store import Store
 from intent.alerts import claims
 from intent.api import Api, json_response

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from collector.settings import Settings, SiteConfig, WebhookConfig
+from collector.settings import Settings
+from collector.site_settings import SiteConfig, WebhookConfig
 from collector.store import Store
 from intent import cli, webhooks
 from intent.scoring import CompanyScore
