@@ -23,7 +23,17 @@ from collector.enrich import coverage
 from collector.site_settings import SiteConfig, site_today
 from collector.state import Collector, store_of
 from collector.store import Store
-from intent import companies, digest, digest_render, scoring, scoring_sql, users
+from intent import (
+    companies,
+    digest,
+    digest_render,
+    priority,
+    scoring,
+    scoring_sql,
+    timestamps,
+    users,
+)
+from intent.accounts.matching import attach_accounts
 from intent.ai_reads import ai_agent_reads
 from intent.alerts import claims
 from intent.clock import clock_of
@@ -184,25 +194,44 @@ def _site_today(request: Request, site: str) -> date:
 
 def companies_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
     q = request.query_params
-    tier = q.get("tier", "") if q.get("tier", "") in scoring.TIERS else ""
+    customers = q.get("segment", "") == "customers"  # existing customers: their own tab
+    tier = q.get("tier", "") if q.get("tier", "") in scoring.TIERS and not customers else ""
     country = q.get("country", "").strip()[:2].upper()
     search = q.get("q", "").strip()[:100]
     days = _days(request, 30)
     raw_page = q.get("page", "")
     page_no = min(int(raw_page), 10_000) if raw_page.isdigit() and int(raw_page) > 0 else 1
+    config = collector_of(request).settings.sites[site]
+    today = site_today(config)
     rows = store.query_dicts(companies.RANK_COMPANIES, {"site": site, "days": days, "tier": tier, "country": country,
-                                         "q": search, "limit": PAGE_SIZE + 1,
+                                         "q": search, "limit": PAGE_SIZE + 1, "customers": int(customers),
+                                         "today": today, "tz": config.timezone,
                                          "offset": (page_no - 1) * PAGE_SIZE})  # fmt: skip
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    facets = store.query_dicts(companies.COMPANY_FACETS, {"site": site, "days": days})
-    tier_counts = {t: sum(f["companies"] for f in facets if f["c_tier"] == t
-                          and (not country or f["c_country"] == country)) for t in scoring.TIERS}  # fmt: skip
+    attach_accounts(store, config, rows, domain="c_domain", name="c_name", country="c_country")
+    rows.sort(key=lambda r: priority.priority_key(
+        newly_hot_today=r["c_transition"] == "newly_hot" and r["c_day"] == today,
+        tier=r["c_tier"], buying_at=r["c_buying_at"], score=float(r["c_score"]), fit=r.get("fit"),
+        key=r["company_key"], tz=config.timezone))  # fmt: skip
+    now = clock_of(request).now()
+    for r in rows:
+        r["c_last_seen_local"] = timestamps.local_time(r["c_last_seen"], config.timezone)
+        r["c_last_seen_ago"] = timestamps.ago(r["c_last_seen"], now)
+        r["c_last_seen_iso"] = timestamps.utc_iso(r["c_last_seen"])
+    facets = store.query_dicts(
+        companies.COMPANY_FACETS, {"site": site, "days": days, "today": today}
+    )
+    shown = [f for f in facets if not country or f["c_country"] == country]
+    tier_counts = {t: sum(f["companies"] for f in shown if f["c_tier"] == t and not f["c_customer"])
+                   for t in scoring.TIERS}  # fmt: skip
+    customer_count = sum(f["companies"] for f in shown if f["c_customer"])
     countries = sorted({f["c_country"] for f in facets if f["c_country"]})
     return page(request, "companies.html", session, site, "companies", companies=rows,
                 tier=tier, country=country, q=search, days=days, tier_counts=tier_counts,
                 countries=countries, total=sum(tier_counts.values()), page_no=page_no,
-                more=more, page_size=PAGE_SIZE)  # fmt: skip
+                more=more, page_size=PAGE_SIZE, customers=customers,
+                customer_count=customer_count, timezone=config.timezone)  # fmt: skip
 
 
 def company_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
