@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 MAX_RSS_MB = 400.0
+GOAL_RSS_MB = 250.0  # issue 18's goal under a flood, "flat": reported beside the bound
 MAX_BYSTANDER_P99_MS = 100.0
 FAULTS = ("kill9", "sigterm", "spool_full", "clickhouse_full")
 ATTACKS = ("slow_headers", "slow_body", "idle_connections", "oversized_headers", "huge_user_agents")
@@ -53,7 +54,8 @@ def checks(r: dict[str, Any]) -> list[dict[str, Any]]:
                     _check(name, "bystander failures + 5xx",
                            a["bystander_failures"] + a["bystander_5xx"], "==", 0)]  # fmt: skip
     if f := r.get("flood"):
-        out.append(_check("flood", "peak RSS MB", f["peak_rss_mb"], "<=", MAX_RSS_MB))
+        out += [_check("flood", "peak RSS MB", f["peak_rss_mb"], "<=", MAX_RSS_MB),
+                _check("flood", "RSS MB once settled", f["rss_after_mb"], "<=", MAX_RSS_MB)]  # fmt: skip
     for name in ("event_fuzz", "api_fuzz"):
         if z := r.get(name):
             out.append(_check(name, "5xx other than 503", z["server_5xx"], "==", 0))
@@ -102,6 +104,13 @@ def _attack_table(r: dict[str, Any]) -> str:
             f"{fmt(f['bystander_p99_ms'])} | {f['bystander_requests']} ({f['bystander_failures']}, "
             f"{f['bystander_5xx']}) | - |"
         )
+        goal = "met" if max(f["peak_rss_mb"], f["rss_after_mb"]) <= GOAL_RSS_MB else "not met"
+        lines += ["", f"Flood memory against the goal of ≤ {GOAL_RSS_MB:g} MB flat ({goal}): "
+                  f"peak {fmt(f['peak_rss_mb'])} MB, of which heap (RssAnon) at most "
+                  f"{fmt(f.get('peak_rss_anon_mb', 0.0))} MB; {fmt(f['rss_after_mb'])} MB "
+                  f"(heap {fmt(f.get('rss_after_anon_mb', 0.0))} MB) once settled. The rest is "
+                  "pages of files, chDB's engine library most of it: read back from the page "
+                  "cache, dropped again once the writer is idle."]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -172,6 +181,11 @@ METHOD = """
   generating is far slower than sending), half the requests past the pool with a random
   mutation (flipped byte, cut, inserted bytes, doubled); schemathesis cases of every `/api/v1`
   operation with a write key. Time-bounded: the request count is a figure.
-- `--quick` runs every scenario small (the test in `make test` does, tests/bench/test_chaos_quick.py);
-  its figures prove the harness works, the full run's are the ones to judge.
+- `--quick` runs every scenario small but clickhouse_full (a server of its own, ~30 s more; the
+  hook's test in tests/collector/test_spool_disk.py holds its behaviour in `make test`): the test
+  in `make test` does, tests/bench/test_chaos_quick.py; its figures prove the harness works, the
+  full run's are the ones to judge. `--fault-hook` makes both full disks through the hook, as
+  without root.
+- **flood**: besides the bound (≤ 400 MB at peak and once settled), the report sets the RSS
+  against issue 18's goal of ≤ 250 MB flat, with the heap's share (RssAnon) apart.
 """
