@@ -271,8 +271,12 @@ def company_page(request: Request, store: Store, session: users.Session, site: s
             )
             timeline[day_value]["agents"] = sorted(v["agents"])
     latest = history[-1] if history else None
-    follow_up = claims.page_context(store, own, company, clock_of(request).now())
+    now = clock_of(request).now()
+    follow_up = claims.page_context(store, own, company, now)
+    seen = latest["last_seen"] if latest else now
     return page(request, "company.html", session, site, "companies", company=company,
+                last_seen_local=timestamps.local_time(seen, own.timezone),
+                last_seen_ago=timestamps.ago(seen, now),
                 latest=latest, history=list(reversed(history)), chart=score_chart(history),
                 timeline=sorted(timeline.values(), key=lambda d: d["day"], reverse=True),
                 pages=sorted(pages.values(), key=lambda p: (-p["hits"], p["path"])),
