@@ -66,7 +66,11 @@ def run(args: argparse.Namespace, forward: Callable[[], int | None] = lambda: No
         code: int = args.func(args)
         return code
     except StoreLockedError as exc:
-        forwarded = forward()
+        try:
+            forwarded = forward()
+        except CliError as refused:  # a server is recorded but did not take the command
+            print(f"intent {args.command}: {refused}", file=sys.stderr)
+            return 1
         if forwarded is not None:
             return forwarded
         print(f"intent {args.command}: {exc}", file=sys.stderr)

@@ -65,7 +65,7 @@ def start(server: Server) -> None:
     migrate(server.store, s)
     collector_app.start(server)
     server.deliverer = webhooks.start(server.store, s, server.metrics)  # sends what was queued
-    server.cli_token = remote.publish_token(s)
+    server.cli_token = remote.publish_record(s)
     outbox = Outbox(s, server.clock)
     server.alert_sender = sender.start(s, server.store, outbox, server.metrics)
     if s.schedule:
@@ -94,7 +94,7 @@ def stop(server: Server) -> None:
         server.alert_sender.stop()
     if server.deliverer is not None:
         server.deliverer.stop()
-    remote.withdraw_token(server.settings, server.cli_token)
+    remote.withdraw_record(server.settings, server.cli_token)
     collector_app.stop(server)
 
 
