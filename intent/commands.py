@@ -18,6 +18,7 @@ from intent import (
     keys_cli,
     migrate,
     privacy,
+    reload,
     scoring_cli,
     sites_cli,
     starter,
@@ -45,6 +46,7 @@ GROUPS: tuple[Register, ...] = (
     privacy.register,  # forget
     webhooks_cli.register,  # webhooks log, test, redeliver
     digest_cli.register,
+    reload.register,  # reload (intent.toml, in the running server)
     demo.register,
     accounts_commands.register,  # accounts import, list
 )

@@ -145,7 +145,7 @@ def absolute_files(argv: list[str], cwd: Path | None = None) -> list[str]:
 def running_server() -> tuple[Settings, ServerRecord] | None:
     """The CLI's settings and the server recorded in its spool directory, if one runs."""
     try:
-        settings = load_settings(require_config=False)
+        settings = load_settings(sites=False)  # the server reads intent.toml, maybe mid-edit
     except SettingsError:
         return None
     record = read_record(settings)

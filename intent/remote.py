@@ -18,7 +18,8 @@ import ipaddress
 import os
 import secrets
 import threading
-from contextlib import redirect_stderr, redirect_stdout
+from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout, suppress
 
 import orjson
 from starlette.requests import Request
@@ -27,10 +28,11 @@ from starlette.routing import BaseRoute, Route
 
 from collector.errors import error_response
 from collector.keys import bearer
-from collector.settings import Settings
+from collector.settings import Settings, SettingsError
 from intent import commands
-from intent.command import SERVER_SETTINGS
+from intent.command import SERVER_RELOAD, SERVER_SETTINGS
 from intent.forward import RECORD_FILE, differing, record_path
+from intent.reload import ConfigReloader
 
 REFUSED = ("serve", "init")
 _run_lock = threading.Lock()  # stdout/stderr are redirected for the whole process meanwhile
@@ -63,18 +65,32 @@ def withdraw_record(settings: Settings, token: str | None) -> None:
         pass
 
 
-def run_here(argv: list[str], settings: Settings) -> tuple[int, str, str]:
-    """Run `intent ARGV` in this process with this server's settings."""
+def run_here(
+    argv: list[str], settings: Settings, reload: Callable[[], str] | None = None
+) -> tuple[int, str, str]:
+    """Run `intent ARGV` in this process with this server's settings (and its reload of
+    intent.toml, for `intent reload`)."""
     out, err = io.StringIO(), io.StringIO()
     with _run_lock, redirect_stdout(out), redirect_stderr(err):
         SERVER_SETTINGS.set(settings)  # also tells the command it runs inside the server
+        SERVER_RELOAD.set(reload)
         try:
             code = commands.main(argv)
         except SystemExit as exc:  # argparse: usage errors and --help
             code = exc.code if isinstance(exc.code, int) else 1
         finally:
             SERVER_SETTINGS.set(None)
+            SERVER_RELOAD.set(None)
     return code, out.getvalue(), err.getvalue()
+
+
+def _reload_first(reloader: ConfigReloader | None, argv: list[str]) -> None:
+    """An edit of intent.toml just before a command is what the command uses (`intent reload`
+    reloads itself, and says so)."""
+    if reloader is None or argv[0] == "reload":
+        return
+    with suppress(SettingsError):  # logged; the command runs with the configuration kept
+        reloader.check(force=True)
 
 
 def _loopback(host: str | None) -> bool:
@@ -102,9 +118,12 @@ async def run_endpoint(request: Request) -> Response:
         return error_response(400, "argv must be a non-empty list of strings", field="argv")
     if argv[0] in REFUSED:
         return error_response(400, f"`intent {argv[0]}` cannot run inside the server", field="argv")
+    reloader: ConfigReloader | None = request.app.state.collector.reloader
+    await asyncio.to_thread(_reload_first, reloader, argv)
     settings: Settings = request.app.state.collector.settings
     differs = differing(settings, body.get("settings"), token)
-    code, out, err = await asyncio.to_thread(run_here, argv, settings)
+    reload = reloader.cli_reload if reloader is not None else None
+    code, out, err = await asyncio.to_thread(run_here, argv, settings, reload)
     answer = {"code": code, "stdout": out, "stderr": err, "differs": differs}
     return Response(orjson.dumps(answer), media_type="application/json")
 
