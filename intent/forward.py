@@ -25,7 +25,8 @@ from typing import Any
 import httpx
 import orjson
 
-from collector.settings import ENV, Settings, SettingsError, load_settings
+from collector.settings import ENV, Settings, load_settings
+from collector.settings_error import SettingsError
 from collector.store import embedded_path
 from intent.command import CliError, inside_server
 

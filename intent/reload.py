@@ -19,7 +19,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from collector.settings import Settings, SettingsError, SiteConfig, load_settings, load_sites
+from collector.settings import Settings, load_settings
+from collector.settings_error import SettingsError
+from collector.site_settings import SiteConfig, load_sites
 from intent.command import SERVER_RELOAD, CliError, inside_server
 from intent.forward import forward, record_path
 from intent.settings import check_sites

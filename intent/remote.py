@@ -28,7 +28,8 @@ from starlette.routing import BaseRoute, Route
 
 from collector.errors import error_response
 from collector.keys import bearer
-from collector.settings import Settings, SettingsError
+from collector.settings import Settings
+from collector.settings_error import SettingsError
 from intent import commands
 from intent.command import SERVER_RELOAD, SERVER_SETTINGS
 from intent.forward import RECORD_FILE, differing, record_path
