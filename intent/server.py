@@ -2,8 +2,8 @@
 
 `create_app` composes it: the collector's routes, the API and its OpenAPI document, the CLI
 endpoint, the sign-in and the dashboard. At start the schema is migrated before ingest opens,
-then the webhook deliverer, the CLI token and the scoring schedule start; at stop they end
-before the collector drains its spool.
+then the webhook deliverer, the CLI record, the scoring schedule and the reload of
+intent.toml (intent.reload) start; at stop they end before the collector drains its spool.
 """
 
 from __future__ import annotations
