@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import speed_probe_ms
-from collector.settings import Settings, SiteConfig
+from collector.settings import Settings
+from collector.site_settings import SiteConfig
 from collector.store import connect
 from intent.accounts.csvfile import read_file
 from intent.accounts.matching import attach_accounts

@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 
 from bench import datagen, workload
-from collector.settings import Settings, SiteConfig
+from collector.settings import Settings
+from collector.site_settings import SiteConfig
 from collector.store import Store, ch_time, connect
 from intent.migrate import migrate
 
@@ -124,7 +125,7 @@ LIMIT 20
 
 
 def _queries(store: Store, site: SiteConfig, day: date, reps: int) -> dict[str, Any]:
-    from intent import api, scoring
+    from intent import api, api_params, scoring
 
     started = time.perf_counter()
     scoring.score_site(store, site, day)  # fills company_scores (the list and page read it)
@@ -132,8 +133,8 @@ def _queries(store: Store, site: SiteConfig, day: date, reps: int) -> dict[str, 
     # The scores just written start merges of company_scores / company_latest; timed while they
     # ran, one companies-list run in 20 took 40-60 ms at 10M (p50 9-14 ms): measure settled.
     _settle(store)
-    params = {"tier": "", "country": "", "min_score": 0.0, "since": ch_time(api.EPOCH),
-              "after_t": ch_time(api.EPOCH), "after_k": "", "limit": api.DEFAULT_LIMIT,
+    params = {"tier": "", "country": "", "min_score": 0.0, "since": ch_time(api_params.EPOCH),
+              "after_t": ch_time(api_params.EPOCH), "after_k": "", "limit": api_params.DEFAULT_LIMIT,
               "claimed": -1}  # fmt: skip
     top = str(store.scalar(TOP_COMPANY, {"site": site.name}))  # the busiest: the slowest page
     # What the incremental run does for one marked company: its score, and its snapshot row.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 
-from collector.settings import Network
+from collector.site_settings import Network
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

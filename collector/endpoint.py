@@ -22,7 +22,7 @@ from collector import beacon, keys, pipeline
 from collector.clientip import IPAddress, client_ip
 from collector.errors import error_body
 from collector.ratelimit import retry_after
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 from collector.spool import SpoolFull
 from collector.state import Collector
 

@@ -28,7 +28,7 @@ from collector.enrich import UNKNOWN, Company, Enricher, NetworkInfo
 from collector.enrich.freemail import is_free_mail
 from collector.enrich.model import NO_COMPANY
 from collector.enrich.rdns import WEAKER_SOURCES, ReverseDNS
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ import os
 import secrets
 from pathlib import Path
 
-from collector.settings import SECRET_MIN_LENGTH, Settings, SettingsError
+from collector.settings import SECRET_MIN_LENGTH, Settings
+from collector.settings_error import SettingsError
 
 log = logging.getLogger("intent.collector")
 

@@ -12,7 +12,8 @@ import sys
 import uvicorn
 
 from collector.secret import server_secret
-from collector.settings import Settings, SettingsError
+from collector.settings import Settings
+from collector.settings_error import SettingsError
 from collector.store import describe
 from collector.transport import UVICORN_OPTIONS
 from intent import commands, forward

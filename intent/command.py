@@ -6,7 +6,8 @@ from __future__ import annotations
 from contextvars import ContextVar
 from datetime import date
 
-from collector.settings import Settings, SiteConfig, site_today
+from collector.settings import Settings
+from collector.site_settings import SiteConfig, site_today
 from collector.store import Store, connect
 from intent.settings import load_settings
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import TypeAlias
 
-from collector.settings import SettingsError
+from collector.settings_error import SettingsError
 from collector.store import StoreError, StoreLockedError
 from intent import (
     demo,

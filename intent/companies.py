@@ -4,7 +4,7 @@ server-side; the f-strings below only join these constants."""
 
 from __future__ import annotations
 
-from intent.scoring import ATTRIBUTED
+from intent.scoring_sql import ATTRIBUTED
 
 COMPANY_COLUMNS = """
     company_key, company_name, company_domain, country, company_source, confidence, score, tier,
@@ -124,7 +124,7 @@ ORDER BY day DESC, hits DESC, key
 # Page titles, referrers and browsers are only in raw events; this scan stays within one
 # company's visitors (events are ordered by site, day, company, visitor).
 COMPANY_VISITS = (
-    "WITH"  # noqa: S608  joins constants (scoring.ATTRIBUTED)
+    "WITH"  # noqa: S608  joins constants (scoring_sql.ATTRIBUTED)
     + ATTRIBUTED
     + """
 SELECT toDate(ts) AS day, groupUniqArray(10)(referrer) AS referrers,

@@ -20,10 +20,10 @@ from starlette.routing import BaseRoute, Route
 
 from collector.clientip import is_trusted_proxy, parse_ip
 from collector.enrich import coverage
-from collector.settings import SiteConfig, site_today
+from collector.site_settings import SiteConfig, site_today
 from collector.state import Collector, store_of
 from collector.store import Store
-from intent import companies, dashboard_accounts, digest, digest_render, scoring, users
+from intent import companies, dashboard_accounts, digest, digest_render, scoring, scoring_sql, users
 from intent.accounts.fit import GRADES
 from intent.ai_reads import ai_agent_reads
 from intent.alerts import claims
@@ -225,7 +225,7 @@ def company_page(request: Request, store: Store, session: users.Session, site: s
     days = _days(request, 90)
     today = datetime.now(UTC).date()
     params = {"site": site, "company": company, "days": days, "day": today,
-              "start": today - timedelta(days=days), **scoring.only([company])}  # fmt: skip
+              "start": today - timedelta(days=days), **scoring_sql.only([company])}  # fmt: skip
     history = store.query_dicts(companies.SCORE_HISTORY, params)
     activity = store.query_dicts(companies.COMPANY_ACTIVITY, params)
     if not history and not activity:

@@ -23,13 +23,14 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from collector.settings import Settings, SettingsError
+from collector.settings import Settings
+from collector.settings_error import SettingsError
 from collector.store import Store, ch_time, utc_now
 from intent.digest import Digest, build_digest
 from intent.digest_owners import owner_digests, unowned
 from intent.digest_render import email_subject, render_html, render_slack, render_text
 from intent.scoring import rules_of
-from intent.webhooks import Refused, post_checked
+from intent.ssrf_guard import Refused, post_checked
 
 log = logging.getLogger("intent.delivery")
 

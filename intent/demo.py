@@ -26,7 +26,8 @@ from collector import beacon, pipeline
 from collector.enrich import ranges as owner_ranges
 from collector.enrich.enricher import Enricher
 from collector.enrich.geoip import open_databases
-from collector.settings import Settings, SiteConfig
+from collector.settings import Settings
+from collector.site_settings import SiteConfig
 from collector.store import Store, StoreLockedError, connect
 from intent.command import CliError
 from intent.demo_traffic import DAYS, DEMO_HOST, data_file, traffic

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 from collector.store import Store
 from intent.accounts.config import site_config
 from intent.accounts.fit import ORDER as FIT_ORDER

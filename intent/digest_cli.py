@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, date, datetime
 
-from collector.settings import Settings, SiteConfig
+from collector.settings import Settings
+from collector.site_settings import SiteConfig
 from collector.store import Store
 from intent.accounts.table import COUNT_ACCOUNTS
 from intent.command import CliError, day_arg, open_store, settings

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import orjson
 
-from collector.settings import Settings, SettingsError, load_settings
+from collector.settings import Settings, load_settings
+from collector.settings_error import SettingsError
 from intent.command import inside_server
 
 TOKEN_FILE = "cli.token"  # noqa: S105 (a file name)

@@ -21,7 +21,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.settings import Settings, SiteConfig, site_today
+from collector.settings import Settings
+from collector.site_settings import SiteConfig, site_today
 from collector.store import Store, ch_time
 from intent import delivery, webhooks
 from intent.runner import RunnerLock

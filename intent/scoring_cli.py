@@ -10,7 +10,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from collector.settings import Settings, SiteConfig
+from collector.settings import Settings
+from collector.site_settings import SiteConfig
 from intent.command import CliError, day_arg, open_store, settings, site_arg
 from intent.migrate import migrate
 from intent.rules import Rules, RulesError, parse_rules

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from collector import settings as collector_settings
-from collector.settings import Settings, SettingsError
+from collector.settings import Settings
+from collector.settings_error import SettingsError
 from intent.accounts.config import check as check_accounts
 from intent.alerts.config import check as check_alerts
 from intent.rules import RulesError, parse_rules

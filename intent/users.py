@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from collector import keys
-from collector.settings import EMAIL
+from collector.site_settings import EMAIL
 from collector.store import Store, StoreLockedError, utc_now
 from intent.command import CliError, inside_server, open_store, settings
 from intent.forward import forward

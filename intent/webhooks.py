@@ -12,26 +12,25 @@ time-outs are short. Delivery is at least once: receivers dedupe on webhook-id.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
 from standardwebhooks import Webhook
 
 from collector.metrics import Metrics
-from collector.settings import Settings, SiteConfig, WebhookConfig
+from collector.settings import Settings
+from collector.site_settings import SiteConfig, WebhookConfig
 from collector.store import Store, StoreError, ch_time, utc_now
 from intent import timestamps
 from intent.accounts.matching import attach_accounts
+from intent.ssrf_guard import Refused, post_checked
 from intent.timestamps import utc_iso
 from intent.webhook_news import News, added_at, noticed_at
 
@@ -97,10 +96,6 @@ class Scored(Protocol):
     def evidence_path(self) -> str: ...
     @property
     def evidence_at(self) -> datetime: ...
-
-
-class Refused(Exception):
-    """The target may not be called (a final outcome, not retried)."""
 
 
 def message_id(site: str, url: str, event: str, company_key: str, day: date) -> str:
@@ -232,92 +227,11 @@ def wake_deliverers() -> None:
         deliverer.wake()
 
 
-# IPv6 prefixes whose addresses carry an IPv4 address a packet may end up at (RFC 6052 NAT64,
-# RFC 8215 local-use NAT64, RFC 4291 IPv4-compatible); 6to4 and Teredo are read by ipaddress.
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
-LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # its embedding is the operator's choice
-IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
-
-
-def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
-    """The IPv4 addresses an IPv6 address embeds (mapped, NAT64, 6to4, Teredo, compatible)."""
-    if ip.ipv4_mapped is not None:
-        return [ip.ipv4_mapped]
-    if ip in NAT64 or ip in IPV4_COMPATIBLE:
-        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
-    if ip.sixtofour is not None:
-        return [ip.sixtofour]
-    if ip.teredo is not None:
-        return list(ip.teredo)  # the relay server and the (de-obfuscated) client
-    return []
-
-
-def _not_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    # is_global is False for loopback, private, link-local (169.254.169.254 metadata),
-    # shared (100.64/10), unique-local (fd00:ec2::254), documentation and reserved ranges.
-    return not ip.is_global or ip.is_multicast
-
-
-def not_public(address: str) -> bool:
-    """True unless the address, and every IPv4 address it embeds, is public: 64:ff9b::a9fe:a9fe
-    reaches 169.254.169.254 through a NAT64 gateway, 2002:7f00:1::1 is 127.0.0.1 in 6to4."""
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv4Address):
-        return _not_public(ip)
-    if ip.ipv4_mapped is not None:  # ::ffff:a.b.c.d is the IPv4 address itself
-        return _not_public(ip.ipv4_mapped)
-    if ip in LOCAL_NAT64:  # private by definition (RFC 8215), whatever it embeds
-        return True
-    return _not_public(ip) or any(_not_public(v4) for v4 in embedded_ipv4(ip))
-
-
-def resolve_target(url: str, allow_private: bool, setting: str = "allow_private") -> str:
-    """The address to connect to: every address the host resolves to must be public (unless
-    `allow_private`, named `setting` in the refusal)."""
-    parts = urlsplit(url)
-    host = parts.hostname
-    if parts.scheme not in ("http", "https") or not host:
-        raise Refused(f"not an http(s) URL: {url}")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addresses = [str(info[4][0]) for info in infos]
-    if not addresses:
-        raise OSError(f"{host} has no address")
-    if not allow_private:
-        for address in addresses:
-            if not_public(address):
-                raise Refused(
-                    f"{host} resolves to non-public address {address} (set {setting} to allow it)"
-                )
-    return addresses[0]
-
-
 def signer(secret: str) -> Webhook:
     """A `whsec_<base64>` secret is Standard Webhooks' form; any other string is used as bytes."""
     if secret.startswith("whsec_"):
         return Webhook(secret)
     return Webhook(secret.encode("utf-8"))
-
-
-def post_checked(
-    client: httpx.Client,
-    url: str,
-    allow_private: bool,
-    content: bytes,
-    headers: dict[str, str],
-    setting: str = "allow_private",
-) -> httpx.Response:
-    """POST to the address resolve_target checked (so DNS cannot change between check and
-    request), with the URL's own Host and TLS name. Webhooks and the Slack digest use it."""
-    address = resolve_target(url, allow_private, setting)
-    target = httpx.URL(url)
-    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    return client.post(
-        target.copy_with(host=address),
-        content=content,
-        headers={"Host": target.netloc.decode("ascii"), **headers},
-        extensions=extensions,
-    )
 
 
 def send(client: httpx.Client, hook: WebhookConfig, msg_id: str, body: str) -> int:

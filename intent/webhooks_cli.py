@@ -10,7 +10,8 @@ import httpx
 
 from collector.store import Store
 from intent.command import CliError, open_store, settings, site_arg
-from intent.webhooks import TIMEOUT, Refused, make_test_event, requeue, send
+from intent.ssrf_guard import Refused
+from intent.webhooks import TIMEOUT, make_test_event, requeue, send
 
 LOG = """
     SELECT id, site, url, event, company_key, status, attempts, next_attempt_at, last_status,

@@ -24,7 +24,8 @@ from collector.enrich.model import UNKNOWN, Company, NetworkInfo
 from collector.enrich.published import available as published_available
 from collector.enrich.published import published_class
 from collector.enrich.traffic import classify
-from collector.settings import Settings, SiteConfig
+from collector.settings import Settings
+from collector.site_settings import SiteConfig
 from collector.store import Store, StoreError
 
 log = logging.getLogger("intent.enrich")

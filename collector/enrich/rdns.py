@@ -31,7 +31,7 @@ from collector.enrich.hostnames import company_from_hostname, network_domains
 from collector.enrich.model import Company, NetworkInfo
 from collector.enrich.ptr import LookupFailed, confirmed_name, make_resolver
 from collector.enrich.traffic import ORGANISATION_CLASSES
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 
 log = logging.getLogger("intent.enrich")
 

@@ -17,22 +17,21 @@ from starlette.routing import BaseRoute, Route
 
 from collector import keys
 from collector.errors import error_response
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 from collector.store import Store, ch_time
 from intent.accounts.config import AccountsConfig, site_config
 from intent.accounts.fields import Account, AccountUpdate, FieldError, parse_update
 from intent.accounts.matching import account_object
 from intent.accounts.table import page, upsert
-from intent.api import (
+from intent.api import Api, json_response
+from intent.api_params import (
     DEFAULT_LIMIT,
     EPOCH,
     MAX_LIMIT,
-    Api,
     BadParam,
     decode_cursor,
     encode_cursor,
     int_param,
-    json_response,
     parse_since,
     query_params,
 )

@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from collector.settings import Settings, SettingsError, SiteConfig
+from collector.settings import Settings
+from collector.settings_error import SettingsError
+from collector.site_settings import SiteConfig
 from intent.accounts.fit import Fit, FitError, parse_fit
 from intent.accounts.owners import Owners, OwnersError, parse_owners
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.enrich.psl import registrable_domain
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 from collector.store import Store
 from intent.accounts.config import AccountsConfig, site_config
 from intent.accounts.fields import Account, name_key, stage_class

@@ -14,10 +14,11 @@ from starlette.routing import BaseRoute, Route
 
 from collector import keys
 from collector.errors import error_response
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 from collector.store import Store
 from intent.alerts import claims
-from intent.api import Api, BadParam, json_response
+from intent.api import Api, json_response
+from intent.api_params import BadParam
 from intent.clock import clock_of
 
 PATH = "/api/v1/sites/{site}/companies/{company:path}/claim"

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 from collector.store import Store, ch_time
 from intent import webhooks
 from intent.accounts.config import site_config

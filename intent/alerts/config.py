@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from datetime import time
 from typing import Any
 
-from collector.settings import Settings, SettingsError, SiteConfig
+from collector.settings import Settings
+from collector.settings_error import SettingsError
+from collector.site_settings import SiteConfig
 
 TRANSITIONS = {"became_hot": "newly_hot", "became_warm": "newly_warm"}
 CHANNELS = ("email", "slack")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 from intent.alerts.config import alerts_config
 from intent.rules import Signal
 from intent.scoring import Evidence, rules_of

@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from collector.settings import Settings, SiteConfig
+from collector.settings import Settings
+from collector.site_settings import SiteConfig
 from collector.store import Store, ch_time
 from intent.accounts.config import site_config
 from intent.accounts.matching import attach_accounts

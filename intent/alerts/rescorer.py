@@ -27,7 +27,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collector.metrics import Metrics
-from collector.settings import Settings, SiteConfig, site_today
+from collector.settings import Settings
+from collector.site_settings import SiteConfig, site_today
 from collector.store import Store, StoreError, ch_time
 from collector.writer import Writer
 from intent.alerts.marks import Mark, Marks, SiteMarking

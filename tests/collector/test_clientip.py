@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from collector.clientip import client_ip
-from collector.settings import Settings, parse_cidrs
+from collector.settings import Settings
+from collector.site_settings import parse_cidrs
 from collector.store import Store
 from tests.conftest import LiveServer, SettingsFactory
 

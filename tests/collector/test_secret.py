@@ -17,7 +17,8 @@ import pytest
 from collector import pipeline
 from collector.beacon import parse
 from collector.secret import secret_path, server_secret
-from collector.settings import SettingsError, SiteConfig
+from collector.settings_error import SettingsError
+from collector.site_settings import SiteConfig
 from collector.store import Store
 from collector.writer import SALT_QUERY, Salts, visitor_key
 from tests.conftest import CHROME_UA, LiveServer, SettingsFactory

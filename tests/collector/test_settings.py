@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.settings import ENV, SITE_KEYS, SettingsError, load_settings
+from collector.settings import ENV, load_settings
+from collector.settings_error import SettingsError
+from collector.site_settings import SITE_KEYS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 SITE = '[sites.shop]\ndomains = ["shop.example"]\n'

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from collector.enrich.psl import registrable_domain
-from collector.settings import SettingsError, load_settings
+from collector.settings import load_settings
+from collector.settings_error import SettingsError
 from intent.accounts.config import check, site_config
 from intent.accounts.csvfile import decode, parse_text, read_file
 from intent.accounts.fields import (
@@ -265,7 +266,7 @@ def test_matching_by_domain_then_by_a_unique_name() -> None:
 
 
 def test_site_config_reads_both_tables() -> None:
-    from collector.settings import SiteConfig
+    from collector.site_settings import SiteConfig
 
     config = site_config(
         SiteConfig("shop", ("shop.example",), owners=OWNERS, fit={"countries": ["US"]})

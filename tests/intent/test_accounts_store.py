@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 from collector.store import Store
 from intent.accounts.csvfile import read_file
 from intent.accounts.fields import parse_update

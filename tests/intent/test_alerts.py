@@ -13,7 +13,8 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
-from collector.settings import Settings, site_today
+from collector.settings import Settings
+from collector.site_settings import site_today
 from collector.store import Store
 from intent.accounts.fields import parse_update
 from intent.accounts.table import upsert

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from collector.settings import SettingsError, SiteConfig
+from collector.settings_error import SettingsError
+from collector.site_settings import SiteConfig
 from collector.store import Store
 from intent.accounts.fields import parse_update
 from intent.accounts.table import upsert

@@ -16,7 +16,7 @@ from collector import keys
 from collector.pipeline import persistent_visitor_id
 from collector.settings import Settings
 from collector.store import Store
-from intent.api import BadParam, parse_day, parse_since
+from intent.api_params import BadParam, parse_day, parse_since
 from intent.openapi import spec
 from tests.conftest import LiveServer, SettingsFactory
 

@@ -15,7 +15,7 @@ import pytest
 
 from collector import beacon, keys, pipeline
 from collector.enrich import ranges as owner_ranges
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 from collector.store import Store
 from intent.demo import demo_enricher
 from intent.demo_traffic import companies, data_file

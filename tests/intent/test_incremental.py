@@ -11,7 +11,8 @@ from typing import Any
 
 from standardwebhooks import Webhook
 
-from collector.settings import Settings, SiteConfig
+from collector.settings import Settings
+from collector.site_settings import SiteConfig
 from collector.store import Store
 from intent import webhooks
 from intent.alerts.marks import ALERT_EVENT, BUYING, IDENTIFY, NEAR, SiteMarking

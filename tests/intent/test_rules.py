@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.settings import SettingsError
+from collector.settings_error import SettingsError
 from collector.store import Store
 from intent.cli import main
 from intent.rules import DEFAULT_SIGNALS, Rules, RulesError, parse_rules

@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from collector.settings import Settings, SiteConfig, site_today
+from collector.settings import Settings
+from collector.site_settings import SiteConfig, site_today
 from collector.store import Store
 from intent.schedule import (
     ScoringSchedule,

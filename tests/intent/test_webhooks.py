@@ -14,9 +14,10 @@ import orjson
 import pytest
 from standardwebhooks import Webhook
 
-from collector.settings import Settings, SiteConfig, WebhookConfig
+from collector.settings import Settings
+from collector.site_settings import SiteConfig, WebhookConfig
 from collector.store import Store
-from intent import cli, webhooks
+from intent import cli, ssrf_guard, webhooks
 from intent.accounts.fields import parse_update
 from intent.accounts.table import upsert
 from intent.scoring import CompanyScore
@@ -224,7 +225,7 @@ def test_private_targets_are_refused_by_default(
     "::1", "fe80::1", "fd00:ec2::254", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "224.0.0.1",
 ])  # fmt: skip
 def test_non_public_addresses(address: str) -> None:
-    assert webhooks.not_public(address)
+    assert ssrf_guard.not_public(address)
 
 
 # IPv6 forms that carry an IPv4 address a packet may be delivered to: the IPv4 rules apply.
@@ -237,7 +238,7 @@ def test_non_public_addresses(address: str) -> None:
     "2001:0:4136:e378:8000:63bf:f7f7:f7f7",  # Teredo (2001::/32) is refused whatever it carries
 ])  # fmt: skip
 def test_ipv6_forms_embedding_a_non_public_ipv4_are_refused(address: str) -> None:
-    assert webhooks.not_public(address)
+    assert ssrf_guard.not_public(address)
 
 
 @pytest.mark.parametrize("address", [
@@ -245,21 +246,21 @@ def test_ipv6_forms_embedding_a_non_public_ipv4_are_refused(address: str) -> Non
     "64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8",  # public IPv4 behind NAT64, 6to4
 ])  # fmt: skip
 def test_public_addresses(address: str) -> None:
-    assert not webhooks.not_public(address)
+    assert not ssrf_guard.not_public(address)
 
 
 def test_the_embedded_ipv4_is_extracted() -> None:
     from ipaddress import IPv4Address, IPv6Address
 
-    assert webhooks.embedded_ipv4(IPv6Address("64:ff9b::a9fe:a9fe")) == [
+    assert ssrf_guard.embedded_ipv4(IPv6Address("64:ff9b::a9fe:a9fe")) == [
         IPv4Address("169.254.169.254")
     ]
-    assert webhooks.embedded_ipv4(IPv6Address("2002:7f00:1::1")) == [IPv4Address("127.0.0.1")]
-    assert webhooks.embedded_ipv4(IPv6Address("::127.0.0.1")) == [IPv4Address("127.0.0.1")]
-    assert IPv4Address("127.0.0.1") in webhooks.embedded_ipv4(
+    assert ssrf_guard.embedded_ipv4(IPv6Address("2002:7f00:1::1")) == [IPv4Address("127.0.0.1")]
+    assert ssrf_guard.embedded_ipv4(IPv6Address("::127.0.0.1")) == [IPv4Address("127.0.0.1")]
+    assert IPv4Address("127.0.0.1") in ssrf_guard.embedded_ipv4(
         IPv6Address("2001:0:4136:e378:8000:63bf:80ff:fffe")
     )
-    assert webhooks.embedded_ipv4(IPv6Address("2606:2800:220:1:248:1893:25c8:1946")) == []
+    assert ssrf_guard.embedded_ipv4(IPv6Address("2606:2800:220:1:248:1893:25c8:1946")) == []
 
 
 def test_redirects_are_not_followed(
@@ -417,8 +418,8 @@ def test_redeliver_queues_a_message_again_with_its_id(
 
 @pytest.mark.parametrize("host", ["[64:ff9b::a9fe:a9fe]", "[2002:7f00:1::1]", "[::127.0.0.1]"])
 def test_a_url_naming_an_embedding_ipv6_address_is_refused(host: str) -> None:
-    with pytest.raises(webhooks.Refused, match="non-public address"):
-        webhooks.resolve_target(f"http://{host}:8080/hooks", allow_private=False)
+    with pytest.raises(ssrf_guard.Refused, match="non-public address"):
+        ssrf_guard.resolve_target(f"http://{host}:8080/hooks", allow_private=False)
 
 
 def test_a_company_message_carries_its_crm_account(

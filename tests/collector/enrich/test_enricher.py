@@ -13,7 +13,7 @@ from collector.enrich.company import same_organisation
 from collector.enrich.geoip import kind_of, open_databases
 from collector.enrich.names import normalise_name
 from collector.enrich.traffic import asn_classes, network_class
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 
 SITE = SiteConfig(name="t", domains=("example.com",))
 Expected = tuple[

@@ -14,7 +14,7 @@ from collector.enrich.geoip import open_databases
 from collector.enrich.model import NetworkInfo
 from collector.enrich.published import published_class
 from collector.enrich.traffic import asn_classes
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 from tests.collector.enrich import mmdbs
 
 SITE = SiteConfig(name="t", domains=("example.com",))

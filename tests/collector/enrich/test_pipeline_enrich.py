@@ -13,7 +13,7 @@ import pytest
 from collector import beacon, pipeline
 from collector.enrich import Enricher
 from collector.enrich.geoip import open_databases
-from collector.settings import SiteConfig
+from collector.site_settings import SiteConfig
 from tests.conftest import CHROME_UA
 
 NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -123,7 +123,7 @@ def test_excluded_domains_apply_to_identified_companies(ctx: pipeline.Context) -
 
 
 def test_own_offices_by_cidr_are_dropped_as_excluded(ctx: pipeline.Context) -> None:
-    from collector.settings import parse_cidrs
+    from collector.site_settings import parse_cidrs
 
     own = SiteConfig(name="s", domains=("example.com",),
                      exclude_cidrs=parse_cidrs(["203.0.113.0/28", "2001:db8:cab1::/64"]))  # fmt: skip

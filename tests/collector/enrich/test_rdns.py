@@ -17,7 +17,8 @@ import pytest
 from collector.enrich.coverage import coverage
 from collector.enrich.hostnames import company_from_hostname
 from collector.enrich.rdns import ReverseDNS
-from collector.settings import SettingsError, load_settings
+from collector.settings import load_settings
+from collector.settings_error import SettingsError
 from collector.store import Store
 from intent.privacy import forget_visitor
 from intent.rules import parse_rules
