@@ -59,6 +59,7 @@ class Settings:
     max_connections: int = 2048
     secret: str = field(default="", repr=False)  # INTENT_SECRET: never in a log line
     rdns: bool = True
+    fault_dir: Path | None = None  # INTENT_FAULT_DIR: test hooks (collector/faults.py)
     dns_servers: tuple[tuple[str, int], ...] = ()  # (address, port); () = the system resolver
     sites: Mapping[str, SiteConfig] = field(default_factory=dict)
 
@@ -130,6 +131,10 @@ def _paths(raw: str) -> tuple[Path, ...]:
 
 def _str(raw: str) -> str:
     return raw.strip()
+
+
+def _optional_path(raw: str) -> Path | None:
+    return Path(raw.strip()) if raw.strip() else None
 
 
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
@@ -342,6 +347,11 @@ ENV: dict[str, tuple[str, Any, str]] = {
         "dns_servers",
         _dns_servers,
         "comma-separated resolvers for reverse DNS, address[:port] (default: the system's)",
+    ),
+    "INTENT_FAULT_DIR": (
+        "fault_dir",
+        _optional_path,
+        "tests only: a directory whose files switch faults on (default none)",
     ),
 }
 
