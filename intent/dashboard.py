@@ -25,6 +25,7 @@ from collector.state import Collector, store_of
 from collector.store import Store
 from intent import (
     companies,
+    dashboard_accounts,
     digest,
     digest_render,
     priority,
@@ -33,7 +34,7 @@ from intent import (
     timestamps,
     users,
 )
-from intent.accounts.matching import attach_accounts
+from intent.accounts.fit import GRADES
 from intent.ai_reads import ai_agent_reads
 from intent.alerts import claims
 from intent.clock import clock_of
@@ -203,14 +204,24 @@ def companies_page(request: Request, store: Store, session: users.Session, site:
     page_no = min(int(raw_page), 10_000) if raw_page.isdigit() and int(raw_page) > 0 else 1
     config = collector_of(request).settings.sites[site]
     today = site_today(config)
-    rows = store.query_dicts(companies.RANK_COMPANIES, {"site": site, "days": days, "tier": tier, "country": country,
-                                         "q": search, "limit": PAGE_SIZE + 1, "customers": int(customers),
-                                         "today": today, "tz": config.timezone,
-                                         "offset": (page_no - 1) * PAGE_SIZE})  # fmt: skip
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    attach_accounts(store, config, rows, domain="c_domain", name="c_name", country="c_country")
-    rows.sort(key=lambda r: priority.priority_key(
+    owner, fit = dashboard_accounts.parse_filters(q.get("owner", ""), q.get("fit", ""))
+
+    def fetch(offset: int, limit: int) -> list[dict[str, Any]]:
+        return store.query_dicts(companies.RANK_COMPANIES, {"site": site, "days": days, "tier": tier,
+                                                            "country": country, "q": search,
+                                                            "customers": int(customers), "today": today,
+                                                            "tz": config.timezone,
+                                                            "limit": limit, "offset": offset})  # fmt: skip
+
+    if owner or fit:
+        rows, more = dashboard_accounts.filtered_page(store, config, fetch, owner, fit,
+                                                      (page_no - 1) * PAGE_SIZE, PAGE_SIZE)  # fmt: skip
+    else:
+        rows = fetch((page_no - 1) * PAGE_SIZE, PAGE_SIZE + 1)
+        more = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+        dashboard_accounts.with_accounts(store, config, rows)
+    rows.sort(key=lambda r: priority.priority_key(  # fit, attached above, within a group
         newly_hot_today=r["c_transition"] == "newly_hot" and r["c_day"] == today,
         tier=r["c_tier"], buying_at=r["c_buying_at"], score=float(r["c_score"]), fit=r.get("fit"),
         key=r["company_key"], tz=config.timezone))  # fmt: skip
@@ -219,6 +230,8 @@ def companies_page(request: Request, store: Store, session: users.Session, site:
         r["c_last_seen_local"] = timestamps.local_time(r["c_last_seen"], config.timezone)
         r["c_last_seen_ago"] = timestamps.ago(r["c_last_seen"], now)
         r["c_last_seen_iso"] = timestamps.utc_iso(r["c_last_seen"])
+    owners = dashboard_accounts.owner_choices(store, config)
+    me = dashboard_accounts.my_choice(store, session, owners)
     facets = store.query_dicts(
         companies.COMPANY_FACETS, {"site": site, "days": days, "today": today}
     )
@@ -230,8 +243,9 @@ def companies_page(request: Request, store: Store, session: users.Session, site:
     return page(request, "companies.html", session, site, "companies", companies=rows,
                 tier=tier, country=country, q=search, days=days, tier_counts=tier_counts,
                 countries=countries, total=sum(tier_counts.values()), page_no=page_no,
-                more=more, page_size=PAGE_SIZE, customers=customers,
-                customer_count=customer_count, timezone=config.timezone)  # fmt: skip
+                more=more, page_size=PAGE_SIZE, owner=owner, fit=fit, owners=owners, me=me,
+                grades=GRADES, customers=customers, customer_count=customer_count,
+                timezone=config.timezone)  # fmt: skip
 
 
 def company_page(request: Request, store: Store, session: users.Session, site: str) -> Response:

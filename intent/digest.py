@@ -16,7 +16,9 @@ from typing import Any
 
 from collector.site_settings import SiteConfig
 from collector.store import Store
+from intent.accounts.config import site_config
 from intent.accounts.matching import attach_accounts
+from intent.accounts.owners import Owners
 from intent.ai_reads import AIReads, ai_agent_reads
 from intent.priority import priority_key
 from intent.rules import Rules
@@ -89,6 +91,7 @@ class DigestCompany:
     account: dict[str, Any] | None = field(default=None, hash=False)
     fit: str | None = None
     fit_reasons: tuple[str, ...] = ()
+    owner_slack: str = ""  # the owner's Slack member id ([sites.S.owners]), for an @-mention
     is_customer: bool = False
     buying_at: datetime = EPOCH  # the latest buying signal (EPOCH: none in the window)
 
@@ -158,6 +161,12 @@ class Section:
     title: str
     companies: tuple[DigestCompany, ...]
     total: int  # companies in the section, including those past MAX_PER_SECTION
+    # the companies past the cut: an owner's digest (intent.digest_owners) is cut from all
+    rest: tuple[DigestCompany, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def every(self) -> tuple[DigestCompany, ...]:
+        return self.companies + self.rest
 
     @property
     def more(self) -> int:
@@ -188,6 +197,11 @@ class Digest:
     totals: Totals = field(default_factory=Totals)
     rules: Rules = field(default_factory=Rules)  # the site's: its thresholds go beside scores
     ai_agents: AIReads | None = None  # AI agents' reads in the AI_AGENT_DAYS up to `day`
+    max_per_section: int = MAX_PER_SECTION
+    # Who it is for (intent.digest_owners): '' the site's team, else an owner's name; `routed`
+    # counts the companies left out of the recipients' part because their owners get them.
+    audience: str = ""
+    routed: int = 0
 
     @property
     def ai_line(self) -> str:
@@ -209,9 +223,18 @@ class Digest:
     def summary(self) -> str:
         if not self.scored:
             return f"No scores for {self.site} on {self.day.isoformat()} yet."
+        news = self.news
+        interested = self.interested_customers
+        if self.audience:  # an owner's digest: site-wide counts are not theirs
+            return f"{news} among the accounts of {self.audience}" + (
+                f" · {plural(interested, 'customer')} showing interest" if interested else ""
+            )
+        if self.routed:
+            went = "1 more went" if self.routed == 1 else f"{self.routed} more went"
+            news += f" ({went} to their owners)"
         t = self.totals
         return (
-            f"{self.news} · {t.hot} hot, {t.warm} warm, {t.cold} cold of "
+            f"{news} · {t.hot} hot, {t.warm} warm, {t.cold} cold of "
             f"{plural(t.prospects, 'prospect')}"
             + (f" · {plural(t.customers, 'customer')}, {t.customers_interested} showing interest"
                if t.customers else "")
@@ -225,8 +248,14 @@ class Digest:
         return ", ".join(parts) if parts else "nothing new"
 
     @property
+    def interested_customers(self) -> int:
+        """Customers hot or warm that this digest lists (its customers section)."""
+        return next((s.total for s in self.sections if s.key == CUSTOMERS), 0)
+
+    @property
     def heading(self) -> str:
-        return f"intent digest · {self.site} · {self.day:%a %d %b %Y}"
+        who = f" · {self.audience}" if self.audience else ""
+        return f"intent digest · {self.site}{who} · {self.day:%a %d %b %Y}"
 
     def local(self, ts: datetime) -> str:
         """A time as the site reads it: '2026-11-23 09:14 CET'."""
@@ -288,7 +317,9 @@ def iso(ts: datetime) -> str:
     return utc_iso(ts)
 
 
-def _company(row: dict[str, Any]) -> DigestCompany:
+def _company(row: dict[str, Any], owners: Owners) -> DigestCompany:
+    account = row.get("account")
+    owner = owners.resolve(account["owner"]) if account and account["owner_email"] else None
     return DigestCompany(
         key=clean(row["company_key"]),
         name=clean(row["company_name"]),
@@ -310,6 +341,7 @@ def _company(row: dict[str, Any]) -> DigestCompany:
         account=_clean_account(row.get("account")),
         fit=row.get("fit"),
         fit_reasons=tuple(clean(r) for r in row.get("fit_reasons", ())),
+        owner_slack=owner.slack if owner else "",
         is_customer=bool(row["is_customer"]),
         buying_at=as_utc(row["buying_at"]),
     )
@@ -349,9 +381,11 @@ def build_digest(
     params = {"site": site, "day": day}
     grouped: dict[str, list[DigestCompany]] = {key: [] for key, _ in SECTIONS}
     rows = store.query_dicts(SECTION_ROWS, params)
-    attach_accounts(store, config or SiteConfig(site, ()), rows)
+    config = config or SiteConfig(site, ())
+    attach_accounts(store, config, rows)
+    owners = site_config(config).owners
     for row in rows:
-        company = _company(row)
+        company = _company(row, owners)
         key = _section_of(company)
         if key is not None:
             grouped[key].append(company)
@@ -361,7 +395,13 @@ def build_digest(
             score=c.score, fit=c.fit, key=c.key, tz=timezone))  # fmt: skip
     totals = store.query_dicts(TOTALS, params)
     sections = tuple(
-        Section(key, title, tuple(grouped[key][:max_per_section]), len(grouped[key]))
+        Section(
+            key,
+            title,
+            tuple(grouped[key][:max_per_section]),
+            len(grouped[key]),
+            tuple(grouped[key][max_per_section:]),
+        )
         for key, title in SECTIONS
     )
     return Digest(
@@ -373,4 +413,5 @@ def build_digest(
         totals=Totals(**{k: int(v) for k, v in totals[0].items()}) if totals else Totals(),
         ai_agents=ai_agent_reads(store, site, day, AI_AGENT_DAYS),
         rules=rules or Rules(),
+        max_per_section=max_per_section,
     )
