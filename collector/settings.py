@@ -356,8 +356,11 @@ ENV: dict[str, tuple[str, Any, str]] = {
 }
 
 
-def load_settings(env: Mapping[str, str] | None = None, *, require_config: bool = True) -> Settings:
-    """Read every setting once; raise SettingsError naming the first bad one."""
+def load_settings(
+    env: Mapping[str, str] | None = None, *, require_config: bool = True, sites: bool = True
+) -> Settings:
+    """Read every setting once; raise SettingsError naming the first bad one. `sites=False`:
+    the INTENT_* settings alone (a CLI asking the running server, which reads intent.toml)."""
     env = os.environ if env is None else env
     for name in env:
         if name.startswith("INTENT_") and name not in ENV and name != "INTENT_CONFIG":
@@ -370,8 +373,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_config: bool 
             except ValueError as exc:
                 raise SettingsError(name, str(exc)) from None
     config_path = Path(env.get("INTENT_CONFIG", "intent.toml"))
-    sites = load_sites(config_path) if require_config or config_path.exists() else {}
-    settings = Settings(config_path=config_path, sites=sites, **values)
+    wanted = sites and (require_config or config_path.exists())
+    settings = Settings(config_path=config_path, sites=load_sites(config_path) if wanted else {},
+                        **values)  # fmt: skip
     if settings.embedded and settings.workers > 1:
         raise SettingsError(
             "INTENT_WORKERS",

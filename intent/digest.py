@@ -17,8 +17,10 @@ from zoneinfo import ZoneInfo
 
 from collector.site_settings import SiteConfig
 from collector.store import Store
+from intent.accounts.config import site_config
 from intent.accounts.fit import ORDER as FIT_ORDER
 from intent.accounts.matching import attach_accounts
+from intent.accounts.owners import Owners
 from intent.ai_reads import AIReads, ai_agent_reads
 from intent.rules import Rules
 from intent.scoring import number, plural
@@ -86,6 +88,7 @@ class DigestCompany:
     account: dict[str, Any] | None = field(default=None, hash=False)
     fit: str | None = None
     fit_reasons: tuple[str, ...] = ()
+    owner_slack: str = ""  # the owner's Slack member id ([sites.S.owners]), for an @-mention
 
     @property
     def title(self) -> str:
@@ -151,6 +154,12 @@ class Section:
     title: str
     companies: tuple[DigestCompany, ...]
     total: int  # companies in the section, including those past MAX_PER_SECTION
+    # the companies past the cut: an owner's digest (intent.digest_owners) is cut from all
+    rest: tuple[DigestCompany, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def every(self) -> tuple[DigestCompany, ...]:
+        return self.companies + self.rest
 
     @property
     def more(self) -> int:
@@ -176,6 +185,11 @@ class Digest:
     totals: Totals = field(default_factory=Totals)
     rules: Rules = field(default_factory=Rules)  # the site's: its thresholds go beside scores
     ai_agents: AIReads | None = None  # AI agents' reads in the AI_AGENT_DAYS up to `day`
+    max_per_section: int = MAX_PER_SECTION
+    # Who it is for (intent.digest_owners): '' the site's team, else an owner's name; `routed`
+    # counts the companies left out of the recipients' part because their owners get them.
+    audience: str = ""
+    routed: int = 0
 
     @property
     def ai_line(self) -> str:
@@ -199,6 +213,11 @@ class Digest:
             return f"No scores for {self.site} on {self.day.isoformat()} yet."
         parts = [f"{s.total} {s.title.lower()}" for s in self.sections if s.total]
         news = ", ".join(parts) if parts else "nothing new"
+        if self.audience:  # an owner's digest: site-wide counts are not theirs
+            return f"{news} among the accounts of {self.audience}"
+        if self.routed:
+            went = "1 more went" if self.routed == 1 else f"{self.routed} more went"
+            news += f" ({went} to their owners)"
         t = self.totals
         return f"{news} · {t.hot} hot, {t.warm} warm, {t.cold} cold of {t.companies} companies" + (
             f" ({plural(t.customers, 'customer')} left out)" if t.customers else ""
@@ -206,7 +225,8 @@ class Digest:
 
     @property
     def heading(self) -> str:
-        return f"intent digest · {self.site} · {self.day:%a %d %b %Y}"
+        who = f" · {self.audience}" if self.audience else ""
+        return f"intent digest · {self.site}{who} · {self.day:%a %d %b %Y}"
 
     def local(self, ts: datetime) -> str:
         """A time as the site reads it: '2026-11-23 09:14 CET'."""
@@ -265,7 +285,9 @@ def iso(ts: datetime) -> str:
     return utc_iso(ts)
 
 
-def _company(row: dict[str, Any]) -> DigestCompany:
+def _company(row: dict[str, Any], owners: Owners) -> DigestCompany:
+    account = row.get("account")
+    owner = owners.resolve(account["owner"]) if account and account["owner_email"] else None
     return DigestCompany(
         key=clean(row["company_key"]),
         name=clean(row["company_name"]),
@@ -287,6 +309,7 @@ def _company(row: dict[str, Any]) -> DigestCompany:
         account=_clean_account(row.get("account")),
         fit=row.get("fit"),
         fit_reasons=tuple(clean(r) for r in row.get("fit_reasons", ())),
+        owner_slack=owner.slack if owner else "",
     )
 
 
@@ -322,9 +345,11 @@ def build_digest(
     params = {"site": site, "day": day}
     grouped: dict[str, list[DigestCompany]] = {key: [] for key, _ in SECTIONS}
     rows = store.query_dicts(SECTION_ROWS, params)
-    attach_accounts(store, config or SiteConfig(site, ()), rows)
+    config = config or SiteConfig(site, ())
+    attach_accounts(store, config, rows)
+    owners = site_config(config).owners
     for row in rows:
-        company = _company(row)
+        company = _company(row, owners)
         key = _section_of(company)
         if key is not None:
             grouped[key].append(company)
@@ -332,7 +357,13 @@ def build_digest(
         companies.sort(key=lambda c: FIT_ORDER.get(c.fit or "?", FIT_ORDER["?"]))
     totals = store.query_dicts(TOTALS, params)
     sections = tuple(
-        Section(key, title, tuple(grouped[key][:max_per_section]), len(grouped[key]))
+        Section(
+            key,
+            title,
+            tuple(grouped[key][:max_per_section]),
+            len(grouped[key]),
+            tuple(grouped[key][max_per_section:]),
+        )
         for key, title in SECTIONS
     )
     return Digest(
@@ -344,4 +375,5 @@ def build_digest(
         totals=Totals(**{k: int(v) for k, v in totals[0].items()}) if totals else Totals(),
         ai_agents=ai_agent_reads(store, site, day, AI_AGENT_DAYS),
         rules=rules or Rules(),
+        max_per_section=max_per_section,
     )

@@ -38,8 +38,13 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         assert alerts[phase]["rescore"]["passes"] > 0
     assert alerts["bad_signatures"] == 0
     assert set(alerts["load"]["traffic"]["statuses"]) == {"202"}
+    accounts = r["accounts"]  # the CRM import: every good row added, then unchanged on re-import
+    assert accounts["added"] == accounts["rows"] - accounts["bad_rows"] > 0
+    assert accounts["unchanged_on_reimport"] == accounts["added"] and accounts["matched"] > 0
+    assert accounts["rows_per_second"] > 0 and accounts["baseline_rows_per_second"] > 0
     statuses = {c["figure"]: c["status"] for c in r["checks"]}
     assert len(statuses) == len(r["checks"]) >= 13
     assert all(s in ("goal", "pass", "FAIL", "n/a") for s in statuses.values())
     assert "| 1 ingest throughput |" in text and "| 7 storage |" in text and "| 9 alerts |" in text
+    assert "| 10 accounts |" in text
     assert report.table(r["checks"]).splitlines()[0] in text

@@ -15,7 +15,7 @@ import pytest
 from collector import keys
 from collector.settings import Settings
 from collector.store import Store
-from intent import remote
+from intent import forward
 from intent.server import create_app
 from tests.conftest import LiveServer, SettingsFactory, free_port, start_server
 
@@ -55,9 +55,15 @@ def post_cli(
 ) -> httpx.Response:  # fmt: skip
     """POST /api/cli as the CLI does, with the server's token unless given another."""
     live, settings, _ = held
-    token = token or remote.token_path(settings).read_text()
+    token = token or cli_token(settings)
     return httpx.post(f"{live.url}/api/cli", json={"argv": argv},
                       headers={"Authorization": "Bearer " + token, **headers})  # fmt: skip
+
+
+def cli_token(settings: Settings) -> str:
+    record = forward.read_record(settings)
+    assert record is not None
+    return record.token
 
 
 def intent(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
@@ -74,7 +80,7 @@ def test_keys_commands_run_through_the_server_holding_the_database(
     held: tuple[LiveServer, Settings, dict[str, str]], store: Store, site: str
 ) -> None:
     live, settings, env = held
-    assert stat.S_IMODE(remote.token_path(settings).stat().st_mode) == 0o600
+    assert stat.S_IMODE(forward.record_path(settings).stat().st_mode) == 0o600
     created = intent(env, "keys", "create", "--site", site, "--name", "crm")
     assert created.returncode == 0, created.stderr
     token = created.stdout.splitlines()[0]
@@ -101,7 +107,7 @@ def test_the_cli_endpoint_wants_the_token_and_refuses_serve(
     held: tuple[LiveServer, Settings, dict[str, str]],
 ) -> None:
     live, settings, _ = held
-    token = remote.token_path(settings).read_text()
+    token = cli_token(settings)
     assert httpx.post(f"{live.url}/api/cli", json={"argv": ["keys", "list"]}).status_code == 401
     assert post_cli(held, ["keys", "list"], token[:-1]).status_code == 401
     assert post_cli(held, ["serve"]).status_code == 400
