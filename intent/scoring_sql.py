@@ -19,6 +19,9 @@ from intent.rules import Rules
 # any grain. `{every}`/`{companies}` (see `only`) keep each branch to the companies asked for
 # before anything is joined, so re-scoring one company reads its rows and its visitors' only.
 # (The dashboard's company page reads it too, so it shows the visits the score counted.)
+# Each read's site, day and company filter is an explicit PREWHERE: left to the optimizer, the
+# callers' filters (SIGNAL_TOTALS' page regexes) joined it there and ran on every row of the
+# granules read, before the company filter dropped them (0085 also narrows those granules).
 ATTRIBUTED = """
     ident AS (
         SELECT visitor_id, argMax(company_domain, ts) AS domain
@@ -43,28 +46,34 @@ ATTRIBUTED = """
     activity AS (
         SELECT company_key AS ck, visitor_id, day, kind, key, hits, engaged_ms, first_ts, last_ts
         FROM daily_activity
-        WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date} AND company_key != ''
-          AND ({every:Bool} OR company_key IN {companies:Array(String)})
-          AND (visitor_id, day, company_key) NOT IN (SELECT visitor_id, day, from_key FROM late)
+        PREWHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date}
+          AND company_key != '' AND ({every:Bool} OR company_key IN {companies:Array(String)})
+        WHERE (visitor_id, day, company_key) NOT IN (SELECT visitor_id, day, from_key FROM late)
         UNION ALL
         SELECT i.domain AS ck, a.visitor_id AS visitor_id, a.day AS day, a.kind AS kind,
                a.key AS key, a.hits AS hits, a.engaged_ms AS engaged_ms, a.first_ts AS first_ts,
                a.last_ts AS last_ts
-        FROM daily_activity AS a
+        FROM (
+            SELECT visitor_id, day, kind, key, hits, engaged_ms, first_ts, last_ts
+            FROM daily_activity
+            PREWHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date}
+              AND company_key = ''
+              AND ({every:Bool} OR visitor_id IN (SELECT visitor_id FROM ident_of))
+        ) AS a
         INNER JOIN ident_of AS i ON a.visitor_id = i.visitor_id
-        WHERE a.site = {site:String} AND a.day BETWEEN {start:Date} AND {day:Date}
-          AND a.company_key = ''
-          AND ({every:Bool} OR a.visitor_id IN (SELECT visitor_id FROM ident_of))
         UNION ALL
         SELECT l.ck AS ck, a.visitor_id AS visitor_id, a.day AS day, a.kind AS kind,
                a.key AS key, a.hits AS hits, a.engaged_ms AS engaged_ms, a.first_ts AS first_ts,
                a.last_ts AS last_ts
-        FROM daily_activity AS a
+        FROM (
+            SELECT company_key, visitor_id, day, kind, key, hits, engaged_ms, first_ts, last_ts
+            FROM daily_activity
+            PREWHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date}
+              AND ({every:Bool} OR visitor_id IN (SELECT visitor_id FROM late_of))
+            WHERE company_key != '' OR visitor_id NOT IN (SELECT visitor_id FROM ident)
+        ) AS a
         INNER JOIN late_of AS l
             ON a.visitor_id = l.visitor_id AND a.day = l.day AND a.company_key = l.from_key
-        WHERE a.site = {site:String} AND a.day BETWEEN {start:Date} AND {day:Date}
-          AND ({every:Bool} OR a.visitor_id IN (SELECT visitor_id FROM late_of))
-          AND (a.company_key != '' OR a.visitor_id NOT IN (SELECT visitor_id FROM ident))
     )
 """
 
