@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -433,13 +433,16 @@ def score_site(
     site: SiteConfig,
     day: date,
     companies: Collection[str] | None = None,
-    evidence: Mapping[str, Evidence] | None = None,
+    evidence: Mapping[str, Evidence] | Callable[[], Mapping[str, Evidence]] | None = None,
 ) -> list[CompanyScore]:
     """Score every company of a site for `day` (or only `companies`, the incremental run) and
-    write those snapshot rows."""
+    write those snapshot rows. `evidence` may be a function, asked once the events are read:
+    what reached ClickHouse while they were read is scored, so its evidence is known then."""
     now = datetime.now(UTC)
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # DateTime64(3) keeps ms
     scores = compute_scores(store, site.name, rules_of(site), day, companies=companies)
+    if callable(evidence):
+        evidence = evidence()
     mark_crm_customers(store, site.name, scores)
     previous = previous_snapshot(store, site.name, day, companies)
     same_day = snapshot(store, site.name, day, companies)
