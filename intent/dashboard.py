@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -24,24 +25,24 @@ from collector.site_settings import SiteConfig, site_today
 from collector.state import Collector, store_of
 from collector.store import Store
 from intent import companies, digest, digest_render, scoring, scoring_sql, users
+from intent.accounts.matching import attach_accounts
 from intent.ai_reads import ai_agent_reads
 from intent.alerts import claims
 from intent.clock import clock_of
+from intent.company_links import company_links
 
 SESSION_COOKIE = "intent_session"
 CSRF_COOKIE = "intent_csrf"
 PAGE_SIZE = 100  # companies per page
-# No script at all; styles only from our own CSS file; the digest preview is the one frame.
+# No script at all; styles only from our own CSS file; no frames.
 CSP = (
     "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-src 'none'; "
     "frame-ancestors 'none'"
 )
-# The digest's own HTML (an email body, inline styles) is shown framed and sandboxed.
-DIGEST_CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'self'; sandbox"
-)
+# The digest page shows the email's own HTML in the page: its style="" attributes (mail clients
+# need them) may apply; a <style> element still may not, and no script runs.
+DIGEST_CSP = CSP.replace("style-src 'self';", "style-src 'self'; style-src-attr 'unsafe-inline';")
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -69,7 +70,13 @@ def _urlpart(value: str) -> str:
     return quote(value, safe="")
 
 
+def _wbr(value: str) -> Markup:
+    """A domain that may wrap before each dot on a narrow screen (never mid-label)."""
+    return Markup("<wbr>.").join(escape(part) for part in str(value).split("."))
+
+
 _env.filters["urlpart"] = _urlpart
+_env.filters["wbr"] = _wbr
 _env.globals.update(score_label=scoring.score_label, people=scoring.people)
 
 
@@ -195,6 +202,11 @@ def companies_page(request: Request, store: Store, session: users.Session, site:
                                          "offset": (page_no - 1) * PAGE_SIZE})  # fmt: skip
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
+    config = collector_of(request).settings.sites[site]
+    attach_accounts(store, config, rows, domain="c_domain", name="c_name", country="c_country")
+    for row in rows:  # website, LinkedIn, CRM: the name already links to the company's page
+        row["links"] = company_links(config, row["company_key"], row["c_domain"], row["c_name"],
+                                     row["account"], None)  # fmt: skip
     facets = store.query_dicts(companies.COMPANY_FACETS, {"site": site, "days": days})
     tier_counts = {t: sum(f["companies"] for f in facets if f["c_tier"] == t
                           and (not country or f["c_country"] == country)) for t in scoring.TIERS}  # fmt: skip
@@ -242,9 +254,14 @@ def company_page(request: Request, store: Store, session: users.Session, site: s
             )
             timeline[day_value]["agents"] = sorted(v["agents"])
     latest = history[-1] if history else None
+    links = None
+    if latest is not None:
+        attach_accounts(store, own, [latest])
+        links = company_links(own, company, latest["company_domain"], latest["company_name"],
+                              latest["account"], None)  # fmt: skip
     follow_up = claims.page_context(store, own, company, clock_of(request).now())
     return page(request, "company.html", session, site, "companies", company=company,
-                latest=latest, history=list(reversed(history)), chart=score_chart(history),
+                latest=latest, links=links, history=list(reversed(history)), chart=score_chart(history),
                 timeline=sorted(timeline.values(), key=lambda d: d["day"], reverse=True),
                 pages=sorted(pages.values(), key=lambda p: (-p["hits"], p["path"])),
                 days=days, **follow_up)  # fmt: skip
@@ -284,9 +301,16 @@ def score_chart(
 
 
 def digest_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
+    """The digest exactly as emailed (intent.digest), in the page: its links to company pages
+    stay within the dashboard."""
     day = _digest_day(request, site)
-    return page(request, "digest.html", session, site, "digest", day=day,
-                frame_url=f"/dashboard/sites/{_urlpart(site)}/digest.html?date={day}")  # fmt: skip
+    config = collector_of(request).settings.sites[site]
+    built = digest.build_digest(store, site, day, config.timezone, rules=scoring.rules_of(config),
+                                config=config, dashboard_base="")  # fmt: skip
+    response = page(request, "digest.html", session, site, "digest", day=day,
+                    digest_html=digest_render.render_html_body(built))  # fmt: skip
+    response.headers["Content-Security-Policy"] = DIGEST_CSP
+    return response
 
 
 def _digest_day(request: Request, site: str) -> date:
@@ -295,21 +319,6 @@ def _digest_day(request: Request, site: str) -> date:
         return date.fromisoformat(raw) if raw else _site_today(request, site)
     except ValueError:
         return _site_today(request, site)
-
-
-def digest_frame(request: Request, store: Store, session: users.Session, site: str) -> Response:
-    """The digest exactly as emailed (intent.digest), framed by the digest page; its inline
-    styles are allowed here, and the sandbox lets no script run."""
-    config = collector_of(request).settings.sites[site]
-    built = digest.build_digest(store, site, _digest_day(request, site), config.timezone,
-                                rules=scoring.rules_of(config), config=config)  # fmt: skip
-    html, _content_type = digest_render.render(built, "html")
-    headers = {
-        **SECURITY_HEADERS,
-        "Content-Security-Policy": DIGEST_CSP,
-        "X-Frame-Options": "SAMEORIGIN",
-    }
-    return HTMLResponse(html, headers=headers)
 
 
 def coverage_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
@@ -409,7 +418,6 @@ def routes() -> list[BaseRoute]:
         site_route("/companies", "companies", companies_page),
         site_route("/companies/{company:path}", "company", company_page),
         site_route("/digest", "digest", digest_page),
-        site_route("/digest.html", "digest_frame", digest_frame),
         site_route("/coverage", "coverage", coverage_page),
         site_route("/dropped", "dropped", dropped_page),
         site_route("/install", "install", install_page),

@@ -205,7 +205,8 @@ def send_digest(
     if not site.digest_recipients and not site.slack_webhook:
         log.info("digest for %s not sent: no digest_recipients or slack_webhook", site_name)
         return []
-    digest = build_digest(store, site_name, day, site.timezone, rules=rules_of(site), config=site)
+    digest = build_digest(store, site_name, day, site.timezone, rules=rules_of(site), config=site,
+                          dashboard_base=settings.public_url or None)  # fmt: skip
     if digest.empty and not send_empty:
         log.info("digest for %s on %s: nothing to send", site_name, day)
         return []

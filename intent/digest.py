@@ -20,6 +20,7 @@ from collector.store import Store
 from intent.accounts.fit import ORDER as FIT_ORDER
 from intent.accounts.matching import attach_accounts
 from intent.ai_reads import AIReads, ai_agent_reads
+from intent.company_links import CompanyLinks, company_links
 from intent.rules import Rules
 from intent.scoring import number, plural
 from intent.timestamps import utc_iso
@@ -86,6 +87,9 @@ class DigestCompany:
     account: dict[str, Any] | None = field(default=None, hash=False)
     fit: str | None = None
     fit_reasons: tuple[str, ...] = ()
+    links: CompanyLinks = field(
+        default_factory=CompanyLinks
+    )  # website, LinkedIn, CRM record, dashboard page
 
     @property
     def title(self) -> str:
@@ -142,6 +146,7 @@ class DigestCompany:
             "account": self.account,
             "fit": self.fit,
             "fit_reasons": list(self.fit_reasons),
+            "links": self.links.to_dict(),
         }
 
 
@@ -265,7 +270,10 @@ def iso(ts: datetime) -> str:
     return utc_iso(ts)
 
 
-def _company(row: dict[str, Any]) -> DigestCompany:
+def _company(row: dict[str, Any], config: SiteConfig, dashboard_base: str | None) -> DigestCompany:
+    account = _clean_account(row.get("account"))
+    links = company_links(config, row["company_key"], clean(row["company_domain"]),
+                          clean(row["company_name"]), account, dashboard_base)  # fmt: skip
     return DigestCompany(
         key=clean(row["company_key"]),
         name=clean(row["company_name"]),
@@ -284,9 +292,10 @@ def _company(row: dict[str, Any]) -> DigestCompany:
         first_seen=row["first_seen"],
         last_seen=row["last_seen"],
         top_pages=tuple(clean(p) for p in row["top_pages"]),
-        account=_clean_account(row.get("account")),
+        account=account,
         fit=row.get("fit"),
         fit_reasons=tuple(clean(r) for r in row.get("fit_reasons", ())),
+        links=links,
     )
 
 
@@ -315,16 +324,19 @@ def build_digest(
     max_per_section: int = MAX_PER_SECTION,
     rules: Rules | None = None,
     config: SiteConfig | None = None,
+    dashboard_base: str | None = None,
 ) -> Digest:
     """The digest of one site for one day, from that day's score snapshot; each company with
-    its CRM account and fit (the site's [owners] and [fit] from `config`). Within a section:
-    best fit first, then score."""
+    its CRM account and fit (the site's [owners] and [fit] from `config`) and its links
+    (intent.company_links; `dashboard_base` as there). Within a section: best fit first, then
+    score."""
     params = {"site": site, "day": day}
     grouped: dict[str, list[DigestCompany]] = {key: [] for key, _ in SECTIONS}
     rows = store.query_dicts(SECTION_ROWS, params)
-    attach_accounts(store, config or SiteConfig(site, ()), rows)
+    config = config or SiteConfig(site, ())
+    attach_accounts(store, config, rows)
     for row in rows:
-        company = _company(row)
+        company = _company(row, config, dashboard_base)
         key = _section_of(company)
         if key is not None:
             grouped[key].append(company)

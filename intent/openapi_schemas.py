@@ -39,6 +39,19 @@ def list_of(items: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": items}
 
 
+def _link(what: str) -> dict[str, Any]:
+    return {"type": ["string", "null"], "format": "uri", "description": what}
+
+
+# intent.company_links: where a rep acts on a company; null for a link that does not exist.
+LINKS = object_of(
+    ["website", "linkedin", "crm", "dashboard"],
+    website=_link("https://DOMAIN; null without a domain"),
+    linkedin=_link("LinkedIn's company search for the name"),
+    crm=_link("the account's CRM record from the site's crm_url; null without both"),
+    dashboard=_link("the company's dashboard page under INTENT_PUBLIC_URL; null when it is unset"),
+)
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -58,7 +71,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "Company": {
         "type": "object",
-        "required": ["key", "name", "domain", "score", "tier", "reasons", "changed_at"],
+        "required": ["key", "name", "domain", "score", "tier", "reasons", "changed_at", "links"],
         "properties": {
             "key": {"type": "string", "description": "stable id: the domain where known"},
             "name": {"type": "string"},
@@ -96,8 +109,10 @@ SCHEMAS: dict[str, Any] = {
             "changed_at": {**TIMESTAMP, "description": "when score, tier or reasons last changed"},
             "claimed_by": {"type": ["string", "null"], "description": "the rep who claimed it"},
             "claimed_at": {"type": ["string", "null"], "format": "date-time"},
+            "links": ref("CompanyLinks"),
         },
     },
+    "CompanyLinks": LINKS,
     "CompanyPage": {
         "type": "object",
         "required": ["data", "has_more", "next_cursor"],
@@ -169,6 +184,7 @@ SCHEMAS: dict[str, Any] = {
             "account",
             "fit",
             "fit_reasons",
+            "links",
         ],
         key=STR,
         name=STR,
@@ -191,6 +207,7 @@ SCHEMAS: dict[str, Any] = {
         account={"oneOf": [{"type": "null"}, ref("CompanyAccount")]},
         fit={"type": ["string", "null"], "enum": [*GRADES, None]},
         fit_reasons=list_of(STR),
+        links=ref("CompanyLinks"),
     ),
     "DigestAIAgents": object_of(
         ["summary", "days", "reads", "pages", "agents"],
