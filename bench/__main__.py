@@ -17,14 +17,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import alerts, chbench, ingest, micro, report
+from bench import accounts, alerts, chbench, ingest, micro, report
 
 FULL: dict[str, Any] = {"ingest_seconds": 8.0, "rounds": 7, "latency_seconds": 30.0, "rate": 2000.0,
         "writer_rows": 500_000, "sizes": [1_000_000, 10_000_000], "reps": 40, "agents": 20_000,
-        "agent_corpora": True, "alert_companies": 25, "alert_load_seconds": 45.0}  # fmt: skip
+        "agent_corpora": True, "alert_companies": 25, "alert_load_seconds": 45.0,
+        "account_rows": 100_000}  # fmt: skip
 SMOKE: dict[str, Any] = {"ingest_seconds": 1.0, "rounds": 1, "latency_seconds": 1.0, "rate": 200.0,
          "writer_rows": 2_000, "sizes": [2_000, 6_000], "reps": 2, "agents": 200,
-         "agent_corpora": False, "alert_companies": 3, "alert_load_seconds": 8.0}  # fmt: skip
+         "agent_corpora": False, "alert_companies": 3, "alert_load_seconds": 8.0,
+         "account_rows": 2_000}  # fmt: skip
 
 
 def _part(name: str, workdir: Path, size: dict[str, Any]) -> dict[str, Any]:
@@ -44,6 +46,8 @@ def run_part(name: str, workdir: Path, size: dict[str, Any]) -> dict[str, Any]:
         return chbench.writer(workdir, size["writer_rows"])
     if name == "scale":
         return chbench.scale(workdir, size["sizes"], size["reps"])
+    if name == "accounts":
+        return accounts.run(workdir, size["account_rows"])
     raise SystemExit(f"unknown part {name}")
 
 
@@ -57,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         "--json", default="docs/benchmarks.json", help="JSON results (default %(default)s)"
     )
     p.add_argument(
-        "--only", default="", help="comma-separated: ingest,writer,useragents,scale,snippet,alerts"
+        "--only",
+        default="",
+        help="comma-separated: ingest,writer,useragents,scale,snippet,alerts,accounts",
     )
     p.add_argument("--part", help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -85,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale",
         "snippet",
         "alerts",
+        "accounts",
     }
     results: dict[str, Any] = {"mode": "smoke" if args.smoke else "full", "size": size,
                                "machine": report.machine()}  # fmt: skip
@@ -102,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             ("scale", lambda: _part("scale", root / "scale", size)),
             ("alerts", lambda: alerts.run(root / "alerts", size["alert_companies"], size["rate"],
                                           size["alert_load_seconds"])),
+            ("accounts", lambda: _part("accounts", root / "accounts", size)),
         ]  # fmt: skip
         for name, step in steps:
             if name in only:

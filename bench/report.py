@@ -143,6 +143,13 @@ def checks(r: dict[str, Any]) -> list[dict[str, Any]]:
                               " s", f"p50 {x['p50_s']:.2f} s, max {x['max_s']:.2f} s, {x['arrived']} of "
                               f"{x['companies']} companies; mean re-scoring pass "
                               f"{x['rescore']['mean_pass_s'] * 1000:.0f} ms"))  # fmt: skip
+    if "accounts" in r:
+        a = r["accounts"]
+        out.append(_check("10 accounts", f"CRM import of {a['rows']:,} rows: seconds", a["import_s"], 20, 5, False,
+                          " s", f"{a['rows_per_second']:,.0f} rows/s; CPU {a['import_cpu_s']:.1f} s; re-import "
+                          f"{a['reimport_s']:.1f} s; attach 1,000 companies {a['attach_1000_ms']:.0f} ms"))  # fmt: skip
+        out.append(_check("10 accounts", "import / raw csv+insert rows/s", a["ratio"], 0.10, 0.30, True, "",
+                          f"{a['rows_per_second']:,.0f} / {a['baseline_rows_per_second']:,.0f} rows/s"))  # fmt: skip
     if "snippet" in r:
         s = r["snippet"]
         out.append(_check("8 snippet", "intent.js gzipped (-9)", s["gzip_bytes"], 1024, 800, False, " B",

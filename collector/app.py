@@ -27,6 +27,7 @@ from collector import health, pipeline, useragent
 from collector.endpoint import BEACON_PATH, beacon_endpoint
 from collector.enrich.rdns import build_reverse_dns
 from collector.errors import error_response
+from collector.faults import Faults
 from collector.ratelimit import RateLimiter
 from collector.secret import server_secret
 from collector.spool import Spool
@@ -98,8 +99,9 @@ def start(c: Collector) -> None:
     c.enricher.load_ranges(c.store)  # the owner's company ranges; re-read when they change
     salts = Salts(c.store, server_secret(s))  # INTENT_SECRET: never stored in ClickHouse
     salts.prefetch(datetime.now(UTC).date())
+    faults = Faults(s.fault_dir)
     c.spool = Spool(
-        s.spool_dir, s.spool_max_bytes, s.writer_batch_rows, s.writer_interval_ms / 1000
+        s.spool_dir, s.spool_max_bytes, s.writer_batch_rows, s.writer_interval_ms / 1000, faults
     )
     c.rdns = build_reverse_dns(s.rdns, s.dns_servers, c.store.insert_rows)
     if c.rdns is not None and c.loop is not None:
@@ -110,7 +112,7 @@ def start(c: Collector) -> None:
     c.snippet = health.load_snippet()
     useragent.warm_up()  # the parser compiles its regexes now, not on the first request
     c.writer = Writer(c.store, c.spool, c.drops, salts, c.metrics, s.writer_interval_ms / 1000,
-                      nice=s.background_nice)  # fmt: skip
+                      nice=s.background_nice, faults=faults)  # fmt: skip
     c.writer.start()
 
 

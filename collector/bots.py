@@ -73,7 +73,12 @@ def _matches(regexes: tuple[ua_parser_rs.DeviceExtractor, re.Pattern[str]], ua: 
 
 
 def is_crawlerdetect(ua: str) -> bool:
-    """Same answer as crawlerdetect's `is_crawler`, via the native regex set."""
+    """crawlerdetect's `is_crawler`, via the native regex set. Its exclusions (browser tokens
+    such as `Safari/537.36`) only remove text, so they are removed (~10 µs, a Python regex) only
+    when a pattern matches the whole agent first: ~4 % of agents; of the 53,049 in the corpora
+    none is answered otherwise than by crawlerdetect (tests/bench/test_useragent_equivalence.py)."""
+    if not _matches(_crawlerdetect, ua):
+        return False
     agent = _crawlerdetect_exclusions.sub("", ua)
     return bool(agent) and _matches(_crawlerdetect, agent)
 

@@ -59,6 +59,7 @@ class Settings:
     max_connections: int = 2048
     secret: str = field(default="", repr=False)  # INTENT_SECRET: never in a log line
     rdns: bool = True
+    fault_dir: Path | None = None  # INTENT_FAULT_DIR: test hooks (collector/faults.py)
     dns_servers: tuple[tuple[str, int], ...] = ()  # (address, port); () = the system resolver
     sites: Mapping[str, SiteConfig] = field(default_factory=dict)
 
@@ -130,6 +131,10 @@ def _paths(raw: str) -> tuple[Path, ...]:
 
 def _str(raw: str) -> str:
     return raw.strip()
+
+
+def _optional_path(raw: str) -> Path | None:
+    return Path(raw.strip()) if raw.strip() else None
 
 
 _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
@@ -343,11 +348,19 @@ ENV: dict[str, tuple[str, Any, str]] = {
         _dns_servers,
         "comma-separated resolvers for reverse DNS, address[:port] (default: the system's)",
     ),
+    "INTENT_FAULT_DIR": (
+        "fault_dir",
+        _optional_path,
+        "tests only: a directory whose files switch faults on (default none)",
+    ),
 }
 
 
-def load_settings(env: Mapping[str, str] | None = None, *, require_config: bool = True) -> Settings:
-    """Read every setting once; raise SettingsError naming the first bad one."""
+def load_settings(
+    env: Mapping[str, str] | None = None, *, require_config: bool = True, sites: bool = True
+) -> Settings:
+    """Read every setting once; raise SettingsError naming the first bad one. `sites=False`:
+    the INTENT_* settings alone (a CLI asking the running server, which reads intent.toml)."""
     env = os.environ if env is None else env
     for name in env:
         if name.startswith("INTENT_") and name not in ENV and name != "INTENT_CONFIG":
@@ -360,8 +373,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_config: bool 
             except ValueError as exc:
                 raise SettingsError(name, str(exc)) from None
     config_path = Path(env.get("INTENT_CONFIG", "intent.toml"))
-    sites = load_sites(config_path) if require_config or config_path.exists() else {}
-    settings = Settings(config_path=config_path, sites=sites, **values)
+    wanted = sites and (require_config or config_path.exists())
+    settings = Settings(config_path=config_path, sites=load_sites(config_path) if wanted else {},
+                        **values)  # fmt: skip
     if settings.embedded and settings.workers > 1:
         raise SettingsError(
             "INTENT_WORKERS",

@@ -30,6 +30,7 @@ from collections import deque
 from pathlib import Path
 
 from collector import spoolslots, synchelper
+from collector.faults import NONE, SPOOL_DISK_FULL, Faults
 
 log = logging.getLogger("intent.spool")
 
@@ -65,8 +66,16 @@ def _release(waiters: list[asyncio.Future[None]], error: Exception | None) -> No
 
 
 class Spool:
-    def __init__(self, root: Path, max_bytes: int, segment_rows: int, segment_age_s: float):
+    def __init__(
+        self,
+        root: Path,
+        max_bytes: int,
+        segment_rows: int,
+        segment_age_s: float,
+        faults: Faults = NONE,
+    ):
         self.root = root
+        self.faults = faults  # INTENT_FAULT_DIR: a full disk without a small filesystem
         self.max_bytes = max_bytes
         self.segment_rows = segment_rows
         self.segment_age_s = segment_age_s
@@ -186,6 +195,8 @@ class Spool:
         return None
 
     def _disk_has_room(self) -> bool:
+        if self.faults.on(SPOOL_DISK_FULL):
+            return False
         try:
             fs = os.statvfs(self.directory)
         except OSError:
@@ -312,6 +323,7 @@ class Spool:
             assert self._fd is not None
             where = (self._seq, self._size)
             try:
+                self.faults.check_spool_write()
                 written = os.write(self._fd, data)
                 while written < len(data):
                     written += os.write(self._fd, data[written:])

@@ -24,6 +24,7 @@ from pathlib import Path
 import orjson
 
 from collector import storedids
+from collector.faults import NONE, Faults
 from collector.metrics import Metrics
 from collector.spool import Spool
 from collector.store import Store, StoreError, release_engine_pages
@@ -158,6 +159,7 @@ class Writer:
         nice: int = 0,
         release_every_s: float = 60.0,
         release_when_idle_s: float = 2.0,
+        faults: Faults = NONE,
     ) -> None:
         self.store = store
         self.spool = spool
@@ -165,6 +167,7 @@ class Writer:
         self.salts = salts
         self.metrics = metrics
         self.interval_s = interval_s
+        self.faults = faults  # INTENT_FAULT_DIR: ClickHouse out of disk without filling one
         self.nice = nice  # this thread's CPU priority: below the event loop's (see app.start)
         # Every minute the pages of the embedded engine's library that are mapped but no longer
         # used are dropped again, as at start-up (collector.store.release_engine_pages): without
@@ -288,6 +291,7 @@ class Writer:
             checked = storedids.check(self.store, block, segment.stem)
             block = checked.block
             if block:
+                self.faults.check_insert()
                 self.store.insert_json("events", block, dedup_token=f"spool:{segment.stem}")
             storedids.record(self.store, checked.new_ids, segment.stem)
         except ValueError as exc:  # a marked row the spool never wrote so (edited, corrupt)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 
 import uvicorn
 
@@ -38,6 +39,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # one line, and N workers never race each other through the migrations.
     migrate(open_store(s), s)
     configure_logging(s)
+    s = replace(s, host=host, port=port)  # where CLI commands find it (intent.remote records it)
     print(
         f"intent serving on http://{host}:{port} (ClickHouse {describe(s.clickhouse_url)})",
         flush=True,

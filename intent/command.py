@@ -3,6 +3,7 @@ store, and the `--date` option. A command raises CliError; intent.commands print
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import date
 
@@ -18,6 +19,8 @@ class CliError(Exception):
 
 # Set while the server runs a command for a CLI (intent.remote): the server's own settings.
 SERVER_SETTINGS: ContextVar[Settings | None] = ContextVar("server_settings", default=None)
+# Set with it: the server's reload of intent.toml (`intent reload`), answering what it did.
+SERVER_RELOAD: ContextVar[Callable[[], str] | None] = ContextVar("server_reload", default=None)
 
 
 def inside_server() -> bool:

@@ -18,6 +18,7 @@ from intent import (
     keys_cli,
     migrate,
     privacy,
+    reload,
     scoring_cli,
     sites_cli,
     starter,
@@ -45,6 +46,7 @@ GROUPS: tuple[Register, ...] = (
     privacy.register,  # forget
     webhooks_cli.register,  # webhooks log, test, redeliver
     digest_cli.register,
+    reload.register,  # reload (intent.toml, in the running server)
     demo.register,
     accounts_commands.register,  # accounts import, list
 )
@@ -66,7 +68,11 @@ def run(args: argparse.Namespace, forward: Callable[[], int | None] = lambda: No
         code: int = args.func(args)
         return code
     except StoreLockedError as exc:
-        forwarded = forward()
+        try:
+            forwarded = forward()
+        except CliError as refused:  # a server is recorded but did not take the command
+            print(f"intent {args.command}: {refused}", file=sys.stderr)
+            return 1
         if forwarded is not None:
             return forwarded
         print(f"intent {args.command}: {exc}", file=sys.stderr)

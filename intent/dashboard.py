@@ -24,7 +24,8 @@ from collector.enrich import coverage
 from collector.site_settings import SiteConfig, site_today
 from collector.state import Collector, store_of
 from collector.store import Store
-from intent import companies, digest, digest_render, scoring, scoring_sql, users
+from intent import companies, dashboard_accounts, digest, digest_render, scoring, scoring_sql, users
+from intent.accounts.fit import GRADES
 from intent.accounts.matching import attach_accounts
 from intent.ai_reads import ai_agent_reads
 from intent.alerts import claims
@@ -197,16 +198,27 @@ def companies_page(request: Request, store: Store, session: users.Session, site:
     days = _days(request, 30)
     raw_page = q.get("page", "")
     page_no = min(int(raw_page), 10_000) if raw_page.isdigit() and int(raw_page) > 0 else 1
-    rows = store.query_dicts(companies.RANK_COMPANIES, {"site": site, "days": days, "tier": tier, "country": country,
-                                         "q": search, "limit": PAGE_SIZE + 1,
-                                         "offset": (page_no - 1) * PAGE_SIZE})  # fmt: skip
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
     config = collector_of(request).settings.sites[site]
-    attach_accounts(store, config, rows, domain="c_domain", name="c_name", country="c_country")
+    owner, fit = dashboard_accounts.parse_filters(q.get("owner", ""), q.get("fit", ""))
+
+    def fetch(offset: int, limit: int) -> list[dict[str, Any]]:
+        return store.query_dicts(companies.RANK_COMPANIES, {"site": site, "days": days, "tier": tier,
+                                                            "country": country, "q": search,
+                                                            "limit": limit, "offset": offset})  # fmt: skip
+
+    if owner or fit:
+        rows, more = dashboard_accounts.filtered_page(store, config, fetch, owner, fit,
+                                                      (page_no - 1) * PAGE_SIZE, PAGE_SIZE)  # fmt: skip
+    else:
+        rows = fetch((page_no - 1) * PAGE_SIZE, PAGE_SIZE + 1)
+        more = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+        dashboard_accounts.with_accounts(store, config, rows)
     for row in rows:  # website, LinkedIn, CRM: the name already links to the company's page
         row["links"] = company_links(config, row["company_key"], row["c_domain"], row["c_name"],
                                      row["account"], None)  # fmt: skip
+    owners = dashboard_accounts.owner_choices(store, config)
+    me = dashboard_accounts.my_choice(store, session, owners)
     facets = store.query_dicts(companies.COMPANY_FACETS, {"site": site, "days": days})
     tier_counts = {t: sum(f["companies"] for f in facets if f["c_tier"] == t
                           and (not country or f["c_country"] == country)) for t in scoring.TIERS}  # fmt: skip
@@ -214,7 +226,8 @@ def companies_page(request: Request, store: Store, session: users.Session, site:
     return page(request, "companies.html", session, site, "companies", companies=rows,
                 tier=tier, country=country, q=search, days=days, tier_counts=tier_counts,
                 countries=countries, total=sum(tier_counts.values()), page_no=page_no,
-                more=more, page_size=PAGE_SIZE)  # fmt: skip
+                more=more, page_size=PAGE_SIZE, owner=owner, fit=fit, owners=owners, me=me,
+                grades=GRADES)  # fmt: skip
 
 
 def company_page(request: Request, store: Store, session: users.Session, site: str) -> Response:

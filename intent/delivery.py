@@ -13,7 +13,7 @@ import smtplib
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
@@ -25,8 +25,9 @@ import orjson
 
 from collector.settings import Settings
 from collector.settings_error import SettingsError
-from collector.store import Store
+from collector.store import Store, ch_time, utc_now
 from intent.digest import Digest, build_digest
+from intent.digest_owners import owner_digests, unowned
 from intent.digest_render import email_subject, render_html, render_slack, render_text
 from intent.scoring import rules_of
 from intent.ssrf_guard import Refused, post_checked
@@ -184,6 +185,21 @@ def post_slack(
     return _retry("slack", target, send, attempts, backoff_s)
 
 
+OWNERS_SENT = """
+    SELECT owner FROM digest_owner_sends FINAL WHERE site = {site:String} AND day = {day:Date}
+"""
+
+
+def owners_sent(store: Store, site: str, day: date) -> set[str]:
+    """The owners (addresses) who got their own digest of the site for `day`."""
+    return {str(r[0]) for r in store.query(OWNERS_SENT, {"site": site, "day": day})}
+
+
+def record_owner_sent(store: Store, site: str, day: date, owner: str) -> None:
+    row = {"site": site, "day": day.isoformat(), "owner": owner, "sent_at": ch_time(utc_now())}
+    store.insert_rows("digest_owner_sends", [row])
+
+
 def send_digest(
     settings: Settings,
     store: Store,
@@ -192,19 +208,19 @@ def send_digest(
     attempts: int = ATTEMPTS,
     backoff_s: float = BACKOFF_S,
     send_empty: bool = False,
+    force: bool = False,
 ) -> list[Delivery]:
-    """Build the site's digest for `day` and send it to every configured channel.
+    """Build the site's digest for `day` and send it: each account owner their own companies by
+    email (intent.digest_owners), the site's digest_recipients the rest, and the site's Slack
+    the whole digest with the owners @-mentioned.
 
-    Called by the scheduler at the site's digest_time for every site. Nothing is sent (and the
-    list is empty) when the site has neither recipients nor a Slack webhook, or on a quiet day
-    (nothing newly hot, hot, newly warm or cooling) unless `send_empty`. Failures are logged
-    and returned, never raised."""
+    Called by the scheduler at the site's digest_time for every site. Nothing is sent on a quiet
+    day (nothing newly hot, hot, newly warm or cooling) unless `send_empty`; an owner with
+    nothing in the digest gets nothing, and an owner already sent that day's digest is skipped
+    unless `force`. Failures are logged and returned, never raised."""
     site = settings.sites.get(site_name)
     if site is None:
         raise SettingsError(f"sites.{site_name}", "no such site in the configuration")
-    if not site.digest_recipients and not site.slack_webhook:
-        log.info("digest for %s not sent: no digest_recipients or slack_webhook", site_name)
-        return []
     digest = build_digest(store, site_name, day, site.timezone, rules=rules_of(site), config=site,
                           dashboard_base=settings.public_url or None)  # fmt: skip
     if digest.empty and not send_empty:
@@ -212,9 +228,23 @@ def send_digest(
         return []
     out = []
     if site.digest_recipients:
-        message = build_email(settings, digest, site.digest_recipients)
-        out.append(send_email(settings, message, site.digest_recipients, attempts, backoff_s))
+        rest = unowned(digest)
+        if not rest.empty or send_empty:
+            message = build_email(settings, rest, site.digest_recipients)
+            out.append(send_email(settings, message, site.digest_recipients, attempts, backoff_s))
     if site.slack_webhook:
         out.append(post_slack(site.slack_webhook, render_slack(digest), attempts, backoff_s,
                               site.slack_allow_private))  # fmt: skip
+    done = set() if force else owners_sent(store, site_name, day)
+    for owner in owner_digests(digest):
+        if owner.email in done:
+            continue
+        message = build_email(settings, owner.digest, [owner.email])
+        sent = send_email(settings, message, [owner.email], attempts, backoff_s)
+        # results name no addresses (module docstring): the owner's name when it is one
+        out.append(replace(sent, target="an owner" if "@" in owner.name else f"owner {owner.name}"))
+        if sent.ok:
+            record_owner_sent(store, site_name, day, owner.email)
+    if not out:
+        log.info("digest for %s not sent: no digest_recipients, slack_webhook or owners", site_name)
     return out

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from time import monotonic
 
+import dns.asyncresolver
 import orjson
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -26,12 +27,17 @@ from collector import beacon, pipeline
 from collector.enrich import ranges as owner_ranges
 from collector.enrich.enricher import Enricher
 from collector.enrich.geoip import open_databases
+from collector.enrich.hostnames import company_from_hostname
+from collector.enrich.rdns import ReverseDNS
 from collector.settings import Settings
 from collector.site_settings import SiteConfig
 from collector.store import Store, StoreLockedError, connect
+from intent.accounts.csvfile import read_file
+from intent.accounts.table import COUNT_ACCOUNTS, upsert
 from intent.command import CliError
-from intent.demo_traffic import DAYS, DEMO_HOST, data_file, traffic
+from intent.demo_traffic import DAYS, DEMO_HOST, Hit, data_file, rdns_names, traffic
 from intent.digest import TOTALS, build_digest
+from intent.digest_owners import owner_digests, unowned
 from intent.digest_render import render_text
 from intent.migrate import migrate
 from intent.scoring import TIERS, rules_of, score_site
@@ -43,7 +49,8 @@ BATCH_ROWS = 5000
 
 # Earlier demo data of the site is removed first, so running the demo twice shows one demo.
 RESET_TABLES = ("events", "daily_activity", "daily_companies", "identities", "attributions",
-                "company_scores", "dropped_events")  # fmt: skip
+                "company_scores", "dropped_events", "accounts")  # fmt: skip
+CRM_EXPORT = "crm_companies.csv"  # a HubSpot companies export with owners (docs/demo.md)
 COUNT_SITE_EVENTS = "SELECT count() FROM events WHERE site = {site:String}"
 DELETE_SITE_ROWS = {t: f"ALTER TABLE {t} DELETE WHERE site = {{site:String}}" for t in RESET_TABLES}
 
@@ -54,6 +61,8 @@ class DemoResult:
     dropped: Counter[str] = field(default_factory=Counter)
     days_scored: int = 0
     tiers: Counter[str] = field(default_factory=Counter)  # today's tiers, customers left out
+    accounts: int = 0  # CRM accounts imported
+    bad_rows: list[str] = field(default_factory=list)  # the export's rows the import skipped
 
 
 def demo_enricher(geoip_paths: tuple[Path, ...] = ()) -> Enricher:
@@ -62,8 +71,24 @@ def demo_enricher(geoip_paths: tuple[Path, ...] = ()) -> Enricher:
     return Enricher(databases)
 
 
+def demo_reverse_dns(store: Store, hits: list[Hit]) -> ReverseDNS:
+    """Reverse DNS that answers from the demo's shipped reverse zone (demo_data/rdns.csv), never
+    from the network: each address's PTR name goes through the same decision (company or not)
+    and cache as a resolver's forward-confirmed answer, so visits get source `rdns`."""
+    resolver = dns.asyncresolver.Resolver(configure=False)  # no servers: it is never asked
+    rdns = ReverseDNS(resolver, store.insert_rows)
+    zone = rdns_names()
+    for ip in {h.ip for h in hits}:
+        host = next((name for net, name in zone.items() if ip in net), None)
+        if host is not None:
+            rdns.remember(ip, company_from_hostname(host, ip))
+    return rdns
+
+
 def reset(store: Store, site: str) -> None:
-    if store.scalar(COUNT_SITE_EVENTS, {"site": site}):
+    if store.scalar(COUNT_SITE_EVENTS, {"site": site}) or store.scalar(
+        COUNT_ACCOUNTS, {"site": site}
+    ):
         for sql in DELETE_SITE_ROWS.values():
             store.command(sql, {"site": site}, settings={"mutations_sync": 2})
 
@@ -89,7 +114,11 @@ def run_demo(
     )
     reset(store, site.name)
     result = DemoResult()
+    crm = read_file(data_file(CRM_EXPORT))  # as `intent accounts import` reads it
+    result.accounts = len(upsert(store, site.name, [u for _line, u in crm.updates]).added)
+    result.bad_rows = [f"line {number}: {why}" for number, why in crm.errors]
     hits = traffic(site.name, today, now, seed)
+    ctx.rdns = demo_reverse_dns(store, hits)
     run_id = uuid.uuid4().hex
     columns = (TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, disable=not progress) as bar:
@@ -130,6 +159,20 @@ DEMO_SITE_TOML = """
 [sites.{name}]
 # Added by `intent demo`: synthetic traffic from fictional companies (see docs/demo.md).
 domains = ["{host}"]
+
+# Who owns which CRM account (the names in demo_data/crm_companies.csv): each owner gets their
+# own digest; Jordan Lee is not mapped, so their accounts count as unowned (docs/accounts.md).
+[sites.{name}.owners]
+"Maya Chen" = "maya@demo-saas.example"
+"Tom Becker" = {{ email = "tom@demo-saas.example", slack = "U0DEMOTOM1" }}
+"Priya Nair" = "priya@demo-saas.example"
+
+# The ideal customer: fit A when all three match, B when all but one...
+[sites.{name}.fit]
+industries = ["Computer Software", "Information Technology and Services", "Internet",
+              "Logistics and Supply Chain", "Pharmaceuticals"]
+employees = [200, 10000]
+countries = ["US", "GB", "DE", "FR", "NL"]
 """
 
 
@@ -173,11 +216,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{result.days_scored} days; today {t['hot']} hot, {t['warm']} warm, {t['cold']} cold "
         f"({monotonic() - started:.0f} s)"
     )
+    skipped = "; ".join(result.bad_rows)
+    print(f"CRM: {result.accounts} accounts imported from the demo's HubSpot export "
+          f"(demo_data/{CRM_EXPORT})" + (f"; bad rows skipped, as the import reports them: {skipped}"
+                                          if skipped else ""))  # fmt: skip
     print()
-    digest = build_digest(
-        store, site.name, datetime.now(UTC).date(), site.timezone, rules=rules_of(site)
-    )
+    digest = build_digest(store, site.name, datetime.now(UTC).date(), site.timezone,
+                          rules=rules_of(site), config=site)  # fmt: skip
     print(render_text(digest), end="")
+    print("\nWho is told (each owner gets their own digest; the rest goes to digest_recipients):")
+    for owner in owner_digests(digest):
+        n = sum(sec.total for sec in owner.digest.sections)
+        print(f"  {owner.name} <{owner.email}>: {n} compan{'y' if n == 1 else 'ies'}"
+              + (f", @-mentioned in Slack as <@{owner.slack}>" if owner.slack else ""))  # fmt: skip
+    rest = sum(sec.total for sec in unowned(digest).sections)
+    print(f"  unowned, to digest_recipients: {rest} compan{'y' if rest == 1 else 'ies'}")
+    first = next(iter(owner_digests(digest)), None)
+    if first is not None:
+        print(f"  one owner's digest: `intent digest --site {site.name} --owner {first.email}`")
     print(
         f"\nNext: `intent digest --site {site.name} --format html > digest.html`, or "
         f"`intent users create --email you@example.com` and `make run`, then sign in at "

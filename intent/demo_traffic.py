@@ -151,6 +151,28 @@ def companies() -> list[DemoCompany]:
     ]
 
 
+def _rdns_rows() -> list[dict[str, str]]:
+    lines = [line for line in data_file("rdns.csv").read_text("utf-8").splitlines()
+             if line.strip() and not line.startswith("#")]  # fmt: skip
+    return list(csv.DictReader(lines))
+
+
+def rdns_names() -> dict[ipaddress.IPv4Network | ipaddress.IPv6Network, str]:
+    """The demo's reverse zone: each rdns company's network -> the PTR name of its addresses."""
+    return {ipaddress.ip_network(r["network"]): r["host"] for r in _rdns_rows()}
+
+
+def rdns_companies() -> list[DemoCompany]:
+    """The companies only reverse DNS names (demo_data/rdns.csv): their domain is the host's."""
+    return [
+        DemoCompany(
+            r["host"].split(".", 1)[1], r["name"], r["profile"], int(r["visitors"]),
+            r["country"], r["city"], (ipaddress.ip_network(r["network"]),),
+        )
+        for r in _rdns_rows()
+    ]  # fmt: skip
+
+
 def plan(profile: str, visitors: int, rng: random.Random) -> list[Visit]:
     """What a company of this profile does over the last 30 days (day 0 is today)."""
 
@@ -279,7 +301,7 @@ def traffic(site: str, today: date, now: datetime, seed: int) -> list[Hit]:
         return begin + timedelta(seconds=rng.randint(0, int((latest - begin).total_seconds())))
 
     hits: list[Hit] = []
-    for company in companies():
+    for company in companies() + rdns_companies():
         agents = [rng.choice(BROWSERS) for _ in range(company.visitors)]
         ips = [_ip_in(rng.choice(company.networks), rng) for _ in range(company.visitors)]
         for visit in plan(company.profile, company.visitors, rng):

@@ -17,8 +17,10 @@ from zoneinfo import ZoneInfo
 
 from collector.site_settings import SiteConfig
 from collector.store import Store
+from intent.accounts.config import site_config
 from intent.accounts.fit import ORDER as FIT_ORDER
 from intent.accounts.matching import attach_accounts
+from intent.accounts.owners import Owners
 from intent.ai_reads import AIReads, ai_agent_reads
 from intent.company_links import CompanyLinks, company_links
 from intent.rules import Rules
@@ -87,9 +89,8 @@ class DigestCompany:
     account: dict[str, Any] | None = field(default=None, hash=False)
     fit: str | None = None
     fit_reasons: tuple[str, ...] = ()
-    links: CompanyLinks = field(
-        default_factory=CompanyLinks
-    )  # website, LinkedIn, CRM record, dashboard page
+    owner_slack: str = ""  # the owner's Slack member id ([sites.S.owners]), for an @-mention
+    links: CompanyLinks = field(default_factory=CompanyLinks)  # intent.company_links
 
     @property
     def title(self) -> str:
@@ -156,6 +157,12 @@ class Section:
     title: str
     companies: tuple[DigestCompany, ...]
     total: int  # companies in the section, including those past MAX_PER_SECTION
+    # the companies past the cut: an owner's digest (intent.digest_owners) is cut from all
+    rest: tuple[DigestCompany, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def every(self) -> tuple[DigestCompany, ...]:
+        return self.companies + self.rest
 
     @property
     def more(self) -> int:
@@ -181,6 +188,11 @@ class Digest:
     totals: Totals = field(default_factory=Totals)
     rules: Rules = field(default_factory=Rules)  # the site's: its thresholds go beside scores
     ai_agents: AIReads | None = None  # AI agents' reads in the AI_AGENT_DAYS up to `day`
+    max_per_section: int = MAX_PER_SECTION
+    # Who it is for (intent.digest_owners): '' the site's team, else an owner's name; `routed`
+    # counts the companies left out of the recipients' part because their owners get them.
+    audience: str = ""
+    routed: int = 0
 
     @property
     def ai_line(self) -> str:
@@ -204,6 +216,11 @@ class Digest:
             return f"No scores for {self.site} on {self.day.isoformat()} yet."
         parts = [f"{s.total} {s.title.lower()}" for s in self.sections if s.total]
         news = ", ".join(parts) if parts else "nothing new"
+        if self.audience:  # an owner's digest: site-wide counts are not theirs
+            return f"{news} among the accounts of {self.audience}"
+        if self.routed:
+            went = "1 more went" if self.routed == 1 else f"{self.routed} more went"
+            news += f" ({went} to their owners)"
         t = self.totals
         return f"{news} · {t.hot} hot, {t.warm} warm, {t.cold} cold of {t.companies} companies" + (
             f" ({plural(t.customers, 'customer')} left out)" if t.customers else ""
@@ -211,7 +228,8 @@ class Digest:
 
     @property
     def heading(self) -> str:
-        return f"intent digest · {self.site} · {self.day:%a %d %b %Y}"
+        who = f" · {self.audience}" if self.audience else ""
+        return f"intent digest · {self.site}{who} · {self.day:%a %d %b %Y}"
 
     def local(self, ts: datetime) -> str:
         """A time as the site reads it: '2026-11-23 09:14 CET'."""
@@ -270,8 +288,11 @@ def iso(ts: datetime) -> str:
     return utc_iso(ts)
 
 
-def _company(row: dict[str, Any], config: SiteConfig, dashboard_base: str | None) -> DigestCompany:
-    account = _clean_account(row.get("account"))
+def _company(
+    row: dict[str, Any], owners: Owners, config: SiteConfig, dashboard_base: str | None
+) -> DigestCompany:
+    account = row.get("account")
+    owner = owners.resolve(account["owner"]) if account and account["owner_email"] else None
     links = company_links(config, row["company_key"], clean(row["company_domain"]),
                           clean(row["company_name"]), account, dashboard_base)  # fmt: skip
     return DigestCompany(
@@ -292,9 +313,10 @@ def _company(row: dict[str, Any], config: SiteConfig, dashboard_base: str | None
         first_seen=row["first_seen"],
         last_seen=row["last_seen"],
         top_pages=tuple(clean(p) for p in row["top_pages"]),
-        account=account,
+        account=_clean_account(account),
         fit=row.get("fit"),
         fit_reasons=tuple(clean(r) for r in row.get("fit_reasons", ())),
+        owner_slack=owner.slack if owner else "",
         links=links,
     )
 
@@ -335,8 +357,9 @@ def build_digest(
     rows = store.query_dicts(SECTION_ROWS, params)
     config = config or SiteConfig(site, ())
     attach_accounts(store, config, rows)
+    owners = site_config(config).owners
     for row in rows:
-        company = _company(row, config, dashboard_base)
+        company = _company(row, owners, config, dashboard_base)
         key = _section_of(company)
         if key is not None:
             grouped[key].append(company)
@@ -344,7 +367,13 @@ def build_digest(
         companies.sort(key=lambda c: FIT_ORDER.get(c.fit or "?", FIT_ORDER["?"]))
     totals = store.query_dicts(TOTALS, params)
     sections = tuple(
-        Section(key, title, tuple(grouped[key][:max_per_section]), len(grouped[key]))
+        Section(
+            key,
+            title,
+            tuple(grouped[key][:max_per_section]),
+            len(grouped[key]),
+            tuple(grouped[key][max_per_section:]),
+        )
         for key, title in SECTIONS
     )
     return Digest(
@@ -356,4 +385,5 @@ def build_digest(
         totals=Totals(**{k: int(v) for k, v in totals[0].items()}) if totals else Totals(),
         ai_agents=ai_agent_reads(store, site, day, AI_AGENT_DAYS),
         rules=rules or Rules(),
+        max_per_section=max_per_section,
     )

@@ -8,9 +8,11 @@ from datetime import UTC, date, datetime
 from collector.settings import Settings
 from collector.site_settings import SiteConfig
 from collector.store import Store
+from intent.accounts.table import COUNT_ACCOUNTS
 from intent.command import CliError, day_arg, open_store, settings
 from intent.delivery import send_digest
 from intent.digest import TOTALS, build_digest
+from intent.digest_owners import for_owner
 from intent.digest_render import FORMATS, render
 from intent.migrate import migrate
 from intent.schedule import digest_sent_at, record_digest_sent
@@ -22,8 +24,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--site", help="site name (default: the only configured site)")
     p.add_argument("--date", help="YYYY-MM-DD (default: today in the site's time zone)")
     p.add_argument("--format", choices=tuple(FORMATS), default="text")
+    p.add_argument("--owner", metavar="EMAIL",
+                   help="print one account owner's digest (an address or a name; 'none': the "
+                        "companies nobody owns, which go to digest_recipients)")  # fmt: skip
     p.add_argument("--send", action="store_true",
-                   help="email it to the site's digest_recipients and post it to its slack_webhook")  # fmt: skip
+                   help="email each account owner their companies and the rest to digest_recipients; post it to slack_webhook")  # fmt: skip
     p.add_argument("--send-empty", action="store_true",
                    help="with --send: send even when nothing is hot, newly warm or cooling")  # fmt: skip
     p.add_argument("--force", action="store_true",
@@ -60,9 +65,15 @@ def cmd_digest(args: argparse.Namespace) -> int:
     migrate(store, s)
     ensure_scored(store, site, day)
     if args.send:
-        if not site.digest_recipients and not site.slack_webhook:
+        if args.owner:
+            raise CliError("--owner prints one owner's digest; --send sends every owner theirs")
+        if not (
+            site.digest_recipients
+            or site.slack_webhook
+            or store.scalar(COUNT_ACCOUNTS, {"site": site.name})
+        ):
             raise CliError(
-                f"site {site.name} has no digest_recipients or slack_webhook in "
+                f"site {site.name} has no digest_recipients, slack_webhook or CRM accounts in "
                 f"{s.config_path}: nowhere to send the digest"
             )
         sent = digest_sent_at(store, site.name, day)
@@ -71,7 +82,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
                 f"the {site.name} digest for {day} was already sent at "
                 f"{sent:%Y-%m-%d %H:%M} UTC; add --force to send it again"
             )
-        results = send_digest(s, store, site.name, day, send_empty=args.send_empty)
+        results = send_digest(
+            s, store, site.name, day, send_empty=args.send_empty, force=args.force
+        )
         if any(r.ok for r in results):  # all failed: a retry needs no --force
             record_digest_sent(store, site.name, day, datetime.now(UTC))
         if not results:
@@ -85,6 +98,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
         return 0
     digest = build_digest(store, site.name, day, site.timezone, rules=rules_of(site), config=site,
                           dashboard_base=s.public_url or None)  # fmt: skip
+    if args.owner:
+        digest = for_owner(digest, args.owner[:200])
     if not digest.scored and args.format in ("text", "markdown"):
         print(digest.summary)
         return 0

@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from intent.digest import Digest, clean, iso
+from intent.digest_owners import mentions
 from intent.scoring import activity_label, number, people, score_label
 
 FORMATS: dict[str, str] = {
@@ -237,6 +238,11 @@ def render_slack(digest: Digest, per_section: int = SLACK_PER_SECTION) -> dict[s
     if digest.ai_line:  # before the companies, so the 50-block limit never drops it
         blocks.append({"type": "context",
                        "elements": [{"type": "mrkdwn", "text": _cut(e(digest.ai_line), 3000)}]})  # fmt: skip
+    tagged = mentions(digest)  # every owner with a company here is notified, listed or not
+    if tagged:
+        who = ", ".join(f"<@{slack}> ({n})" for slack, n in tagged[:40])
+        blocks.append({"type": "context",
+                       "elements": [{"type": "mrkdwn", "text": _cut("For " + who, 3000)}]})  # fmt: skip
     for section in digest.sections:
         if not section.total:
             continue
@@ -255,8 +261,10 @@ def render_slack(digest: Digest, per_section: int = SLACK_PER_SECTION) -> dict[s
                 )
             if c.reasons:
                 text += "\n" + e(" · ".join(c.reasons))
-            if c.account_line():
-                text += "\n" + e(c.account_line())
+            if c.account_line():  # a member id is [UW][A-Z0-9]+ (intent.accounts.owners)
+                text += (
+                    "\n" + e(c.account_line()) + (f" <@{c.owner_slack}>" if c.owner_slack else "")
+                )
             text += f"\n_{people(c.visitors, c.active_days)} · last seen {e(digest.local(c.last_seen))}_"
             if c.top_pages:
                 text += "\n" + e("top pages: " + ", ".join(c.top_pages))

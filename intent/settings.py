@@ -17,6 +17,13 @@ from intent.rules import RulesError, parse_rules
 def load_settings(env: Mapping[str, str] | None = None, *, require_config: bool = True) -> Settings:
     """Every setting, read once; SettingsError names the first bad one, a rule included."""
     settings = collector_settings.load_settings(env, require_config=require_config)
+    check_sites(settings)
+    return settings
+
+
+def check_sites(settings: Settings) -> None:
+    """What the product reads of each site, checked now (at start-up and on a reload of
+    intent.toml): rules, owners, fit, alerts."""
     for site in settings.sites.values():
         try:
             parse_rules(site.rules)
@@ -24,4 +31,3 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_config: bool 
             raise SettingsError(f"sites.{site.name}.rules.{exc.rule}", exc.reason) from None
     check_accounts(settings)  # [sites.S.owners] and [sites.S.fit]
     check_alerts(settings)  # [sites.S.alerts]
-    return settings

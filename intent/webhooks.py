@@ -16,7 +16,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -29,6 +29,7 @@ from collector.settings import Settings
 from collector.site_settings import SiteConfig, WebhookConfig
 from collector.store import Store, StoreError, ch_time, utc_now
 from intent import timestamps
+from intent.accounts.matching import attach_accounts
 from intent.ssrf_guard import Refused, post_checked
 from intent.timestamps import utc_iso
 from intent.webhook_news import News, added_at, noticed_at
@@ -103,7 +104,11 @@ def message_id(site: str, url: str, event: str, company_key: str, day: date) -> 
     return "msg_" + hashlib.sha256(raw).hexdigest()[:26]
 
 
-def payload(site: str, event: str, score: Scored, now: datetime) -> bytes:
+def payload(
+    site: str, event: str, score: Scored, now: datetime, account: Mapping[str, Any] | None = None
+) -> bytes:
+    """The message; `account` holds the company's `account`, `fit` and `fit_reasons`
+    (intent.accounts.matching.attach_accounts)."""
     data: dict[str, Any] = {
         "site": site,
         "day": score.day.isoformat(),
@@ -114,8 +119,11 @@ def payload(site: str, event: str, score: Scored, now: datetime) -> bytes:
             "previous_tier": score.previous_tier,
             "previous_score": round(float(score.previous_score), 2),
             "transition": score.transition, "reasons": list(score.reasons),
+            "account": None, "fit": None, "fit_reasons": [],
         },
     }  # fmt: skip
+    if account is not None:
+        data["company"].update({k: account[k] for k in ("account", "fit", "fit_reasons")})
     if score.evidence_event:  # the event that had the company re-scored (intent.alerts)
         data["trigger"] = {"event": score.evidence_event, "path": score.evidence_path,
                            "at": utc_iso(score.evidence_at)}  # fmt: skip
@@ -138,6 +146,10 @@ def enqueue(store: Store, site: SiteConfig, scores: Iterable[Scored]) -> int:
     if not site.webhooks:
         return 0
     added = added_at(store, site.name, (h.url for h in site.webhooks), now)
+    accounts = {score.company_key: {"company_domain": score.company_domain,
+                                    "company_name": score.company_name, "country": score.country}
+                for score in news.values()}  # fmt: skip
+    attach_accounts(store, site, list(accounts.values()))
     rows: dict[str, dict[str, Any]] = {}
     for (day, key, event), score in news.items():
         for hook in site.webhooks:
@@ -145,7 +157,7 @@ def enqueue(store: Store, site: SiteConfig, scores: Iterable[Scored]) -> int:
                 mid = message_id(site.name, hook.url, event, key, day)
                 rows[mid] = {
                     "id": mid, "site": site.name, "url": hook.url, "event": event,
-                    "company_key": key, "payload": payload(site.name, event, score, now).decode(),
+                    "company_key": key, "payload": payload(site.name, event, score, now, accounts[key]).decode(),
                     "status": "pending", "attempts": 0, "next_attempt_at": ch_time(now),
                     "last_status": 0, "last_error": "", "created_at": ch_time(now), "updated_at": ch_time(now),
                 }  # fmt: skip

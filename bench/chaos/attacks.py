@@ -167,11 +167,12 @@ def run_all(server: Server, workdir: Path, size: dict[str, Any]) -> dict[str, An
 
 
 def flood(server: Server, workdir: Path, seconds: float, settle: float) -> dict[str, Any]:
-    """wrk at full speed for `seconds`: RSS before, peak, `settle` s after."""
+    """wrk at full speed for `seconds`: RSS before, peak (and its heap share), `settle` s after."""
     script = load.write_lua(workdir / "flood.lua")
     before = server.rss_mb()
     with Sampler(server, interval=0.1) as sampler:
         r = load.wrk(server.url, script, seconds, "flood")
     time.sleep(settle)
     return {"requests": r.requests, "rps": r.rps, "non_2xx": r.non_2xx, "errors": r.errors,
-            "rss_before_mb": before, "rss_after_mb": server.rss_mb(), **sampler.figures()}  # fmt: skip
+            "rss_before_mb": before, "rss_after_mb": server.rss_mb(),
+            "rss_after_anon_mb": server.rss_mb("RssAnon"), **sampler.figures()}  # fmt: skip

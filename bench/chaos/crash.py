@@ -1,11 +1,10 @@
 """Faults of the process and of its disk, under load, counted by event id: kill -9 rounds with
-clients retrying the same ids after each restart, a SIGTERM drain, and a full spool disk."""
+clients retrying the same ids after each restart, a SIGTERM drain, a full spool disk and a
+ClickHouse out of disk."""
 
 from __future__ import annotations
 
-import errno
 import os
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -13,7 +12,9 @@ from typing import Any
 
 import httpx
 
+from bench.chaos.disk import SmallDisk
 from bench.chaos.rig import Ledger, Rig, retry_all, send_events
+from collector.faults import CLICKHOUSE_DISK_FULL, SPOOL_DISK_FULL
 
 
 def kill9(workdir: Path, rounds: int, seconds: float) -> dict[str, Any]:
@@ -56,18 +57,6 @@ def sigterm(workdir: Path, seconds: float) -> dict[str, Any]:
             "server_5xx": ledger.server_errors(), "statuses": ledger.statuses, **counted}  # fmt: skip
 
 
-def _fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    with filler.open("wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-        except OSError as exc:
-            if exc.errno != errno.ENOSPC:
-                raise
-    return filler
-
-
 def _descriptors(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -76,45 +65,81 @@ def _spool_files(spool: Path) -> int:
     return sum(1 for p in spool.rglob("*") if p.suffix in (".seg", ".open", ".bad"))
 
 
-def spool_full(workdir: Path, seconds: float) -> dict[str, Any]:
-    """The spool on a 5 MiB tmpfs (root only) filled up under load for `seconds`, then freed:
-    503 + Retry-After meanwhile, /readyz 503, no descriptor or file growth, recovery by itself,
-    and every acknowledged event stored once (the clients retry refused ids)."""
-    if os.geteuid() != 0:
-        return {"measured": False, "why": "not root: no tmpfs can be mounted"}
-    disk = workdir / "disk"
-    disk.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=5m", "tmpfs", str(disk)], check=True)
-    try:
-        rig = Rig(workdir, INTENT_SPOOL_DIR=str(disk / "spool"))
+def spool_full(workdir: Path, seconds: float, mount: bool = True) -> dict[str, Any]:
+    """The spool on a 5 MiB disk (bench/chaos/disk.py) filled up under load for `seconds`, then
+    freed: 503 + Retry-After meanwhile, /readyz 503, no descriptor or file growth, recovery by
+    itself, and every acknowledged event stored once (the clients retry refused ids)."""
+    with SmallDisk(workdir / "disk", 5, SPOOL_DISK_FULL, mount=mount) as disk:
+        rig = Rig(workdir, INTENT_SPOOL_DIR=str(disk.path / "spool"), **disk.env())
         server = rig.start()
         ledger = Ledger()
         send_events(rig.port, ledger, 1.0)
         time.sleep(1.5)  # the writer sends that segment: the disk is the filler's
-        fds, files = _descriptors(server.proc.pid), _spool_files(disk)
-        filler = _fill(disk)
+        fds, files = _descriptors(server.proc.pid), _spool_files(disk.path)
+        disk.fill()
         loader = threading.Thread(target=send_events, args=(rig.port, ledger, seconds))
         loader.start()
         time.sleep(seconds / 2)
         ready = httpx.get(rig.url + "/readyz", timeout=10)
-        fds_full, files_full = _descriptors(server.proc.pid), _spool_files(disk)
+        fds_full, files_full = _descriptors(server.proc.pid), _spool_files(disk.path)
         loader.join()
         refused = ledger.statuses.get("503", 0)
-        filler.unlink()
-        freed = time.monotonic()
-        recovered_s = -1.0
-        while time.monotonic() - freed < 60:
-            if httpx.get(rig.url + "/readyz", timeout=10).status_code == 200:
-                recovered_s = time.monotonic() - freed
-                break
-            time.sleep(0.1)
+        disk.free()
+        recovered_s = _until_ready(rig.url, 60)
         retry_all(rig.port, ledger, 60)
         rig.stop()
         counted = rig.count(ledger.acked, ledger.sent)
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
-    return {"measured": True, "refused_503": refused, "readyz_when_full": ready.status_code,
+    return {"disk": disk.mode, "refused_503": refused, "readyz_when_full": ready.status_code,
             "readyz_problems": ready.json().get("problems", []),
             "descriptor_growth": fds_full - fds, "spool_file_growth": files_full - files,
             "recovered_s": recovered_s, "retries_left": len(ledger.retry),
             "server_5xx": ledger.server_errors(), "statuses": ledger.statuses, **counted}  # fmt: skip
+
+
+def _until_ready(url: str, limit_s: float, drained: bool = False) -> float:
+    """Seconds until /readyz answers 200 (and, with `drained`, the spool is empty); -1 if it
+    does not within `limit_s`."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        r = httpx.get(url + "/readyz", timeout=10)
+        if r.status_code == 200 and (not drained or r.json()["spool_bytes"] == 0):
+            return time.monotonic() - started
+        time.sleep(0.1)
+    return -1.0
+
+
+def clickhouse_full(workdir: Path, seconds: float, mount: bool = True) -> dict[str, Any]:
+    """ClickHouse's data (embedded chDB) on a 32 MiB disk filled up under load for `seconds`,
+    then freed: events keep their 202 (into the spool), /readyz 503 naming the cause meanwhile,
+    and once space returns every acknowledged event is stored, once, within seconds."""
+    with SmallDisk(workdir / "disk", 32, CLICKHOUSE_DISK_FULL, mount=mount) as disk:
+        rig = Rig(workdir, INTENT_CLICKHOUSE_URL=f"chdb://{disk.path / 'clickhouse'}",
+                  **disk.env())  # fmt: skip
+        rig.start()
+        ledger = Ledger()
+        send_events(rig.port, ledger, 1.0)
+        acked_before = len(ledger.acked)
+        disk.fill()
+        loader = threading.Thread(target=send_events, args=(rig.port, ledger, seconds))
+        loader.start()
+        full = time.monotonic()
+        ready = httpx.get(rig.url + "/readyz", timeout=10)
+        while ready.status_code == 200 and time.monotonic() - full < seconds:
+            time.sleep(0.2)  # until the writer's next insert meets the full disk
+            ready = httpx.get(rig.url + "/readyz", timeout=10)
+        loader.join()
+        acked_while_full = len(ledger.acked) - acked_before
+        spooled = httpx.get(rig.url + "/readyz", timeout=10).json()["spool_bytes"]
+        disk.free()
+        recovered_s = _until_ready(rig.url, 60, drained=True)
+        retry_all(rig.port, ledger, 60)
+        rig.stop()
+        counted = rig.count(ledger.acked, ledger.sent)
+    problems = ready.json().get("problems", [])
+    return {"disk": disk.mode, "acknowledged_while_full": acked_while_full,
+            "spool_bytes_at_the_end_of_the_fault": spooled,
+            "readyz_when_full": ready.status_code, "readyz_problems": problems,
+            "readyz_names_the_cause": int(any("NOT_ENOUGH_SPACE" in p for p in problems)),
+            "refused_503": ledger.statuses.get("503", 0), "recovered_s": recovered_s,
+            "retries_left": len(ledger.retry), "server_5xx": ledger.server_errors(),
+            "statuses": ledger.statuses, **counted}  # fmt: skip

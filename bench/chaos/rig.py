@@ -254,6 +254,7 @@ class Sampler:
     def __init__(self, server: servers.Server, interval: float = 0.05) -> None:
         self.server, self.interval = server, interval
         self.rss: list[float] = []
+        self.anon: list[float] = []  # the heap's share (the rest: pages of files, chDB's library)
         self.latencies: list[float] = []
         self.failures = 0
         self.statuses: dict[int, int] = {}
@@ -266,6 +267,7 @@ class Sampler:
         while not self._stop.is_set():
             with suppress(OSError):
                 self.rss.append(self.server.rss_mb())
+                self.anon.append(self.server.rss_mb("RssAnon"))
             t = time.perf_counter()
             try:
                 r = httpx.post(
@@ -289,6 +291,7 @@ class Sampler:
     def figures(self) -> dict[str, float]:
         return {
             "peak_rss_mb": max(self.rss, default=0.0),
+            "peak_rss_anon_mb": max(self.anon, default=0.0),
             "bystander_requests": len(self.latencies),
             "bystander_failures": self.failures,
             "bystander_5xx": sum(n for s, n in self.statuses.items() if s >= 500),

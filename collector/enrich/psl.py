@@ -28,6 +28,11 @@ def load(platforms: bool = False) -> PublicSuffixList:
     )
 
 
+# Top-level names reserved for documentation and testing (RFC 2606, RFC 6761): never delegated,
+# so no real answer carries one; the demo's companies and CRM export use them, as suffixes.
+RESERVED_SUFFIXES = frozenset({"example", "test"})
+
+
 @lru_cache(maxsize=16384)
 def registrable_domain(name: str, platforms: bool = False) -> str:
     """The registrable domain of a host name, lower-cased, or '' when it has none. With
@@ -35,6 +40,9 @@ def registrable_domain(name: str, platforms: bool = False) -> str:
     host = name.strip().lower().rstrip(".")
     if not host or ".." in host:
         return ""
+    label, dot, rest = host.rpartition(".")
+    if rest in RESERVED_SUFFIXES:
+        return label.rpartition(".")[2] + "." + rest if dot and label else ""
     try:
         found = load(platforms).privatesuffix(host)
     except (ValueError, UnicodeError):

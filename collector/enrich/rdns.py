@@ -133,6 +133,12 @@ class ReverseDNS:
         queue.put_nowait(ip)
         return fallback
 
+    def remember(self, ip: IPAddress, company: Company | None) -> None:
+        """Take an answer found without asking a resolver (`intent demo`'s shipped reverse
+        zone): cached and attributed exactly as a resolver's answer would be."""
+        limits = self.limits
+        self._answer(ip, company, limits.ttl_s if company else limits.negative_ttl_s)
+
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:

@@ -17,6 +17,7 @@ from collector.site_settings import SiteConfig
 from collector.store import Store, ch_time
 from intent import webhooks
 from intent.accounts.config import site_config
+from intent.accounts.matching import attach_accounts
 from intent.alerts.message import ago
 from intent.companies import CURRENT_CLAIMS
 
@@ -179,11 +180,13 @@ def unclaim(store: Store, site: SiteConfig, key: str, who: str, now: datetime, v
 def notify(store: Store, site: SiteConfig, key: str, made: Claim) -> None:
     """The `company.claimed` webhook."""
     facts = company(store, site.name, key) or {"company_key": key}
+    attach_accounts(store, site, [facts])  # the CRM account, as every company payload has it
     data = {
         "site": site.name,
         "company": {"key": key, "name": facts.get("company_name", ""),
                     "domain": facts.get("company_domain", ""), "country": facts.get("country", ""),
-                    "score": round(float(facts.get("score", 0.0)), 2), "tier": facts.get("tier", "")},
+                    "score": round(float(facts.get("score", 0.0)), 2), "tier": facts.get("tier", ""),
+                    "account": facts["account"], "fit": facts["fit"], "fit_reasons": facts["fit_reasons"]},
         "claim": made.json(),
     }  # fmt: skip
     webhooks.enqueue_message(store, site, "company.claimed", key, data, made.at.isoformat())

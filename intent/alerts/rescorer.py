@@ -107,6 +107,11 @@ class Rescorer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def reconfigure(self, settings: Settings) -> None:
+        """A reloaded intent.toml (intent.reload): the sites' markings, then the settings."""
+        self.marking = {name: SiteMarking(site) for name, site in settings.sites.items()}
+        self.settings = settings
+
     # -- on the event loop ---------------------------------------------------------------------
 
     def accept(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -177,7 +182,7 @@ class Rescorer:
         since = datetime.now(UTC) - timedelta(hours=hours)
         marks = []
         for name, site in self.settings.sites.items():
-            marking = self.marking[name]
+            marking = self.marking.get(name) or SiteMarking(site)  # a site added by a reload
             bound = {"site": name, "since": ch_time(since), "alert_events": sorted(marking.alert_events),
                      **buying_params(rules_of(site))}  # fmt: skip
             for company, visitor, (kind, event, path, ts) in self.store.query(

@@ -3,26 +3,17 @@ No timing is asserted (shared, noisy machines); only that each figure was measur
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench import report
+from tests.bench.runner import run_bench
 
 
 @pytest.mark.slow
 def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
-    out, data = tmp_path / "benchmarks.md", tmp_path / "benchmarks.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--out", str(out), "--json", str(data)],
-        capture_output=True, text=True, timeout=900, check=False,
-        cwd=Path(__file__).resolve().parents[2],
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-3000:]
-    r = json.loads(data.read_text())
+    r, text = run_bench(tmp_path, "bench", "--smoke")
     ingest = r["ingest"]
     assert ingest["bare_rps"] > 0 and ingest["collector_rps"] > 0
     assert all(x["non_2xx"] == 0 and x["errors"] == 0 for x in ingest["collector_runs"])
@@ -47,9 +38,13 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         assert alerts[phase]["rescore"]["passes"] > 0
     assert alerts["bad_signatures"] == 0
     assert set(alerts["load"]["traffic"]["statuses"]) == {"202"}
+    accounts = r["accounts"]  # the CRM import: every good row added, then unchanged on re-import
+    assert accounts["added"] == accounts["rows"] - accounts["bad_rows"] > 0
+    assert accounts["unchanged_on_reimport"] == accounts["added"] and accounts["matched"] > 0
+    assert accounts["rows_per_second"] > 0 and accounts["baseline_rows_per_second"] > 0
     statuses = {c["figure"]: c["status"] for c in r["checks"]}
     assert len(statuses) == len(r["checks"]) >= 13
     assert all(s in ("goal", "pass", "FAIL", "n/a") for s in statuses.values())
-    text = out.read_text()
     assert "| 1 ingest throughput |" in text and "| 7 storage |" in text and "| 9 alerts |" in text
+    assert "| 10 accounts |" in text
     assert report.table(r["checks"]).splitlines()[0] in text

@@ -9,6 +9,7 @@ from crawlerdetect import CrawlerDetect
 from crawlerdetect.providers.crawlers import data as crawler_patterns
 from user_agents import parse as slow_parse
 
+from bench import agents
 from bench.workload import COMMON_AGENTS, unique_agents
 from collector import bots, useragent
 
@@ -27,11 +28,16 @@ def _samples() -> list[str]:
     return COMMON_AGENTS + BOTS + unique_agents(300, seed=42) + made
 
 
+def _corpora(every: int = 8) -> list[str]:
+    """Every `every`-th agent of the crawler and browser corpora (tests/collector/agents/)."""
+    return [ua for name in ("crawlers", "browsers") for _, ua in agents.load(name)[::every]]
+
+
 def test_crawler_answers_match_crawlerdetect() -> None:
     detect = CrawlerDetect()
     samples = _samples()
     assert sum(bots.is_crawlerdetect(ua) for ua in samples) > 300  # the bots are found
-    for ua in samples:
+    for ua in samples + _corpora():
         assert bots.is_crawlerdetect(ua) == detect.is_crawler(ua), ua
 
 

@@ -15,7 +15,14 @@ from typing import Any
 import netaddr
 from mmdb_writer import MMDBWriter
 
-from intent.demo_traffic import HOSTING_NET, ISP_NET, MOBILE_NET, companies, data_file
+from intent.demo_traffic import (
+    HOSTING_NET,
+    ISP_NET,
+    MOBILE_NET,
+    companies,
+    data_file,
+    rdns_companies,
+)
 
 ISP_COUNTRIES = ("DE", "US", "GB", "FR")
 
@@ -35,7 +42,7 @@ def build(path: Path) -> Path:
                    languages=["en"], description={"en": "intent demo networks (fictional)"})  # fmt: skip
     business = {"autonomous_system_number": 64496, "autonomous_system_organization": "DEMO-FIBRE",
                 "isp": "Demo Business Fibre", "connection_type": "Corporate", "user_type": "business"}  # fmt: skip
-    for c in companies():
+    for c in companies() + rdns_companies():
         w.insert_network(
             netaddr.IPSet([str(n) for n in c.networks]), _record(c.country, c.city, **business)
         )

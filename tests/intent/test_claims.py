@@ -111,6 +111,9 @@ def test_claims_over_the_api_with_response_time_filter_and_webhook(
     assert wait_until(lambda: len(claimed_hooks()) == 1)
     [message] = claimed_hooks()
     assert message["data"]["company"]["key"] == COMPANY
+    account = message["data"]["company"]["account"]  # the CRM account, like every company payload
+    assert (account["name"], account["owner"], account["match"]) == (
+        "Wayne Enterprises", "Ann Smith", "domain")  # fmt: skip
     assert message["data"]["claim"]["claimed_by"] == "Ann Smith"
 
     # Each owner's median over 30 days: Ann's one claim, half an hour.

@@ -15,6 +15,8 @@ from playwright.sync_api import Browser, BrowserContext, Page
 
 from collector.settings import Settings
 from collector.store import Store
+from intent.accounts.fields import parse_update
+from intent.accounts.table import upsert
 from tests.conftest import LiveServer, SettingsFactory
 from tests.intent.dashboard_data import PASSWORD, REALISTIC, Company, make_user, seed
 
@@ -216,3 +218,47 @@ def test_readable_on_a_phone(browser: Browser, server: LiveServer, store: Store,
         assert w.problems == []
     finally:
         ctx.close()
+
+
+def test_fit_column_owner_filter_and_my_accounts(
+    context: BrowserContext, make_settings: SettingsFactory, serve: Serve, store: Store, site: str
+) -> None:
+    email = f"sales-{site}@example.com"  # the signed-in rep owns Acme through a mapped name
+    toml = (f'[sites."{site}"]\ndomains = ["example.com"]\n[sites."{site}".owners]\n'
+            f'"Rita Rep" = "{email}"\n"Bob Jones" = "bob@ourco.example"\n'
+            f'[sites."{site}".fit]\ncountries = ["US"]\n')  # fmt: skip
+    server = serve(make_settings(toml=toml))
+    seed(store, site)
+    upsert(store, site, [parse_update(a) for a in (
+        {"domain": "acme.com", "name": "Acme Corporation", "owner": "Rita Rep", "country": "US"},
+        {"domain": "globex.io", "name": "Globex", "owner": "Bob Jones", "country": "DE"},
+        {"domain": "initech.com", "name": "Initech", "owner": "Carla Díaz", "country": "US"},
+    )])  # fmt: skip
+    w = Watched(context)
+    sign_in(w, server.url, make_user(store, site))
+    rows = w.page.locator("table.companies tbody tr")
+    assert rows.count() == 9
+    acme = rows.filter(has_text="Acme Corporation")
+    assert acme.locator("td.fit").inner_text() == "A"
+    assert acme.locator("td.fit .grade").get_attribute("title") == "US ✓"
+    assert "Rita Rep" in acme.locator("small.owner").inner_text()
+    assert rows.filter(has_text="Globex").locator("td.fit").inner_text() == "B"  # DE ✗
+
+    w.page.click(".tiers a.mine")  # My accounts: only hers
+    assert w.page.locator(".tiers a.mine").get_attribute("aria-current") == "true"
+    assert [t.split("\n")[0] for t in rows.all_inner_texts()] == ["Acme Corporation"]
+
+    w.page.select_option("select[name=owner]", "bob@ourco.example")
+    w.page.click("button:has-text('Filter')")
+    assert rows.count() == 1 and "Globex" in rows.first.inner_text()
+    w.page.select_option("select[name=owner]", "none")  # unowned: Carla is not mapped
+    w.page.click("button:has-text('Filter')")
+    assert rows.count() == 7 and rows.filter(has_text="Initech").count() == 1
+    w.page.select_option("select[name=fit]", "A")
+    w.page.click("button:has-text('Filter')")
+    names = {t.split("\n")[0] for t in rows.all_inner_texts()}
+    assert "Initech" in names and "Acme Corporation" not in names  # unowned and US
+    assert all(g == "A" for g in rows.locator("td.fit").all_inner_texts())
+    # The tier links keep the filters.
+    assert "owner=none" in (w.page.locator(".tiers a.tier-hot").get_attribute("href") or "")
+    assert w.problems == [] and w.dialogs == []

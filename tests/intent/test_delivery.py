@@ -320,7 +320,9 @@ def test_nothing_configured_sends_nothing_and_the_cli_says_why(
     monkeypatch.setenv("INTENT_CLICKHOUSE_URL", settings.clickhouse_url)
     assert cli.main(["digest", "--site", site, "--date", DAY.isoformat(), "--send"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"intent digest: site {site} has no digest_recipients or slack_webhook")
+    assert err.startswith(
+        f"intent digest: site {site} has no digest_recipients, slack_webhook or CRM"
+    )
     assert err.count("\n") == 1
 
 

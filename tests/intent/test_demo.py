@@ -11,9 +11,17 @@ from pathlib import Path
 from typing import Any
 
 from collector.store import Store
-from intent.demo import demo_enricher, run_demo
-from intent.demo_traffic import HOSTING_NET, ISP_NET, MOBILE_NET, companies
+from intent.demo import DEMO_SITE_TOML, demo_enricher, run_demo
+from intent.demo_traffic import (
+    DEMO_HOST,
+    HOSTING_NET,
+    ISP_NET,
+    MOBILE_NET,
+    companies,
+    rdns_companies,
+)
 from intent.digest import build_digest
+from intent.digest_owners import owner_digests
 from intent.digest_render import FORMATS, render
 
 COMPANY_TIERS = """
@@ -25,7 +33,8 @@ WHERE site = {site:String} AND day = {day:Date}
 def test_demo_produces_hot_warm_cooling_and_leaves_customers_out(
     store: Store, site: str, make_settings: Any
 ) -> None:
-    config = make_settings(site).sites[site]
+    # The site as `intent demo` writes it into intent.toml: owners and fit for the CRM export.
+    config = make_settings(toml=DEMO_SITE_TOML.format(name=site, host=DEMO_HOST)).sites[site]
     now = datetime.now(UTC)
     result = run_demo(store, config, seed=7, now=now)
     assert result.tiers["hot"] >= 1 and result.tiers["warm"] >= 1
@@ -77,6 +86,33 @@ def test_demo_produces_hot_warm_cooling_and_leaves_customers_out(
     )
     assert dropped == sum(result.dropped.values())
 
+    # Reverse DNS names the companies no range covers, through the resolver's code path.
+    rdns = dict(store.query(
+        "SELECT company_domain, count() FROM events WHERE site = {site:String} "
+        "AND company_source = 'rdns' GROUP BY company_domain", {"site": site},
+    ))  # fmt: skip
+    assert set(rdns) == {c.domain for c in rdns_companies()}
+    contoso = store.query_dicts(
+        "SELECT company_source, tier FROM company_scores FINAL WHERE site = {site:String} "
+        "AND day = {day:Date} AND company_key = 'contoso-pharma.example'",
+        {"site": site, "day": now.date()},
+    )
+    assert contoso == [{"company_source": "rdns", "tier": "hot"}]  # newly hot today
+
+    # The CRM export: accounts with owners, two bad rows reported and skipped.
+    assert result.accounts == 18
+    routed = build_digest(store, site, now.date(), config=config)
+    owners = {o.name: o for o in owner_digests(routed)}
+    assert set(owners) <= {"Maya Chen", "Tom Becker", "Priya Nair"} and "Maya Chen" in owners
+    maya = [c for sec in owners["Maya Chen"].digest.sections for c in sec.companies]
+    assert {c.domain for c in maya} >= {"northwind-robotics.example", "contoso-pharma.example"}
+    assert all(c.account and c.account["owner"] == "Maya Chen" for c in maya)
+    northwind = next(c for c in maya if c.domain == "northwind-robotics.example")
+    assert northwind.fit == "A" and northwind.account["match"] == "domain"  # type: ignore[index]
+    if "Tom Becker" in owners:
+        assert owners["Tom Becker"].slack == "U0DEMOTOM1"
+    assert [b.split(":")[0] for b in result.bad_rows] == ["line 20", "line 21"]
+
     again = run_demo(store, config, seed=7, now=now)  # replaces, never doubles, the demo
     count = store.scalar("SELECT count() FROM events WHERE site = {site:String}", {"site": site})
     assert again.events == result.events == count
@@ -98,7 +134,7 @@ def test_demo_refuses_while_another_process_holds_the_database(
 def test_shipped_network_database_matches_the_companies() -> None:
     """geo.mmdb is built by tests/intent/demo_geo.py from companies.csv and ranges.csv."""
     enricher = demo_enricher()
-    for company in companies():
+    for company in companies() + rdns_companies():
         for network in company.networks:
             info = enricher.network(network.network_address + 7)
             assert (info.country, info.city, info.traffic_class) == (

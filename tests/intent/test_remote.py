@@ -15,7 +15,7 @@ import pytest
 from collector import keys
 from collector.settings import Settings
 from collector.store import Store
-from intent import remote
+from intent import forward
 from intent.server import create_app
 from tests.conftest import LiveServer, SettingsFactory, free_port, start_server
 
@@ -39,6 +39,12 @@ def held(
     live.stop()
 
 
+def cli_token(settings: Settings) -> str:
+    record = forward.read_record(settings)
+    assert record is not None
+    return record.token
+
+
 def intent(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "intent", *argv],
@@ -53,7 +59,7 @@ def test_keys_commands_run_through_the_server_holding_the_database(
     held: tuple[LiveServer, Settings, dict[str, str]], store: Store, site: str
 ) -> None:
     live, settings, env = held
-    assert stat.S_IMODE(remote.token_path(settings).stat().st_mode) == 0o600
+    assert stat.S_IMODE(forward.record_path(settings).stat().st_mode) == 0o600
     created = intent(env, "keys", "create", "--site", site, "--name", "crm")
     assert created.returncode == 0, created.stderr
     token = created.stdout.splitlines()[0]
@@ -80,7 +86,7 @@ def test_the_cli_endpoint_wants_the_token_and_refuses_serve(
     held: tuple[LiveServer, Settings, dict[str, str]],
 ) -> None:
     live, settings, _ = held
-    token = remote.token_path(settings).read_text()
+    token = cli_token(settings)
     assert httpx.post(f"{live.url}/api/cli", json={"argv": ["keys", "list"]}).status_code == 401
     assert httpx.post(f"{live.url}/api/cli", json={"argv": ["keys", "list"]},
                       headers={"Authorization": "Bearer " + token[:-1]}).status_code == 401  # fmt: skip
@@ -113,7 +119,7 @@ def test_the_cli_endpoint_is_not_served_through_a_proxy(
     held: tuple[LiveServer, Settings, dict[str, str]],
 ) -> None:
     live, settings, _ = held
-    token = remote.token_path(settings).read_text()
+    token = cli_token(settings)
     r = httpx.post(f"{live.url}/api/cli", json={"argv": ["keys", "list"]},
                    headers={"Authorization": "Bearer " + token, "X-Forwarded-For": "198.51.100.7"})  # fmt: skip
     assert r.status_code == 404

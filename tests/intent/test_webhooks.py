@@ -3,13 +3,14 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from standardwebhooks import Webhook
 
@@ -17,6 +18,8 @@ from collector.settings import Settings
 from collector.site_settings import SiteConfig, WebhookConfig
 from collector.store import Store
 from intent import cli, ssrf_guard, webhooks
+from intent.accounts.fields import parse_update
+from intent.accounts.table import upsert
 from intent.scoring import CompanyScore
 from tests.conftest import LiveServer, SettingsFactory, wait_until
 
@@ -105,7 +108,8 @@ def test_server_delivers_signed_messages_the_receiver_verifies(
     assert by_type["company.became_hot"]["data"]["company"] == {
         "key": "acme.com", "name": "Acme", "domain": "acme.com", "country": "DE", "score": 82.5, "tier": "hot",
         "previous_tier": "warm", "previous_score": 41.0, "transition": "newly_hot",
-        "reasons": ["read pricing 3 times", "2 visitors"]}  # fmt: skip
+        "reasons": ["read pricing 3 times", "2 visitors"], "account": None, "fit": None,
+        "fit_reasons": []}  # fmt: skip
     # The API's transition values, and its one timestamp format.
     assert by_type["company.cooled"]["data"]["company"]["transition"] == "cooling"
     assert re.fullmatch(
@@ -416,3 +420,32 @@ def test_redeliver_queues_a_message_again_with_its_id(
 def test_a_url_naming_an_embedding_ipv6_address_is_refused(host: str) -> None:
     with pytest.raises(ssrf_guard.Refused, match="non-public address"):
         ssrf_guard.resolve_target(f"http://{host}:8080/hooks", allow_private=False)
+
+
+def test_a_company_message_carries_its_crm_account(
+    make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver
+) -> None:
+    toml = hook_toml(site, receiver.url) + (
+        f'[sites."{site}".owners]\n"Ann Smith" = "ann@ourco.example"\n'
+        f'[sites."{site}".fit]\ncountries = ["DE"]\n'
+    )
+    config = make_settings(toml=toml).sites[site]
+    upsert(store, site, [parse_update({"domain": "acme.com", "name": "Acme, Inc.",
+                                       "owner": "Ann Smith", "stage": "Opportunity",
+                                       "country": "DE", "crm_id": "001A"})])  # fmt: skip
+    newco = replace(hot(site, "newco.example"), company_name="Newco")
+    webhooks.enqueue(store, config, [hot(site, "www.acme.com"), newco])
+    rows = store.query_dicts(
+        "SELECT company_key, payload FROM webhook_deliveries FINAL WHERE site = {s:String}",
+        {"s": site},
+    )
+    company = {r["company_key"]: orjson.loads(r["payload"])["data"]["company"] for r in rows}
+    assert company["www.acme.com"]["account"] == {
+        "crm_id": "001A", "name": "Acme, Inc.", "domain": "acme.com", "owner": "Ann Smith",
+        "owner_email": "ann@ourco.example", "stage": "opportunity", "crm_stage": "Opportunity",
+        "fit": "A", "fit_reasons": ["DE ✓"], "match": "domain",
+    }  # fmt: skip
+    assert company["www.acme.com"]["fit"] == "A"
+    # No account: null, and the fit graded from the country identification found.
+    newco = company["newco.example"]
+    assert (newco["account"], newco["fit"], newco["fit_reasons"]) == (None, "A", ["DE ✓"])
