@@ -64,6 +64,11 @@ def test_demo_produces_hot_warm_cooling_and_leaves_customers_out(
     assert "Weyland Freight" not in listed
     for fmt in FORMATS:
         assert "Weyland Freight" not in render(digest, fmt)[0]
+    # its CRM export's Record IDs fill the site's crm_url: a rep opens the record from the digest
+    linked = build_digest(store, site, now.date(), config=config)
+    globex = next(c for s in linked.sections for c in s.companies if c.name == "Globex Logistics")
+    assert globex.links.crm == "https://crm.demo-saas.example/companies/5123002"
+    assert globex.links.website == "https://globex-logistics.example"
 
     # The same pipeline as real events: agents parsed, companies from the owner ranges, no IPs.
     stored = store.query_dicts(
