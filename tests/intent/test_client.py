@@ -144,6 +144,12 @@ def test_the_readme_sync_loop_and_every_endpoint_through_the_generated_client(
     grade = model("ListCompaniesFitItem")
     fitted = operation("list_companies").sync(site, client=client, fit=[grade.A, grade.B])
     assert type(fitted).__name__ == "CompanyPage" and fitted.data == []  # no fit configured
+    # the rep's order, prospects only: newly hot today first, then the hot by score
+    calls = operation("list_companies").sync(site, client=client, limit=3,
+                                             sort=model("ListCompaniesSort").PRIORITY,
+                                             customer=model("ListCompaniesCustomer").FALSE)  # fmt: skip
+    assert [c.key for c in calls.data] == ["c06.example", "c00.example", "c09.example"]
+    assert undeclared(calls) == [] and calls.data[0].buying_signal_at is None
 
     profile = operation("get_company").sync(site, "c06.example", client=client, days=7)
     assert undeclared(profile) == []
