@@ -293,7 +293,7 @@ def test_customers_have_their_own_tab_and_the_list_puts_todays_call_first(
             for t in ("tier-hot", "tier-warm", "segment-customers")}  # fmt: skip
     assert tabs == {"tier-hot": "3", "tier-warm": "2", "segment-customers": "2"}
     assert w.page.locator(".tiers a >> nth=0").inner_text() == "All 5"
-    listed = w.page.locator("table.companies tbody tr td[data-label=Company] a").all_inner_texts()
+    listed = w.page.locator("table.companies tbody tr td[data-label=Company] > a").all_inner_texts()
     assert listed == ["Newly", "Fresh", "Falling", "Warm1", "Warm2"]  # no customer among them
     seen = w.page.locator("table.companies tbody tr >> nth=0").locator("td.last-seen")
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d JST\s+2 h ago", seen.inner_text())
@@ -301,7 +301,7 @@ def test_customers_have_their_own_tab_and_the_list_puts_todays_call_first(
 
     w.page.click(".tiers a.segment-customers")
     assert w.page.locator("h2").inner_text() == "Customers — expansion interest"
-    customers = w.page.locator("table.companies tbody tr td[data-label=Company] a")
+    customers = w.page.locator("table.companies tbody tr td[data-label=Company] > a")
     assert customers.all_inner_texts() == ["Crmclient", "Client"]
     assert w.page.locator(".tiers a[aria-current]").inner_text() == "Customers 2"
     w.page.fill("input[name=q]", "crm")  # the search stays within customers
