@@ -31,7 +31,7 @@ from .scores import score_row, write_scores
 PACKAGE = "intent_api_client"
 OPERATIONS = (
     "list_companies", "get_company", "get_digest", "render_digest", "list_accounts",
-    "put_accounts", "forget_visitor", "openapi",
+    "put_accounts", "forget_visitor", "openapi", "claim_company", "unclaim_company",
 )  # fmt: skip
 
 
@@ -176,6 +176,20 @@ def test_the_readme_sync_loop_and_every_endpoint_through_the_generated_client(
     accounts = operation("list_accounts").sync(site, client=client, updated_since=date(1970, 1, 1))
     assert undeclared(accounts) == []
     assert [(a.domain, a.employees) for a in accounts.data] == [("acme.com", 50)]
+
+    body = model("ClaimCompanyBody")(who="ann@ourco.example", note="calling today")
+    claim = operation("claim_company").sync(site, "c06.example", client=client, body=body)
+    assert (claim.company, claim.claimed, claim.claimed_by) == (
+        "c06.example",
+        True,
+        "ann@ourco.example",
+    )
+    assert undeclared(claim) == [] and claim.note == "calling today"
+    other = model("ClaimCompanyBody")(who="bob@ourco.example")
+    taken = operation("claim_company").sync(site, "c06.example", client=client, body=other)
+    assert taken.error.status == 409
+    released = operation("unclaim_company").sync(site, "c06.example", client=client)
+    assert (released.company, released.claimed) == ("c06.example", False)
 
     forgotten = operation("forget_visitor").sync(site, "aaaa1111aaaa1111", client=client)
     assert forgotten.site == site and forgotten.deleted.events == 0 and undeclared(forgotten) == []
