@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from intent.scoring_sql import (
     SIGNAL_TOTALS,
     SNAPSHOT,
     TOP_PAGES_OF,
+    VISIT_COUNTRIES,
     only,
     rule_params,
 )
@@ -297,9 +298,11 @@ def compute_scores(
         buying_at[ck] = max(buying_at.get(ck, EPOCH), _utc(buying))
     facts = {r["company_key"]: r for r in store.query_dicts(COMPANY_FACTS, params)}
     top = dict(store.query(TOP_PAGES_OF, params))
+    rows = store.query(COMPANY_ROWS, params)
+    countries = visit_countries(store, params, [r[0] for r in rows], facts)
 
     out = []
-    for ck, visitors, breadth_w, days, extra_d, first, last in store.query(COMPANY_ROWS, params):
+    for ck, visitors, breadth_w, days, extra_d, first, last in rows:
         activity = Activity(
             signals.get(ck, ()), visitors, breadth_w, days, extra_d, ck in customers
         )
@@ -312,7 +315,7 @@ def compute_scores(
                 company_key=ck,
                 company_name=f.get("company_name") or ck,
                 company_domain=f.get("company_domain") or ("" if " " in ck else ck),
-                country=f.get("country", ""),
+                country=f.get("country") or countries.get(ck, ""),
                 company_source=f.get("company_source") or "identify",
                 confidence=float(f.get("confidence", 1.0)),
                 score=s.score,
@@ -329,6 +332,20 @@ def compute_scores(
         )
     out.sort(key=lambda c: (-c.score, c.company_key))
     return out
+
+
+def visit_countries(
+    store: Store,
+    params: Mapping[str, Any],
+    companies: Iterable[str],
+    facts: Mapping[str, Mapping[str, Any]],
+) -> dict[str, str]:
+    """The country the visits came from of each company whose facts have none (VISIT_COUNTRIES):
+    one query, for those companies only; none when every company has its country."""
+    missing = [ck for ck in companies if not facts.get(ck, {}).get("country")]
+    if not missing:
+        return {}
+    return dict(store.query(VISIT_COUNTRIES, {**params, **only(missing)}))
 
 
 def snapshot(
@@ -416,13 +433,16 @@ def score_site(
     site: SiteConfig,
     day: date,
     companies: Collection[str] | None = None,
-    evidence: Mapping[str, Evidence] | None = None,
+    evidence: Mapping[str, Evidence] | Callable[[], Mapping[str, Evidence]] | None = None,
 ) -> list[CompanyScore]:
     """Score every company of a site for `day` (or only `companies`, the incremental run) and
-    write those snapshot rows."""
+    write those snapshot rows. `evidence` may be a function, asked once the events are read:
+    what reached ClickHouse while they were read is scored, so its evidence is known then."""
     now = datetime.now(UTC)
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # DateTime64(3) keeps ms
     scores = compute_scores(store, site.name, rules_of(site), day, companies=companies)
+    if callable(evidence):
+        evidence = evidence()
     mark_crm_customers(store, site.name, scores)
     previous = previous_snapshot(store, site.name, day, companies)
     same_day = snapshot(store, site.name, day, companies)

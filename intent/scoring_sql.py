@@ -190,6 +190,38 @@ WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date}
 GROUP BY company_key
 """
 
+# Where a company's visits came from, for a company whose facts have no country: its visits were
+# stored without it (an anonymous visit of a visitor who identified later, a visit whose
+# reverse-DNS answer came later) and the row that named it carried none (an identify sent by the
+# site's backend without the visitor's address). The latest known country of those visits; only
+# the attributed visitors' rows are read (events are ordered by site, day, company, visitor): a
+# company's own rows carried no country either, or its facts would have one.
+VISIT_COUNTRIES = (
+    "WITH"  # noqa: S608  joins constants (ATTRIBUTED)
+    + ATTRIBUTED
+    + """,
+    visitors AS (
+        SELECT DISTINCT ck, visitor_id, day FROM activity
+        WHERE """
+    + _ONLY
+    + """
+          AND visitor_id IN (SELECT visitor_id FROM ident_of UNION ALL SELECT visitor_id FROM late_of)
+    )
+SELECT v.ck AS ck, argMax(e.country, e.ts) AS country
+FROM (
+    SELECT visitor_id, toDate(ts) AS day, ts, country
+    FROM events
+    WHERE site = {site:String} AND toDate(ts) BETWEEN {start:Date} AND {day:Date}
+      AND country != ''
+      AND (company_key = ''
+           OR (visitor_id, toDate(ts), company_key) IN (SELECT visitor_id, day, from_key FROM late))
+      AND (visitor_id, toDate(ts)) IN (SELECT visitor_id, day FROM visitors)
+) AS e
+INNER JOIN visitors AS v ON e.visitor_id = v.visitor_id AND e.day = v.day
+GROUP BY v.ck
+"""
+)
+
 SNAPSHOT = """
 SELECT company_key, company_name, company_domain, country, company_source, confidence,
        score, tier, previous_tier, transition, reasons, first_seen, last_seen, is_customer,
