@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from collector.clientip import is_trusted_proxy, parse_ip
 from collector.state import Collector, store_of
 from collector.store import Store
-from intent import scoring, users
+from intent import score_words, scoring, users
 
 SESSION_COOKIE = "intent_session"
 CSRF_COOKIE = "intent_csrf"
@@ -58,7 +58,7 @@ def _wbr(value: str) -> Markup:
 
 _env.filters["urlpart"] = urlpart
 _env.filters["wbr"] = _wbr
-_env.globals.update(score_label=scoring.score_label, people=scoring.people)
+_env.globals.update(score_label=score_words.score_label, people=score_words.people)
 
 
 def security_headers(response: Response) -> Response:

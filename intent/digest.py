@@ -23,7 +23,8 @@ from intent.ai_reads import AIReads, ai_agent_reads
 from intent.company_links import CompanyLinks, company_links
 from intent.priority import priority_key
 from intent.rules import Rules
-from intent.scoring import EPOCH, number, plural
+from intent.score_words import number, plural
+from intent.scoring import EPOCH
 from intent.timestamps import as_utc, last_seen, local_time, utc_iso
 
 # (key, title): the order sales reads them in. Existing customers (is_customer: customer pages,

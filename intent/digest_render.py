@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from intent.digest import Digest, clean, iso
 from intent.digest_owners import mentions
-from intent.scoring import activity_label, number, people, plural, score_label
+from intent.score_words import activity_label, number, people, plural, score_label
 
 FORMATS: dict[str, str] = {
     "text": "text/plain; charset=utf-8",
