@@ -13,7 +13,7 @@ from email.utils import format_datetime, parseaddr
 from typing import Any
 
 from collector.settings import Settings
-from intent.digest import clean
+from intent.digest_model import clean
 from intent.digest_render import slack_escape, slack_link
 from intent.score_words import number
 
