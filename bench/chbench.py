@@ -135,7 +135,7 @@ def _queries(store: Store, site: SiteConfig, day: date, reps: int) -> dict[str, 
     _settle(store)
     params = {"tier": "", "country": "", "min_score": 0.0, "since": ch_time(api_params.EPOCH),
               "after_t": ch_time(api_params.EPOCH), "after_k": "", "limit": api_params.DEFAULT_LIMIT,
-              "claimed": -1}  # fmt: skip
+              "claimed": -1, "customer": -1}  # fmt: skip
     top = str(store.scalar(TOP_COMPANY, {"site": site.name}))  # the busiest: the slowest page
     # What the incremental run does for one marked company: its score, and its snapshot row.
     out["rescore_one"] = _p95(lambda: scoring.score_site(store, site, day, companies=[top]), reps)

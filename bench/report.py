@@ -167,11 +167,13 @@ def fmt(value: float | None) -> str:
     return f"{value:.2f}"
 
 
+def head(*columns: str) -> list[str]:
+    """A Markdown table's header and rule lines."""
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| benchmark | figure | value | bar | goal | status | detail |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    lines = head("benchmark", "figure", "value", "bar", "goal", "status", "detail")
     for c in rows:
         lines.append(f"| {c['benchmark']} | {c['figure']} | {fmt(c['value'])}{c['unit']} | {c['bar']} | "
                      f"{c['goal']} | {c['status']} | {c['detail']} |")  # fmt: skip
@@ -215,8 +217,9 @@ def _details(r: dict[str, Any]) -> list[str]:
                    f"{i['rounds']} alternating rounds, median; {i['unique_agent_share']:.0%} of requests carry a "
                    "never-seen user agent; X-Forwarded-For addresses from the test GeoIP ranges):")  # fmt: skip
         out.append("")
-        out.append("| run | server | req/s | CPU µs/request | p50 ms | p99 ms | non-2xx | errors |")
-        out.append("|---|---|---|---|---|---|---|---|")
+        out += head(
+            "run", "server", "req/s", "CPU µs/request", "p50 ms", "p99 ms", "non-2xx", "errors"
+        )
         for n, (b, c) in enumerate(zip(i["bare_runs"], i["collector_runs"], strict=True), 1):
             for name, x in (("bare", b), ("collector", c)):
                 out.append(f"| {n} | {name} | {x['rps']:,.0f} | {x['cpu_us_per_request']:.0f} | {x['p50_ms']:.1f} | "
@@ -230,9 +233,8 @@ def _details(r: dict[str, Any]) -> list[str]:
         out.append("**Latency** (open loop: requests are due at fixed times and latency counts from the due "
                    "time, so a stalled server cannot hide queueing):")  # fmt: skip
         out.append("")
-        out.append("| target | rate | seconds | sent | p50 ms | p99 ms | max ms | generator send lag p99 ms | "
-                   "generator CPU share | statuses |")  # fmt: skip
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
+        out += head("target", "rate", "seconds", "sent", "p50 ms", "p99 ms", "max ms",
+                    "generator send lag p99 ms", "generator CPU share", "statuses")  # fmt: skip
         for name, x in (("bare (generator floor)", floor), ("collector", lat)):
             out.append(f"| {name} | {x['rate']:.0f}/s | {x['seconds']:g} | {x['sent']:,} | {x['p50_ms']:.1f} | "
                        f"{x['p99_ms']:.1f} | {x['max_ms']:.1f} | {x['send_lag_p99_ms']:.1f} | "
@@ -259,9 +261,9 @@ def _details(r: dict[str, Any]) -> list[str]:
                    "companies with cubic skew, 40 % unidentified traffic; p95 of repeated runs after one "
                    "warm-up):")  # fmt: skip
         out.append("")
-        out.append("| events | insert s | score_site ms | companies list p95 | company page p95 | digest p95 | "
-                   "bytes/event | parts | daily_activity rows | daily_companies rows |")  # fmt: skip
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
+        out += head("events", "insert s", "score_site ms", "companies list p95", "company page p95",
+                    "digest p95", "bytes/event", "parts", "daily_activity rows",
+                    "daily_companies rows")  # fmt: skip
         src = ""
         for key, s in sorted(r["scale"]["sizes"].items(), key=lambda kv: int(kv[0])):
             src = s["digest_source"]
@@ -287,10 +289,8 @@ def _details(r: dict[str, Any]) -> list[str]:
                    f"{a['companies_per_phase']} companies per phase made warm first, then one demo request each, "
                    "a second apart, makes it hot; latency = that POST sent -> `company.became_hot` received):")  # fmt: skip
         out.append("")
-        out.append(
-            "| phase | companies | arrived | p50 s | p95 s | max s | re-scoring passes | mean pass ms |"
-        )
-        out.append("|---|---|---|---|---|---|---|---|")
+        out += head("phase", "companies", "arrived", "p50 s", "p95 s", "max s", "re-scoring passes",
+                    "mean pass ms")  # fmt: skip
         for phase in ("idle", "load"):
             x = a[phase]
             out.append(f"| {phase} | {x['companies']} | {x['arrived']} | {x['p50_s']:.2f} | {x['p95_s']:.2f} | "

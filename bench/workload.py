@@ -107,6 +107,14 @@ def client_ips(count: int, seed: int = 11) -> list[str]:
     return ips
 
 
+# An ISP's and a cloud's /12, their organization the ISP: (cidr, country code, country, ASN,
+# AS organization, ISP, connection type, user type).
+PROVIDER_NETS = (
+    ("81.0.0.0/12", "DE", "Germany", 3320, "Deutsche Telekom AG", "Deutsche Telekom", "Cable/DSL", "residential"),
+    ("34.0.0.0/12", "US", "United States", 396982, "GOOGLE-CLOUD-PLATFORM", "Google Cloud", "Corporate", "hosting"),
+)  # fmt: skip
+
+
 def build_geoip(path: Path) -> Path:
     """A GeoIP2-Enterprise database: 2,000 company /24s, an ISP /12 and a hosting /12."""
     import netaddr
@@ -131,18 +139,13 @@ def build_geoip(path: Path) -> Path:
                 "domain": f"company{i}.example", "connection_type": "Corporate", "user_type": "business",
             },
         })  # fmt: skip
-    w.insert_network(netaddr.IPSet(["81.0.0.0/12"]), {
-        "country": {"iso_code": "DE", "names": {"en": "Germany"}},
-        "traits": {"autonomous_system_number": 3320, "autonomous_system_organization": "Deutsche Telekom AG",
-                   "isp": "Deutsche Telekom", "organization": "Deutsche Telekom",
-                   "connection_type": "Cable/DSL", "user_type": "residential"},
-    })  # fmt: skip
-    w.insert_network(netaddr.IPSet(["34.0.0.0/12"]), {
-        "country": {"iso_code": "US", "names": {"en": "United States"}},
-        "traits": {"autonomous_system_number": 396982, "autonomous_system_organization": "GOOGLE-CLOUD-PLATFORM",
-                   "isp": "Google Cloud", "organization": "Google Cloud",
-                   "connection_type": "Corporate", "user_type": "hosting"},
-    })  # fmt: skip
+    for cidr, code, name, asn, as_org, isp, connection_type, user_type in PROVIDER_NETS:
+        w.insert_network(netaddr.IPSet([cidr]), {
+            "country": {"iso_code": code, "names": {"en": name}},
+            "traits": {"autonomous_system_number": asn, "autonomous_system_organization": as_org,
+                       "isp": isp, "organization": isp, "connection_type": connection_type,
+                       "user_type": user_type},
+        })  # fmt: skip
     w.to_db_file(str(path))
     return path
 

@@ -261,25 +261,17 @@ def run(event: Event, ctx: Context) -> Event | Drop:
     """STEPS in order. After a visitor's first event, what VISITOR_STEPS made of it comes from
     the cache, unless the beacon identifies a company or carries the site's own visitor id
     (then those steps read the beacon)."""
-    for step in BEFORE_VISITOR:  # loops written out, not _run_steps: this runs per event
-        result = step(event, ctx)
-        if isinstance(result, Drop):
-            return result
-        event = result
-    b = event.beacon
-    if b.email_domain or (b.client_visitor and event.site.allow_visitor_id):
-        result = _run_steps(event, ctx, VISITOR_STEPS)
-    else:
-        result = _run_visitor(event, ctx)
+    result = _run_steps(event, ctx, BEFORE_VISITOR)
     if isinstance(result, Drop):
         return result
-    event = result
-    for step in AFTER_VISITOR:
-        result = step(event, ctx)
-        if isinstance(result, Drop):
-            return result
-        event = result
-    return event
+    b = result.beacon
+    if b.email_domain or (b.client_visitor and result.site.allow_visitor_id):
+        result = _run_steps(result, ctx, VISITOR_STEPS)
+    else:
+        result = _run_visitor(result, ctx)
+    if isinstance(result, Drop):
+        return result
+    return _run_steps(result, ctx, AFTER_VISITOR)
 
 
 def _run_steps(event: Event, ctx: Context, steps: tuple[Step, ...]) -> Event | Drop:

@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 
 class RateLimiter:
     """Token bucket per client IP; idle buckets are pruned so memory stays bounded."""
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.rate = rate
         self.burst = float(burst)
+        self.clock = clock  # seconds; a test's own clock makes refills not depend on its speed
         self.buckets: dict[Hashable, tuple[float, float]] = {}
-        self._pruned = time.monotonic()
+        self._pruned = clock()
 
     def allow(self, key: Hashable, cost: float = 1.0) -> float:
         """0 if allowed, else seconds until it would be."""
-        now = time.monotonic()
+        now = self.clock()
         tokens, last = self.buckets.get(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)
         if tokens < cost:
@@ -34,7 +37,7 @@ class RateLimiter:
 
     def wait(self, key: Hashable) -> float:
         """Seconds until `allow` would pass, spending nothing."""
-        now = time.monotonic()
+        now = self.clock()
         tokens, last = self.buckets.get(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)
         return 0.0 if tokens >= 1 else (1 - tokens) / self.rate

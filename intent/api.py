@@ -25,11 +25,13 @@ from collector.settings import Settings
 from collector.site_settings import SiteConfig, site_today
 from collector.store import Store, StoreError, ch_time
 from intent import companies, digest, digest_render, privacy, timestamps
+from intent import priority as rep_order
 from intent.accounts.matching import attach_accounts, owned_by
 from intent.api_params import (
     BadParam,
     company_filters,
     encode_cursor,
+    encode_offset,
     enum_param,
     int_param,
     parse_day,
@@ -87,6 +89,7 @@ def company_json(row: dict[str, Any]) -> dict[str, Any]:
         "is_customer": bool(row["is_customer"]),
         "day": row["day"],
         "changed_at": row["changed_at"],
+        "buying_signal_at": row["buying_at"] if row["buying_at"].year > 1970 else None,
         # intent.accounts.matching.attach_accounts: the CRM account and the fit grade
         "account": row.get("account"),
         "fit": row.get("fit"),
@@ -104,24 +107,30 @@ SCAN_BATCHES = 20  # past this a filtered page ends short, with a cursor to go o
 def list_companies(
     store: Store, site: str, params: dict[str, Any], config: SiteConfig | None = None
 ) -> dict[str, Any]:
-    """One keyset page. owner= and fit= are known only once accounts are attached, so a filtered
-    page reads batches until it has `limit` companies, or ends short after SCAN_BATCHES with a
-    cursor after the last company read."""
+    """One page, in `(changed_at, key)` keyset order or (sort=priority) the rep's order by
+    offset. owner= and fit= are known only once accounts are attached, so a filtered page reads
+    batches until it has `limit` companies, or ends short after SCAN_BATCHES with a cursor after
+    the last company read."""
     config = config or SiteConfig(site, ())
     limit, owner, fits = params["limit"], params.get("owner", ""), set(params.get("fits", ()))
     filtered = bool(owner or fits)
-    bound = {k: v for k, v in params.items() if k not in ("owner", "fits")}
+    priority = params.get("sort") == "priority"
+    bound = {k: v for k, v in params.items() if k not in ("owner", "fits", "sort")}
+    if priority:
+        bound.update(today=site_today(config), tz=config.timezone)
+    sql = companies.LIST_BY_PRIORITY if priority else companies.LIST_COMPANIES
     batch = max(limit + 1, SCAN_BATCH) if filtered else limit + 1
-    kept: list[dict[str, Any]] = []
+    kept: list[tuple[dict[str, Any], int]] = []  # (company, offset after it)
     last: dict[str, Any] | None = None  # the last company read, kept or not
+    read = int(bound.get("offset", 0))  # the offset after `last`
     exhausted = False
     for _ in range(SCAN_BATCHES if filtered else 1):
-        rows = store.query_dicts(companies.LIST_COMPANIES, {**bound, "site": site, "limit": batch})
+        rows = store.query_dicts(sql, {**bound, "site": site, "limit": batch})
         attach_accounts(store, config, rows)
         for row in rows:
-            last = row
+            last, read = row, read + 1
             if not filtered or _wanted(row, owner, fits):
-                kept.append(row)
+                kept.append((row, read))
                 if len(kept) > limit:
                     break
         if len(kept) > limit:
@@ -130,10 +139,17 @@ def list_companies(
             exhausted = True
             break
         bound["after_t"], bound["after_k"] = ch_time(last["changed_at"]), last["company_key"]
-    page = kept[:limit]
+        bound["offset"] = read
+    page = [row for row, _after in kept[:limit]]
     more = len(kept) > limit or not exhausted
-    at = page[-1] if len(kept) > limit else last
-    cursor = encode_cursor(at["changed_at"], at["company_key"]) if more and at else None
+    at, after = kept[limit - 1] if len(kept) > limit else (last, read)
+    cursor = None
+    if more and at is not None:
+        cursor = (encode_offset(after) if priority
+                  else encode_cursor(at["changed_at"], at["company_key"]))  # fmt: skip
+    if priority:  # fit, attached above, orders within a (newly hot, tier, buying day) group
+        today, tz = bound["today"], config.timezone
+        page.sort(key=lambda r: rep_order.row_key(r, today, tz))
     return {"data": [company_json(r) for r in page], "has_more": more, "next_cursor": cursor}
 
 

@@ -23,6 +23,9 @@ from intent.scoring import TIERS
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2199, 12, 31)  # of a digest
 MAX_LIMIT = 1000
+# changed: (changed_at, key), what a CRM sync pages through; priority: the rep's order
+# (intent.priority), paged by offset.
+SORTS = ("changed", "priority")
 DEFAULT_LIMIT = 100
 
 
@@ -129,6 +132,22 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     return EPOCH + timedelta(milliseconds=ms), key
 
 
+def encode_offset(offset: int) -> str:
+    """A `sort=priority` cursor: how many companies the pages before it held."""
+    return base64.urlsafe_b64encode(orjson.dumps({"offset": offset})).decode().rstrip("=")
+
+
+def decode_offset(cursor: str) -> int:
+    try:
+        raw = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        offset = raw["offset"] if isinstance(raw, dict) else None
+        if not isinstance(offset, int) or not 0 <= offset < 2**32:
+            raise ValueError
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise BadParam("cursor", "cursor is not one this API returned for sort=priority") from None
+    return offset
+
+
 def query_params(request: Request, known: Collection[str]) -> QueryParams:
     """The query string; an unknown name or an empty value (`date=`) is refused, naming it."""
     q = request.query_params
@@ -154,6 +173,8 @@ def company_filters(request: Request) -> dict[str, Any]:
             "owner",
             "fit",
             "claimed",
+            "customer",
+            "sort",
         },
     )
     tier = q.get("tier", "")
@@ -173,8 +194,16 @@ def company_filters(request: Request) -> dict[str, Any]:
     claimed = q.get("claimed", "")
     if claimed:
         enum_param("claimed", claimed, ("true", "false"))
+    customer = q.get("customer", "")
+    if customer:
+        enum_param("customer", customer, ("true", "false"))
+    sort = enum_param("sort", q.get("sort", "changed"), SORTS)
     since = parse_since(q["updated_since"]) if "updated_since" in q else EPOCH
-    after_t, after_k = decode_cursor(q["cursor"]) if "cursor" in q else (EPOCH, "")
+    after_t, after_k, offset = EPOCH, "", 0
+    if "cursor" in q and sort == "priority":
+        offset = decode_offset(q["cursor"])
+    elif "cursor" in q:
+        after_t, after_k = decode_cursor(q["cursor"])
     owner = q.get("owner", "").strip()
     if len(owner) > 200:
         raise BadParam("owner", "owner is an email address, a name or 'none'")
@@ -185,7 +214,8 @@ def company_filters(request: Request) -> dict[str, Any]:
     return {
         "tier": tier, "country": country, "min_score": min_score, "since": ch_time(since),
         "claimed": {"": -1, "true": 1, "false": 0}[claimed],
-        "after_t": ch_time(after_t), "after_k": after_k,
+        "customer": {"": -1, "true": 1, "false": 0}[customer],
+        "after_t": ch_time(after_t), "after_k": after_k, "sort": sort, "offset": offset,
         "limit": int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
         "owner": owner, "fits": sorted(fits),
     }  # fmt: skip

@@ -3,6 +3,7 @@ store, and the `--date` option. A command raises CliError; intent.commands print
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import date
@@ -55,3 +56,14 @@ def site_arg(s: Settings, name: str) -> SiteConfig:
         known = ", ".join(sorted(s.sites)) or "none"
         raise CliError(f"--site: no site {name!r} in {s.config_path} (sites: {known})")
     return site
+
+
+def command_group(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help: str,
+    metavar: str = "ACTION",
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """`intent NAME ACTION ...`: a command whose actions are subcommands, one required."""
+    group = sub.add_parser(name, help=help)
+    return group.add_subparsers(dest=f"{name}_command", required=True, metavar=metavar)

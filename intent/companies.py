@@ -4,12 +4,13 @@ server-side; the f-strings below only join these constants."""
 
 from __future__ import annotations
 
+from intent.priority import PRIORITY_ORDER
 from intent.scoring_sql import ATTRIBUTED
 
 COMPANY_COLUMNS = """
     company_key, company_name, company_domain, country, company_source, confidence, score, tier,
     previous_tier, previous_score, transition, reasons, visitors, active_days, first_seen,
-    last_seen, top_pages, is_customer, day, changed_at
+    last_seen, top_pages, is_customer, day, changed_at, buying_at
 """
 
 # Each company's latest snapshot of a site (company_latest, kept by a view: 0032), by tier and
@@ -36,38 +37,53 @@ CLAIMED = f"""
         AS claim USING (company_key)
 """  # noqa: S608  joins constants
 
-# What the API lists: after the cursor, in keyset order; `claimed` -1 any, 1 claimed, 0 not.
-LIST_COMPANIES = f"""
+# What the API lists; `claimed` and `customer` -1 any, 1 only those, 0 none of them.
+LISTED = f"""
     SELECT {COMPANY_COLUMNS}, claimed_by, claimed_at
     FROM company_latest FINAL
     {CLAIMED}
     {OF_SITE}
       AND ({{claimed:Int8}} = -1 OR (claimed_by != '') = {{claimed:Int8}})
+      AND ({{customer:Int8}} = -1 OR is_customer = {{customer:Int8}})
       AND score >= {{min_score:Float64}}
       AND changed_at >= {{since:DateTime64(3, 'UTC')}}
+"""  # noqa: S608  joins constants
+# sort=changed (the default, what a sync pages through): after the cursor, in keyset order.
+LIST_COMPANIES = f"""
+    {LISTED}
       AND (changed_at, company_key) > ({{after_t:DateTime64(3, 'UTC')}}, {{after_k:String}})
     ORDER BY changed_at, company_key
     LIMIT {{limit:UInt32}}
-"""  # noqa: S608  joins constants
-
-# What the dashboard ranks: seen in the last `days`, matching a search, hottest first, by page.
-RANK_COMPANIES = f"""
-    SELECT company_key, company_name AS c_name, company_domain AS c_domain, country AS c_country,
-           score AS c_score, tier AS c_tier, transition AS c_transition, reasons AS c_reasons,
-           visitors AS c_visitors, last_seen AS c_last_seen, is_customer AS c_customer, day AS c_day
-    {LATEST_OF_SITE}
-      AND day >= today() - {{days:UInt32}}
-      AND ({{q:String}} = '' OR positionCaseInsensitiveUTF8(company_name, {{q:String}}) > 0
-           OR positionCaseInsensitiveUTF8(company_domain, {{q:String}}) > 0)
-    ORDER BY multiIf(tier = 'hot', 0, tier = 'warm', 1, 2), score DESC, company_key
+"""
+# sort=priority: the rep's order (intent.priority), by offset.
+LIST_BY_PRIORITY = f"""
+    {LISTED}
+    ORDER BY {PRIORITY_ORDER}
     LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}
 """
 
+# What the dashboard ranks: prospects or (`customers` 1) existing customers seen in the last
+# `days`, matching a search, in the rep's order (intent.priority), by page.
+RANK_COMPANIES = f"""
+    SELECT company_key, company_name AS c_name, company_domain AS c_domain, country AS c_country,
+           score AS c_score, tier AS c_tier, transition AS c_transition, reasons AS c_reasons,
+           visitors AS c_visitors, last_seen AS c_last_seen, is_customer AS c_customer, day AS c_day,
+           buying_at AS c_buying_at
+    {LATEST_OF_SITE}
+      AND is_customer = {{customers:UInt8}}
+      AND day >= {{today:Date}} - {{days:UInt32}}
+      AND ({{q:String}} = '' OR positionCaseInsensitiveUTF8(company_name, {{q:String}}) > 0
+           OR positionCaseInsensitiveUTF8(company_domain, {{q:String}}) > 0)
+    ORDER BY {PRIORITY_ORDER}
+    LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}
+"""
+
+# Tab counts: prospects by tier, and existing customers apart (is_customer), by country.
 COMPANY_FACETS = """
-    SELECT tier AS c_tier, country AS c_country, count() AS companies
+    SELECT tier AS c_tier, country AS c_country, is_customer AS c_customer, count() AS companies
     FROM company_latest FINAL
-    WHERE site = {site:String} AND day >= today() - {days:UInt32}
-    GROUP BY tier, country
+    WHERE site = {site:String} AND day >= {today:Date} - {days:UInt32}
+    GROUP BY tier, country, is_customer
 """
 
 COMPANY_LATEST = f"""

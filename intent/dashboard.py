@@ -23,7 +23,17 @@ from collector.enrich import coverage
 from collector.site_settings import SiteConfig, site_today
 from collector.state import Collector, store_of
 from collector.store import Store
-from intent import companies, dashboard_accounts, digest, digest_render, scoring, scoring_sql, users
+from intent import (
+    companies,
+    dashboard_accounts,
+    digest,
+    digest_render,
+    priority,
+    scoring,
+    scoring_sql,
+    timestamps,
+    users,
+)
 from intent.accounts.fit import GRADES
 from intent.ai_reads import ai_agent_reads
 from intent.alerts import claims
@@ -185,18 +195,22 @@ def _site_today(request: Request, site: str) -> date:
 
 def companies_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
     q = request.query_params
-    tier = q.get("tier", "") if q.get("tier", "") in scoring.TIERS else ""
+    customers = q.get("segment", "") == "customers"  # existing customers: their own tab
+    tier = q.get("tier", "") if q.get("tier", "") in scoring.TIERS and not customers else ""
     country = q.get("country", "").strip()[:2].upper()
     search = q.get("q", "").strip()[:100]
     days = _days(request, 30)
     raw_page = q.get("page", "")
     page_no = min(int(raw_page), 10_000) if raw_page.isdigit() and int(raw_page) > 0 else 1
     config = collector_of(request).settings.sites[site]
+    today = site_today(config)
     owner, fit = dashboard_accounts.parse_filters(q.get("owner", ""), q.get("fit", ""))
 
     def fetch(offset: int, limit: int) -> list[dict[str, Any]]:
         return store.query_dicts(companies.RANK_COMPANIES, {"site": site, "days": days, "tier": tier,
                                                             "country": country, "q": search,
+                                                            "customers": int(customers), "today": today,
+                                                            "tz": config.timezone,
                                                             "limit": limit, "offset": offset})  # fmt: skip
 
     if owner or fit:
@@ -207,17 +221,31 @@ def companies_page(request: Request, store: Store, session: users.Session, site:
         more = len(rows) > PAGE_SIZE
         rows = rows[:PAGE_SIZE]
         dashboard_accounts.with_accounts(store, config, rows)
+    rows.sort(key=lambda r: priority.priority_key(  # fit, attached above, within a group
+        newly_hot_today=r["c_transition"] == "newly_hot" and r["c_day"] == today,
+        tier=r["c_tier"], buying_at=r["c_buying_at"], score=float(r["c_score"]), fit=r.get("fit"),
+        key=r["company_key"], tz=config.timezone))  # fmt: skip
+    now = clock_of(request).now()
+    for r in rows:
+        r["c_last_seen_local"] = timestamps.local_time(r["c_last_seen"], config.timezone)
+        r["c_last_seen_ago"] = timestamps.ago(r["c_last_seen"], now)
+        r["c_last_seen_iso"] = timestamps.utc_iso(r["c_last_seen"])
     owners = dashboard_accounts.owner_choices(store, config)
     me = dashboard_accounts.my_choice(store, session, owners)
-    facets = store.query_dicts(companies.COMPANY_FACETS, {"site": site, "days": days})
-    tier_counts = {t: sum(f["companies"] for f in facets if f["c_tier"] == t
-                          and (not country or f["c_country"] == country)) for t in scoring.TIERS}  # fmt: skip
+    facets = store.query_dicts(
+        companies.COMPANY_FACETS, {"site": site, "days": days, "today": today}
+    )
+    shown = [f for f in facets if not country or f["c_country"] == country]
+    tier_counts = {t: sum(f["companies"] for f in shown if f["c_tier"] == t and not f["c_customer"])
+                   for t in scoring.TIERS}  # fmt: skip
+    customer_count = sum(f["companies"] for f in shown if f["c_customer"])
     countries = sorted({f["c_country"] for f in facets if f["c_country"]})
     return page(request, "companies.html", session, site, "companies", companies=rows,
                 tier=tier, country=country, q=search, days=days, tier_counts=tier_counts,
                 countries=countries, total=sum(tier_counts.values()), page_no=page_no,
                 more=more, page_size=PAGE_SIZE, owner=owner, fit=fit, owners=owners, me=me,
-                grades=GRADES)  # fmt: skip
+                grades=GRADES, customers=customers, customer_count=customer_count,
+                timezone=config.timezone)  # fmt: skip
 
 
 def company_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
@@ -257,8 +285,12 @@ def company_page(request: Request, store: Store, session: users.Session, site: s
             )
             timeline[day_value]["agents"] = sorted(v["agents"])
     latest = history[-1] if history else None
-    follow_up = claims.page_context(store, own, company, clock_of(request).now())
+    now = clock_of(request).now()
+    follow_up = claims.page_context(store, own, company, now)
+    seen = latest["last_seen"] if latest else now
     return page(request, "company.html", session, site, "companies", company=company,
+                last_seen_local=timestamps.local_time(seen, own.timezone),
+                last_seen_ago=timestamps.ago(seen, now),
                 latest=latest, history=list(reversed(history)), chart=score_chart(history),
                 timeline=sorted(timeline.values(), key=lambda d: d["day"], reverse=True),
                 pages=sorted(pages.values(), key=lambda p: (-p["hits"], p["path"])),

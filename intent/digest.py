@@ -13,37 +13,39 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from collector.site_settings import SiteConfig
 from collector.store import Store
 from intent.accounts.config import site_config
-from intent.accounts.fit import ORDER as FIT_ORDER
 from intent.accounts.matching import attach_accounts
 from intent.accounts.owners import Owners
 from intent.ai_reads import AIReads, ai_agent_reads
+from intent.priority import priority_key
 from intent.rules import Rules
-from intent.scoring import number, plural
-from intent.timestamps import utc_iso
+from intent.scoring import EPOCH, number, plural
+from intent.timestamps import as_utc, last_seen, local_time, utc_iso
 
-# (key, title): the order sales reads them in. Customers never appear (is_customer = 1).
-SECTIONS: tuple[tuple[str, str], ...] = (
+# (key, title): the order sales reads them in. Existing customers (is_customer: customer pages,
+# or CRM stage customer) are never among prospects: hot or warm ones have their own section.
+PROSPECT_SECTIONS: tuple[tuple[str, str], ...] = (
     ("newly_hot", "Newly hot"),
     ("hot", "Hot"),
     ("newly_warm", "Newly warm"),
     ("cooling", "Cooling"),
 )
+CUSTOMERS = "customers"
+SECTIONS = (*PROSPECT_SECTIONS, (CUSTOMERS, "Customers — expansion interest"))
 MAX_PER_SECTION = 200  # past this a section is counted, not listed ("… and 12 more")
 AI_AGENT_DAYS = 7  # "AI agents read /pricing 14 times this week": the week up to the digest's day
 
 SECTION_ROWS = """
 SELECT company_key, company_name, company_domain, country, company_source, confidence,
        score, tier, previous_tier, previous_score, transition, reasons, visitors, active_days,
-       first_seen, last_seen, top_pages
+       first_seen, last_seen, top_pages, is_customer, buying_at
 FROM company_scores FINAL
-WHERE site = {site:String} AND day = {day:Date} AND is_customer = 0
-  AND (tier = 'hot' OR transition IN ('newly_hot', 'newly_warm', 'cooling'))
-ORDER BY score DESC, company_key
+WHERE site = {site:String} AND day = {day:Date}
+  AND if(is_customer = 1, tier IN ('hot', 'warm'),
+         tier = 'hot' OR transition IN ('newly_hot', 'newly_warm', 'cooling'))
 """
 
 TOTALS = """
@@ -51,7 +53,8 @@ SELECT count() AS companies,
        countIf(is_customer = 0 AND tier = 'hot') AS hot,
        countIf(is_customer = 0 AND tier = 'warm') AS warm,
        countIf(is_customer = 0 AND tier = 'cold') AS cold,
-       countIf(is_customer = 1) AS customers
+       countIf(is_customer = 1) AS customers,
+       countIf(is_customer = 1 AND tier IN ('hot', 'warm')) AS customers_interested
 FROM company_scores FINAL
 WHERE site = {site:String} AND day = {day:Date}
 """
@@ -89,6 +92,8 @@ class DigestCompany:
     fit: str | None = None
     fit_reasons: tuple[str, ...] = ()
     owner_slack: str = ""  # the owner's Slack member id ([sites.S.owners]), for an @-mention
+    is_customer: bool = False
+    buying_at: datetime = EPOCH  # the latest buying signal (EPOCH: none in the window)
 
     @property
     def title(self) -> str:
@@ -145,6 +150,8 @@ class DigestCompany:
             "account": self.account,
             "fit": self.fit,
             "fit_reasons": list(self.fit_reasons),
+            "is_customer": self.is_customer,
+            "buying_signal_at": iso(self.buying_at) if self.buying_at > EPOCH else None,
         }
 
 
@@ -169,10 +176,15 @@ class Section:
 @dataclass(frozen=True)
 class Totals:
     companies: int = 0  # every company scored that day, customers included
-    hot: int = 0
+    hot: int = 0  # hot, warm, cold: prospects only
     warm: int = 0
     cold: int = 0
     customers: int = 0
+    customers_interested: int = 0  # customers hot or warm: the customers section
+
+    @property
+    def prospects(self) -> int:
+        return self.companies - self.customers
 
 
 @dataclass(frozen=True)
@@ -211,17 +223,34 @@ class Digest:
     def summary(self) -> str:
         if not self.scored:
             return f"No scores for {self.site} on {self.day.isoformat()} yet."
-        parts = [f"{s.total} {s.title.lower()}" for s in self.sections if s.total]
-        news = ", ".join(parts) if parts else "nothing new"
+        news = self.news
+        interested = self.interested_customers
         if self.audience:  # an owner's digest: site-wide counts are not theirs
-            return f"{news} among the accounts of {self.audience}"
+            return f"{news} among the accounts of {self.audience}" + (
+                f" · {plural(interested, 'customer')} showing interest" if interested else ""
+            )
         if self.routed:
             went = "1 more went" if self.routed == 1 else f"{self.routed} more went"
             news += f" ({went} to their owners)"
         t = self.totals
-        return f"{news} · {t.hot} hot, {t.warm} warm, {t.cold} cold of {t.companies} companies" + (
-            f" ({plural(t.customers, 'customer')} left out)" if t.customers else ""
-        )
+        return (
+            f"{news} · {t.hot} hot, {t.warm} warm, {t.cold} cold of "
+            f"{plural(t.prospects, 'prospect')}"
+            + (f" · {plural(t.customers, 'customer')}, {t.customers_interested} showing interest"
+               if t.customers else "")
+        )  # fmt: skip
+
+    @property
+    def news(self) -> str:
+        """'2 newly hot, 3 hot': the prospect sections (customers are counted apart)."""
+        keys = {key for key, _ in PROSPECT_SECTIONS}
+        parts = [f"{s.total} {s.title.lower()}" for s in self.sections if s.total and s.key in keys]
+        return ", ".join(parts) if parts else "nothing new"
+
+    @property
+    def interested_customers(self) -> int:
+        """Customers hot or warm that this digest lists (its customers section)."""
+        return next((s.total for s in self.sections if s.key == CUSTOMERS), 0)
 
     @property
     def heading(self) -> str:
@@ -230,9 +259,11 @@ class Digest:
 
     def local(self, ts: datetime) -> str:
         """A time as the site reads it: '2026-11-23 09:14 CET'."""
-        if ts.tzinfo is None:
-            ts = ts.replace(tzinfo=UTC)
-        return ts.astimezone(ZoneInfo(self.timezone)).strftime("%Y-%m-%d %H:%M %Z")
+        return local_time(ts, self.timezone)
+
+    def seen(self, ts: datetime) -> str:
+        """'last seen' as the site reads it: '2026-11-23 09:14 CET · 2 h ago' (before generated_at)."""
+        return last_seen(ts, self.timezone, self.generated_at)
 
     def to_dict(self) -> dict[str, Any]:
         t = self.totals
@@ -248,6 +279,7 @@ class Digest:
                 "warm": t.warm,
                 "cold": t.cold,
                 "customers": t.customers,
+                "customers_interested": t.customers_interested,
             },
             "sections": [
                 {
@@ -310,6 +342,8 @@ def _company(row: dict[str, Any], owners: Owners) -> DigestCompany:
         fit=row.get("fit"),
         fit_reasons=tuple(clean(r) for r in row.get("fit_reasons", ())),
         owner_slack=owner.slack if owner else "",
+        is_customer=bool(row["is_customer"]),
+        buying_at=as_utc(row["buying_at"]),
     )
 
 
@@ -321,6 +355,8 @@ def _clean_account(account: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _section_of(c: DigestCompany) -> str | None:
+    if c.is_customer:
+        return CUSTOMERS
     if c.transition == "newly_hot":
         return "newly_hot"
     if c.tier == "hot":
@@ -340,8 +376,8 @@ def build_digest(
     config: SiteConfig | None = None,
 ) -> Digest:
     """The digest of one site for one day, from that day's score snapshot; each company with
-    its CRM account and fit (the site's [owners] and [fit] from `config`). Within a section:
-    best fit first, then score."""
+    its CRM account and fit (the site's [owners] and [fit] from `config`). Within a section, the
+    rep's order (intent.priority): newly hot, the freshest buying signal, score, then fit."""
     params = {"site": site, "day": day}
     grouped: dict[str, list[DigestCompany]] = {key: [] for key, _ in SECTIONS}
     rows = store.query_dicts(SECTION_ROWS, params)
@@ -353,8 +389,10 @@ def build_digest(
         key = _section_of(company)
         if key is not None:
             grouped[key].append(company)
-    for companies in grouped.values():  # stable: score order within a grade
-        companies.sort(key=lambda c: FIT_ORDER.get(c.fit or "?", FIT_ORDER["?"]))
+    for companies in grouped.values():
+        companies.sort(key=lambda c: priority_key(
+            newly_hot_today=c.transition == "newly_hot", tier=c.tier, buying_at=c.buying_at,
+            score=c.score, fit=c.fit, key=c.key, tz=timezone))  # fmt: skip
     totals = store.query_dicts(TOTALS, params)
     sections = tuple(
         Section(

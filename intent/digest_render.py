@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from intent.digest import Digest, clean, iso
 from intent.digest_owners import mentions
-from intent.scoring import activity_label, number, people, score_label
+from intent.scoring import activity_label, number, people, plural, score_label
 
 FORMATS: dict[str, str] = {
     "text": "text/plain; charset=utf-8",
@@ -62,7 +62,7 @@ def render_text(digest: Digest) -> str:
                 lines.append("    " + c.account_line())
             lines.append(
                 f"    {activity_label(c.visitors, c.active_days)}"
-                f" · last seen {digest.local(c.last_seen)}"
+                f" · last seen {digest.seen(c.last_seen)}"
                 + (f" · top pages: {', '.join(c.top_pages)}" if c.top_pages else "")
             )
         if section.more:
@@ -98,7 +98,7 @@ def render_markdown(digest: Digest) -> str:
                 f"- **{md(c.tier)}** · score {md(score_label(c.score, digest.rules))} "
                 f"({md(c.change_text())})" + (f" · {md(c.country)}" if c.country else ""),
                 f"- {activity_label(c.visitors, c.active_days)} · "
-                f"last seen {md(digest.local(c.last_seen))}",
+                f"last seen {md(digest.seen(c.last_seen))}",
             ]
             if c.reasons:
                 lines.append("- Why: " + " · ".join(md(r) for r in c.reasons))
@@ -233,7 +233,9 @@ def render_slack(digest: Digest, per_section: int = SLACK_PER_SECTION) -> dict[s
                 text += (
                     "\n" + e(c.account_line()) + (f" <@{c.owner_slack}>" if c.owner_slack else "")
                 )
-            text += f"\n_{people(c.visitors, c.active_days)} · last seen {e(digest.local(c.last_seen))}_"
+            text += (
+                f"\n_{people(c.visitors, c.active_days)} · last seen {e(digest.seen(c.last_seen))}_"
+            )
             if c.top_pages:
                 text += "\n" + e("top pages: " + ", ".join(c.top_pages))
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, 3000)}})
@@ -245,5 +247,6 @@ def render_slack(digest: Digest, per_section: int = SLACK_PER_SECTION) -> dict[s
 
 
 def email_subject(digest: Digest) -> str:
-    parts = [f"{s.total} {s.title.lower()}" for s in digest.sections if s.total]
-    return clean(f"{digest.heading}: {', '.join(parts) or 'nothing new'}")
+    customers = digest.interested_customers
+    extra = f", {plural(customers, 'customer')} showing interest" if customers else ""
+    return clean(f"{digest.heading}: {digest.news}{extra}")

@@ -17,7 +17,7 @@ from collector.enrich.ranges import SELECT_RANGES, import_csv
 from collector.enrich.traffic import classify
 from collector.store import Store
 from intent.ai_reads import ai_agent_reads
-from intent.command import CliError, open_store, settings, site_arg
+from intent.command import CliError, command_group, open_store, settings, site_arg
 
 SAMPLE_IPS = ("8.8.8.8", "1.1.1.1", "81.2.69.142", "2001:4860:4860::8888")
 
@@ -114,8 +114,9 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ranges = sub.add_parser("ranges", help="your own IP ranges -> company (CRM knowledge)")
-    ranges_sub = ranges.add_subparsers(dest="ranges_command", required=True, metavar="COMMAND")
+    ranges_sub = command_group(
+        sub, "ranges", "your own IP ranges -> company (CRM knowledge)", metavar="COMMAND"
+    )
     p = ranges_sub.add_parser("import", help="import FILE.csv with columns cidr,domain,name")
     p.add_argument("file")
     p.add_argument("--replace", action="store_true", help="remove every range not in this file")
@@ -123,8 +124,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = ranges_sub.add_parser("list", help="print the stored ranges as CSV")
     p.set_defaults(func=cmd_ranges_list)
 
-    geoip = sub.add_parser("geoip", help="MaxMind databases")
-    geoip_sub = geoip.add_subparsers(dest="geoip_command", required=True, metavar="COMMAND")
+    geoip_sub = command_group(sub, "geoip", "MaxMind databases", metavar="COMMAND")
     p = geoip_sub.add_parser("check", help="type, build date, size and a sample lookup per file")
     p.add_argument("--ip", help="look this address up instead of a sample")
     p.set_defaults(func=cmd_geoip_check)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from collector.keys import CACHE_SECONDS, SCOPES, create, list_keys, revoke
-from intent.command import CliError, open_store, settings
+from intent.command import CliError, command_group, open_store, settings
 
 
 def cmd_create(args: argparse.Namespace) -> int:
@@ -44,8 +44,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("keys", help="create, list and revoke API keys")
-    keys_sub = p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    keys_sub = command_group(sub, "keys", "create, list and revoke API keys")
     c = keys_sub.add_parser("create", help="create a key (printed once)")
     c.add_argument(
         "--site", action="append", required=True, help="a site the key may read (repeatable)"

@@ -88,7 +88,13 @@ PATHS: dict[str, Any] = {
     "/api/v1/sites/{site}/companies": {
         "get": {
             "operationId": "listCompanies",
-            "summary": "companies by (changed_at, key): incremental sync with updated_since and cursor",
+            "summary": "companies by (changed_at, key): incremental sync with updated_since and cursor; sort=priority: the rep's order",
+            "description": "Default order `sort=changed`: `(changed_at, key)`, keyset-paged, so a sync that "
+            "pages with `cursor` and resumes with `updated_since` never skips a company. `sort=priority` is the "
+            "dashboard's and the digest's order, what a rep should do now: newly hot today first, then hot, warm, "
+            "cold; within a tier the freshest buying signal (`buying_signal_at`, by the site's day), then fit, "
+            "then score; paged by offset (a company rescored while you page may move). Existing customers "
+            "(`is_customer`) are listed unless `customer=false`.",
             "parameters": [
                 SITE,
                 _query("tier", TIER, "only this tier"),
@@ -100,6 +106,8 @@ PATHS: dict[str, Any] = {
                  "style": "form", "explode": False},
                 *PAGE_PARAMS,
                 _query("claimed", {"type": "string", "enum": ["true", "false"]}, "only companies a rep has (true) or has not (false) claimed"),
+                _query("customer", {"type": "string", "enum": ["true", "false"]}, "only existing customers (true: customer pages or CRM stage customer) or only prospects (false); both when absent"),
+                _query("sort", {"type": "string", "enum": ["changed", "priority"], "default": "changed"}, "changed: (changed_at, key), for sync (the default); priority: the rep's order"),
             ],
             "responses": {
                 "200": {"description": "one page", "content": {"application/json": {"schema": ref("CompanyPage")}}},

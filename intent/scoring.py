@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from collector.site_settings import SiteConfig
 from collector.store import Store, ch_time
+from intent.accounts.matching import customer_stages
 from intent.rules import Rules, parse_rules
 from intent.scoring_sql import (
     COMPANY_FACTS,
@@ -25,6 +26,7 @@ from intent.scoring_sql import (
     SIGNAL_TOTALS,
     SNAPSHOT,
     TOP_PAGES_OF,
+    VISIT_COUNTRIES,
     only,
     rule_params,
 )
@@ -36,6 +38,7 @@ TIER_RANK = {"": -1, "cold": 0, "warm": 1, "hot": 2}
 # What `transition` writes besides '': the API's values (an enum in its spec) and webhooks' data.
 TRANSITIONS = ("newly_hot", "still_hot", "newly_warm", "cooling")
 TOP_PAGES = 5
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,9 @@ class CompanyScore:
     first_seen: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     last_seen: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     top_pages: list[str] = field(default_factory=list)
-    is_customer: bool = False
+    is_customer: bool = False  # customer pages/events in the window, or a CRM stage `customer`
+    # the latest buying signal in the window (EPOCH: none): the rep's order reads it
+    buying_at: datetime = EPOCH
     changed_at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     computed_at: datetime = datetime(1970, 1, 1, tzinfo=UTC)
     # The latest event that had the company re-scored: custom event name (or pageview,
@@ -237,7 +242,14 @@ class CompanyScore:
         out: dict[str, Any] = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["day"] = self.day.isoformat()
         out["is_customer"] = int(self.is_customer)
-        for k in ("first_seen", "last_seen", "changed_at", "computed_at", "evidence_at"):
+        for k in (
+            "first_seen",
+            "last_seen",
+            "buying_at",
+            "changed_at",
+            "computed_at",
+            "evidence_at",
+        ):
             out[k] = ch_time(getattr(self, k))
         return out
 
@@ -275,16 +287,22 @@ def compute_scores(
     names = [s.name for s in rules.signals]
     signals: dict[str, list[SignalTotal]] = defaultdict(list)
     customers: set[str] = set()
-    for ck, sig, visitor_days, weight, latest_age, customer in store.query(SIGNAL_TOTALS, params):
+    buying_at: dict[str, datetime] = {}
+    for ck, sig, visitor_days, weight, latest_age, customer, buying in store.query(
+        SIGNAL_TOTALS, params
+    ):
         if sig:
             signals[ck].append(SignalTotal(names[sig - 1], visitor_days, weight, latest_age))
         if customer:
             customers.add(ck)
+        buying_at[ck] = max(buying_at.get(ck, EPOCH), _utc(buying))
     facts = {r["company_key"]: r for r in store.query_dicts(COMPANY_FACTS, params)}
     top = dict(store.query(TOP_PAGES_OF, params))
+    rows = store.query(COMPANY_ROWS, params)
+    countries = visit_countries(store, params, [r[0] for r in rows], facts)
 
     out = []
-    for ck, visitors, breadth_w, days, extra_d, first, last in store.query(COMPANY_ROWS, params):
+    for ck, visitors, breadth_w, days, extra_d, first, last in rows:
         activity = Activity(
             signals.get(ck, ()), visitors, breadth_w, days, extra_d, ck in customers
         )
@@ -297,7 +315,7 @@ def compute_scores(
                 company_key=ck,
                 company_name=f.get("company_name") or ck,
                 company_domain=f.get("company_domain") or ("" if " " in ck else ck),
-                country=f.get("country", ""),
+                country=f.get("country") or countries.get(ck, ""),
                 company_source=f.get("company_source") or "identify",
                 confidence=float(f.get("confidence", 1.0)),
                 score=s.score,
@@ -309,10 +327,25 @@ def compute_scores(
                 last_seen=_utc(last),
                 top_pages=list(top.get(ck, ())),
                 is_customer=s.is_customer,
+                buying_at=buying_at.get(ck, EPOCH),
             )
         )
     out.sort(key=lambda c: (-c.score, c.company_key))
     return out
+
+
+def visit_countries(
+    store: Store,
+    params: Mapping[str, Any],
+    companies: Iterable[str],
+    facts: Mapping[str, Mapping[str, Any]],
+) -> dict[str, str]:
+    """The country the visits came from of each company whose facts have none (VISIT_COUNTRIES):
+    one query, for those companies only; none when every company has its country."""
+    missing = [ck for ck in companies if not facts.get(ck, {}).get("country")]
+    if not missing:
+        return {}
+    return dict(store.query(VISIT_COUNTRIES, {**params, **only(missing)}))
 
 
 def snapshot(
@@ -400,13 +433,17 @@ def score_site(
     site: SiteConfig,
     day: date,
     companies: Collection[str] | None = None,
-    evidence: Mapping[str, Evidence] | None = None,
+    evidence: Mapping[str, Evidence] | Callable[[], Mapping[str, Evidence]] | None = None,
 ) -> list[CompanyScore]:
     """Score every company of a site for `day` (or only `companies`, the incremental run) and
-    write those snapshot rows."""
+    write those snapshot rows. `evidence` may be a function, asked once the events are read:
+    what reached ClickHouse while they were read is scored, so its evidence is known then."""
     now = datetime.now(UTC)
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # DateTime64(3) keeps ms
     scores = compute_scores(store, site.name, rules_of(site), day, companies=companies)
+    if callable(evidence):
+        evidence = evidence()
+    mark_crm_customers(store, site.name, scores)
     previous = previous_snapshot(store, site.name, day, companies)
     same_day = snapshot(store, site.name, day, companies)
     result = with_history(site.name, day, scores, previous, same_day, now, evidence)
@@ -414,6 +451,16 @@ def score_site(
     if companies is None:
         log.info("scored %s for %s: %d companies", site.name, day, len(result))
     return result
+
+
+def mark_crm_customers(store: Store, site: str, scores: Sequence[CompanyScore]) -> None:
+    """A company whose CRM account's stage is `customer` (intent.accounts) is an existing
+    customer, as one seen on customer pages is: listed apart, never counted as a prospect."""
+    pairs = [(c.company_domain, c.company_name) for c in scores]
+    for c, stage in zip(scores, customer_stages(store, site, pairs), strict=True):
+        if stage:
+            c.is_customer = True
+            c.reasons.append(f"existing customer (CRM stage {stage})")
 
 
 def write(store: Store, scores: Iterable[CompanyScore]) -> None:

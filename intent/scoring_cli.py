@@ -12,7 +12,7 @@ from typing import Any
 
 from collector.settings import Settings
 from collector.site_settings import SiteConfig
-from intent.command import CliError, day_arg, open_store, settings, site_arg
+from intent.command import CliError, command_group, day_arg, open_store, settings, site_arg
 from intent.migrate import migrate
 from intent.rules import Rules, RulesError, parse_rules
 from intent.schedule import score_and_notify
@@ -101,13 +101,19 @@ def rule_changes(old: Rules, new: Rules) -> list[str]:
     return out
 
 
+def _pairs(
+    before: Sequence[CompanyScore], after: Sequence[CompanyScore]
+) -> list[tuple[CompanyScore, CompanyScore]]:
+    """(before, after) of each company scored in both runs."""
+    old = {c.company_key: c for c in before}
+    return [(old[c.company_key], c) for c in after if c.company_key in old]
+
+
 def tier_changes(
     before: Sequence[CompanyScore], after: Sequence[CompanyScore]
 ) -> list[tuple[CompanyScore, CompanyScore]]:
     """Companies whose tier differs, the biggest moves first."""
-    old = {c.company_key: c for c in before}
-    pairs = [(old[c.company_key], c) for c in after if c.company_key in old]
-    changed = [(a, b) for a, b in pairs if a.tier != b.tier]
+    changed = [(a, b) for a, b in _pairs(before, after) if a.tier != b.tier]
     changed.sort(
         key=lambda p: (
             -abs(TIER_RANK[p[1].tier] - TIER_RANK[p[0].tier]),
@@ -122,9 +128,7 @@ def score_changes(
     before: Sequence[CompanyScore], after: Sequence[CompanyScore]
 ) -> list[tuple[CompanyScore, CompanyScore]]:
     """Companies whose score moves but whose tier does not, the biggest moves first."""
-    old = {c.company_key: c for c in before}
-    pairs = [(old[c.company_key], c) for c in after if c.company_key in old]
-    changed = [(a, b) for a, b in pairs if a.tier == b.tier and a.score != b.score]
+    changed = [(a, b) for a, b in _pairs(before, after) if a.tier == b.tier and a.score != b.score]
     changed.sort(key=lambda p: (-abs(p[1].score - p[0].score), p[1].company_key))
     return changed
 
@@ -181,8 +185,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--date", help="YYYY-MM-DD (default: today in the site's time zone)")
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("rules", help="scoring rules")
-    rules_sub = p.add_subparsers(dest="rules_command", required=True, metavar="COMMAND")
+    rules_sub = command_group(sub, "rules", "scoring rules", metavar="COMMAND")
     t = rules_sub.add_parser(
         "test", help="replay stored history under new rules; show tier changes"
     )

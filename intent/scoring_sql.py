@@ -79,24 +79,26 @@ _DECAY = "pow(0.5, dateDiff('day', {d}, {{day:Date}}) / {{half_life:Float64}})"
 # Per (company, signal): visitor-days, and the sum of decay x cap share over them. Pages are
 # classified by all page patterns at once (multiMatchAllIndices; the lowest index is the first
 # signal written), events by name. A signal counts once per visitor and day, and one visitor's
-# positive points in one day are capped (each signal keeps its share of the cap).
+# positive points in one day are capped (each signal keeps its share of the cap). `buying_at`:
+# the latest hit of a buying signal on the visitor-days that had one (1970 on the others).
 SIGNAL_TOTALS = (
     "WITH"  # noqa: S608  joins constants (ATTRIBUTED)
     + ATTRIBUTED
     + """
 SELECT ck, sig, count() AS visitor_days,
        sum(if({signal_points:Array(Float64)}[sig] > 0, scale, 1.0) * decayed) AS weight,
-       min(age) AS latest_age, max(visitor_customer) AS customer
+       min(age) AS latest_age, max(visitor_customer) AS customer, max(buying_ts) AS buying_at
 FROM (
     SELECT ck, visitor_id, day, dateDiff('day', day, {day:Date}) AS age,
            """
     + _DECAY.format(d="day")
     + """ AS decayed,
            groupUniqArrayIf(sig, sig > 0) AS sigs, max(page_customer) AS visitor_customer,
+           maxIf(last_ts, has({buying_signals:Array(UInt16)}, sig)) AS buying_ts,
            arraySum(s -> greatest({signal_points:Array(Float64)}[s], 0.0), sigs) AS positive,
            if(positive > 0, least(1.0, {cap:Float64} / positive), 1.0) AS scale
     FROM (
-        SELECT ck, visitor_id, day,
+        SELECT ck, visitor_id, day, last_ts,
                if(kind = 'event',
                   transform(key, {event_names:Array(String)}, {event_signals:Array(UInt16)},
                             toUInt16(0)),
@@ -179,6 +181,38 @@ WHERE site = {site:String} AND day BETWEEN {start:Date} AND {day:Date}
 GROUP BY company_key
 """
 
+# Where a company's visits came from, for a company whose facts have no country: its visits were
+# stored without it (an anonymous visit of a visitor who identified later, a visit whose
+# reverse-DNS answer came later) and the row that named it carried none (an identify sent by the
+# site's backend without the visitor's address). The latest known country of those visits; only
+# the attributed visitors' rows are read (events are ordered by site, day, company, visitor): a
+# company's own rows carried no country either, or its facts would have one.
+VISIT_COUNTRIES = (
+    "WITH"  # noqa: S608  joins constants (ATTRIBUTED)
+    + ATTRIBUTED
+    + """,
+    visitors AS (
+        SELECT DISTINCT ck, visitor_id, day FROM activity
+        WHERE """
+    + _ONLY
+    + """
+          AND visitor_id IN (SELECT visitor_id FROM ident_of UNION ALL SELECT visitor_id FROM late_of)
+    )
+SELECT v.ck AS ck, argMax(e.country, e.ts) AS country
+FROM (
+    SELECT visitor_id, toDate(ts) AS day, ts, country
+    FROM events
+    WHERE site = {site:String} AND toDate(ts) BETWEEN {start:Date} AND {day:Date}
+      AND country != ''
+      AND (company_key = ''
+           OR (visitor_id, toDate(ts), company_key) IN (SELECT visitor_id, day, from_key FROM late))
+      AND (visitor_id, toDate(ts)) IN (SELECT visitor_id, day FROM visitors)
+) AS e
+INNER JOIN visitors AS v ON e.visitor_id = v.visitor_id AND e.day = v.day
+GROUP BY v.ck
+"""
+)
+
 SNAPSHOT = """
 SELECT company_key, company_name, company_domain, country, company_source, confidence,
        score, tier, previous_tier, transition, reasons, first_seen, last_seen, is_customer,
@@ -218,6 +252,7 @@ def rule_params(rules: Rules) -> dict[str, Any]:
         "event_names": event_names,
         "event_signals": event_ids,
         "signal_points": [s.points for s in rules.signals],
+        "buying_signals": [i for i, s in enumerate(rules.signals, start=1) if s.buying],
         "cap": rules.cap_per_visitor_day,
         "half_life": rules.half_life_days,
         "customer_regex": rules.customer.page_regex,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -27,9 +26,10 @@ from standardwebhooks import Webhook
 from collector.metrics import Metrics
 from collector.settings import Settings
 from collector.site_settings import SiteConfig, WebhookConfig
-from collector.store import Store, StoreError, ch_time, utc_now
+from collector.store import Store, ch_time, utc_now
 from intent import timestamps
 from intent.accounts.matching import attach_accounts
+from intent.poller import Poller
 from intent.ssrf_guard import Refused, post_checked
 from intent.timestamps import utc_iso
 from intent.webhook_news import News, added_at, noticed_at
@@ -250,47 +250,29 @@ def send(client: httpx.Client, hook: WebhookConfig, msg_id: str, body: str) -> i
 _running: set[Deliverer] = set()
 
 
-class Deliverer:
+class Deliverer(Poller):
     """Background thread sending due messages; started and stopped with the app."""
 
     def __init__(self, store: Store, settings: Settings, schedule: Sequence[float] = RETRY_SCHEDULE,
                  poll_seconds: float = 2.0, metrics: Metrics | None = None) -> None:  # fmt: skip
+        super().__init__("intent-webhooks", poll_seconds, log, "webhook queue")
         self.store = store
         self.metrics = metrics
         self.settings = settings
         self.schedule = tuple(schedule)
-        self.poll_seconds = poll_seconds
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.client = httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="intent-webhooks", daemon=True)
         _running.add(self)
-        self._thread.start()
+        super().start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
         _running.discard(self)
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(30)
+        super().stop(timeout)
         self.client.close()
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                self.run_once()
-            except StoreError as exc:
-                log.warning("webhook queue unavailable: %s", exc)
-            except Exception:
-                log.exception("webhook delivery failed unexpectedly")
-            self._wake.wait(self.poll_seconds)
+    def poll(self) -> None:
+        self.run_once()
 
     def run_once(self) -> int:
         """Attempt every due message once; returns how many were attempted."""
@@ -299,7 +281,7 @@ class Deliverer:
             return 0
         due = self.store.query_dicts(DUE, {"now": ch_time(utc_now()), "sites": sites})
         for row in due:
-            if self._stop.is_set():
+            if self.stopping():
                 break
             self.attempt(row)
         return len(due)

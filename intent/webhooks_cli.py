@@ -9,7 +9,7 @@ import time
 import httpx
 
 from collector.store import Store
-from intent.command import CliError, open_store, settings, site_arg
+from intent.command import CliError, command_group, open_store, settings, site_arg
 from intent.ssrf_guard import Refused
 from intent.webhooks import TIMEOUT, make_test_event, requeue, send
 
@@ -92,8 +92,7 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("webhooks", help="webhook deliveries")
-    hooks_sub = p.add_subparsers(dest="webhooks_command", required=True, metavar="ACTION")
+    hooks_sub = command_group(sub, "webhooks", "webhook deliveries")
     lg = hooks_sub.add_parser("log", help="each delivery's outcome, newest first")
     lg.add_argument("--site")
     lg.add_argument("--limit", type=int, default=50)

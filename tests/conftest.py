@@ -11,7 +11,6 @@ import asyncio
 import itertools
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, sync_playwright
 
+from bench.servers import free_port  # the tests import it from here too
 from collector.settings import Settings
 from collector.state import Collector
 from collector.store import Store, connect
@@ -98,12 +98,6 @@ def make_settings(tmp_path: Path, ch_url: str, store: Store) -> SettingsFactory:
         return load_settings(values)
 
     return factory
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

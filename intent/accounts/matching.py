@@ -16,7 +16,7 @@ from collector.enrich.psl import registrable_domain
 from collector.site_settings import SiteConfig
 from collector.store import Store
 from intent.accounts.config import AccountsConfig, site_config
-from intent.accounts.fields import Account, name_key, stage_class
+from intent.accounts.fields import CUSTOMER, Account, name_key, stage_class
 from intent.accounts.fit import Grade, grade
 from intent.accounts.owners import fold
 from intent.accounts.table import candidates
@@ -62,6 +62,18 @@ def load_index(store: Store, site: str, companies: Iterable[tuple[str, str]]) ->
     names = {name_key(n) for _d, n in pairs if n}
     names = {n for n in names if len(n) >= MIN_NAME_KEY}
     return AccountIndex(candidates(store, site, domains, names))
+
+
+def customer_stages(store: Store, site: str, companies: Sequence[tuple[str, str]]) -> list[str]:
+    """For each (domain, name): its account's stage as the CRM wrote it when that stage means an
+    existing customer, else ''. One query."""
+    index = load_index(store, site, companies)
+    stages = []
+    for domain, name in companies:
+        found = index.match(domain, name)
+        customer = found is not None and stage_class(found.account.stage) == CUSTOMER
+        stages.append(found.account.stage if found is not None and customer else "")
+    return stages
 
 
 def account_object(a: Account, config: AccountsConfig) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -155,6 +155,13 @@ class Marks:
             if not self._marks:
                 self.ready.clear()
         return marks
+
+    def peek(self, site: str, companies: Collection[str], upto: int | None) -> list[Mark]:
+        """The marks still waiting for these companies whose events are among the first `upto`
+        spool lines (all when None), left in place for their own pass."""
+        with self._lock:
+            held = (self._marks.get((site, c)) for c in companies)
+            return [m for m in held if m is not None and (upto is None or m.seq <= upto)]
 
     def __len__(self) -> int:
         return len(self._marks)

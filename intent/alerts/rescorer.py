@@ -258,9 +258,18 @@ class Rescorer:
         if not evidence:
             return []
         day = site_today(site)
+
+        def settled() -> dict[str, Evidence]:
+            """Asked once the events are read: a stronger mark whose event reached ClickHouse
+            meanwhile was scored too, so it is the evidence (a demo request just after a
+            pricing page is what made the company hot)."""
+            upto = self.writer.written_through if self.writer is not None else None
+            later = self.marks.peek(site.name, evidence, upto)
+            return self.evidence(site.name, [*marks, *later]) if later else evidence
+
         # No lock against the hourly run: rows are versioned by the time each run started, so
         # the run that read the newer data wins, and the hooks' ids make news once either way.
-        scores = score_site(self.store, site, day, companies=evidence, evidence=evidence)
+        scores = score_site(self.store, site, day, companies=evidence, evidence=settled)
         for hook in self.after:
             try:
                 hook(self.store, site, scores)

@@ -11,7 +11,6 @@ Message-ID). One process sends (the holder of `<spool dir>/alerts.lock`), whatev
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,11 +18,12 @@ import orjson
 
 from collector.metrics import Metrics
 from collector.settings import Settings
-from collector.store import Store, StoreError
+from collector.store import Store
 from intent.alerts import outbox
 from intent.alerts.config import alerts_config
 from intent.alerts.message import alert_text, build_email, render_slack
 from intent.delivery import Delivery, post_slack, send_email
+from intent.poller import Poller
 from intent.runner import RunnerLock
 
 log = logging.getLogger("intent.alerts")
@@ -38,7 +38,7 @@ def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-class AlertSender:
+class AlertSender(Poller):
     """Started and stopped with the server; `wake()` after writing a pending alert."""
 
     def __init__(
@@ -49,44 +49,23 @@ class AlertSender:
         poll_s: float = POLL_S,
         metrics: Metrics | None = None,
     ) -> None:
+        super().__init__("intent-alerts", poll_s, log, "alerts outbox")
         self.settings = settings
         self.store = store
         self.outbox = box
         self.clock = box.clock
         self.escalated_at: datetime | None = None  # the last escalation check
-        self.poll_s = poll_s
         self.metrics = metrics
         self.sent = 0
         self._runner = RunnerLock(settings.spool_dir / "alerts.lock")
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="intent-alerts", daemon=True)
-        self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop(timeout)
         self._runner.release()
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                if self._runner.held():
-                    self.run_once()
-            except StoreError as exc:
-                log.warning("alerts outbox unavailable: %s", exc)
-            except Exception:
-                log.exception("sending alerts failed unexpectedly")
-            self._wake.wait(self.poll_s)
+    def poll(self) -> None:
+        if self._runner.held():
+            self.run_once()
 
     def run_once(self) -> int:
         """Send every due alert once; returns how many were attempted."""
@@ -100,7 +79,7 @@ class AlertSender:
                 outbox.escalate(self.outbox, self.store, self.settings.sites[name])
         due = outbox.due(self.store, sites, now)
         for row in due:
-            if self._stop.is_set():
+            if self.stopping():
                 break
             self.attempt(row)
         return len(due)

@@ -17,8 +17,8 @@ import pytest
 from collector.settings import Settings
 from collector.store import Store
 from intent.accounts.table import every
-from intent.server import create_app
-from tests.conftest import LiveServer, SettingsFactory, free_port, start_server
+from tests.conftest import LiveServer, SettingsFactory, free_port
+from tests.intent.test_remote import holding
 
 DATA = Path(__file__).parent / "data"
 OWNERS = '"Ann Smith" = "ann@ourco.example"\n"Bob Jones" = { email = "bob@ourco.example", slack = "U024BE7LH" }\n'
@@ -112,13 +112,7 @@ def held(
 ) -> Iterator[tuple[LiveServer, Settings, dict[str, str]]]:
     port = free_port()
     toml = f'[sites."{site}"]\ndomains = ["example.com"]\n[sites."{site}".owners]\n' + OWNERS
-    settings = make_settings(site, toml=toml, INTENT_PORT=str(port))
-    live = start_server(create_app(settings), port=port)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTENT_")}
-    env.update({"INTENT_CONFIG": str(settings.config_path), "INTENT_CLICKHOUSE_URL": settings.clickhouse_url,
-                "INTENT_SPOOL_DIR": str(settings.spool_dir), "INTENT_PORT": str(port)})  # fmt: skip
-    yield live, settings, env
-    live.stop()
+    yield from holding(make_settings(site, toml=toml, INTENT_PORT=str(port)), port)
 
 
 def test_import_runs_through_the_server_holding_the_database(

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from standardwebhooks import Webhook
 
 from collector.settings import Settings
@@ -61,20 +63,47 @@ def statuses(store: Store, site: str) -> list[tuple[str, str, str, str]]:
             for a in outbox.of_site(store, site)]  # fmt: skip
 
 
-def test_a_hot_company_reaches_its_owner_by_email_slack_and_webhook_once(
-    make_settings: SettingsFactory, serve: Serve, store: Store, site: str,
+@dataclass
+class Channels:
+    """Where the test site's alerts go: an SMTP server, a fake Slack and a webhook receiver."""
+
+    inbox: Inbox
+    slack: FakeSlack
+    receiver: Receiver
+    settings: Callable[..., Settings]  # (the [alerts] table's body, '' for the default)
+
+
+@pytest.fixture
+def channels(
+    make_settings: SettingsFactory, site: str,
     smtp: tuple[Inbox, int], slack: tuple[FakeSlack, str], receiver: Receiver,  # noqa: F811
-) -> None:  # fmt: skip
-    inbox, port = smtp
-    fake_slack, slack_url = slack
+) -> Channels:  # fmt: skip
+    def settings(alerts: str = "") -> Settings:
+        toml = alerts_toml(site, slack[1], receiver.url, alerts)
+        return settings_for(make_settings, site, smtp[1], toml)
+
+    return Channels(smtp[0], slack[0], receiver, settings)
+
+
+def assert_sent_once(live: LiveServer, inbox: Inbox, fake_slack: FakeSlack, r: Receiver) -> None:
+    """The sender finds nothing due now, and one email, one Slack message and one became_hot
+    webhook went out in all."""
+    assert isinstance(live.collector, Server) and live.collector.alert_sender is not None
+    assert live.collector.alert_sender.run_once() == 0
+    assert len(inbox.received) == 1 and len(fake_slack.received) == 1
+    assert len(hot_hooks(r)) == 1
+
+
+def test_a_hot_company_reaches_its_owner_by_email_slack_and_webhook_once(
+    serve: Serve, store: Store, site: str, channels: Channels
+) -> None:
+    inbox, fake_slack, hooks = channels.inbox, channels.slack, channels.receiver
     owned_by_ann(store, site)
-    live = serve(
-        settings_for(make_settings, site, port, alerts_toml(site, slack_url, receiver.url))
-    )
+    live = serve(channels.settings())
     warm_company(live, site, COMPANY)
     hot_company(live, site, COMPANY)
     assert wait_until(lambda: len(inbox.received) == 1 and len(fake_slack.received) == 1)
-    assert wait_until(lambda: len(hot_hooks(receiver)) == 1)
+    assert wait_until(lambda: len(hot_hooks(hooks)) == 1)
 
     [envelope] = inbox.received
     assert envelope.rcpt_tos == ["ann@ourco.example"]
@@ -102,19 +131,15 @@ def test_a_hot_company_reaches_its_owner_by_email_slack_and_webhook_once(
     assert isinstance(live.collector, Server) and live.collector.schedule is not None
     score_and_notify(store, live.collector.settings.sites[site], site_today(live.collector.settings.sites[site]),
                      live.collector.schedule.after)  # fmt: skip
-    assert live.collector.alert_sender is not None and live.collector.alert_sender.run_once() == 0
-    assert len(inbox.received) == 1 and len(fake_slack.received) == 1
-    assert len(hot_hooks(receiver)) == 1
+    assert_sent_once(live, inbox, fake_slack, hooks)
 
 
 def test_a_restart_between_the_event_and_the_alert_loses_nothing_and_repeats_nothing(
-    make_settings: SettingsFactory, serve: Serve, store: Store, site: str,
-    smtp: tuple[Inbox, int], slack: tuple[FakeSlack, str], receiver: Receiver,  # noqa: F811
-) -> None:  # fmt: skip
-    inbox, port = smtp
-    fake_slack, slack_url = slack
+    serve: Serve, store: Store, site: str, channels: Channels
+) -> None:
+    inbox, fake_slack, hooks = channels.inbox, channels.slack, channels.receiver
     owned_by_ann(store, site)
-    settings = settings_for(make_settings, site, port, alerts_toml(site, slack_url, receiver.url))
+    settings = channels.settings()
     # ClickHouse refuses the events: they wait in the spool, the marks only in memory.
     store.command("DETACH TABLE events")
     try:
@@ -124,32 +149,25 @@ def test_a_restart_between_the_event_and_the_alert_loses_nothing_and_repeats_not
         first.stop()  # the server goes away before anything was scored
     finally:
         store.command("ATTACH TABLE events")
-    assert statuses(store, site) == [] and inbox.received == [] and receiver.got == []
+    assert statuses(store, site) == [] and inbox.received == [] and hooks.got == []
     second = serve(settings)  # replays the spool, rebuilds the marks, scores, alerts
     assert wait_until(lambda: len(inbox.received) == 1 and len(fake_slack.received) == 1, 30)
-    assert wait_until(lambda: len(hot_hooks(receiver)) == 1)
+    assert wait_until(lambda: len(hot_hooks(hooks)) == 1)
     assert wait_until(lambda: ("became_hot", "sent", "sent", "sent") in statuses(store, site))
     second.stop()
     third = serve(settings)  # rebuilds the same marks: the news is found, not sent again
     assert isinstance(third.collector, Server) and third.collector.rescorer is not None
     rescorer = third.collector.rescorer
     assert wait_until(lambda: rescorer.passes >= 1, 30)
-    assert third.collector.alert_sender is not None
-    assert third.collector.alert_sender.run_once() == 0
-    assert len(inbox.received) == 1 and len(fake_slack.received) == 1
-    assert len(hot_hooks(receiver)) == 1
+    assert_sent_once(third, inbox, fake_slack, hooks)
 
 
 def test_quiet_hours_hold_email_and_slack_until_they_end_but_not_the_webhook(
-    make_settings: SettingsFactory, serve: Serve, store: Store, site: str,
-    smtp: tuple[Inbox, int], slack: tuple[FakeSlack, str], receiver: Receiver,  # noqa: F811
-) -> None:  # fmt: skip
-    inbox, port = smtp
-    fake_slack, slack_url = slack
+    serve: Serve, store: Store, site: str, channels: Channels
+) -> None:
+    inbox, fake_slack, hooks = channels.inbox, channels.slack, channels.receiver
     alerts = 'on = ["became_hot"]\nquiet_hours = ["20:00", "07:00"]\n'
-    live = serve(
-        settings_for(make_settings, site, port, alerts_toml(site, slack_url, receiver.url, alerts))
-    )
+    live = serve(channels.settings(alerts))
     assert isinstance(live.collector, Server) and live.collector.alert_sender is not None
     sender, clock = live.collector.alert_sender, live.collector.clock
     evening = datetime.now(UTC).replace(
@@ -158,7 +176,7 @@ def test_quiet_hours_hold_email_and_slack_until_they_end_but_not_the_webhook(
     clock.set(evening)
     warm_company(live, site, COMPANY)
     hot_company(live, site, COMPANY)
-    assert wait_until(lambda: len(hot_hooks(receiver)) == 1)  # a webhook is never held
+    assert wait_until(lambda: len(hot_hooks(hooks)) == 1)  # a webhook is never held
     assert wait_until(
         lambda: ("became_hot", "pending", "pending", "pending") in statuses(store, site)
     )

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from collector import keys
 from collector.pipeline import persistent_visitor_id
 from collector.settings import Settings
-from collector.store import Store
+from collector.store import Store, ch_time
 from intent.api_params import BadParam, parse_day, parse_since
 from intent.openapi import spec
 from tests.conftest import LiveServer, SettingsFactory
@@ -389,7 +389,7 @@ def test_an_unknown_value_of_any_enumerated_parameter_is_400_naming_it_and_the_v
             assert repr(bad) in error["message"]
             assert all(value in error["message"] for value in allowed), error["message"]
         checked.add(name)
-    assert checked == {"tier", "fit", "format", "claimed"}
+    assert checked == {"tier", "fit", "format", "claimed", "customer", "sort"}
     message = api.get("/companies", tier="hott").json()["error"]["message"]
     assert message == "tier must be one of hot, warm, cold (got 'hott')"
 
@@ -431,3 +431,45 @@ def test_every_timestamp_is_utc_with_milliseconds(api: Client, store: Store, sit
     assert MILLIS.match(digest["generated_at"])
     [company] = digest["sections"][0]["companies"]
     assert company["last_seen"] == "2026-11-20T09:30:05.000Z"
+
+
+def test_customers_are_a_filter_and_sort_priority_is_the_reps_order(
+    api: Client, store: Store, site: str
+) -> None:
+    now = datetime.now(UTC)
+    at = lambda days: ch_time(now - timedelta(days=days))  # noqa: E731
+    write_scores(store, [
+        score_row(site, "falling.example", score=85.0, tier="hot", buying_at=at(2)),
+        score_row(site, "cust.example", score=40.0, tier="warm", is_customer=1),
+        score_row(site, "warm.example", score=30.0, tier="warm"),
+        score_row(site, "fresh.example", score=60.0, tier="hot", buying_at=at(0)),
+        score_row(site, "new.example", score=55.0, tier="hot", transition="newly_hot",
+                  buying_at=at(0)),
+    ])  # fmt: skip
+    keys_of = lambda r: [c["key"] for c in r.json()["data"]]  # noqa: E731
+    everyone = keys_of(api.get("/companies"))  # the default stays (changed_at, key)
+    assert everyone == ["falling.example", "cust.example", "warm.example", "fresh.example",
+                        "new.example"]  # fmt: skip
+    assert keys_of(api.get("/companies", customer="true")) == ["cust.example"]
+    assert "cust.example" not in keys_of(api.get("/companies", customer="false"))
+    rep = ["new.example", "fresh.example", "falling.example", "cust.example", "warm.example"]
+    assert keys_of(api.get("/companies", sort="priority")) == rep
+    assert keys_of(api.get("/companies", sort="priority", customer="false")) == [
+        k for k in rep if k != "cust.example"]  # fmt: skip
+    paged: list[str] = []
+    params: dict[str, Any] = {"sort": "priority", "limit": 2}
+    for _ in range(5):
+        body = api.get("/companies", **params).json()
+        paged += [c["key"] for c in body["data"]]
+        if not body["has_more"]:
+            break
+        params["cursor"] = body["next_cursor"]
+    assert paged == rep
+    first = api.get("/companies", sort="priority", limit=1).json()["data"][0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["buying_signal_at"])
+    assert api.get("/companies", customer="false", tier="warm").json()["data"][0][
+        "buying_signal_at"] is None  # fmt: skip
+    # a keyset cursor is not an offset: refused, naming the parameter
+    changed_cursor = api.get("/companies", limit=1).json()["next_cursor"]
+    r = api.get("/companies", sort="priority", cursor=changed_cursor)
+    assert (r.status_code, r.json()["error"]["field"]) == (400, "cursor")

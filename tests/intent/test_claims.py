@@ -132,6 +132,16 @@ def test_claims_over_the_api_with_response_time_filter_and_webhook(
     assert len(claims.medians(store, site, server.clock.now())) == 1
 
 
+def escalations_after(server: Server, store: Store, site: str, hours: float) -> int:
+    """Move the alert clock `hours` on and have the sender check for escalations and send what is
+    due now; the escalations written so far."""
+    server.clock.advance(hours=hours)
+    assert server.alert_sender is not None
+    server.alert_sender.escalated_at = None
+    server.alert_sender.run_once()
+    return [a["kind"] for a in outbox.of_site(store, site)].count("escalation")
+
+
 def test_a_hot_company_nobody_claims_is_escalated_to_the_site_recipients_once(
     hot: tuple[LiveServer, Server, Inbox, Receiver], store: Store, site: str
 ) -> None:
@@ -153,10 +163,7 @@ def test_a_hot_company_nobody_claims_is_escalated_to_the_site_recipients_once(
     text = escalation.get_body(("plain",))
     assert text is not None and "Told: 5 h ago, nobody has claimed it" in text.get_content()
     assert "Owner: Ann Smith" in text.get_content()
-    server.clock.advance(hours=2)
-    sender.escalated_at = None
-    sender.run_once()
-    assert [a["kind"] for a in outbox.of_site(store, site)].count("escalation") == 1
+    assert escalations_after(server, store, site, hours=2) == 1  # once
     assert len(inbox.received) == 2
 
 
@@ -167,11 +174,7 @@ def test_a_claimed_company_is_not_escalated(
     claims.claim(
         store, server.settings.sites[site], COMPANY, "Ann Smith", "", server.clock.now(), "api"
     )
-    server.clock.advance(hours=6)
-    assert server.alert_sender is not None
-    server.alert_sender.escalated_at = None
-    server.alert_sender.run_once()
-    assert [a["kind"] for a in outbox.of_site(store, site)].count("escalation") == 0
+    assert escalations_after(server, store, site, hours=6) == 0
     assert len(inbox.received) == 1
 
 

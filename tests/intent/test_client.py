@@ -31,7 +31,7 @@ from .scores import score_row, write_scores
 PACKAGE = "intent_api_client"
 OPERATIONS = (
     "list_companies", "get_company", "get_digest", "render_digest", "list_accounts",
-    "put_accounts", "forget_visitor", "openapi",
+    "put_accounts", "forget_visitor", "openapi", "claim_company", "unclaim_company",
 )  # fmt: skip
 
 
@@ -144,6 +144,12 @@ def test_the_readme_sync_loop_and_every_endpoint_through_the_generated_client(
     grade = model("ListCompaniesFitItem")
     fitted = operation("list_companies").sync(site, client=client, fit=[grade.A, grade.B])
     assert type(fitted).__name__ == "CompanyPage" and fitted.data == []  # no fit configured
+    # the rep's order, prospects only: newly hot today first, then the hot by score
+    calls = operation("list_companies").sync(site, client=client, limit=3,
+                                             sort=model("ListCompaniesSort").PRIORITY,
+                                             customer=model("ListCompaniesCustomer").FALSE)  # fmt: skip
+    assert [c.key for c in calls.data] == ["c06.example", "c00.example", "c09.example"]
+    assert undeclared(calls) == [] and calls.data[0].buying_signal_at is None
 
     profile = operation("get_company").sync(site, "c06.example", client=client, days=7)
     assert undeclared(profile) == []
@@ -170,6 +176,20 @@ def test_the_readme_sync_loop_and_every_endpoint_through_the_generated_client(
     accounts = operation("list_accounts").sync(site, client=client, updated_since=date(1970, 1, 1))
     assert undeclared(accounts) == []
     assert [(a.domain, a.employees) for a in accounts.data] == [("acme.com", 50)]
+
+    body = model("ClaimCompanyBody")(who="ann@ourco.example", note="calling today")
+    claim = operation("claim_company").sync(site, "c06.example", client=client, body=body)
+    assert (claim.company, claim.claimed, claim.claimed_by) == (
+        "c06.example",
+        True,
+        "ann@ourco.example",
+    )
+    assert undeclared(claim) == [] and claim.note == "calling today"
+    other = model("ClaimCompanyBody")(who="bob@ourco.example")
+    taken = operation("claim_company").sync(site, "c06.example", client=client, body=other)
+    assert taken.error.status == 409
+    released = operation("unclaim_company").sync(site, "c06.example", client=client)
+    assert (released.company, released.claimed) == ("c06.example", False)
 
     forgotten = operation("forget_visitor").sync(site, "aaaa1111aaaa1111", client=client)
     assert forgotten.site == site and forgotten.deleted.events == 0 and undeclared(forgotten) == []

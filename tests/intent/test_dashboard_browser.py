@@ -5,19 +5,23 @@ INTENT_UPDATE_SCREENSHOT=1 (otherwise into the test's tmp dir, so tests never di
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from collector.settings import Settings
-from collector.store import Store
+from collector.store import Store, ch_time
 from intent.accounts.fields import parse_update
 from intent.accounts.table import upsert
 from tests.conftest import LiveServer, SettingsFactory
 from tests.intent.dashboard_data import PASSWORD, make_user, seed
+from tests.intent.scores import score_row, write_scores
 
 pytestmark = pytest.mark.browser
 Serve = Callable[[Settings], LiveServer]
@@ -193,4 +197,46 @@ def test_fit_column_owner_filter_and_my_accounts(
     assert all(g == "A" for g in rows.locator("td.fit").all_inner_texts())
     # The tier links keep the filters.
     assert "owner=none" in (w.page.locator(".tiers a.tier-hot").get_attribute("href") or "")
+    assert w.problems == [] and w.dialogs == []
+
+
+def test_customers_have_their_own_tab_and_the_list_puts_todays_call_first(
+    context: BrowserContext, make_settings: SettingsFactory, serve: Serve, store: Store,
+    site: str,
+) -> None:  # fmt: skip
+    toml = f'[sites."{site}"]\ndomains = ["example.com"]\ntimezone = "Asia/Tokyo"\n'
+    server = serve(make_settings(site, toml=toml))
+    now = datetime.now(UTC)
+    today = now.astimezone(ZoneInfo("Asia/Tokyo")).date()
+    at = lambda hours: ch_time(now - timedelta(hours=hours))  # noqa: E731
+    row = lambda key, score, tier, **extra: score_row(site, key, score, tier, day=today, **extra)  # noqa: E731
+    write_scores(store, [
+        row("falling.example", 95.0, "hot", transition="still_hot", buying_at=at(72), last_seen=at(30)),
+        row("fresh.example", 70.0, "hot", transition="still_hot", buying_at=at(1), last_seen=at(1)),
+        row("newly.example", 52.0, "hot", transition="newly_hot", buying_at=at(2), last_seen=at(2)),
+        row("warm1.example", 30.0, "warm"),
+        row("warm2.example", 25.0, "warm"),
+        row("client.example", 35.0, "warm", is_customer=1),  # logs in to the app
+        row("crmclient.example", 80.0, "hot", is_customer=1),  # CRM stage customer
+    ])  # fmt: skip
+    w = Watched(context)
+    sign_in(w, server.url, make_user(store, site))
+    tabs = {t: w.page.locator(f".tiers a.{t} b").inner_text()
+            for t in ("tier-hot", "tier-warm", "segment-customers")}  # fmt: skip
+    assert tabs == {"tier-hot": "3", "tier-warm": "2", "segment-customers": "2"}
+    assert w.page.locator(".tiers a >> nth=0").inner_text() == "All 5"
+    listed = w.page.locator("table.companies tbody tr td[data-label=Company] a").all_inner_texts()
+    assert listed == ["Newly", "Fresh", "Falling", "Warm1", "Warm2"]  # no customer among them
+    seen = w.page.locator("table.companies tbody tr >> nth=0").locator("td.last-seen")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d JST\s+2 h ago", seen.inner_text())
+    assert "(Asia/Tokyo)" in (w.page.locator("table.companies thead").text_content() or "")
+
+    w.page.click(".tiers a.segment-customers")
+    assert w.page.locator("h2").inner_text() == "Customers — expansion interest"
+    customers = w.page.locator("table.companies tbody tr td[data-label=Company] a")
+    assert customers.all_inner_texts() == ["Crmclient", "Client"]
+    assert w.page.locator(".tiers a[aria-current]").inner_text() == "Customers 2"
+    w.page.fill("input[name=q]", "crm")  # the search stays within customers
+    w.page.click("button:has-text('Filter')")
+    assert customers.all_inner_texts() == ["Crmclient"]
     assert w.problems == [] and w.dialogs == []

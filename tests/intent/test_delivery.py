@@ -140,7 +140,8 @@ def test_email_arrives_with_text_and_html_to_the_recipients(
     assert msg.get_content_type() == "multipart/alternative"
     assert (
         msg["Subject"]
-        == f"intent digest · {site} · Fri 20 Nov 2026: 1 newly hot, 1 hot, 1 newly warm, 2 cooling"
+        == f"intent digest · {site} · Fri 20 Nov 2026: 1 newly hot, 1 hot, 1 newly warm, 2 cooling, "
+        "1 customer showing interest"
     )
     assert msg["Auto-Submitted"] == "auto-generated"
     assert msg["Date"].endswith(" +0000")  # the real offset; -0000 means "unknown"

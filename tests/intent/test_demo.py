@@ -22,7 +22,7 @@ from intent.demo_traffic import (
 )
 from intent.digest import build_digest
 from intent.digest_owners import owner_digests
-from intent.digest_render import FORMATS, render
+from intent.digest_render import render
 
 COMPANY_TIERS = """
 SELECT company_name, country, tier, transition, is_customer, visitors, reasons FROM company_scores FINAL
@@ -30,7 +30,7 @@ WHERE site = {site:String} AND day = {day:Date}
 """
 
 
-def test_demo_produces_hot_warm_cooling_and_leaves_customers_out(
+def test_demo_produces_hot_warm_cooling_and_lists_customers_apart(
     store: Store, site: str, make_settings: Any
 ) -> None:
     # The site as `intent demo` writes it into intent.toml: owners and fit for the CRM export.
@@ -59,11 +59,14 @@ def test_demo_produces_hot_warm_cooling_and_leaves_customers_out(
     assert today["Stark Analytics"]["transition"] == "cooling"  # hot until its buying went stale
 
     digest = build_digest(store, site, now.date())
-    listed = {c.name for s in digest.sections for c in s.companies}
+    listed = {c.name for s in digest.sections[:-1] for c in s.companies}  # the prospects
     assert {"Globex Logistics", "Initech Software", "Stark Analytics"} <= listed
-    assert "Weyland Freight" not in listed
-    for fmt in FORMATS:
-        assert "Weyland Freight" not in render(digest, fmt)[0]
+    assert "Weyland Freight" not in listed  # the customer: in its own section only
+    assert [c.name for c in digest.sections[-1].companies] == ["Weyland Freight"]
+    for fmt in ("text", "markdown"):
+        body = render(digest, fmt)[0].lower()
+        assert "weyland freight" in body.split("customers — expansion interest")[1]
+        assert "weyland freight" not in body.split("customers — expansion interest")[0]
 
     # The same pipeline as real events: agents parsed, companies from the owner ranges, no IPs.
     stored = store.query_dicts(

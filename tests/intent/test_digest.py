@@ -7,13 +7,14 @@ import io
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from collector.store import Store, ch_time
 from intent import cli
 from intent.digest import build_digest
-from intent.digest_render import FORMATS, render, render_slack
+from intent.digest_render import FORMATS, email_subject, render, render_slack
 from intent.rules import parse_rules
 from intent.scoring import score_site
 from tests.conftest import CHROME_UA, LiveServer
@@ -74,6 +75,7 @@ def test_sections_hold_the_expected_companies_in_score_order(store: Store, site:
         "hot": ["globex"],
         "newly_warm": ["initech"],
         "cooling": ["umbrella", "hooli"],
+        "customers": ["customer"],
     }
     acme = digest.sections[0].companies[0]
     assert acme.title == "Acme Robotics"
@@ -81,8 +83,8 @@ def test_sections_hold_the_expected_companies_in_score_order(store: Store, site:
     assert digest.sections[1].companies[0].change_text() == "+3.5"
     assert digest.sections[3].companies[1].change_text() == "-9, was warm"
     assert digest.summary == (
-        "1 newly hot, 1 hot, 1 newly warm, 2 cooling · 2 hot, 3 warm, 2 cold of 8 companies "
-        "(1 customer left out)"
+        "1 newly hot, 1 hot, 1 newly warm, 2 cooling · 2 hot, 3 warm, 2 cold of 7 prospects "
+        "· 1 customer, 1 showing interest"
     )
 
 
@@ -111,10 +113,10 @@ def test_text_markdown_json_csv_carry_every_field(store: Store, site: str) -> No
     assert "  Acme Robotics (acme.example · DE) · hot · score 54 · hot ≥ 50 (+34, was warm)" in text
     assert "    3 visitors · pricing ×4 (+32) · demo_request yesterday (+20)" in text
     assert (
-        "    up to 2 people on one day · 3 active days · last seen 2026-11-20 10:30 CET · top pages: /pricing, /demo"
-        in text
+        "    up to 2 people on one day · 3 active days · last seen 2026-11-20 10:30 CET · " in text
     )
-    assert "Steady" not in text and "Customer" not in text
+    assert " days ago · top pages: /pricing, /demo" in text
+    assert "Steady" not in text and "CUSTOMERS — EXPANSION INTEREST (1)\n  Customer (" in text
 
     markdown, _ = render(digest, "markdown")
     assert "## Newly hot (1)" in markdown and "### Acme Robotics (acme.example)" in markdown
@@ -135,7 +137,7 @@ def test_text_markdown_json_csv_carry_every_field(store: Store, site: str) -> No
     rows = list(csv.DictReader(io.StringIO(body)))
     assert [(r["section"], r["company"]) for r in rows] == [
         ("newly_hot", "Acme Robotics"), ("hot", "Globex"), ("newly_warm", "Initech"),
-        ("cooling", "Umbrella"), ("cooling", "Hooli"),
+        ("cooling", "Umbrella"), ("cooling", "Hooli"), ("customers", "Customer"),
     ]  # fmt: skip
     assert rows[3]["change"] == "-19" and rows[3]["country"] == "US"
 
@@ -216,7 +218,7 @@ def test_cli_prints_the_digest(
     insert(store, sample(site))
     assert cli.main(["digest", "--site", site, "--date", "2026-11-20", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert [s["total"] for s in doc["sections"]] == [1, 1, 1, 2]
+    assert [s["total"] for s in doc["sections"]] == [1, 1, 1, 2, 1]
     assert cli.main(["digest", "--date", "2026-11-20"]) == 0  # the only site is the default
     assert "NEWLY HOT (1)" in capsys.readouterr().out
     assert cli.main(["digest", "--site", "nope", "--date", "2026-11-20"]) == 1
@@ -271,6 +273,7 @@ def test_events_posted_through_the_collector_reach_the_digest(
         "hot": [],
         "newly_warm": ["wayne-biotech.com"],
         "cooling": [],
+        "customers": ["weyland-freight.com"],  # logged in, then pricing and a demo request
     }
     northwind = digest.sections[0].companies[0]
     assert northwind.tier == "hot" and northwind.change_text() == "new"
@@ -279,7 +282,7 @@ def test_events_posted_through_the_collector_reach_the_digest(
     assert northwind.top_pages[0] == "/pricing"
     assert digest.totals.customers == 1 and digest.totals.cold == 1
     text = render(digest, "text")[0]
-    assert "aperture" not in text and "weyland" not in text
+    assert "aperture" not in text and "weyland" in text.split("CUSTOMERS — EXPANSION INTEREST")[1]
 
 
 def test_long_sections_are_cut_and_counted(store: Store, site: str) -> None:
@@ -290,3 +293,85 @@ def test_long_sections_are_cut_and_counted(store: Store, site: str) -> None:
     assert len(list(csv.DictReader(io.StringIO(render(digest, "csv")[0])))) == 30
     html = render(digest, "html")[0]
     assert html.count("C014") == 1 and "C015" not in html and "… and 25 more" in html
+
+
+def test_customers_have_their_own_section_and_never_count_as_prospects(
+    store: Store, site: str
+) -> None:
+    insert(store, [
+        score_row(site, "acme", "hot", 54, transition="newly_hot", previous_tier="warm"),
+        score_row(site, "initech", "warm", 18, transition="newly_warm", previous_tier="cold"),
+        score_row(site, "steady", "warm", 15),
+        score_row(site, "hooli", "warm", 30, is_customer=1, company_name="Hooli Customer"),
+        score_row(site, "dormant", "cold", 2, is_customer=1),  # a customer showing no interest
+    ])  # fmt: skip
+    digest = build_digest(store, site, DAY)
+    t = digest.totals
+    assert (t.hot, t.warm, t.cold, t.customers, t.prospects) == (1, 2, 0, 2, 3)
+    assert digest.summary == (
+        "1 newly hot, 1 newly warm · 1 hot, 2 warm, 0 cold of 3 prospects "
+        "· 2 customers, 1 showing interest"
+    )
+    customers = digest.sections[-1]
+    assert (customers.key, customers.title, customers.total) == (
+        "customers", "Customers — expansion interest", 1)  # fmt: skip
+    assert [c.key for c in customers.companies] == ["hooli"]
+    assert all(c.key != "hooli" for s in digest.sections[:-1] for c in s.companies)
+
+    text = render(digest, "text")[0]
+    assert (
+        "\nCUSTOMERS — EXPANSION INTEREST (1)\n  Hooli Customer (hooli.example · DE) · warm" in text
+    )
+    assert "## Customers — expansion interest (1)" in render(digest, "markdown")[0]
+    assert ">Customers — expansion interest <span" in render(digest, "html")[0]
+    doc = json.loads(render(digest, "json")[0])
+    assert doc["sections"][-1]["key"] == "customers"
+    assert doc["sections"][-1]["companies"][0]["is_customer"] is True
+    assert doc["totals"] == {"companies": 5, "hot": 1, "warm": 2, "cold": 0, "customers": 2,
+                             "customers_interested": 1}  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(render(digest, "csv")[0])))
+    assert [r["section"] for r in rows] == ["newly_hot", "newly_warm", "customers"]
+    slack = render_slack(digest)
+    texts = [b["text"]["text"] for b in slack["blocks"] if b["type"] == "section"]
+    at = texts.index("*Customers — expansion interest* (1)")
+    assert texts[at + 1].startswith("*Hooli Customer*")
+    assert email_subject(digest).endswith(
+        ": 1 newly hot, 1 newly warm, 1 customer showing interest"
+    )
+
+
+def test_each_section_is_in_the_reps_order(store: Store, site: str) -> None:
+    """Freshest buying signal (the site's day), then fit, then score: a company that asked for
+    a demo this morning comes before a higher score whose last pricing visit was days ago."""
+    tokyo_today = datetime(2026, 11, 19, 16, tzinfo=UTC)  # 01:00 on the 20th in Tokyo
+    insert(store, [
+        score_row(site, "falling", "hot", 95, buying_at=ch_time(datetime(2026, 11, 17, 9, tzinfo=UTC))),
+        score_row(site, "fresh", "hot", 55, buying_at=ch_time(tokyo_today)),
+        score_row(site, "fresher", "hot", 52, buying_at=ch_time(datetime(2026, 11, 20, 8, tzinfo=UTC))),
+        score_row(site, "higher", "hot", 60, buying_at=ch_time(datetime(2026, 11, 20, 1, tzinfo=UTC))),
+        score_row(site, "none", "hot", 99),  # no buying signal in the window (a stale row)
+    ])  # fmt: skip
+    hot = build_digest(store, site, DAY, timezone="Asia/Tokyo").sections[1]
+    # in Tokyo all three are the 20th: by score among them
+    assert [c.key for c in hot.companies] == ["higher", "fresh", "fresher", "falling", "none"]
+    hot = build_digest(store, site, DAY, timezone="UTC").sections[1]
+    assert [c.key for c in hot.companies] == ["higher", "fresher", "fresh", "falling", "none"]
+    assert hot.companies[0].to_dict()["buying_signal_at"] == "2026-11-20T01:00:00.000Z"
+    assert hot.companies[-1].to_dict()["buying_signal_at"] is None
+
+
+def test_last_seen_has_the_sites_zone_and_how_long_ago(store: Store, site: str) -> None:
+    seen = datetime.now(UTC) - timedelta(hours=2, minutes=5)
+    insert(store, [score_row(site, "acme", "hot", 54, transition="newly_hot", last_seen=seen)])
+    digest = build_digest(store, site, DAY, timezone="America/New_York")
+    local = seen.astimezone(ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M %Z")
+    expected = f"last seen {local} · 2 h ago"
+    assert local.endswith((" EST", " EDT"))
+    assert expected in render(digest, "text")[0]
+    assert expected in render(digest, "html")[0]
+    assert expected in render(digest, "markdown")[0]
+    assert expected in str(render_slack(digest)["blocks"])
+    # JSON and CSV keep the one machine format: UTC with milliseconds
+    assert json.loads(render(digest, "json")[0])["sections"][0]["companies"][0][
+        "last_seen"
+    ].endswith("Z")

@@ -16,6 +16,7 @@ from collector.site_settings import SiteConfig
 from collector.store import Store
 from intent import webhooks
 from intent.alerts.marks import ALERT_EVENT, BUYING, IDENTIFY, NEAR, SiteMarking
+from intent.alerts.rescorer import Rescorer
 from intent.rules import parse_rules
 from intent.scoring import Evidence, compute_scores, score_site, snapshot
 from intent.server import Server
@@ -86,6 +87,25 @@ def test_incremental_snapshot_rows_match_the_full_runs_and_keep_evidence(
     assert (again["c3.example"].evidence_event, again["c3.example"].evidence_at) == (
         "demo_request", at)  # fmt: skip
     assert again["c4.example"].evidence_event == ""
+
+
+def test_a_stronger_mark_whose_event_was_scored_meanwhile_is_the_evidence(
+    store: Store, site: str, make_settings: SettingsFactory
+) -> None:
+    """A pass takes a pricing page's mark; the demo request just after it reaches ClickHouse
+    while the pass reads the events, so it is scored too: it, not the page, is the trigger."""
+    rescorer = Rescorer(make_settings(site), store, writer=None, after=[])
+    cfg, marks = rescorer.settings.sites[site], rescorer.marking[site]
+    pricing = event(site, TODAY, "wayne.example", "bob", "/pricing", hour=0)
+    demo = {**event(site, TODAY, "wayne.example", "bob", "/demo", name="demo_request", hour=0),
+            "ts": pricing["ts"].replace(":00.000", ":05.000")}  # fmt: skip
+    store.insert_rows("events", [pricing, demo])
+    taken, waiting = marks.mark(pricing), marks.mark(demo)
+    assert taken is not None and waiting is not None and waiting.stronger_than(taken)
+    rescorer.marks.add([waiting])  # arrived after the pass took its marks
+    [scored] = rescorer.score(cfg, [taken])
+    assert (scored.evidence_event, scored.evidence_path) == ("demo_request", "/demo")
+    assert len(rescorer.marks) == 1  # still waiting for its own pass (no news twice: ids)
 
 
 def marking(alerts: dict[str, Any] | None = None) -> SiteMarking:

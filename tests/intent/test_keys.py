@@ -3,14 +3,16 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable
+from functools import partial
 
 import httpx
 import pytest
 
 from collector import keys
+from collector.ratelimit import RateLimiter
 from collector.settings import Settings
 from collector.store import Store
-from intent import cli
+from intent import api, cli
 from tests.conftest import LiveServer, SettingsFactory
 
 from .scores import score_row, write_scores
@@ -193,12 +195,14 @@ def test_an_address_sending_bad_keys_is_slowed_but_valid_keys_still_work(
     from intent.api import FAILED_AUTH_BURST
 
     monkeypatch.setattr(keys, "CACHE_SECONDS", 600.0)  # still proved after a slow loop below
+    # The API's limiters' clock stands still: a slow machine's requests earn no refill meanwhile.
+    monkeypatch.setattr(api, "RateLimiter", partial(RateLimiter, clock=lambda: 0.0))
     live = serve(make_settings(site))
     good, _ = keys.create(store, [site])
     path = f"/api/v1/sites/{site}/companies"
     assert get(live, path, good).status_code == 200  # verified once: now in the cache
     statuses: list[int] = []
-    while 429 not in statuses and len(statuses) < 3 * FAILED_AUTH_BURST:  # refills 1/s meanwhile
+    while 429 not in statuses and len(statuses) < 3 * FAILED_AUTH_BURST:
         statuses.append(get(live, path, f"int_abcdefgh_{len(statuses):032d}").status_code)
     assert statuses[:FAILED_AUTH_BURST] == [401] * FAILED_AUTH_BURST
     assert statuses[-1] == 429

@@ -111,6 +111,8 @@ def test_every_enumerated_parameter_is_an_enum() -> None:
         ("listCompanies", "tier"): list(TIERS),
         ("listCompanies", "fit"): list(GRADES),
         ("listCompanies", "claimed"): ["true", "false"],
+        ("listCompanies", "customer"): ["true", "false"],
+        ("listCompanies", "sort"): ["changed", "priority"],
         ("getDigest", "format"): ["json"],
         ("renderDigest", "format"): ["html", "text", "markdown", "csv"],
     }

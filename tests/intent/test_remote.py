@@ -25,18 +25,39 @@ def assert_refused(done: subprocess.CompletedProcess[str], message: str) -> None
     assert done.returncode == 1 and message in done.stderr and "Traceback" not in done.stderr
 
 
+def cli_env(settings: Settings, port: int) -> dict[str, str]:
+    """The environment of a CLI run on `settings` with the server's port `port` (none of the
+    test process's own INTENT_* settings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INTENT_")}
+    env.update({"INTENT_CONFIG": str(settings.config_path), "INTENT_CLICKHOUSE_URL": settings.clickhouse_url,
+                "INTENT_SPOOL_DIR": str(settings.spool_dir), "INTENT_PORT": str(port)})  # fmt: skip
+    return env
+
+
+def holding(settings: Settings, port: int) -> Iterator[tuple[LiveServer, Settings, dict[str, str]]]:
+    """A fixture's body: a server holding the database on `port`, with a CLI's environment."""
+    live = start_server(create_app(settings), port=port)
+    yield live, settings, cli_env(settings, port)
+    live.stop()
+
+
 @pytest.fixture
 def held(
     make_settings: SettingsFactory, site: str
 ) -> Iterator[tuple[LiveServer, Settings, dict[str, str]]]:
     port = free_port()
-    settings = make_settings(site, INTENT_PORT=str(port))
-    live = start_server(create_app(settings), port=port)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTENT_")}
-    env.update({"INTENT_CONFIG": str(settings.config_path), "INTENT_CLICKHOUSE_URL": settings.clickhouse_url,
-                "INTENT_SPOOL_DIR": str(settings.spool_dir), "INTENT_PORT": str(port)})  # fmt: skip
-    yield live, settings, env
-    live.stop()
+    yield from holding(make_settings(site, INTENT_PORT=str(port)), port)
+
+
+def post_cli(
+    held: tuple[LiveServer, Settings, dict[str, str]], argv: list[str], token: str = "",
+    **headers: str,
+) -> httpx.Response:  # fmt: skip
+    """POST /api/cli as the CLI does, with the server's token unless given another."""
+    live, settings, _ = held
+    token = token or cli_token(settings)
+    return httpx.post(f"{live.url}/api/cli", json={"argv": argv},
+                      headers={"Authorization": "Bearer " + token, **headers})  # fmt: skip
 
 
 def cli_token(settings: Settings) -> str:
@@ -88,38 +109,21 @@ def test_the_cli_endpoint_wants_the_token_and_refuses_serve(
     live, settings, _ = held
     token = cli_token(settings)
     assert httpx.post(f"{live.url}/api/cli", json={"argv": ["keys", "list"]}).status_code == 401
-    assert httpx.post(f"{live.url}/api/cli", json={"argv": ["keys", "list"]},
-                      headers={"Authorization": "Bearer " + token[:-1]}).status_code == 401  # fmt: skip
-    r = httpx.post(
-        f"{live.url}/api/cli",
-        json={"argv": ["serve"]},
-        headers={"Authorization": "Bearer " + token},
-    )
-    assert r.status_code == 400
-    r = httpx.post(
-        f"{live.url}/api/cli",
-        json={"argv": ["keys", "frobnicate"]},
-        headers={"Authorization": "Bearer " + token},
-    )
+    assert post_cli(held, ["keys", "list"], token[:-1]).status_code == 401
+    assert post_cli(held, ["serve"]).status_code == 400
+    r = post_cli(held, ["keys", "frobnicate"])
     assert r.status_code == 200 and r.json()["code"] == 2 and "invalid choice" in r.json()["stderr"]
 
 
 def test_without_a_server_the_cli_says_the_database_is_in_use(
     make_settings: SettingsFactory, store: Store, site: str
 ) -> None:
-    settings = make_settings(site)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INTENT_")}
-    env.update({"INTENT_CONFIG": str(settings.config_path), "INTENT_CLICKHOUSE_URL": settings.clickhouse_url,
-                "INTENT_SPOOL_DIR": str(settings.spool_dir), "INTENT_PORT": str(free_port())})  # fmt: skip
-    r = intent(env, "keys", "list")
+    r = intent(cli_env(make_settings(site), free_port()), "keys", "list")
     assert_refused(r, "in use by another process")
 
 
 def test_the_cli_endpoint_is_not_served_through_a_proxy(
     held: tuple[LiveServer, Settings, dict[str, str]],
 ) -> None:
-    live, settings, _ = held
-    token = cli_token(settings)
-    r = httpx.post(f"{live.url}/api/cli", json={"argv": ["keys", "list"]},
-                   headers={"Authorization": "Bearer " + token, "X-Forwarded-For": "198.51.100.7"})  # fmt: skip
+    r = post_cli(held, ["keys", "list"], **{"X-Forwarded-For": "198.51.100.7"})
     assert r.status_code == 404

@@ -8,6 +8,8 @@ from typing import Any
 
 from collector.site_settings import SiteConfig
 from collector.store import Store
+from intent.accounts.fields import AccountUpdate
+from intent.accounts.table import upsert
 from intent.rules import Rules, parse_rules
 from intent.scoring import (
     Activity,
@@ -358,6 +360,37 @@ def test_customers_are_flagged_and_never_transition(store: Store, site: str) -> 
     assert hooli.is_customer and hooli.tier == "hot"
     assert hooli.transition == ""
     assert snapshot(store, site, day)["hooli.com"]["is_customer"] == 1
+
+
+def test_a_crm_customer_is_a_customer_and_never_transitions(store: Store, site: str) -> None:
+    day = datetime.now(UTC).date() - timedelta(days=1)
+    store.insert_rows("events", [
+        event(site, day, company, v, p)
+        for company in ("hooli.com", "pied.com") for v in ("h1", "h2") for p in ("/pricing", "/demo")
+    ])  # fmt: skip
+    upsert(store, site, [
+        AccountUpdate("hooli.com", {"name": "Hooli", "stage": "Customer - Direct"}),
+        AccountUpdate("pied.com", {"name": "Pied", "stage": "Opportunity"}),
+    ])  # fmt: skip
+    s = {c.company_key: c for c in score_site(store, site_config(site), day)}
+    assert s["hooli.com"].is_customer and s["hooli.com"].transition == ""
+    assert s["hooli.com"].reasons[-1] == "existing customer (CRM stage Customer - Direct)"
+    assert not s["pied.com"].is_customer and s["pied.com"].transition == "newly_hot"
+
+
+def test_buying_at_is_the_latest_buying_signal_of_the_window(store: Store, site: str) -> None:
+    s = scores_of(
+        store, site,
+        [event("", D - timedelta(days=2), "a.com", "v1", "/pricing", hour=9),
+         event("", D, "a.com", "v2", "/blog/x", hour=15),  # not a buying signal
+         event("", D - timedelta(days=1), "a.com", "v3", name="demo_request", hour=11),
+         event("", D, "b.com", "v4", "/blog/y", hour=10)],
+    )  # fmt: skip
+    yesterday = D - timedelta(days=1)
+    assert s["a.com"].buying_at == datetime(
+        yesterday.year, yesterday.month, yesterday.day, 11, tzinfo=UTC
+    )
+    assert s["b.com"].buying_at == datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def test_events_posted_through_the_collector_are_scored(

@@ -58,6 +58,12 @@ class Receiver:
 
 
 @pytest.fixture
+def settings(make_settings: SettingsFactory, site: str, receiver: Receiver) -> Settings:
+    """The test site with one webhook, to the receiver."""
+    return make_settings(toml=hook_toml(site, receiver.url))
+
+
+@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), r.handler())
@@ -143,9 +149,8 @@ def test_server_delivers_signed_messages_the_receiver_verifies(
 
 
 def test_failing_receiver_is_retried_with_backoff(
-    make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver
+    settings: Settings, store: Store, site: str, receiver: Receiver
 ) -> None:
-    settings = make_settings(toml=hook_toml(site, receiver.url))
     receiver.answers = [(500, {}), (503, {})]
     deliverer = webhooks.Deliverer(store, settings, schedule=FAST, poll_seconds=0.05)
     deliverer.start()
@@ -164,9 +169,8 @@ def test_failing_receiver_is_retried_with_backoff(
 
 
 def test_gives_up_after_the_schedule(
-    make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver
+    settings: Settings, store: Store, site: str, receiver: Receiver
 ) -> None:
-    settings = make_settings(toml=hook_toml(site, receiver.url))
     receiver.answers = [(500, {})] * 10
     deliverer = webhooks.Deliverer(store, settings, schedule=FAST, poll_seconds=0.05)
     webhooks.enqueue(store, settings.sites[site], [hot(site)])
@@ -184,13 +188,12 @@ def test_default_schedule_retries_for_more_than_a_day() -> None:
 
 
 def test_a_restart_mid_queue_still_delivers(
-    make_settings: SettingsFactory,
+    settings: Settings,
     serve: Callable[[Settings], LiveServer],
     store: Store,
     site: str,
     receiver: Receiver,
 ) -> None:
-    settings = make_settings(toml=hook_toml(site, receiver.url))
     receiver.answers = [(503, {})]
     first = serve(settings)
     webhooks.enqueue(store, settings.sites[site], [hot(site)])
@@ -266,11 +269,10 @@ def test_the_embedded_ipv4_is_extracted() -> None:
 
 
 def test_redirects_are_not_followed(
-    make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver
+    settings: Settings, store: Store, site: str, receiver: Receiver
 ) -> None:
     elsewhere = receiver.url.replace("/hooks/intent", "/elsewhere")
     receiver.answers = [(302, {"Location": elsewhere}), (307, {"Location": elsewhere})]
-    settings = make_settings(toml=hook_toml(site, receiver.url))
     deliverer = webhooks.Deliverer(store, settings, schedule=(0, 60))
     webhooks.enqueue(store, settings.sites[site], [hot(site)])
     assert deliverer.run_once() == 1
@@ -297,7 +299,7 @@ def test_plain_string_secrets_sign_with_their_bytes(
 
 
 def test_a_scoring_run_that_makes_a_company_hot_sends_a_webhook(
-    make_settings: SettingsFactory,
+    settings: Settings,
     serve: Callable[[Settings], LiveServer],
     store: Store,
     site: str,
@@ -306,7 +308,6 @@ def test_a_scoring_run_that_makes_a_company_hot_sends_a_webhook(
     from intent.schedule import score_and_notify
     from tests.intent.activity import event
 
-    settings = make_settings(toml=hook_toml(site, receiver.url))
     live = serve(settings)
     today = datetime.now(UTC).date()
     rows = []
@@ -393,10 +394,9 @@ def test_webhooks_test_sends_a_signed_test_event_to_each_webhook(
 
 
 def test_redeliver_queues_a_message_again_with_its_id(
-    make_settings: SettingsFactory, store: Store, site: str, receiver: Receiver,
+    settings: Settings, store: Store, site: str, receiver: Receiver,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    settings = make_settings(toml=hook_toml(site, receiver.url))
     receiver.answers = [(500, {})]
     deliverer = webhooks.Deliverer(store, settings, schedule=(0,))
     webhooks.enqueue(store, settings.sites[site], [hot(site)])

@@ -89,8 +89,8 @@ def _nonempty(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v}
 
 
-def city(path: Path) -> Path:
-    return _write(path, "GeoLite2-City", _geo)
+def city(path: Path, nets: tuple[Net, ...] = NETWORKS) -> Path:
+    return _write(path, "GeoLite2-City", _geo, nets)
 
 
 def country(path: Path) -> Path:

@@ -8,15 +8,17 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
 from collector.enrich.coverage import coverage
 from collector.enrich.hostnames import company_from_hostname
-from collector.enrich.rdns import ReverseDNS
+from collector.enrich.rdns import Limits, ReverseDNS
 from collector.settings import load_settings
 from collector.settings_error import SettingsError
 from collector.store import Store
@@ -85,6 +87,28 @@ def rdns_server(
     settings = make_settings(site, INTENT_RDNS="true", INTENT_DNS_SERVERS=zone[1],
                              INTENT_TRUSTED_PROXIES="127.0.0.0/8")  # fmt: skip
     return serve(settings)
+
+
+class Held(NamedTuple):
+    """A server whose resolver holds one address's answer until the test opens `gate`."""
+
+    live: LiveServer
+    dns: Zone
+    gate: threading.Event
+
+
+def hold_answer(live: LiveServer, zone: tuple[Zone, str], address: str, name: str,
+                seconds: float = 0.0) -> Held:  # fmt: skip
+    """`address`'s PTR is `name`, answered once the gate opens and no sooner than `seconds` after
+    it was asked. The server waits a minute for an answer instead of INTENT_RDNS's 5 s, so a
+    slow machine running the test's visits and queries before the gate opens cannot time the
+    lookup out."""
+    dns, _ = zone
+    dns.add(address, name)
+    rdns = rdns_of(live)
+    rdns.limits = replace(rdns.limits, timeout_s=60.0)  # read per lookup
+    rdns.resolver.lifetime = rdns.resolver.timeout = 60.0
+    return Held(live, dns, dns.hold(address, seconds))
 
 
 # --- what a name says (pure) ---------------------------------------------------------------
@@ -229,11 +253,9 @@ def test_access_lines_unconfirmed_names_and_isp_or_host_domains_name_nobody(
 def test_a_resolver_that_answers_after_3_s_holds_no_202(
     rdns_server: LiveServer, zone: tuple[Zone, str], store: Store, site: str
 ) -> None:
-    dns, _ = zone
+    assert Limits().timeout_s > 3  # the default timeout hears a resolver this slow
     slow = "81.2.69.160"
-    dns.add(slow, "www.globex-corp.com")
-    gate = dns.hold(slow, seconds=3)  # answered once the gate opens, and >= 3 s after asked
-    live = rdns_server
+    live, dns, gate = hold_answer(rdns_server, zone, slow, "www.globex-corp.com", 3)
     visit(live, site, "/pricing", slow, 1)
     assert wait_until(lambda: dns.asked("PTR", slow))  # the lookup is in flight
     for n in range(2, 7):  # more visitors from the address while the resolver keeps quiet
@@ -249,11 +271,8 @@ def test_a_resolver_that_answers_after_3_s_holds_no_202(
 def test_a_later_answer_shows_in_the_companys_score(
     rdns_server: LiveServer, zone: tuple[Zone, str], store: Store, site: str
 ) -> None:
-    dns, _ = zone
     late = "81.2.69.170"
-    dns.add(late, "www.hooli-systems.com")
-    gate = dns.hold(late)
-    live = rdns_server
+    live, dns, gate = hold_answer(rdns_server, zone, late, "www.hooli-systems.com")
     for path in ("/pricing", "/pricing/enterprise", "/demo"):
         visit(live, site, path, late, 1)
     visit(live, site, "/pricing", late, 2)
