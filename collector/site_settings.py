@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.settings_error import SettingsError
@@ -49,6 +50,8 @@ class SiteConfig:
     slack_webhook: str = ""
     slack_allow_private: bool = False  # like a webhook's allow_private: loopback/private targets
     webhooks: tuple[WebhookConfig, ...] = ()
+    # The CRM record of a company's account: a URL with {crm_id} in it ('' = no CRM links).
+    crm_url: str = ""
     # The [sites.NAME.rules] table as written: intent.rules parses and checks it at start-up.
     rules: Mapping[str, Any] = field(default_factory=dict, hash=False)
     # Raw [sites.NAME.owners] and [sites.NAME.fit] tables: intent.accounts.config checks them.
@@ -85,7 +88,7 @@ def parse_cidrs(values: list[Any], setting: str = "cidr") -> tuple[Network, ...]
 SITE_KEYS = frozenset({
     "domains", "respect_dnt", "allow_visitor_id", "drop_hosting", "exclude_cidrs",
     "exclude_domains", "timezone", "digest_time", "digest_recipients", "slack_webhook",
-    "slack_allow_private", "webhooks", "rules", "owners", "fit", "alerts",
+    "slack_allow_private", "webhooks", "rules", "owners", "fit", "alerts", "crm_url",
 })  # fmt: skip
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9-]{1,63})*$")
@@ -147,6 +150,7 @@ def _site(name: str, raw: Any) -> SiteConfig:
     if slack and not slack.startswith(("https://", "http://")):
         raise SettingsError(f"{where}.slack_webhook", "expected an http(s) URL")
     webhooks = _webhooks(where, raw.get("webhooks", []))
+    crm_url = _crm_url(f"{where}.crm_url", text("crm_url", ""))
     rules = raw.get("rules", {})
     if not isinstance(rules, dict):
         raise SettingsError(f"{where}.rules", "expected a table")
@@ -168,11 +172,32 @@ def _site(name: str, raw: Any) -> SiteConfig:
         slack_webhook=slack,
         slack_allow_private=flag("slack_allow_private", False),
         webhooks=webhooks,
+        crm_url=crm_url,
         rules=rules,
         owners=raw.get("owners", {}),
         fit=raw.get("fit", {}),
         alerts=raw.get("alerts"),
     )
+
+
+def _crm_url(where: str, value: str) -> str:
+    """e.g. https://app.hubspot.com/contacts/123/company/{crm_id}: the id goes in percent-encoded."""
+    value = value.strip()
+    if not value:
+        return ""
+    try:
+        parts = urlsplit(value.replace("{crm_id}", "id"))
+    except ValueError:
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            where, "expected an http(s) URL, e.g. https://crm.example.com/company/{crm_id}"
+        )
+    if "{crm_id}" not in value:
+        raise SettingsError(where, "expected {crm_id} where the account's CRM id goes")
+    if any(c.isspace() or c in "\"'<>`" for c in value):
+        raise SettingsError(where, "a URL has no spaces, quotes or angle brackets")
+    return value
 
 
 def _webhooks(where: str, raw: Any) -> tuple[WebhookConfig, ...]:

@@ -37,6 +37,7 @@ from intent.api_params import (
     parse_day,
     query_params,
 )
+from intent.company_links import company_links
 from intent.scoring import rules_of
 
 FAILED_AUTH_BURST = 30  # bad keys an address may try before it is slowed to one per second
@@ -67,7 +68,12 @@ def json_response(value: Any, status: int = 200) -> Response:
 # Data -----------------------------------------------------------------------------------------
 
 
-def company_json(row: dict[str, Any]) -> dict[str, Any]:
+def company_json(
+    row: dict[str, Any], config: SiteConfig, dashboard_base: str | None
+) -> dict[str, Any]:
+    """A company as the API gives it; `dashboard_base` is INTENT_PUBLIC_URL (None: unset)."""
+    links = company_links(config, row["company_key"], row["company_domain"], row["company_name"],
+                          row.get("account"), dashboard_base)  # fmt: skip
     return {
         "key": row["company_key"],
         "name": row["company_name"],
@@ -97,6 +103,7 @@ def company_json(row: dict[str, Any]) -> dict[str, Any]:
         # intent.alerts.claims: who claimed the company, and when
         "claimed_by": row["claimed_by"] or None,
         "claimed_at": row["claimed_at"] if row["claimed_by"] else None,
+        "links": links.to_dict(),  # intent.company_links: website, LinkedIn, CRM, dashboard
     }
 
 
@@ -105,7 +112,11 @@ SCAN_BATCHES = 20  # past this a filtered page ends short, with a cursor to go o
 
 
 def list_companies(
-    store: Store, site: str, params: dict[str, Any], config: SiteConfig | None = None
+    store: Store,
+    site: str,
+    params: dict[str, Any],
+    config: SiteConfig | None = None,
+    dashboard_base: str | None = None,
 ) -> dict[str, Any]:
     """One page, in `(changed_at, key)` keyset order or (sort=priority) the rep's order by
     offset. owner= and fit= are known only once accounts are attached, so a filtered page reads
@@ -150,7 +161,8 @@ def list_companies(
     if priority:  # fit, attached above, orders within a (newly hot, tier, buying day) group
         today, tz = bound["today"], config.timezone
         page.sort(key=lambda r: rep_order.row_key(r, today, tz))
-    return {"data": [company_json(r) for r in page], "has_more": more, "next_cursor": cursor}
+    data = [company_json(r, config, dashboard_base) for r in page]
+    return {"data": data, "has_more": more, "next_cursor": cursor}
 
 
 def _wanted(row: dict[str, Any], owner: str, fits: set[str]) -> bool:
@@ -160,12 +172,18 @@ def _wanted(row: dict[str, Any], owner: str, fits: set[str]) -> bool:
 
 
 def company_profile(
-    store: Store, site: str, company: str, days: int, config: SiteConfig | None = None
+    store: Store,
+    site: str,
+    company: str,
+    days: int,
+    config: SiteConfig | None = None,
+    dashboard_base: str | None = None,
 ) -> dict[str, Any] | None:
     latest = store.query_dicts(companies.COMPANY_LATEST, {"site": site, "company": company})
     if not latest:
         return None
-    attach_accounts(store, config or SiteConfig(site, ()), latest)
+    config = config or SiteConfig(site, ())
+    attach_accounts(store, config, latest)
     start = datetime.now(UTC).date() - timedelta(days=days - 1)
     bound = {"site": site, "company": company, "start": start}
     history = store.query_dicts(companies.SCORE_HISTORY, bound)
@@ -183,7 +201,7 @@ def company_profile(
                 "max_scroll": int(r["max_scroll"]), "visitors": int(r["visitors"]),
             })  # fmt: skip
     return {
-        **company_json(latest[0]),
+        **company_json(latest[0], config, dashboard_base),
         "window_days": days,
         "window_visitors": visitors,
         "score_history": [
@@ -207,10 +225,12 @@ def render_digest(
     fmt: str,
     timezone: str = "UTC",
     config: SiteConfig | None = None,
+    dashboard_base: str | None = None,
 ) -> bytes:
     """The daily digest (intent.digest: the same one emailed to sales) in one format."""
     rules = rules_of(config) if config is not None else None
-    built = digest.build_digest(store, site, day, timezone=timezone, rules=rules, config=config)
+    built = digest.build_digest(store, site, day, timezone=timezone, rules=rules, config=config,
+                                dashboard_base=dashboard_base)  # fmt: skip
     body, _content_type = digest_render.render(built, fmt)
     return body.encode("utf-8")
 
@@ -305,6 +325,12 @@ class Api:
         ]  # fmt: skip
 
 
+def public_base(request: Request) -> str | None:
+    """INTENT_PUBLIC_URL, the base of links to the dashboard (None: unset, no such links)."""
+    url: str = request.app.state.collector.settings.public_url
+    return url or None
+
+
 def site_config(request: Request, site: str) -> SiteConfig:
     """The site's configuration (owners, fit, time zone); a bare one for a site a key names
     that intent.toml no longer has."""
@@ -317,7 +343,10 @@ async def companies_endpoint(
 ) -> Response:
     params = company_filters(request)
     config = site_config(request, site)
-    return json_response(await asyncio.to_thread(list_companies, store, site, params, config))
+    page = await asyncio.to_thread(
+        list_companies, store, site, params, config, public_base(request)
+    )
+    return json_response(page)
 
 
 async def company_endpoint(request: Request, store: Store, key: keys.ApiKey, site: str) -> Response:
@@ -325,7 +354,9 @@ async def company_endpoint(request: Request, store: Store, key: keys.ApiKey, sit
     days = int_param(request, "days", 30, 1, MAX_DAYS)
     name = request.path_params["company"]
     config = site_config(request, site)
-    profile = await asyncio.to_thread(company_profile, store, site, name, days, config)
+    profile = await asyncio.to_thread(
+        company_profile, store, site, name, days, config, public_base(request)
+    )
     if profile is None:
         return error_response(
             404, f"no company {name!r} on this site", code="company_not_found", field="company"
@@ -351,7 +382,9 @@ async def digest_endpoint(request: Request, store: Store, key: keys.ApiKey, site
         enum_param("format", fmt, ("json",), f": the {fmt} digest is GET {DIGEST_PATH}/{fmt}")
     enum_param("format", fmt, ("json",))
     day, config, timezone = digest_day(request, site)
-    body = await asyncio.to_thread(render_digest, store, site, day, "json", timezone, config)
+    body = await asyncio.to_thread(
+        render_digest, store, site, day, "json", timezone, config, public_base(request)
+    )
     return Response(body, media_type=digest_render.FORMATS["json"])
 
 
@@ -362,7 +395,9 @@ async def rendered_digest(request: Request, store: Store, key: keys.ApiKey, site
     hint = f": the JSON digest is GET {DIGEST_PATH}" if fmt == "json" else ""
     enum_param("format", fmt, RENDERED_DIGEST_FORMATS, hint)
     day, config, timezone = digest_day(request, site)
-    body = await asyncio.to_thread(render_digest, store, site, day, fmt, timezone, config)
+    body = await asyncio.to_thread(
+        render_digest, store, site, day, fmt, timezone, config, public_base(request)
+    )
     return Response(body, media_type=digest_render.FORMATS[fmt])
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -35,24 +36,24 @@ from intent import (
     users,
 )
 from intent.accounts.fit import GRADES
+from intent.accounts.matching import attach_accounts
 from intent.ai_reads import ai_agent_reads
 from intent.alerts import claims
 from intent.clock import clock_of
+from intent.company_links import company_links
 
 SESSION_COOKIE = "intent_session"
 CSRF_COOKIE = "intent_csrf"
 PAGE_SIZE = 100  # companies per page
-# No script at all; styles only from our own CSS file; the digest preview is the one frame.
+# No script at all; styles only from our own CSS file; no frames.
 CSP = (
     "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-src 'none'; "
     "frame-ancestors 'none'"
 )
-# The digest's own HTML (an email body, inline styles) is shown framed and sandboxed.
-DIGEST_CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'self'; sandbox"
-)
+# The digest page shows the email's own HTML in the page: its style="" attributes (mail clients
+# need them) may apply; a <style> element still may not, and no script runs.
+DIGEST_CSP = CSP.replace("style-src 'self';", "style-src 'self'; style-src-attr 'unsafe-inline';")
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -80,7 +81,13 @@ def _urlpart(value: str) -> str:
     return quote(value, safe="")
 
 
+def _wbr(value: str) -> Markup:
+    """A domain that may wrap before each dot on a narrow screen (never mid-label)."""
+    return Markup("<wbr>.").join(escape(part) for part in str(value).split("."))
+
+
 _env.filters["urlpart"] = _urlpart
+_env.filters["wbr"] = _wbr
 _env.globals.update(score_label=scoring.score_label, people=scoring.people)
 
 
@@ -230,6 +237,9 @@ def companies_page(request: Request, store: Store, session: users.Session, site:
         r["c_last_seen_local"] = timestamps.local_time(r["c_last_seen"], config.timezone)
         r["c_last_seen_ago"] = timestamps.ago(r["c_last_seen"], now)
         r["c_last_seen_iso"] = timestamps.utc_iso(r["c_last_seen"])
+    for row in rows:  # website, LinkedIn, CRM: the name already links to the company's page
+        row["links"] = company_links(config, row["company_key"], row["c_domain"], row["c_name"],
+                                     row["account"], None)  # fmt: skip
     owners = dashboard_accounts.owner_choices(store, config)
     me = dashboard_accounts.my_choice(store, session, owners)
     facets = store.query_dicts(
@@ -288,9 +298,14 @@ def company_page(request: Request, store: Store, session: users.Session, site: s
     now = clock_of(request).now()
     follow_up = claims.page_context(store, own, company, now)
     seen = latest["last_seen"] if latest else now
+    links = None
+    if latest is not None:
+        attach_accounts(store, own, [latest])
+        links = company_links(own, company, latest["company_domain"], latest["company_name"],
+                              latest["account"], None)  # fmt: skip
     return page(request, "company.html", session, site, "companies", company=company,
                 last_seen_local=timestamps.local_time(seen, own.timezone),
-                last_seen_ago=timestamps.ago(seen, now),
+                last_seen_ago=timestamps.ago(seen, now), links=links,
                 latest=latest, history=list(reversed(history)), chart=score_chart(history),
                 timeline=sorted(timeline.values(), key=lambda d: d["day"], reverse=True),
                 pages=sorted(pages.values(), key=lambda p: (-p["hits"], p["path"])),
@@ -331,9 +346,16 @@ def score_chart(
 
 
 def digest_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
+    """The digest exactly as emailed (intent.digest), in the page: its links to company pages
+    stay within the dashboard."""
     day = _digest_day(request, site)
-    return page(request, "digest.html", session, site, "digest", day=day,
-                frame_url=f"/dashboard/sites/{_urlpart(site)}/digest.html?date={day}")  # fmt: skip
+    config = collector_of(request).settings.sites[site]
+    built = digest.build_digest(store, site, day, config.timezone, rules=scoring.rules_of(config),
+                                config=config, dashboard_base="")  # fmt: skip
+    response = page(request, "digest.html", session, site, "digest", day=day,
+                    digest_html=digest_render.render_html_body(built))  # fmt: skip
+    response.headers["Content-Security-Policy"] = DIGEST_CSP
+    return response
 
 
 def _digest_day(request: Request, site: str) -> date:
@@ -342,21 +364,6 @@ def _digest_day(request: Request, site: str) -> date:
         return date.fromisoformat(raw) if raw else _site_today(request, site)
     except ValueError:
         return _site_today(request, site)
-
-
-def digest_frame(request: Request, store: Store, session: users.Session, site: str) -> Response:
-    """The digest exactly as emailed (intent.digest), framed by the digest page; its inline
-    styles are allowed here, and the sandbox lets no script run."""
-    config = collector_of(request).settings.sites[site]
-    built = digest.build_digest(store, site, _digest_day(request, site), config.timezone,
-                                rules=scoring.rules_of(config), config=config)  # fmt: skip
-    html, _content_type = digest_render.render(built, "html")
-    headers = {
-        **SECURITY_HEADERS,
-        "Content-Security-Policy": DIGEST_CSP,
-        "X-Frame-Options": "SAMEORIGIN",
-    }
-    return HTMLResponse(html, headers=headers)
 
 
 def coverage_page(request: Request, store: Store, session: users.Session, site: str) -> Response:
@@ -456,7 +463,6 @@ def routes() -> list[BaseRoute]:
         site_route("/companies", "companies", companies_page),
         site_route("/companies/{company:path}", "company", company_page),
         site_route("/digest", "digest", digest_page),
-        site_route("/digest.html", "digest_frame", digest_frame),
         site_route("/coverage", "coverage", coverage_page),
         site_route("/dropped", "dropped", dropped_page),
         site_route("/install", "install", install_page),

@@ -221,7 +221,8 @@ def send_digest(
     site = settings.sites.get(site_name)
     if site is None:
         raise SettingsError(f"sites.{site_name}", "no such site in the configuration")
-    digest = build_digest(store, site_name, day, site.timezone, rules=rules_of(site), config=site)
+    digest = build_digest(store, site_name, day, site.timezone, rules=rules_of(site), config=site,
+                          dashboard_base=settings.public_url or None)  # fmt: skip
     if digest.empty and not send_empty:
         log.info("digest for %s on %s: nothing to send", site_name, day)
         return []

@@ -159,6 +159,9 @@ DEMO_SITE_TOML = """
 [sites.{name}]
 # Added by `intent demo`: synthetic traffic from fictional companies (see docs/demo.md).
 domains = ["{host}"]
+# Each company's CRM record (its account's Record ID in demo_data/crm_companies.csv): with
+# HubSpot, https://app.hubspot.com/contacts/PORTAL/company/{{crm_id}} (docs/configuration.md).
+crm_url = "https://crm.demo-saas.example/companies/{{crm_id}}"
 
 # Who owns which CRM account (the names in demo_data/crm_companies.csv): each owner gets their
 # own digest; Jordan Lee is not mapped, so their accounts count as unowned (docs/accounts.md).

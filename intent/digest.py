@@ -20,6 +20,7 @@ from intent.accounts.config import site_config
 from intent.accounts.matching import attach_accounts
 from intent.accounts.owners import Owners
 from intent.ai_reads import AIReads, ai_agent_reads
+from intent.company_links import CompanyLinks, company_links
 from intent.priority import priority_key
 from intent.rules import Rules
 from intent.scoring import EPOCH, number, plural
@@ -94,6 +95,7 @@ class DigestCompany:
     owner_slack: str = ""  # the owner's Slack member id ([sites.S.owners]), for an @-mention
     is_customer: bool = False
     buying_at: datetime = EPOCH  # the latest buying signal (EPOCH: none in the window)
+    links: CompanyLinks = field(default_factory=CompanyLinks)  # intent.company_links
 
     @property
     def title(self) -> str:
@@ -152,6 +154,7 @@ class DigestCompany:
             "fit_reasons": list(self.fit_reasons),
             "is_customer": self.is_customer,
             "buying_signal_at": iso(self.buying_at) if self.buying_at > EPOCH else None,
+            "links": self.links.to_dict(),
         }
 
 
@@ -317,9 +320,13 @@ def iso(ts: datetime) -> str:
     return utc_iso(ts)
 
 
-def _company(row: dict[str, Any], owners: Owners) -> DigestCompany:
+def _company(
+    row: dict[str, Any], owners: Owners, config: SiteConfig, dashboard_base: str | None
+) -> DigestCompany:
     account = row.get("account")
     owner = owners.resolve(account["owner"]) if account and account["owner_email"] else None
+    links = company_links(config, row["company_key"], clean(row["company_domain"]),
+                          clean(row["company_name"]), account, dashboard_base)  # fmt: skip
     return DigestCompany(
         key=clean(row["company_key"]),
         name=clean(row["company_name"]),
@@ -338,12 +345,13 @@ def _company(row: dict[str, Any], owners: Owners) -> DigestCompany:
         first_seen=row["first_seen"],
         last_seen=row["last_seen"],
         top_pages=tuple(clean(p) for p in row["top_pages"]),
-        account=_clean_account(row.get("account")),
+        account=_clean_account(account),
         fit=row.get("fit"),
         fit_reasons=tuple(clean(r) for r in row.get("fit_reasons", ())),
         owner_slack=owner.slack if owner else "",
         is_customer=bool(row["is_customer"]),
         buying_at=as_utc(row["buying_at"]),
+        links=links,
     )
 
 
@@ -374,10 +382,12 @@ def build_digest(
     max_per_section: int = MAX_PER_SECTION,
     rules: Rules | None = None,
     config: SiteConfig | None = None,
+    dashboard_base: str | None = None,
 ) -> Digest:
     """The digest of one site for one day, from that day's score snapshot; each company with
-    its CRM account and fit (the site's [owners] and [fit] from `config`). Within a section, the
-    rep's order (intent.priority): newly hot, the freshest buying signal, score, then fit."""
+    its CRM account and fit (the site's [owners] and [fit] from `config`) and its links
+    (intent.company_links; `dashboard_base` as there). Within a section, the rep's order
+    (intent.priority): newly hot, the freshest buying signal, score, then fit."""
     params = {"site": site, "day": day}
     grouped: dict[str, list[DigestCompany]] = {key: [] for key, _ in SECTIONS}
     rows = store.query_dicts(SECTION_ROWS, params)
@@ -385,7 +395,7 @@ def build_digest(
     attach_accounts(store, config, rows)
     owners = site_config(config).owners
     for row in rows:
-        company = _company(row, owners)
+        company = _company(row, owners, config, dashboard_base)
         key = _section_of(company)
         if key is not None:
             grouped[key].append(company)

@@ -96,7 +96,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
         if failed:
             raise CliError("; ".join(str(r) for r in failed))
         return 0
-    digest = build_digest(store, site.name, day, site.timezone, rules=rules_of(site), config=site)
+    digest = build_digest(store, site.name, day, site.timezone, rules=rules_of(site), config=site,
+                          dashboard_base=s.public_url or None)  # fmt: skip
     if args.owner:
         digest = for_owner(digest, args.owner[:200])
     if not digest.scored and args.format in ("text", "markdown"):

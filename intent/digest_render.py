@@ -1,5 +1,5 @@
-"""The digest in each format: text, Markdown, HTML (the email body, also the dashboard's
-preview), JSON, CSV and Slack Block Kit. `render(digest, fmt)` is `(body, content_type)`.
+"""The digest in each format: text, Markdown, HTML (the email body, also shown in the dashboard's
+digest page), JSON, CSV and Slack Block Kit. `render(digest, fmt)` is `(body, content_type)`.
 
 Every value that came from a visitor's browser or a network database (company names, page
 paths, reasons) is escaped for the format it lands in."""
@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from intent.digest import Digest, clean, iso
 from intent.digest_owners import mentions
@@ -65,6 +66,8 @@ def render_text(digest: Digest) -> str:
                 f" · last seen {digest.seen(c.last_seen)}"
                 + (f" · top pages: {', '.join(c.top_pages)}" if c.top_pages else "")
             )
+            if c.links.labelled():
+                lines.append("    " + " · ".join(f"{k}: {url}" for k, url in c.links.labelled()))
         if section.more:
             lines.append(f"  … and {section.more} more")
     if digest.ai_line:
@@ -81,6 +84,15 @@ def md(value: str) -> str:
     link. (Values never start a line here, so block markers such as # - + need no escape.)"""
     value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MD_SPECIAL.sub(r"\\\1", value)
+
+
+_MD_URL_UNSAFE = {c: f"%{ord(c):02X}" for c in ' "()<>[]\\`'}
+
+
+def md_url(url: str) -> str:
+    """A link destination that ends where it should: characters that would end it, or that
+    Markdown reads, are percent-encoded (our URLs are already encoded otherwise)."""
+    return "".join(_MD_URL_UNSAFE.get(ch, ch) for ch in url)
 
 
 def render_markdown(digest: Digest) -> str:
@@ -106,6 +118,9 @@ def render_markdown(digest: Digest) -> str:
                 lines.append("- Account: " + md(c.account_line()))
             if c.top_pages:
                 lines.append("- Top pages: " + ", ".join(md(p) for p in c.top_pages))
+            if c.links.labelled():
+                lines.append("- Links: " + " · ".join(
+                    f"[{md(k)}]({md_url(url)})" for k, url in c.links.labelled(c.domain)))  # fmt: skip
         if section.more:
             lines += ["", f"_… and {section.more} more_"]
     if digest.ai_line:
@@ -127,16 +142,23 @@ def _templates() -> Environment:
 TIER_COLOURS = {"hot": "#c92a2a", "warm": "#e67700", "cold": "#495057"}
 
 
+def _html_context(digest: Digest, per_section: int) -> dict[str, Any]:
+    return {"digest": digest, "score_label": score_label, "activity": activity_label,
+            "colours": TIER_COLOURS, "per_section": per_section}  # fmt: skip
+
+
 def render_html(digest: Digest, per_section: int = HTML_PER_SECTION) -> str:
-    """The email body (also the dashboard's preview): the top `per_section` of each section."""
+    """The email body: the top `per_section` of each section."""
     template = _templates().get_template("digest_email.html")
-    return template.render(
-        digest=digest,
-        score_label=score_label,
-        activity=activity_label,
-        colours=TIER_COLOURS,
-        per_section=per_section,
-    )
+    return template.render(_html_context(digest, per_section))
+
+
+def render_html_body(digest: Digest, per_section: int = HTML_PER_SECTION) -> Markup:
+    """The email's content without its document (its `digest` block), for the dashboard's
+    digest page: the same autoescaped markup, so it is safe to put in a page as it is."""
+    template = _templates().get_template("digest_email.html")
+    context = template.new_context(_html_context(digest, per_section))
+    return Markup("".join(template.blocks["digest"](context)))  # noqa: S704  (autoescaped above)
 
 
 _JSON_UNSAFE = {b"<": b"\\u003c", b">": b"\\u003e", b"&": b"\\u0026"}
@@ -196,6 +218,12 @@ def slack_escape(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def slack_link(url: str, text: str) -> str:
+    """<url|text> in mrkdwn: & < > escaped in both, and | (which ends the URL) kept out."""
+    label = slack_escape(text).replace("|", "¦")
+    return f"<{slack_escape(url).replace('|', '%7C')}|{label}>"
+
+
 def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -227,6 +255,10 @@ def render_slack(digest: Digest, per_section: int = SLACK_PER_SECTION) -> dict[s
                 f"*{e(c.title)}*" + (f" ({e(where)})" if where else "")
                 + f" · {c.tier} · score {score_label(c.score, digest.rules)} ({e(c.change_text())})"
             )  # fmt: skip
+            if c.links.labelled(c.domain):  # before the reasons: a cut at 3000 never splits a link
+                text += "\n" + " · ".join(
+                    slack_link(url, k) for k, url in c.links.labelled(c.domain)
+                )
             if c.reasons:
                 text += "\n" + e(" · ".join(c.reasons))
             if c.account_line():  # a member id is [UW][A-Z0-9]+ (intent.accounts.owners)

@@ -39,6 +39,19 @@ def list_of(items: dict[str, Any]) -> dict[str, Any]:
     return {"type": "array", "items": items}
 
 
+def _link(what: str) -> dict[str, Any]:
+    return {"type": ["string", "null"], "format": "uri", "description": what}
+
+
+# intent.company_links: where a rep acts on a company; null for a link that does not exist.
+LINKS = object_of(
+    ["website", "linkedin", "crm", "dashboard"],
+    website=_link("https://DOMAIN; null without a domain"),
+    linkedin=_link("LinkedIn's company search for the name"),
+    crm=_link("the account's CRM record from the site's crm_url; null without both"),
+    dashboard=_link("the company's dashboard page under INTENT_PUBLIC_URL; null when it is unset"),
+)
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -58,7 +71,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "Company": {
         "type": "object",
-        "required": ["key", "name", "domain", "score", "tier", "reasons", "changed_at"],
+        "required": ["key", "name", "domain", "score", "tier", "reasons", "changed_at", "links"],
         "properties": {
             "key": {"type": "string", "description": "stable id: the domain where known"},
             "name": {"type": "string"},
@@ -104,8 +117,10 @@ SCHEMAS: dict[str, Any] = {
             "changed_at": {**TIMESTAMP, "description": "when score, tier or reasons last changed"},
             "claimed_by": {"type": ["string", "null"], "description": "the rep who claimed it"},
             "claimed_at": {"type": ["string", "null"], "format": "date-time"},
+            "links": ref("CompanyLinks"),
         },
     },
+    "CompanyLinks": LINKS,
     "CompanyPage": {
         "type": "object",
         "required": ["data", "has_more", "next_cursor"],
@@ -179,6 +194,7 @@ SCHEMAS: dict[str, Any] = {
             "fit_reasons",
             "is_customer",
             "buying_signal_at",
+            "links",
         ],
         key=STR,
         name=STR,
@@ -203,6 +219,7 @@ SCHEMAS: dict[str, Any] = {
         fit_reasons=list_of(STR),
         is_customer={"type": "boolean"},
         buying_signal_at={"type": ["string", "null"], "format": "date-time"},
+        links=ref("CompanyLinks"),
     ),
     "DigestAIAgents": object_of(
         ["summary", "days", "reads", "pages", "agents"],

@@ -14,9 +14,10 @@ from typing import Any
 
 from collector.settings import Settings
 from intent.digest import clean
-from intent.digest_render import slack_escape
+from intent.digest_render import slack_escape, slack_link
 from intent.scoring import number
 
+LINK_LABELS = (("website", "Website"), ("linkedin", "LinkedIn"), ("crm", "CRM"))
 HEADLINES = {
     "became_hot": "{name} is hot",
     "became_warm": "{name} is warm",
@@ -43,6 +44,8 @@ class AlertText:
     lines: tuple[tuple[str, str], ...]  # (label, value), plain text
     link: str
     mention: str  # Slack: <@U...> of the owner, or ''
+    # (label, url) of the company's website, LinkedIn search and CRM record (intent.company_links)
+    links: tuple[tuple[str, str], ...] = ()
 
 
 def alert_text(kind: str, body: dict[str, Any], now: datetime, created_at: datetime) -> AlertText:
@@ -73,11 +76,14 @@ def alert_text(kind: str, body: dict[str, Any], now: datetime, created_at: datet
         lines.append(("Fit", fit + (f" ({reasons})" if reasons else "")))
     lines.append(("Owner", clean(body.get("owner") or "nobody (unowned)")))
     mention = f"<@{body['owner_slack']}>" if body.get("owner_slack") else ""
-    return AlertText(headline, tuple(lines), str(body.get("link") or ""), mention)
+    links = body.get("links") or {}
+    acts = tuple((label, str(links[k])) for k, label in LINK_LABELS if links.get(k))
+    return AlertText(headline, tuple(lines), str(body.get("link") or ""), mention, acts)
 
 
 def render_text(text: AlertText) -> str:
     out = [text.headline, ""] + [f"{label}: {value}" for label, value in text.lines]
+    out += [f"{label}: {url}" for label, url in text.links]
     if text.link:
         out += ["", f"Open: {text.link}"]
     return "\n".join(out) + "\n"
@@ -89,8 +95,10 @@ def render_html(text: AlertText) -> str:
         f'<tr><th style="text-align:left;padding-right:12px">{e(label)}</th><td>{e(value)}</td></tr>'
         for label, value in text.lines
     )
-    link = f'<p><a href="{e(text.link)}">Open in intent</a></p>' if text.link else ""
-    return f"<h2>{e(text.headline)}</h2><table>{rows}</table>{link}"
+    acts = [(label, url) for label, url in text.links]
+    acts += [("Open in intent", text.link)] if text.link else []
+    link = " · ".join(f'<a href="{e(url)}">{e(label)}</a>' for label, url in acts)
+    return f"<h2>{e(text.headline)}</h2><table>{rows}</table>" + (f"<p>{link}</p>" if link else "")
 
 
 def render_slack(text: AlertText) -> dict[str, Any]:
@@ -98,8 +106,9 @@ def render_slack(text: AlertText) -> dict[str, Any]:
     e = slack_escape
     head = (text.mention + " " if text.mention else "") + f"*{e(text.headline)}*"
     body = "\n".join(f"*{e(label)}:* {e(value)}" for label, value in text.lines)
-    if text.link:
-        body += f"\n<{e(text.link)}|Open in intent>"
+    acts = [*text.links, *([("Open in intent", text.link)] if text.link else [])]
+    if acts:
+        body += "\n" + " · ".join(slack_link(url, label) for label, url in acts)
     return {
         "text": (text.mention + " " if text.mention else "") + e(text.headline),
         "blocks": [

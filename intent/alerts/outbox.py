@@ -22,7 +22,6 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -34,6 +33,7 @@ from intent.accounts.config import site_config
 from intent.accounts.matching import attach_accounts
 from intent.alerts.config import AlertsConfig, alerts_config
 from intent.clock import Clock
+from intent.company_links import company_links
 from intent.scoring import CompanyScore
 
 log = logging.getLogger("intent.alerts")
@@ -116,13 +116,6 @@ def quiet_until(config: AlertsConfig, timezone: str, now: datetime) -> datetime:
         return now
     day = local.date() if t < end else local.date() + timedelta(days=1)
     return datetime.combine(day, end, tzinfo=zone).astimezone(UTC)
-
-
-def dashboard_link(settings: Settings, site: str, company: str) -> str:
-    """The company's dashboard page under INTENT_PUBLIC_URL ('' without it)."""
-    if not settings.public_url:
-        return ""
-    return f"{settings.public_url}/dashboard/sites/{quote(site, safe='')}/companies/{quote(company, safe='')}"
 
 
 def news_of(config: AlertsConfig, score: CompanyScore) -> list[tuple[str, str]]:
@@ -244,7 +237,10 @@ class Outbox:
             r["owner_email"] = owner.email if owner else ""
             r["owner_slack"] = owner.slack if owner else ""
             r["stage"] = account["stage"] if account else ""
-            r["link"] = dashboard_link(self.settings, site.name, r["company_key"])
+            links = company_links(site, r["company_key"], r["company_domain"],
+                                  r["company_name"], account, self.settings.public_url or None)  # fmt: skip
+            r["link"] = links.dashboard
+            r["links"] = links.to_dict()
             out[r["company_key"]] = r
         return out
 

@@ -97,6 +97,14 @@ BAD_TOML = [
     ('[sites.shop]\nrespect_dnt = "yes"\n', "sites.shop.respect_dnt"),
     ('[sites.shop]\ndigest_recipients = ["sales"]\n', "sites.shop.digest_recipients"),
     ('[sites.shop]\nslack_allow_private = "yes"\n', "sites.shop.slack_allow_private"),
+    (
+        '[sites.shop]\ncrm_url = "https://app.hubspot.com/contacts/123/company/"\n',
+        "sites.shop.crm_url",
+    ),
+    ('[sites.shop]\ncrm_url = "javascript:alert(1)//{crm_id}"\n', "sites.shop.crm_url"),
+    ('[sites.shop]\ncrm_url = "crm.example.com/{crm_id}"\n', "sites.shop.crm_url"),
+    ('[sites.shop]\ncrm_url = "https://crm.example.com/{crm_id}\\"><b>"\n', "sites.shop.crm_url"),
+    ("[sites.shop]\ncrm_url = 42\n", "sites.shop.crm_url"),
     ('[sites."bad name!"]\n', "sites.bad name!"),
     ("[site.shop]\n", "site"),
     ("[sites.shop\n", "INTENT_CONFIG"),
@@ -119,7 +127,8 @@ def test_a_missing_config_names_intent_config(tmp_path: Path) -> None:
 def test_good_values_parse(tmp_path: Path) -> None:
     s = load_settings(env(
         tmp_path,
-        toml='[sites.shop]\ndomains = ["Shop.Example", "www.shop.example"]\nexclude_cidrs = ["203.0.113.0/24"]\n',
+        toml='[sites.shop]\ndomains = ["Shop.Example", "www.shop.example"]\nexclude_cidrs = ["203.0.113.0/24"]\n'
+             'crm_url = "https://app.hubspot.com/contacts/123/company/{crm_id}"\n',
         INTENT_PORT="8080", INTENT_SPOOL_MAX_BYTES="1_048_576",
         INTENT_TRUSTED_PROXIES="10.0.0.0/8, ::1", INTENT_RATE_LIMIT="2.5",
         INTENT_STORE_IP_PREFIX="yes", INTENT_CLUSTER="analytics",
@@ -144,6 +153,7 @@ def test_good_values_parse(tmp_path: Path) -> None:
     shop = s.sites["shop"]
     assert shop.domains == ("shop.example", "www.shop.example")
     assert shop.allows_origin("blog.shop.example") and not shop.allows_origin("evilshop.example")
+    assert shop.crm_url == "https://app.hubspot.com/contacts/123/company/{crm_id}"
 
 
 def test_every_setting_is_documented() -> None:

@@ -5,7 +5,6 @@ loses nothing and repeats nothing; quiet hours are driven by the server's clock.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ COMPANY = "wayne-enterprises.com"
 def alerts_toml(site: str, slack_url: str, hook_url: str, alerts: str = "") -> str:
     return (
         f'[sites."{site}"]\ndomains = ["example.com"]\ntimezone = "Europe/Berlin"\n'
+        f'crm_url = "https://app.hubspot.com/contacts/123/company/{{crm_id}}"\n'
         f'digest_recipients = ["sales@ourco.example"]\nslack_webhook = "{slack_url}"\nslack_allow_private = true\n'
         f'[[sites."{site}".webhooks]]\nurl = "{hook_url}"\nsecret = "{SECRET}"\nallow_private = true\n'
         f'[sites."{site}".owners]\n"Ann Smith" = {{ email = "ann@ourco.example", slack = "U024BE7LH" }}\n'
@@ -50,7 +50,7 @@ def settings_for(make_settings: SettingsFactory, site: str, port: int, toml: str
 
 def owned_by_ann(store: Store, site: str) -> None:
     upsert(store, site, [parse_update({"domain": COMPANY, "name": "Wayne Enterprises",
-                                       "owner": "Ann Smith", "stage": "Lead"})])  # fmt: skip
+                                       "owner": "Ann Smith", "stage": "Lead", "crm_id": "9001"})])  # fmt: skip
 
 
 def hot_hooks(r: Receiver) -> list[dict[str, Any]]:
@@ -118,11 +118,25 @@ def test_a_hot_company_reaches_its_owner_by_email_slack_and_webhook_once(
     )
     assert "Trigger: demo_request on /demo, " in lines and " s ago" in lines
     assert "Owner: Ann Smith" in lines
-    assert f"Open: https://intent.ourco.example/dashboard/sites/{site}/companies/{COMPANY}" in lines
+    page = f"https://intent.ourco.example/dashboard/sites/{site}/companies/{COMPANY}"
+    assert f"Open: {page}" in lines
+    # where a rep acts: the website, LinkedIn, the CRM record (the site's crm_url), the dashboard
+    crm = "https://app.hubspot.com/contacts/123/company/9001"
+    linkedin = "https://www.linkedin.com/search/results/companies/?keywords=wayne-enterprises.com"
+    assert f"Website: https://{COMPANY}\r\nLinkedIn: {linkedin}\r\nCRM: {crm}\r\n" in lines
+    html = msg.get_body(("html",))
+    assert html is not None
+    for url, label in ((f"https://{COMPANY}", "Website"), (linkedin, "LinkedIn"), (crm, "CRM"),
+                       (page, "Open in intent")):  # fmt: skip
+        assert f'<a href="{url}">{label}</a>' in html.get_content()
     [payload] = fake_slack.received
     assert payload["text"].startswith("<@U024BE7LH> ")
-    slack_text = json.dumps(payload["blocks"])
-    assert "demo_request on /demo" in slack_text and "Open in intent" in slack_text
+    slack_text = "".join(b["text"]["text"] for b in payload["blocks"])
+    assert "demo_request on /demo" in slack_text
+    assert (
+        f"<https://{COMPANY}|Website> · <{linkedin}|LinkedIn> · <{crm}|CRM> · <{page}|Open in intent>"
+        in slack_text
+    )
     # One piece of news for the pass that saw both the demo request and the tier change.
     assert wait_until(lambda: ("became_hot", "sent", "sent", "sent") in statuses(store, site))
     assert sorted(statuses(store, site)) == [

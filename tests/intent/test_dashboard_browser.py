@@ -9,6 +9,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ from collector.store import Store, ch_time
 from intent.accounts.fields import parse_update
 from intent.accounts.table import upsert
 from tests.conftest import LiveServer, SettingsFactory
-from tests.intent.dashboard_data import PASSWORD, make_user, seed
+from tests.intent.dashboard_data import PASSWORD, REALISTIC, Company, make_user, seed
 from tests.intent.scores import score_row, write_scores
 
 pytestmark = pytest.mark.browser
@@ -116,6 +117,73 @@ def test_sign_in_see_tiers_open_a_company(context: BrowserContext, make_settings
     w.page.goto(f"{server.url}/dashboard/sites/{site}/companies")
     assert "/dashboard/login" in w.page.url
     assert w.problems == [] and w.dialogs == []
+
+
+LONG_DOMAIN = "procurement-and-logistics-intelligence.international-holdings-group.example.co.uk"
+# The text of each line an element is laid out on (a new line: a character's top moves down).
+LINES = """e => {
+  const lines = []; let top = null;
+  const walk = document.createTreeWalker(e, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    for (let i = 0; i < n.length; i++) {
+      const r = document.createRange(); r.setStart(n, i); r.setEnd(n, i + 1);
+      const t = Math.round(r.getBoundingClientRect().top);
+      if (top === null || t > top + 2) { lines.push(""); top = t; }
+      lines[lines.length - 1] += n.data[i];
+    }
+  }
+  return lines;
+}"""
+
+
+def test_a_phone_reads_the_list_a_company_and_the_digest_without_sideways_scrolling(
+    browser: Browser, server: LiveServer, store: Store, site: str
+) -> None:
+    """390 px (an iPhone 14): a long domain wraps at its dots, and the digest is in the page
+    with no frame and no scroll bar of its own."""
+    long = Company(LONG_DOMAIN, "", LONG_DOMAIN, "GB", "hot", [10, 30, 60],
+                   ["demo_request today (+20)", "pricing ×4 (+30)"], 2, "newly_hot",
+                   [("/pricing/enterprise-plan-comparison-for-procurement-teams", "Pricing")])  # fmt: skip
+    seed(store, site, [*REALISTIC, long])
+    ctx = browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    )
+    try:
+        w = Watched(ctx)
+        sign_in(w, server.url, make_user(store, site))
+        base = f"{server.url}/dashboard/sites/{site}"
+        for path in ("/companies", f"/companies/{LONG_DOMAIN}", "/digest"):
+            w.page.goto(base + path)
+            width = w.page.evaluate("document.documentElement.scrollWidth")
+            wide = w.page.evaluate(
+                "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 390)"
+                ".map(e => e.tagName + '.' + e.className + ' ' + (e.textContent || '').slice(0, 60)).slice(-5)"
+            )
+            assert width <= 390, f"{path} is {width}px wide on a 390px phone: {wide}"
+        w.page.goto(base + "/companies")
+        link = w.page.locator("table.companies a", has_text="international-holdings").first
+        assert link.inner_text() == LONG_DOMAIN  # nothing added to what a rep copies
+        lines = link.evaluate(LINES)
+        assert len(lines) >= 2 and "".join(lines) == LONG_DOMAIN, lines  # it wrapped...
+        # ...before a dot or after a hyphen, never mid-word
+        assert all(a.endswith("-") or b.startswith(".") for a, b in pairwise(lines)), lines
+        assert any(line.startswith(".") for line in lines[1:]), lines
+        w.page.goto(base + "/digest")
+        assert w.page.locator("iframe").count() == 0
+        assert w.page.locator("main .digest", has_text=LONG_DOMAIN).count() == 1
+        assert w.page.locator("main .digest", has_text="Acme Corporation").count() == 1
+        # the email's own inline styles apply (the page's policy lets style attributes through)
+        badge = w.page.locator("main .digest span", has_text="hot").first
+        assert badge.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(201, 42, 42)"
+        # the page scrolls as one: nothing in the digest has a scroll bar of its own
+        inner = w.page.evaluate(
+            "[...document.querySelectorAll('main .digest *')].filter("
+            "e => e.scrollHeight > e.clientHeight + 1 && getComputedStyle(e).overflowY !== 'visible').length"
+        )
+        assert inner == 0
+        assert w.problems == [] and w.dialogs == []  # no CSP violation either
+    finally:
+        ctx.close()
 
 
 def test_wrong_password_shows_an_error(
@@ -225,7 +293,7 @@ def test_customers_have_their_own_tab_and_the_list_puts_todays_call_first(
             for t in ("tier-hot", "tier-warm", "segment-customers")}  # fmt: skip
     assert tabs == {"tier-hot": "3", "tier-warm": "2", "segment-customers": "2"}
     assert w.page.locator(".tiers a >> nth=0").inner_text() == "All 5"
-    listed = w.page.locator("table.companies tbody tr td[data-label=Company] a").all_inner_texts()
+    listed = w.page.locator("table.companies tbody tr td[data-label=Company] > a").all_inner_texts()
     assert listed == ["Newly", "Fresh", "Falling", "Warm1", "Warm2"]  # no customer among them
     seen = w.page.locator("table.companies tbody tr >> nth=0").locator("td.last-seen")
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d JST\s+2 h ago", seen.inner_text())
@@ -233,7 +301,7 @@ def test_customers_have_their_own_tab_and_the_list_puts_todays_call_first(
 
     w.page.click(".tiers a.segment-customers")
     assert w.page.locator("h2").inner_text() == "Customers — expansion interest"
-    customers = w.page.locator("table.companies tbody tr td[data-label=Company] a")
+    customers = w.page.locator("table.companies tbody tr td[data-label=Company] > a")
     assert customers.all_inner_texts() == ["Crmclient", "Client"]
     assert w.page.locator(".tiers a[aria-current]").inner_text() == "Customers 2"
     w.page.fill("input[name=q]", "crm")  # the search stays within customers

@@ -128,7 +128,8 @@ def test_email_arrives_with_text_and_html_to_the_recipients(
     recipients = ["sales@example.com", "ceo@example.com"]
     settings = make_settings(toml=site_toml(site, recipients), INTENT_SMTP_HOST="127.0.0.1",
                              INTENT_SMTP_PORT=str(port), INTENT_SMTP_STARTTLS="false",
-                             INTENT_SMTP_FROM="intent@example.com")  # fmt: skip
+                             INTENT_SMTP_FROM="intent@example.com",
+                             INTENT_PUBLIC_URL="https://intent.example.com")  # fmt: skip
     insert(store, sample(site))
     results = send_digest(settings, store, site, DAY)
     assert [(r.channel, r.ok, r.attempts) for r in results] == [("email", True, 1)]
@@ -152,6 +153,13 @@ def test_email_arrives_with_text_and_html_to_the_recipients(
     assert "Acme Robotics (acme.example · DE) · hot · score 54" in text.get_content()
     assert "last seen 2026-11-20 10:30 CET" in text.get_content()
     assert "Acme Robotics" in html.get_content() and "<table" in html.get_content()
+    # each company links back to its dashboard page under INTENT_PUBLIC_URL
+    page = f"https://intent.example.com/dashboard/sites/{site}/companies/acme"
+    assert (
+        f'<a href="{page}" style="color:#1c5fc4;text-decoration:none;">Open in intent</a>'
+        in html.get_content()
+    )
+    assert f"Open in intent: {page}" in text.get_content()
 
 
 def test_email_with_starttls_and_auth(
@@ -236,6 +244,14 @@ def test_slack_gets_valid_block_kit(
     texts = [b["text"]["text"] for b in payload["blocks"] if b["type"] == "section"]
     assert "*Newly hot* (1)" in texts
     assert any(t.startswith("*Acme Robotics* (acme.example · DE) · hot · score 54") for t in texts)
+    acme = next(t for t in texts if t.startswith("*Acme Robotics*"))
+    assert (
+        "<https://acme.example|acme.example> · <https://www.linkedin.com/search/results/companies/?keywords=Acme+Robotics|LinkedIn>"
+        in acme
+    )
+    assert (
+        "Open in intent" not in acme
+    )  # INTENT_PUBLIC_URL is unset: the server has no address to give
 
 
 def test_slack_stays_within_block_kit_limits_and_escapes(store: Store, site: str) -> None:

@@ -67,6 +67,11 @@ def test_demo_produces_hot_warm_cooling_and_lists_customers_apart(
         body = render(digest, fmt)[0].lower()
         assert "weyland freight" in body.split("customers — expansion interest")[1]
         assert "weyland freight" not in body.split("customers — expansion interest")[0]
+    # its CRM export's Record IDs fill the site's crm_url: a rep opens the record from the digest
+    linked = build_digest(store, site, now.date(), config=config)
+    globex = next(c for s in linked.sections for c in s.companies if c.name == "Globex Logistics")
+    assert globex.links.crm == "https://crm.demo-saas.example/companies/5123002"
+    assert globex.links.website == "https://globex-logistics.example"
 
     # The same pipeline as real events: agents parsed, companies from the owner ranges, no IPs.
     stored = store.query_dicts(
