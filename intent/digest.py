@@ -23,13 +23,13 @@ from intent.digest_model import (
     AI_AGENT_DAYS,
     CUSTOMERS,
     MAX_PER_SECTION,
+    SECTIONS,
     Digest,
     DigestCompany,
     Section,
     Totals,
     clean,
 )
-from intent.digest_model import SECTIONS as SECTIONS  # re-exported: the OpenAPI schema names them
 from intent.priority import priority_key
 from intent.rules import Rules
 from intent.timestamps import as_utc
