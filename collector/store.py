@@ -316,6 +316,14 @@ class Store:
             block = b"\n".join(orjson.dumps(r, default=str) for r in rows) + b"\n"
             self.insert_json(table, block, dedup_token)
 
+    def insert_columns(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
+        """Insert rows given as columns (name -> one value per row): one JSONColumns block made
+        in one call, several times cheaper per row than insert_rows for a bulk load."""
+        block = orjson.dumps(columns, default=str)
+        settings = {"input_format_skip_unknown_fields": 1}
+        with self._guard():
+            self.client.raw_insert(table, insert_block=block, fmt="JSONColumns", settings=settings)
+
     def ping(self) -> bool:
         try:
             return bool(self.scalar("SELECT 1") == 1)

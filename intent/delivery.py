@@ -26,7 +26,8 @@ import orjson
 from collector.settings import Settings
 from collector.settings_error import SettingsError
 from collector.store import Store, ch_time, utc_now
-from intent.digest import Digest, build_digest
+from intent.digest import build_digest
+from intent.digest_model import Digest
 from intent.digest_owners import owner_digests, unowned
 from intent.digest_render import email_subject, render_html, render_slack, render_text
 from intent.scoring import rules_of

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from intent.accounts.matching import NO_OWNER, owned_by
-from intent.digest import Digest, DigestCompany, Section
+from intent.digest_model import Digest, DigestCompany, Section
 
 
 @dataclass(frozen=True)

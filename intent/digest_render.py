@@ -16,9 +16,9 @@ import orjson
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from intent.digest import Digest, clean, iso
+from intent.digest_model import Digest, clean, iso
 from intent.digest_owners import mentions
-from intent.scoring import activity_label, number, people, plural, score_label
+from intent.score_words import activity_label, number, people, plural, score_label
 
 FORMATS: dict[str, str] = {
     "text": "text/plain; charset=utf-8",

@@ -19,6 +19,8 @@ from intent.api import DIGEST_PATH, MAX_DAYS, RENDERED_DIGEST_FORMATS
 from intent.api_params import DEFAULT_LIMIT, MAX_LIMIT
 from intent.digest_render import FORMATS
 from intent.openapi_schemas import SCHEMAS, STR, TIER, object_of, ref
+from intent.openapi_webhooks import SCHEMAS as WEBHOOK_SCHEMAS
+from intent.openapi_webhooks import WEBHOOKS
 
 
 def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -254,8 +256,9 @@ def spec() -> dict[str, Any]:
         },
         "security": [{"bearerAuth": []}],
         "paths": PATHS,
+        "webhooks": WEBHOOKS,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **WEBHOOK_SCHEMAS},
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
         },
     }

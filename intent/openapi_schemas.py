@@ -7,7 +7,7 @@ from typing import Any
 
 from intent.accounts.fields import MAX_EMPLOYEES, MAX_REVENUE, TEXT_LIMITS
 from intent.accounts.fit import GRADES
-from intent.digest import SECTIONS
+from intent.digest_model import SECTIONS
 from intent.scoring import TIERS, TRANSITIONS
 
 

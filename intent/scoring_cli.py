@@ -16,7 +16,8 @@ from intent.command import CliError, command_group, day_arg, open_store, setting
 from intent.migrate import migrate
 from intent.rules import Rules, RulesError, parse_rules
 from intent.schedule import score_and_notify
-from intent.scoring import TIER_RANK, TIERS, CompanyScore, compute_scores, rules_of, score_label
+from intent.score_words import score_label
+from intent.scoring import TIER_RANK, TIERS, CompanyScore, compute_scores, rules_of
 
 SCORE_CHANGES_SHOWN = 5  # the biggest moves; a rules change can move every company's score
 

@@ -16,7 +16,7 @@ from collector.clientip import client_ip
 from collector.ratelimit import RateLimiter, retry_after
 from collector.state import store_of
 from intent import users
-from intent.dashboard import (
+from intent.dashboard_http import (
     CSRF_COOKIE,
     SESSION_COOKIE,
     collector_of,

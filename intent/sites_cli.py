@@ -7,7 +7,8 @@ import argparse
 
 from collector.enrich.coverage import DROPPED
 from intent.command import CliError, open_store, settings
-from intent.scoring import buying_window, rules_of
+from intent.score_words import buying_window
+from intent.scoring import rules_of
 
 EVENTS_BY_SITE = """
     SELECT site, count() AS events, countIf(type = 'pageview') AS pageviews,

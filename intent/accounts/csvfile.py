@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from intent.accounts.fields import AccountUpdate, FieldError, parse_update
+from intent.accounts.bulk import collector_paused
+from intent.accounts.fields import AccountUpdate, FieldError, parse_columns
 
 # Field -> the normalised headers that fill it, the preferred first.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -73,7 +74,8 @@ def read_file(path: Path | str) -> ParsedFile:
         raise ValueError(f"cannot read {path}: {exc.strerror}") from None
     if len(data) > MAX_BYTES:
         raise ValueError(f"{path} is larger than {MAX_BYTES // 1024 // 1024} MiB")
-    return parse_text(decode(data))
+    with collector_paused():
+        return parse_text(decode(data))
 
 
 def _delimiter(header_line: str) -> str:
@@ -92,19 +94,21 @@ def _mapping(headers: list[str]) -> dict[str, list[tuple[int, str]]]:
     return out
 
 
-def _row_fields(cells: list[str], mapping: dict[str, list[tuple[int, str]]]) -> dict[str, str]:
-    """Field -> the first non-empty of its columns ('' when all are empty or missing)."""
-    raw: dict[str, str] = {}
-    count = len(cells)
+def _columns(
+    records: list[list[str]], mapping: dict[str, list[tuple[int, str]]]
+) -> dict[str, list[str]]:
+    """Field -> each record's value: the first non-empty of its columns, stripped ('' when all
+    are empty or missing). Records are turned into columns once (zip), not cell by cell."""
+    width = max(i for cols in mapping.values() for i, _h in cols) + 1
+    padded = [r if len(r) >= width else r + [""] * (width - len(r)) for r in records]
+    cells = list(zip(*padded, strict=False)) if padded else [()] * width
+    out: dict[str, list[str]] = {}
     for name, cols in mapping.items():
-        value = ""
-        for i, _header in cols:
-            if i < count:
-                value = cells[i].strip()
-                if value:
-                    break
-        raw[name] = value
-    return raw
+        value = list(map(str.strip, cells[cols[0][0]]))
+        for i, _header in cols[1:]:
+            value = [a or b for a, b in zip(value, map(str.strip, cells[i]), strict=True)]
+        out[name] = value
+    return out
 
 
 def parse_text(text: str) -> ParsedFile:
@@ -113,7 +117,8 @@ def parse_text(text: str) -> ParsedFile:
     reader = csv.reader(lines, delimiter=_delimiter(first))
     result = ParsedFile()
     mapping: dict[str, list[tuple[int, str]]] | None = None
-    by_domain: dict[str, int] = {}  # domain -> its index in result.updates
+    starts: list[int] = []  # each record's first line
+    records: list[list[str]] = []
     end = 0
     while True:
         start = end + 1
@@ -135,19 +140,20 @@ def parse_text(text: str) -> ParsedFile:
                 raise ValueError(f"line {start}: no domain column (expected {wanted})")
             result.columns = {name: [h for _i, h in cols] for name, cols in mapping.items()}
             continue
-        raw = _row_fields(cells, mapping)
-        try:
-            update = parse_update(raw)
-        except FieldError as exc:
-            column = " / ".join(result.columns.get(exc.field, [exc.field]))
-            result.errors.append((start, f"{column}: {exc.message}"))
-            continue
-        if update.domain in by_domain:
+        starts.append(start)
+        records.append(cells)
+    if mapping is None:
+        raise ValueError("the file is empty (expected a header row, then one account a line)")
+    by_domain: dict[str, int] = {}  # domain -> its index in result.updates
+    for start, update in zip(starts, parse_columns(_columns(records, mapping)), strict=True):
+        if isinstance(update, FieldError):
+            column = " / ".join(result.columns.get(update.field, [update.field]))
+            result.errors.append((start, f"{column}: {update.message}"))
+        elif update.domain in by_domain:
             result.repeated += 1
             result.updates[by_domain[update.domain]] = (start, update)
         else:
             by_domain[update.domain] = len(result.updates)
             result.updates.append((start, update))
-    if mapping is None:
-        raise ValueError("the file is empty (expected a header row, then one account a line)")
+    result.errors.sort(key=lambda error: error[0])  # unreadable records were noted first
     return result

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import partial
+from itertools import repeat
 from typing import Any
 
 from collector.enrich.names import normalise_name, valid_domain
-from collector.enrich.psl import registrable_domain
+from collector.enrich.psl import find_registrable_domain
 from intent.accounts.countries import country_code
 from intent.accounts.owners import EMAIL
 
@@ -52,11 +52,13 @@ _MONEY = re.compile(r"^(\d+(?:\.\d+)?)([kmb]?)$")
 _CURRENCY = re.compile(r"^(?:[$€£¥]|[a-z]{3}\b)\s*|\s*(?:[$€£¥]|\b[a-z]{3})$")
 _SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
-# [scheme://]host[:port][/path?query#fragment]; urllib's urlsplit is several times slower.
+# [scheme://]host[:port][/path?query#fragment], with no space, <, >, " or \ anywhere; urllib's
+# urlsplit is several times slower.
 _ADDRESS = re.compile(
-    r"^(?:([A-Za-z][A-Za-z0-9+.-]*)://|//)?([^/?#:\[\]]+)(?::([^/?#]*))?(?:[/?#].*)?$", re.S
+    r"^(?:([A-Za-z][A-Za-z0-9+.-]*)://|//)?([^/?#:\[\]\s<>\"\\]+)(?::([^/?#\s<>\"\\]*))?"
+    r"(?:[/?#][^\s<>\"\\]*)?\Z"
 )
-_NOT_IN_ADDRESS = re.compile(r"[\s<>\"\\]")
+_URL_PARTS = frozenset("/:?#")
 _INITIALISM = re.compile(r"\b(?:[^\W\d_]\.){2,}", re.UNICODE)
 # Legal forms beyond collector.enrich.names' list (which stays as it is: it makes stored company
 # keys). Dropped from the end of a name after that list's.
@@ -125,6 +127,58 @@ def parse_update(raw: Mapping[str, Any]) -> AccountUpdate:
     return AccountUpdate(domain, values)
 
 
+def parse_columns(columns: Mapping[str, Sequence[str]]) -> list[AccountUpdate | FieldError]:
+    """parse_update for many rows given as columns (field -> each row's text, as a CSV holds it,
+    `domain` required), with the same answer for every row: its update, or the FieldError
+    parse_update raises for it (a row's first bad field, the domain first, then in `columns`'
+    order). Each distinct value of a column is parsed once, and a text column that is all
+    printable and short enough is taken whole: a 100,000-row import spends its time on domains."""
+    domains = columns["domain"]
+    results: dict[str, list[Any]] = {"domain": _parse_column(_parse_domain_cell, domains)}
+    for name, values in columns.items():
+        if name != "domain":
+            limit = TEXT_LIMITS[name] if name in _PLAIN_TEXT else None
+            results[name] = _parse_column(_PARSERS[name], values, limit)
+    bad: dict[int, FieldError] = {}
+    for column in results.values():  # domain first: setdefault keeps each row's first error
+        if FieldError in map(type, column):
+            for i, value in enumerate(column):
+                if value.__class__ is FieldError:
+                    bad.setdefault(i, value)
+    names = [name for name in results if name != "domain"]
+    rows = zip(*(results[n] for n in names), strict=True) if names else repeat((), len(domains))
+    out: list[AccountUpdate | FieldError] = [
+        AccountUpdate(domain, dict(zip(names, values, strict=True)))
+        for domain, values in zip(results["domain"], rows, strict=True)
+    ]
+    for i, error in bad.items():
+        out[i] = error
+    return out
+
+
+def _parse_domain_cell(value: str) -> str:
+    if value == "":
+        raise FieldError("domain", "no domain or website")
+    return parse_domain(value)
+
+
+def _parse_column(
+    parse: Callable[[Any], Any], values: Sequence[str], text_limit: int | None = None
+) -> list[Any]:
+    """Each value parsed (or the FieldError it raised), each distinct value once."""
+    if text_limit is not None and all(map(str.isprintable, values)):
+        stripped = list(map(str.strip, values))
+        if max(map(len, stripped), default=0) <= text_limit:
+            return stripped
+    parsed: dict[str, Any] = {}
+    for value in set(values):
+        try:
+            parsed[value] = parse(value)
+        except FieldError as exc:
+            parsed[value] = exc
+    return list(map(parsed.__getitem__, values))
+
+
 def parse_domain(value: Any) -> str:
     """A domain, a host or a web address -> its registrable domain (`acme.co.uk`)."""
     if not isinstance(value, str):
@@ -132,21 +186,24 @@ def parse_domain(value: Any) -> str:
     text = value.strip()
     if "@" in text:
         raise FieldError("domain", f"an email address, not a domain: {text!r}")
-    match = _ADDRESS.match(text)
-    if match is None or _NOT_IN_ADDRESS.search(text):
-        raise FieldError("domain", f"not a web address: {text!r}")
-    scheme, host, port = match.group(1), match.group(2), match.group(3)
-    if (scheme and scheme.lower() not in ("http", "https")) or (
-        port is not None and not _port(port)
-    ):
-        raise FieldError("domain", f"not a web address: {text!r}")
+    if text.isascii() and not _URL_PARTS.intersection(text):
+        host = text  # a bare domain (most CRM cells): valid_domain refuses what _ADDRESS would
+    else:
+        match = _ADDRESS.match(text)
+        if match is None:
+            raise FieldError("domain", f"not a web address: {text!r}")
+        scheme, host, port = match.groups()
+        if (scheme and scheme.lower() not in ("http", "https")) or (
+            port is not None and not _port(port)
+        ):
+            raise FieldError("domain", f"not a web address: {text!r}")
     try:
         ascii_host = host if host.isascii() else host.encode("idna").decode("ascii")
     except UnicodeError:
         raise FieldError("domain", f"not a domain name: {text!r}") from None
     if not valid_domain(ascii_host):
         raise FieldError("domain", f"not a web address: {text!r}")
-    domain = registrable_domain(ascii_host, platforms=True)
+    domain = find_registrable_domain(ascii_host, platforms=True)
     if not domain:
         raise FieldError("domain", f"{text!r} is a public suffix, not a company's domain")
     return domain
@@ -167,8 +224,29 @@ def parse_text(name: str, value: Any) -> str:
     return text
 
 
+def _text_parser(name: str) -> Callable[[Any], str]:
+    """parse_text for one field, with a short cut for the common case (printable, short)."""
+    limit = TEXT_LIMITS[name]
+
+    def parse(value: Any) -> str:
+        if value.__class__ is str and value.isprintable():
+            text: str = value.strip()
+            if len(text) <= limit:
+                return text
+        return parse_text(name, value)
+
+    return parse
+
+
 def parse_employees(value: Any) -> int | None:
     """250, '1,200', '1 200', '250.0', '10000+' -> a whole number; '' or None -> unknown."""
+    if (  # most cells: digits with or without thousands' commas
+        value.__class__ is str
+        and (digits := value.replace(",", "")).isdecimal()
+        and len(digits) <= 12
+        and (number := int(digits)) <= MAX_EMPLOYEES
+    ):
+        return number
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -177,8 +255,6 @@ def parse_employees(value: Any) -> int | None:
         value = int(value)
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and value.isdigit() and len(value) < 12:
-        number = int(value)
     elif isinstance(value, str):
         match = _WHOLE.match(_SEPARATORS.sub("", value))
         if not match:
@@ -197,6 +273,8 @@ def parse_revenue(value: Any) -> float | None:
         return None
     if isinstance(value, bool):
         raise FieldError("revenue", "expected a number")
+    if value.__class__ is str and value.isdecimal() and len(value) <= 16:  # most cells
+        return float(value)
     if isinstance(value, int | float) or (isinstance(value, str) and _PLAIN_NUMBER.match(value)):
         number = float(value)
     elif isinstance(value, str):
@@ -223,20 +301,24 @@ def parse_country(value: Any) -> str:
         raise FieldError("country", str(exc)) from None
 
 
+_owner_text = _text_parser("owner")
+
+
 def parse_owner(value: Any) -> str:
-    owner = parse_text("owner", value)
+    owner = _owner_text(value)
     return owner.lower() if "@" in owner and EMAIL.match(owner) else owner
 
 
+_PLAIN_TEXT = frozenset({"name", "industry", "stage", "crm_id"})  # parse_text, nothing more
 _PARSERS: dict[str, Callable[[Any], Any]] = {
-    "name": partial(parse_text, "name"),
-    "industry": partial(parse_text, "industry"),
+    "name": _text_parser("name"),
+    "industry": _text_parser("industry"),
     "employees": parse_employees,
     "revenue": parse_revenue,
     "country": parse_country,
     "owner": parse_owner,
-    "stage": partial(parse_text, "stage"),
-    "crm_id": partial(parse_text, "crm_id"),
+    "stage": _text_parser("stage"),
+    "crm_id": _text_parser("crm_id"),
 }
 
 
@@ -261,8 +343,11 @@ def stage_class(stage: str) -> str:
 
 def name_key(name: str) -> str:
     """A company name for matching: 'ACME Corp.', 'Acme, Inc.' and 'Acme S.A.' -> 'acme'."""
-    collapsed = _INITIALISM.sub(_no_dots, name) if "." in name else name
-    parts = normalise_name(collapsed).split("-")
+    collapsed = _INITIALISM.sub(_no_dots, name) if name.count(".") > 1 else name
+    key = normalise_name(collapsed)
+    if not key.startswith("the-") and key.rpartition("-")[2] not in _MORE_LEGAL:
+        return key  # most names: nothing more to drop
+    parts = key.split("-")
     while len(parts) > 1:  # each list of legal forms may uncover one of the other ("S.A. de C.V.")
         before = len(parts)
         if parts[0] == "the":

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from collector.store import Store, ch_time
+from intent.accounts.bulk import collector_paused
 from intent.accounts.fields import FIELDS, Account, AccountUpdate, name_key
 
 ACCOUNT_COLUMNS = "domain, name, industry, employees, revenue, country, owner, stage, crm_id"
@@ -93,6 +95,11 @@ def upsert(
     store: Store, site: str, updates: Sequence[AccountUpdate], dry_run: bool = False
 ) -> Changes:
     """Apply updates (one per domain) to the stored accounts; write only what changed."""
+    with collector_paused():
+        return _upsert(store, site, updates, dry_run)
+
+
+def _upsert(store: Store, site: str, updates: Sequence[AccountUpdate], dry_run: bool) -> Changes:
     stored = current(store, site, (u.domain for u in updates))
     changes = Changes()
     for update in updates:
@@ -103,15 +110,18 @@ def upsert(
             changes.updated.append((before, update.applied_to(before)))
         else:
             changes.unchanged += 1
-    if not dry_run:
-        stamp = ch_time(datetime.now(UTC))
-        written = changes.added + [after for _before, after in changes.updated]
-        store.insert_rows("accounts", [_row(site, a, stamp) for a in written])
+    written = changes.added + [after for _before, after in changes.updated]
+    if written and not dry_run:
+        store.insert_columns("accounts", _columns(site, written, ch_time(datetime.now(UTC))))
     return changes
 
 
-def _row(site: str, a: Account, stamp: str) -> dict[str, Any]:
-    return {"site": site, **a.values(), "name_key": name_key(a.name), "updated_at": stamp}
+def _columns(site: str, accounts: list[Account], stamp: str) -> dict[str, list[Any]]:
+    """The accounts as the table's columns (one JSONColumns block: no dict per row)."""
+    columns = {name: list(map(attrgetter(name), accounts)) for name in FIELDS}
+    columns["name_key"] = list(map(name_key, columns["name"]))
+    columns["site"], columns["updated_at"] = [site] * len(accounts), [stamp] * len(accounts)
+    return columns
 
 
 def candidates(

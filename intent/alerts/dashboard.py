@@ -1,7 +1,7 @@
 """The dashboard's follow-up: the claim button on a company's page (a form, CSRF-checked like
 sign-out: the session's token and a same-origin POST), and the follow-up page: hot companies
 nobody has claimed with how long they have been hot, and each owner's median response time over
-30 days. Pages and answers go through intent.dashboard's session check and headers."""
+30 days. Pages and answers go through intent.dashboard_http's session check and headers."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from intent import users
 from intent.alerts import claims
 from intent.alerts.message import ago
 from intent.clock import clock_of
-from intent.dashboard import (
+from intent.dashboard_http import (
     SESSION_COOKIE,
     allowed_sites,
     collector_of,

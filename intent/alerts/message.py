@@ -13,9 +13,9 @@ from email.utils import format_datetime, parseaddr
 from typing import Any
 
 from collector.settings import Settings
-from intent.digest import clean
+from intent.digest_model import clean
 from intent.digest_render import slack_escape, slack_link
-from intent.scoring import number
+from intent.score_words import number
 
 LINK_LABELS = (("website", "Website"), ("linkedin", "LinkedIn"), ("crm", "CRM"))
 HEADLINES = {

@@ -17,7 +17,7 @@ import pytest
 from collector.enrich.coverage import coverage
 from collector.store import Store
 from intent.ai_reads import AIReads, ai_agent_reads
-from intent.digest import Digest
+from intent.digest_model import Digest
 from intent.digest_render import render, render_slack
 from intent.scoring import score_site
 from tests.collector.enrich import mmdbs

@@ -20,7 +20,7 @@ from collector.ratelimit import RateLimiter
 from collector.settings import Settings
 from collector.site_settings import site_today
 from collector.store import Store
-from intent import dashboard, digest_render, signin, users
+from intent import dashboard, dashboard_http, digest_render, signin, users
 from intent.digest import build_digest
 from intent.server import create_app
 from tests.conftest import LiveServer, SettingsFactory, free_port, start_server
@@ -56,8 +56,10 @@ def test_sign_in_sets_a_strict_session_cookie(server: LiveServer, store: Store, 
     client = httpx.Client(base_url=server.url)
     page = client.get("/dashboard/login")
     assert page.status_code == 200
-    assert page.headers["content-security-policy"] == dashboard.CSP
-    assert "frame-ancestors 'none'" in dashboard.CSP and "script-src 'none'" in dashboard.CSP
+    assert page.headers["content-security-policy"] == dashboard_http.CSP
+    assert (
+        "frame-ancestors 'none'" in dashboard_http.CSP and "script-src 'none'" in dashboard_http.CSP
+    )
     target = f"/dashboard/sites/{site}/companies"
     r = client.post("/dashboard/login", data={"csrf": _csrf(page.text), "email": email.upper(),
                                               "password": PASSWORD, "next": target})  # fmt: skip
@@ -143,9 +145,9 @@ def test_secure_cookie_behind_a_trusted_https_proxy_only(make_settings: Settings
     app = live.app
     scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"x-forwarded-proto", b"https")],
              "client": ("203.0.113.9", 5000), "scheme": "http", "server": ("127.0.0.1", 80), "app": app}  # fmt: skip
-    assert not dashboard._is_https(Request(scope))
+    assert not dashboard_http.is_https(Request(scope))
     scope["client"] = ("127.0.0.1", 5000)
-    assert dashboard._is_https(Request(scope))
+    assert dashboard_http.is_https(Request(scope))
 
     # a proxy that rewrites Host: the form's Origin matches its X-Forwarded-Host
     form = {"csrf": csrf, "email": email, "password": PASSWORD}
@@ -166,7 +168,7 @@ def test_companies_by_tier_with_filters_and_search(
     base = f"/dashboard/sites/{site}/companies"
     r = client.get(base)
     assert r.status_code == 200
-    assert r.headers["content-security-policy"] == dashboard.CSP
+    assert r.headers["content-security-policy"] == dashboard_http.CSP
     assert r.headers["cache-control"] == "no-store"
     names = re.findall(r'/companies/[^"]+">([^<]+)</a>', r.text)
     assert names[:2] == ["Acme Corporation", "Globex"]  # hot first, by score
@@ -229,7 +231,7 @@ def test_sites_are_private_to_their_users(
                  "/dashboard/sites/not-configured/companies"):  # fmt: skip
         r = limited.get(path)
         assert r.status_code == 404 and "Acme" not in r.text
-        assert r.headers["content-security-policy"] == dashboard.CSP
+        assert r.headers["content-security-policy"] == dashboard_http.CSP
     # one site: straight to it; two: the picker, and ?site= picks
     assert limited.get("/dashboard/").headers["location"] == f"/dashboard/sites/{site}/companies"
     everyone = sign_in(live.url, make_user(store, other))
@@ -305,8 +307,8 @@ def test_digest_page_shows_the_emailed_digest_in_the_page(
     assert f'href="/dashboard/sites/{site}/companies/acme.com"' in r.text
     # its inline style attributes may apply; nothing else is loosened
     csp = r.headers["content-security-policy"]
-    assert csp == dashboard.DIGEST_CSP and "style-src-attr 'unsafe-inline'" in csp
-    assert csp.replace(" style-src-attr 'unsafe-inline';", "") == dashboard.CSP
+    assert csp == dashboard_http.DIGEST_CSP and "style-src-attr 'unsafe-inline'" in csp
+    assert csp.replace(" style-src-attr 'unsafe-inline';", "") == dashboard_http.CSP
     assert "script-src 'none'" in csp and "frame-src 'none'" in csp
     assert "<style" not in r.text and "<script" not in r.text
     yesterday = client.get(f"/dashboard/sites/{site}/digest", params={"date": "2001-01-01"})
@@ -380,7 +382,7 @@ def test_users_are_stored_without_the_address_or_password(store: Store, site: st
 def test_unknown_dashboard_addresses_get_the_html_404(server: LiveServer) -> None:
     r = httpx.get(server.url + "/dashboard/no/such/page")
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
-    assert r.headers["content-security-policy"] == dashboard.CSP and "Not found" in r.text
+    assert r.headers["content-security-policy"] == dashboard_http.CSP and "Not found" in r.text
     assert httpx.get(server.url + "/api/v1/no-such").headers["content-type"] == "application/json"
 
 

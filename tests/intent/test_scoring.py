@@ -11,14 +11,13 @@ from collector.store import Store
 from intent.accounts.fields import AccountUpdate
 from intent.accounts.table import upsert
 from intent.rules import Rules, parse_rules
+from intent.score_words import fmt_points, score_label
 from intent.scoring import (
     Activity,
     CompanyScore,
     SignalTotal,
     compute_scores,
-    fmt_points,
     score_company,
-    score_label,
     score_site,
     snapshot,
     transition,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import orjson
 import pytest
 from standardwebhooks import Webhook
@@ -20,6 +21,7 @@ from collector.store import Store
 from intent import cli, ssrf_guard, webhooks
 from intent.accounts.fields import parse_update
 from intent.accounts.table import upsert
+from intent.alerts import claims
 from intent.scoring import CompanyScore
 from tests.conftest import LiveServer, SettingsFactory, wait_until
 
@@ -449,3 +451,69 @@ def test_a_company_message_carries_its_crm_account(
     # No account: null, and the fit graded from the country identification found.
     newco = company["newco.example"]
     assert (newco["account"], newco["fit"], newco["fit_reasons"]) == (None, "A", ["DE ✓"])
+
+
+def test_every_message_is_what_the_openapi_webhooks_section_says(
+    make_settings: SettingsFactory, serve: Callable[[Settings], LiveServer], store: Store, site: str,
+    receiver: Receiver,
+) -> None:  # fmt: skip
+    """Real messages (became hot with a trigger and a CRM account, became warm with none,
+    cooled, claimed, the test event), as a receiver gets them, against the served document."""
+    toml = hook_toml(site, receiver.url) + (
+        f'[sites."{site}".owners]\n"Ann Smith" = "ann@ourco.example"\n'
+        f'[sites."{site}".fit]\ncountries = ["DE"]\nemployees = [50, 5000]\n'
+    )
+    settings = make_settings(toml=toml)
+    live = serve(settings)
+    config = settings.sites[site]
+    upsert(store, site, [parse_update({"domain": "acme.com", "name": "Acme, Inc.", "owner": "Ann Smith",
+                                       "stage": "Opportunity", "country": "DE", "crm_id": "001A"})])  # fmt: skip
+    now = datetime.now(UTC)
+    triggered = replace(
+        hot(site), evidence_event="demo_request", evidence_path="/demo", evidence_at=now
+    )
+    scores = [
+        triggered,
+        hot(site, "globex.com", "newly_warm"),
+        hot(site, "umbrella.com", "cooling"),
+    ]
+    assert webhooks.enqueue(store, config, scores) == 3
+    assert wait_until(lambda: len(receiver.got) == 3)
+    claims.claim(store, config, "acme.com", "Ann Smith", "calling them", now, "api")
+    assert wait_until(lambda: len(receiver.got) == 4)
+    _test_id, test_body = webhooks.make_test_event(site)
+
+    doc = httpx.get(live.url + "/api/v1/openapi.json", timeout=10).json()
+    assert set(doc["webhooks"]) == {
+        *webhooks.EVENT_OF_TRANSITION.values(),
+        "company.claimed",
+        "webhook.test",
+    }
+
+    def validator(event: str) -> jsonschema_rs.Draft202012Validator:
+        hook = doc["webhooks"][event]["post"]
+        assert {p["name"] for p in hook["parameters"] if p["in"] == "header"} >= {
+            "webhook-id", "webhook-timestamp", "webhook-signature"}  # fmt: skip
+        body = hook["requestBody"]["content"]["application/json"]["schema"]
+        return jsonschema_rs.Draft202012Validator({**doc, **body}, validate_formats=True)
+
+    messages = [Webhook(SECRET).verify(body, headers) for _, headers, body in receiver.got]
+    messages.append(orjson.loads(test_body))
+    for message in messages:
+        errors = [e.message for e in validator(message["type"]).iter_errors(message)]
+        assert errors == [], message["type"]
+    by_type = {m["type"]: m for m in messages}
+    assert len(by_type) == 5  # hot, warm, cooled, claimed, test: each checked
+    became_hot = by_type["company.became_hot"]["data"]
+    assert became_hot["trigger"]["event"] == "demo_request"  # the optional parts were there
+    assert became_hot["company"]["account"]["match"] == "domain"
+    assert by_type["company.claimed"]["data"]["claim"]["claimed_by"] == "Ann Smith"
+    # The schema is strict enough to catch a payload that drifts from it.
+    broken = orjson.loads(orjson.dumps(by_type["company.became_hot"]))
+    del broken["data"]["company"]["account"]["match"]
+    broken["data"]["trigger"]["at"] = "yesterday"
+    wrong = {
+        "/".join(map(str, e.instance_path))
+        for e in validator("company.became_hot").iter_errors(broken)
+    }
+    assert wrong == {"data/company/account", "data/trigger/at"}
