@@ -23,7 +23,7 @@ from intent.alerts import outbox
 from intent.schedule import score_and_notify
 from intent.server import Server
 from tests.conftest import LiveServer, SettingsFactory, wait_until
-from tests.intent.test_delivery import FakeSlack, Inbox, slack, smtp  # noqa: F401
+from tests.intent.test_delivery import FakeSlack, Inbox, slack  # noqa: F401
 from tests.intent.test_incremental import hot_company, warm_company
 from tests.intent.test_webhooks import SECRET, Receiver, receiver  # noqa: F401
 

@@ -21,7 +21,7 @@ from intent.server import Server
 from tests.conftest import LiveServer, SettingsFactory, wait_until
 from tests.intent.dashboard_data import make_user, sign_in
 from tests.intent.test_alerts import COMPANY, alerts_toml, owned_by_ann, settings_for, statuses
-from tests.intent.test_delivery import FakeSlack, Inbox, slack, smtp  # noqa: F401
+from tests.intent.test_delivery import FakeSlack, Inbox, slack  # noqa: F401
 from tests.intent.test_incremental import hot_company, warm_company
 from tests.intent.test_webhooks import SECRET, Receiver, receiver  # noqa: F401
 

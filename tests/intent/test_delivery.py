@@ -54,15 +54,6 @@ class Inbox:
         return msg
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield inbox, controller.port
-    controller.stop()
-
-
 @dataclass
 class FakeSlack:
     """Records every payload; answers `status` to the first `fail_first` posts, then 'ok'."""

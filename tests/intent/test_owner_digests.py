@@ -19,11 +19,11 @@ from intent.delivery import owners_sent, send_digest
 from intent.digest import build_digest
 from intent.digest_owners import for_owner, owner_digests, unowned
 from tests.conftest import SettingsFactory
-from tests.intent.test_delivery import FakeSlack, Inbox, assert_block_kit, slack, smtp
+from tests.intent.test_delivery import FakeSlack, Inbox, assert_block_kit, slack
 
 from .scores import score_row, write_scores
 
-__all__ = ["slack", "smtp"]  # fixtures
+__all__ = ["slack"]  # fixtures (smtp: tests/intent/conftest.py)
 
 ACCOUNTS = [
     {"domain": "acme.com", "name": "Acme, Inc.", "industry": "Computer Software", "employees": 250,
