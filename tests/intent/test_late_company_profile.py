@@ -5,7 +5,7 @@ collector (GeoLite2-City written with mmdb-writer, a loopback DNS server), rollu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +19,9 @@ from collector.enrich.geoip import open_databases
 from collector.store import Store
 from intent.scoring import score_site
 from tests.collector.enrich import mmdbs
-from tests.collector.enrich.dnsserver import Zone, dns_server
+from tests.collector.enrich.dnsserver import Zone
 from tests.collector.enrich.mmdbs import Net
-from tests.collector.enrich.test_rdns import ATTRIBUTIONS, hold_answer, visit
+from tests.collector.enrich.test_rdns import ATTRIBUTIONS, hold_answer, visit, zone  # noqa: F401
 from tests.collector.test_privacy import tables_containing
 from tests.conftest import LiveServer, SettingsFactory, wait_until
 
@@ -43,16 +43,9 @@ def api_get(live: LiveServer, token: str, path: str, **params: Any) -> Any:
 
 
 @pytest.fixture
-def zone() -> Iterator[tuple[Zone, str]]:
-    z = Zone()
-    with dns_server(z) as servers:
-        yield z, servers
-
-
-@pytest.fixture
 def geo_rdns_server(
     site: str, make_settings: SettingsFactory, serve: Callable[..., LiveServer],
-    zone: tuple[Zone, str], tmp_path: Path,
+    zone: tuple[Zone, str], tmp_path: Path,  # noqa: F811
 ) -> LiveServer:  # fmt: skip
     settings = make_settings(site, INTENT_RDNS="true", INTENT_DNS_SERVERS=zone[1],
                              INTENT_TRUSTED_PROXIES="127.0.0.0/8")  # fmt: skip
@@ -61,7 +54,7 @@ def geo_rdns_server(
 
 def test_a_later_dns_answer_gives_the_company_its_name_and_country(
     geo_rdns_server: LiveServer,
-    zone: tuple[Zone, str],
+    zone: tuple[Zone, str],  # noqa: F811
     store: Store,
     site: str,
 ) -> None:
